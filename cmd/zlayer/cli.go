@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/zlayer/zlayer/shim"
+)
+
+// Invocation names of the multi-call binary.
+const (
+	nameBuild   = "zlayer-build"
+	nameRuntime = "zlayer-runtime"
+	nameShim    = "containerd-shim-zlayer-v1"
+)
+
+// buildCommands are the commands of the build side, shared by the full CLI and
+// the zlayer-build face.
+type buildCommands struct {
+	Build    BuildCmd    `cmd:"" help:"Build an image from a ZImagefile or a Dockerfile."`
+	Pipeline PipelineCmd `cmd:"" help:"Build many images from a ZPipeline.yaml in dependency waves."`
+}
+
+// runtimeCommands are the node-side commands, shared by the full CLI and the
+// zlayer-runtime face.
+type runtimeCommands struct {
+	Serve  ServeCmd  `cmd:"" help:"Run this machine (or privileged container) as a ZLayer node."`
+	Deploy DeployCmd `cmd:"" help:"Apply a deployment spec to a node."`
+	Join   JoinCmd   `cmd:"" help:"Join this node to a cluster."`
+	Status StatusCmd `cmd:"" help:"Show the node's deployments and their health."`
+	Ps     PsCmd     `cmd:"" help:"List the replicas running on the node."`
+	Logs   LogsCmd   `cmd:"" help:"Show a service's logs."`
+	Scale  ScaleCmd  `cmd:"" help:"Change a service's replica count."`
+	Down   DownCmd   `cmd:"" help:"Remove a deployment and its replicas."`
+	Exec   ExecCmd   `cmd:"" help:"Run a command in a replica."`
+}
+
+// fullCLI is the whole command tree, shown by `zlayer --help`.
+type fullCLI struct {
+	Globals
+	buildCommands
+	Convert ConvertCmd `cmd:"" help:"Print the Dockerfile equivalent to a ZImagefile."`
+	runtimeCommands
+	Image      ImageCmd      `cmd:"" help:"Manage images on a node."`
+	Version    VersionCmd    `cmd:"" help:"Print the version."`
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script."`
+}
+
+type buildCLI struct {
+	Globals
+	buildCommands
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+type runtimeCLI struct {
+	Globals
+	runtimeCommands
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+// run parses args for the face named name and runs the selected command. It
+// returns the process exit code.
+func run(name string, args []string) int {
+	if name == nameShim {
+		// containerd's shim protocol owns argv and stdio; kong must not see it.
+		shim.Main()
+		return 0
+	}
+	var grammar any
+	var desc string
+	switch name {
+	case nameBuild:
+		grammar, desc = &buildCLI{}, "ZLayer image builder: ZImagefiles, Dockerfiles and pipelines over BuildKit."
+	case nameRuntime:
+		grammar, desc = &runtimeCLI{}, "ZLayer node runtime: serve, deploy and inspect workloads."
+	default:
+		name = "zlayer"
+		grammar, desc = &fullCLI{}, "ZLayer: build images with BuildKit, run them on nodes with containerd."
+	}
+	if len(args) == 0 && name == "zlayer" {
+		if code, handled := runMenu(); handled {
+			return code
+		}
+		args = []string{"--help"}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	parser, err := kong.New(grammar,
+		kong.Name(name),
+		kong.Description(desc),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": buildVersion()},
+	)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		var perr *kong.ParseError
+		if errors.As(err, &perr) {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			return 2
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	g := globalsOf(grammar)
+	logger := g.logger(os.Stderr)
+	// Services handed to commands by type, as kong binds them.
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	kctx.Bind(logger, g, kctx.Model)
+	if err := kctx.Run(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			if msg := ee.Error(); msg != "" {
+				fmt.Fprintf(os.Stderr, "%s: %s\n", name, msg)
+			}
+			return ee.code
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", name, strings.TrimSpace(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func globalsOf(grammar any) *Globals {
+	switch g := grammar.(type) {
+	case *fullCLI:
+		return &g.Globals
+	case *buildCLI:
+		return &g.Globals
+	case *runtimeCLI:
+		return &g.Globals
+	}
+	return &Globals{}
+}
+
+// exitError carries a specific exit code out of a command, e.g. a pipeline in
+// which some image failed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e exitError) Unwrap() error { return e.err }
+
+// errNotImplemented is what a command returns until the issue that builds it
+// lands: a clear failure rather than a fake success.
+func errNotImplemented(command, issue string) error {
+	return fmt.Errorf("%s: not implemented yet (tracked in issue %s)", command, issue)
+}

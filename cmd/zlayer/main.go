@@ -1,0 +1,14 @@
+// Command zlayer is the multi-call binary of ZLayer. The name it is invoked
+// under picks the face it shows: zlayer (everything), zlayer-build (build and
+// pipeline), zlayer-runtime (the node commands) or containerd-shim-zlayer-v1
+// (the containerd shim, which containerd finds on PATH by that name).
+package main
+
+import (
+	"os"
+	"path/filepath"
+)
+
+func main() {
+	os.Exit(run(filepath.Base(os.Args[0]), os.Args[1:]))
+}
