@@ -1,0 +1,395 @@
+// Package spec reads ZLayer deployment specs (version v1): it validates the
+// YAML against one shape description, reporting every problem with its file,
+// line and column, then decodes it into typed values with defaults applied.
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Deployment is a validated spec.
+type Deployment struct {
+	Version    string              `json:"version"`
+	Deployment string              `json:"deployment"`
+	Services   map[string]*Service `json:"services"`
+	// Order lists the services in the order the file wrote them.
+	Order []string `json:"order,omitempty"`
+}
+
+type Service struct {
+	Image         Image             `json:"image" yaml:"image"`
+	Command       Command           `json:"command,omitzero" yaml:"command"`
+	Env           map[string]string `json:"env,omitempty" yaml:"env"`
+	Endpoints     []Endpoint        `json:"endpoints,omitempty" yaml:"endpoints"`
+	Scale         Scale             `json:"scale" yaml:"scale"`
+	Health        *Health           `json:"health,omitempty" yaml:"health"`
+	RestartPolicy RestartPolicy     `json:"restart_policy" yaml:"restart_policy"`
+	Depends       []Depend          `json:"depends,omitempty" yaml:"depends"`
+	Resources     Resources         `json:"resources,omitzero" yaml:"resources"`
+	Storage       []Storage         `json:"storage,omitempty" yaml:"storage"`
+	NetworkMode   string            `json:"network_mode" yaml:"network_mode"`
+	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
+}
+
+type Image struct {
+	Name       string `json:"name" yaml:"name"`
+	PullPolicy string `json:"pull_policy" yaml:"pull_policy"`
+}
+
+// UnmarshalYAML accepts `image: REF` as a shorthand for `image: {name: REF}`.
+func (i *Image) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		i.Name = n.Value
+		return nil
+	}
+	type plain Image
+	return n.Decode((*plain)(i))
+}
+
+type Command struct {
+	Entrypoint StringList `json:"entrypoint,omitempty" yaml:"entrypoint"`
+	Args       StringList `json:"args,omitempty" yaml:"args"`
+	Workdir    string     `json:"workdir,omitempty" yaml:"workdir"`
+}
+
+// StringList is a list of strings that YAML may also give as one string.
+type StringList []string
+
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = StringList{n.Value}
+		return nil
+	}
+	var s []string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	*l = s
+	return nil
+}
+
+type Endpoint struct {
+	Name       string `json:"name" yaml:"name"`
+	Protocol   string `json:"protocol" yaml:"protocol"`
+	Port       int    `json:"port" yaml:"port"`
+	TargetPort int    `json:"target_port" yaml:"target_port"`
+	Path       string `json:"path,omitempty" yaml:"path"`
+	Host       string `json:"host,omitempty" yaml:"host"`
+	Expose     string `json:"expose" yaml:"expose"`
+}
+
+type Scale struct {
+	Mode     string `json:"mode" yaml:"mode"`
+	Replicas *int   `json:"replicas" yaml:"replicas"`
+}
+
+// Count is the replica count.
+func (s Scale) Count() int {
+	if s.Replicas == nil {
+		return 1
+	}
+	return *s.Replicas
+}
+
+type Health struct {
+	StartGrace Duration `json:"start_grace" yaml:"start_grace"`
+	Interval   Duration `json:"interval" yaml:"interval"`
+	Timeout    Duration `json:"timeout" yaml:"timeout"`
+	Retries    int      `json:"retries" yaml:"retries"`
+	Check      Check    `json:"check" yaml:"check"`
+}
+
+type Check struct {
+	Type         string     `json:"type" yaml:"type"`
+	Port         int        `json:"port,omitempty" yaml:"port"`
+	Path         string     `json:"path,omitempty" yaml:"path"`
+	ExpectStatus int        `json:"expect_status,omitempty" yaml:"expect_status"`
+	Command      StringList `json:"command,omitempty" yaml:"command"`
+}
+
+type RestartPolicy struct {
+	Kind        string   `json:"kind" yaml:"kind"`
+	MaxAttempts int      `json:"max_attempts" yaml:"max_attempts"`
+	Delay       Duration `json:"delay" yaml:"delay"`
+}
+
+type Depend struct {
+	Service   string   `json:"service" yaml:"service"`
+	Condition string   `json:"condition" yaml:"condition"`
+	Timeout   Duration `json:"timeout" yaml:"timeout"`
+}
+
+type Resources struct {
+	CPU    float64 `json:"cpu,omitempty" yaml:"-"`
+	Memory int64   `json:"memory,omitempty" yaml:"-"`
+}
+
+func (r *Resources) UnmarshalYAML(n *yaml.Node) error {
+	if c := mapGet(n, "cpu"); c != nil {
+		f, err := ParseCPU(c.Value)
+		if err != nil {
+			return err
+		}
+		r.CPU = f
+	}
+	if m := mapGet(n, "memory"); m != nil {
+		b, err := ParseBytes(m.Value)
+		if err != nil {
+			return err
+		}
+		r.Memory = b
+	}
+	return nil
+}
+
+type Storage struct {
+	Type     string `json:"type" yaml:"type"`
+	Source   string `json:"source,omitempty" yaml:"source"`
+	Name     string `json:"name,omitempty" yaml:"name"`
+	Target   string `json:"target" yaml:"target"`
+	ReadOnly bool   `json:"readonly,omitempty" yaml:"readonly"`
+	Size     int64  `json:"size,omitempty" yaml:"-"`
+}
+
+func (s *Storage) UnmarshalYAML(n *yaml.Node) error {
+	type plain Storage
+	if err := n.Decode((*plain)(s)); err != nil {
+		return err
+	}
+	if sz := mapGet(n, "size"); sz != nil {
+		b, err := ParseBytes(sz.Value)
+		if err != nil {
+			return err
+		}
+		s.Size = b
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "10s" in YAML and JSON.
+type Duration time.Duration
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	*d = Duration(v)
+	return err
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return err
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// ParseFile reads and validates the spec at path.
+func ParseFile(path string) (*Deployment, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, b)
+}
+
+// Parse validates data (named file in errors) and returns the deployment
+// with defaults applied. Every problem found is returned at once, as Errors.
+func Parse(file string, data []byte) (*Deployment, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{yamlError(file, err)}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, Errors{{File: file, Msg: "empty spec"}}
+	}
+	root := doc.Content[0]
+	c := &checker{file: file}
+	c.walk(root, rootS, "")
+	c.semantic(root)
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	d := &Deployment{
+		Version:    mapGet(root, "version").Value,
+		Deployment: mapGet(root, "deployment").Value,
+		Services:   map[string]*Service{},
+	}
+	svcs := mapGet(root, "services")
+	for i := 0; i+1 < len(svcs.Content); i += 2 {
+		k, v := svcs.Content[i], svcs.Content[i+1]
+		s := &Service{}
+		if err := v.Decode(s); err != nil {
+			return nil, Errors{{File: file, Line: v.Line, Column: v.Column, Path: "services." + k.Value, Msg: err.Error()}}
+		}
+		s.applyDefaults()
+		d.Services[k.Value] = s
+		d.Order = append(d.Order, k.Value)
+	}
+	return d, nil
+}
+
+var yamlLineRE = "line "
+
+// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into an Error
+// with a line number.
+func yamlError(file string, err error) Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := Error{File: file, Msg: msg}
+	if strings.HasPrefix(msg, yamlLineRE) {
+		rest := msg[len(yamlLineRE):]
+		if i := strings.Index(rest, ":"); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				e.Line, e.Column, e.Msg = n, 1, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return e
+}
+
+func (s *Service) applyDefaults() {
+	if s.Image.PullPolicy == "" {
+		s.Image.PullPolicy = "if_not_present"
+	}
+	if s.Scale.Mode == "" {
+		s.Scale.Mode = "fixed"
+	}
+	if s.Scale.Replicas == nil {
+		one := 1
+		s.Scale.Replicas = &one
+	}
+	if s.RestartPolicy.Kind == "" {
+		s.RestartPolicy.Kind = "always"
+	}
+	if s.RestartPolicy.Delay == 0 {
+		s.RestartPolicy.Delay = Duration(time.Second)
+	}
+	if s.NetworkMode == "" {
+		s.NetworkMode = "host"
+	}
+	for i := range s.Endpoints {
+		e := &s.Endpoints[i]
+		if e.Protocol == "" {
+			e.Protocol = "http"
+		}
+		if e.TargetPort == 0 {
+			e.TargetPort = e.Port
+		}
+		if e.Expose == "" {
+			e.Expose = "internal"
+		}
+	}
+	for i := range s.Depends {
+		if s.Depends[i].Condition == "" {
+			s.Depends[i].Condition = "healthy"
+		}
+		if s.Depends[i].Timeout == 0 {
+			s.Depends[i].Timeout = Duration(5 * time.Minute)
+		}
+	}
+	if h := s.Health; h != nil {
+		if h.Interval == 0 {
+			h.Interval = Duration(10 * time.Second)
+		}
+		if h.Timeout == 0 {
+			h.Timeout = Duration(5 * time.Second)
+		}
+		if h.Retries == 0 {
+			h.Retries = 3
+		}
+		if h.Check.Type == "http" && h.Check.Path == "" {
+			h.Check.Path = "/"
+		}
+	}
+}
+
+// Hash identifies what a replica's container is made from: image, command,
+// env, mounts, resources, network and labels. Scale, health, restart policy
+// and depends are the node's business and change no container, so they are
+// left out: editing them never rolls replicas.
+func (s *Service) Hash() string {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(struct {
+		Image     string
+		Command   Command
+		Env       map[string]string
+		Endpoints []Endpoint
+		Resources Resources
+		Storage   []Storage
+		Network   string
+		Labels    map[string]string
+	}{s.Image.Name, s.Command, s.Env, s.Endpoints, s.Resources, s.Storage, s.NetworkMode, s.Labels})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// StartOrder returns the services so that each comes after those it depends on,
+// keeping file order otherwise.
+func (d *Deployment) StartOrder() []string {
+	order := d.Order
+	if len(order) != len(d.Services) {
+		order = order[:0:0]
+		for n := range d.Services {
+			order = append(order, n)
+		}
+	}
+	done := map[string]bool{}
+	var out []string
+	var visit func(string)
+	visit = func(n string) {
+		if done[n] {
+			return
+		}
+		done[n] = true
+		if s := d.Services[n]; s != nil {
+			for _, dep := range s.Depends {
+				visit(dep.Service)
+			}
+		}
+		out = append(out, n)
+	}
+	for _, n := range order {
+		visit(n)
+	}
+	return out
+}
+
+// ErrUnsupported marks a valid spec that this node cannot run (e.g. bridge
+// networking on a node without networking).
+var ErrUnsupported = errors.New("unsupported on this node")
+
+// CheckSupported reports what the node cannot honour, by service.
+func (d *Deployment) CheckSupported(bridge bool) error {
+	var msgs []string
+	for _, n := range d.StartOrder() {
+		s := d.Services[n]
+		if s.NetworkMode == "bridge" && !bridge {
+			msgs = append(msgs, fmt.Sprintf("services.%s.network_mode: bridge networking is not available on this node (it has no network configured); use network_mode: host", n))
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(msgs, "; "))
+	}
+	return nil
+}

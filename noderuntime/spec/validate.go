@@ -1,0 +1,450 @@
+package spec
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a spec, located in its file.
+type Error struct {
+	File   string
+	Line   int
+	Column int
+	Path   string // e.g. services.web.scale.replicas
+	Msg    string
+}
+
+func (e Error) Error() string {
+	loc := e.File
+	if loc == "" {
+		loc = "<spec>"
+	}
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d:%d", loc, e.Line, e.Column)
+	}
+	if e.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Path, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Errors are all the problems found in one spec, in file order.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+type checker struct {
+	file string
+	errs Errors
+}
+
+func (c *checker) add(n *yaml.Node, path, format string, args ...any) {
+	e := Error{File: c.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	c.errs = append(c.errs, e)
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func (c *checker) walk(n *yaml.Node, s *schema, path string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch s.kind {
+	case kObject:
+		if n.Kind == yaml.ScalarNode && s.shorthand != "" && n.Tag != "!!null" {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			c.add(n, path, "must be a mapping, got %s", kindName(n))
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				c.add(k, join(path, k.Value), "duplicate key")
+				continue
+			}
+			seen[k.Value] = true
+			var f *field
+			for j := range s.fields {
+				if s.fields[j].name == k.Value {
+					f = &s.fields[j]
+				}
+			}
+			if f == nil {
+				c.add(k, join(path, k.Value), "unknown key %q (allowed: %s)", k.Value, fieldNames(s))
+				continue
+			}
+			c.walk(v, f.s, join(path, k.Value))
+		}
+		for _, f := range s.fields {
+			if f.required && !seen[f.name] {
+				c.add(n, join(path, f.name), "required")
+			}
+		}
+	case kStringMap:
+		if n.Kind != yaml.MappingNode {
+			c.add(n, path, "must be a mapping, got %s", kindName(n))
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				c.add(k, join(path, k.Value), "duplicate key")
+			}
+			seen[k.Value] = true
+			if s.elem != nil {
+				c.walk(v, s.elem, join(path, k.Value))
+			} else if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				c.add(v, join(path, k.Value), "must be a string, got %s", kindName(v))
+			}
+		}
+	case kList:
+		if n.Kind != yaml.SequenceNode {
+			c.add(n, path, "must be a list, got %s", kindName(n))
+			return
+		}
+		for i, e := range n.Content {
+			c.walk(e, s.elem, fmt.Sprintf("%s[%d]", path, i))
+		}
+	case kStringList:
+		if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			c.add(n, path, "must be a string or a list of strings, got %s", kindName(n))
+			return
+		}
+		for i, e := range n.Content {
+			if e.Kind != yaml.ScalarNode || e.Tag == "!!null" {
+				c.add(e, fmt.Sprintf("%s[%d]", path, i), "must be a string, got %s", kindName(e))
+			}
+		}
+	default:
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			c.add(n, path, "must be a scalar, got %s", kindName(n))
+			return
+		}
+		c.scalar(n, s, path)
+	}
+}
+
+func fieldNames(s *schema) string {
+	names := make([]string, len(s.fields))
+	for i, f := range s.fields {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c *checker) scalar(n *yaml.Node, s *schema, path string) {
+	v := n.Value
+	switch s.kind {
+	case kString:
+		if n.Tag != "!!str" && v == "" {
+			c.add(n, path, "must be a string")
+		}
+	case kBool:
+		if _, err := strconv.ParseBool(v); err != nil {
+			c.add(n, path, "must be true or false, got %q", v)
+		}
+	case kEnum:
+		for _, e := range s.enum {
+			if v == e {
+				return
+			}
+		}
+		c.add(n, path, "must be one of %s, got %q", strings.Join(s.enum, ", "), v)
+	case kInt:
+		i, err := strconv.Atoi(v)
+		if err != nil {
+			c.add(n, path, "must be an integer, got %q", v)
+			return
+		}
+		if s.min != nil && i < *s.min {
+			c.add(n, path, "must be at least %d, got %d", *s.min, i)
+		}
+		if s.max != nil && i > *s.max {
+			c.add(n, path, "must be at most %d, got %d", *s.max, i)
+		}
+	case kDuration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			c.add(n, path, "must be a duration such as 500ms, 10s or 2m, got %q", v)
+		} else if d < 0 {
+			c.add(n, path, "must not be negative")
+		}
+	case kQuantity:
+		if _, err := ParseBytes(v); err != nil {
+			c.add(n, path, "%v", err)
+		}
+	case kCPU:
+		if _, err := ParseCPU(v); err != nil {
+			c.add(n, path, "%v", err)
+		}
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+
+// semantic checks what the shape cannot: names, references, cycles and
+// per-type required fields. It runs on the node tree so errors keep positions.
+func (c *checker) semantic(root *yaml.Node) {
+	if n := mapGet(root, "deployment"); n != nil && n.Kind == yaml.ScalarNode && !nameRE.MatchString(n.Value) {
+		c.add(n, "deployment", "%q is not a valid name: use lowercase letters, digits and '-', up to 40 characters", n.Value)
+	}
+	svcs := mapGet(root, "services")
+	if svcs == nil || svcs.Kind != yaml.MappingNode {
+		return
+	}
+	if len(svcs.Content) == 0 {
+		c.add(svcs, "services", "at least one service is required")
+	}
+	names := map[string]bool{}
+	for i := 0; i+1 < len(svcs.Content); i += 2 {
+		names[svcs.Content[i].Value] = true
+	}
+	deps := map[string][]string{}
+	for i := 0; i+1 < len(svcs.Content); i += 2 {
+		k, v := svcs.Content[i], svcs.Content[i+1]
+		p := "services." + k.Value
+		if !nameRE.MatchString(k.Value) {
+			c.add(k, p, "%q is not a valid service name: use lowercase letters, digits and '-', up to 40 characters", k.Value)
+		}
+		if v.Kind != yaml.MappingNode {
+			continue
+		}
+		if img := mapGet(v, "image"); img != nil {
+			name := img
+			if img.Kind == yaml.MappingNode {
+				name = mapGet(img, "name")
+			}
+			if name != nil && name.Kind == yaml.ScalarNode && strings.TrimSpace(name.Value) == "" {
+				c.add(name, p+".image.name", "must not be empty")
+			}
+		}
+		if eps := mapGet(v, "endpoints"); eps != nil && eps.Kind == yaml.SequenceNode {
+			seen := map[string]bool{}
+			for j, ep := range eps.Content {
+				if n := mapGet(ep, "name"); n != nil {
+					if seen[n.Value] {
+						c.add(n, fmt.Sprintf("%s.endpoints[%d].name", p, j), "duplicate endpoint name %q", n.Value)
+					}
+					seen[n.Value] = true
+				}
+			}
+		}
+		if h := mapGet(v, "health"); h != nil {
+			if chk := mapGet(h, "check"); chk != nil && chk.Kind == yaml.MappingNode {
+				t := mapGet(chk, "type")
+				cp := p + ".health.check"
+				if t != nil {
+					switch t.Value {
+					case "tcp", "http":
+						if mapGet(chk, "port") == nil {
+							c.add(chk, cp+".port", "required for a %s check", t.Value)
+						}
+						if mapGet(chk, "command") != nil {
+							c.add(mapGet(chk, "command"), cp+".command", "only for a command check")
+						}
+					case "command":
+						if mapGet(chk, "command") == nil {
+							c.add(chk, cp+".command", "required for a command check")
+						}
+					}
+					if t.Value != "http" {
+						for _, k := range []string{"path", "expect_status"} {
+							if n := mapGet(chk, k); n != nil {
+								c.add(n, cp+"."+k, "only for an http check")
+							}
+						}
+					}
+				}
+			}
+		}
+		if st := mapGet(v, "storage"); st != nil && st.Kind == yaml.SequenceNode {
+			for j, m := range st.Content {
+				sp := fmt.Sprintf("%s.storage[%d]", p, j)
+				t := mapGet(m, "type")
+				if tg := mapGet(m, "target"); tg != nil && !strings.HasPrefix(tg.Value, "/") {
+					c.add(tg, sp+".target", "must be an absolute path, got %q", tg.Value)
+				}
+				if t == nil {
+					continue
+				}
+				switch t.Value {
+				case "bind":
+					if src := mapGet(m, "source"); src == nil {
+						c.add(m, sp+".source", "required for a bind mount")
+					} else if !strings.HasPrefix(src.Value, "/") {
+						c.add(src, sp+".source", "must be an absolute host path, got %q", src.Value)
+					}
+				case "named":
+					if n := mapGet(m, "name"); n == nil {
+						c.add(m, sp+".name", "required for a named volume")
+					} else if !nameRE.MatchString(n.Value) {
+						c.add(n, sp+".name", "%q is not a valid volume name", n.Value)
+					}
+				}
+				if n := mapGet(m, "size"); n != nil && t.Value != "tmpfs" {
+					c.add(n, sp+".size", "only for a tmpfs mount")
+				}
+			}
+		}
+		if d := mapGet(v, "depends"); d != nil && d.Kind == yaml.SequenceNode {
+			for j, dep := range d.Content {
+				s := mapGet(dep, "service")
+				if s == nil || s.Kind != yaml.ScalarNode {
+					continue
+				}
+				dp := fmt.Sprintf("%s.depends[%d].service", p, j)
+				switch {
+				case s.Value == k.Value:
+					c.add(s, dp, "a service cannot depend on itself")
+				case !names[s.Value]:
+					c.add(s, dp, "unknown service %q", s.Value)
+				default:
+					deps[k.Value] = append(deps[k.Value], s.Value)
+				}
+			}
+		}
+	}
+	if cyc := findCycle(deps); cyc != nil {
+		n := mapGet(svcs, cyc[0])
+		c.add(n, "services."+cyc[0]+".depends", "dependency cycle: %s", strings.Join(cyc, " -> "))
+	}
+}
+
+func findCycle(deps map[string][]string) []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var visit func(string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, d := range deps[n] {
+			if color[d] == grey {
+				for i, s := range stack {
+					if s == d {
+						found = append(append([]string{}, stack[i:]...), d)
+					}
+				}
+				return true
+			}
+			if color[d] == white && visit(d) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	keys := make([]string, 0, len(deps))
+	for k := range deps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if color[k] == white && visit(k) {
+			return found
+		}
+	}
+	return nil
+}
+
+// mapGet returns the value node of key in a mapping node, or nil.
+func mapGet(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// ParseBytes reads a memory size: plain bytes, or a number with a K/M/G/T
+// (powers of 1000) or Ki/Mi/Gi/Ti (powers of 1024) suffix.
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suf  string
+		mult float64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"k", 1e3}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		if u.suf != "" && !strings.HasSuffix(s, u.suf) {
+			continue
+		}
+		num := strings.TrimSuffix(s, u.suf)
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || f < 0 {
+			break
+		}
+		return int64(f * u.mult), nil
+	}
+	return 0, fmt.Errorf("must be a size such as 256Mi, 1Gi, 512M or a byte count, got %q", s)
+}
+
+// ParseCPU reads a CPU limit in cores ("0.5", "2") or millicores ("500m").
+func ParseCPU(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	var f float64
+	var err error
+	if strings.HasSuffix(s, "m") {
+		f, err = strconv.ParseFloat(strings.TrimSuffix(s, "m"), 64)
+		f /= 1000
+	} else {
+		f, err = strconv.ParseFloat(s, 64)
+	}
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("must be a positive number of cores such as 0.5, 2 or \"500m\", got %q", s)
+	}
+	return f, nil
+}
