@@ -1,0 +1,110 @@
+// Package contract is what the shim and the node agree on: the annotations
+// the shim honours and where it writes each container's log and exit record.
+// It is light on purpose, so the node can import it without the shim.
+package contract
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/zlayer/zlayer/shim/logfile"
+)
+
+// Runtime is the containerd runtime name; containerd finds the shim binary
+// containerd-shim-zlayer-v1 on its PATH from it.
+const Runtime = "io.containerd.zlayer.v1"
+
+// Annotations on the OCI spec.
+const (
+	// GroupAnnotation puts containers with the same value (the node uses
+	// deployment/service) into one shim process. Without it each container
+	// gets its own shim.
+	GroupAnnotation = "zlayer.io/group"
+	// LogMaxSizeAnnotation is the size at which the log file rotates: bytes,
+	// or a number with a unit k, m, g (powers of 1024; "10m", "512KiB").
+	LogMaxSizeAnnotation = "zlayer.io/log-max-size"
+	// LogMaxFilesAnnotation is how many files (current plus rotated) to keep.
+	LogMaxFilesAnnotation = "zlayer.io/log-max-files"
+)
+
+// StateDirEnv names the folder holding logs/ and exits/.
+const (
+	StateDirEnv     = "ZLAYER_STATE_DIR"
+	DefaultStateDir = "/var/lib/zlayer/containers"
+)
+
+// StateDir is $ZLAYER_STATE_DIR, or /var/lib/zlayer/containers.
+func StateDir() string {
+	if d := os.Getenv(StateDirEnv); d != "" {
+		return d
+	}
+	return DefaultStateDir
+}
+
+// LogPath is where the shim writes the container's stdout and stderr.
+func LogPath(stateDir, namespace, id string) string {
+	return filepath.Join(stateDir, "logs", namespace, id+".log")
+}
+
+// ExitPath is where the shim records how the container's task ended.
+func ExitPath(stateDir, namespace, id string) string {
+	return filepath.Join(stateDir, "exits", namespace, id+".json")
+}
+
+// LogOptions reads the rotation annotations, with the defaults (10 MiB, 3
+// files) for those absent. A bad value is an error naming the annotation.
+func LogOptions(annotations map[string]string) (logfile.Options, error) {
+	opts := logfile.Options{MaxSize: logfile.DefaultMaxSize, MaxFiles: logfile.DefaultMaxFiles}
+	if v, ok := annotations[LogMaxSizeAnnotation]; ok {
+		n, err := ParseSize(v)
+		if err != nil {
+			return opts, fmt.Errorf("annotation %s: %w", LogMaxSizeAnnotation, err)
+		}
+		opts.MaxSize = n
+	}
+	if v, ok := annotations[LogMaxFilesAnnotation]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 {
+			return opts, fmt.Errorf("annotation %s: %q is not a whole number of files of at least 1", LogMaxFilesAnnotation, v)
+		}
+		opts.MaxFiles = n
+	}
+	return opts, nil
+}
+
+// ParseSize reads "1048576", "512k", "10m", "10MiB", "1g", "1GB"; units are
+// powers of 1024, as Docker reads log-opt max-size.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	}
+	var mult float64
+	switch unit {
+	case "", "b":
+		mult = 1
+	case "k", "kb", "kib":
+		mult = 1 << 10
+	case "m", "mb", "mib":
+		mult = 1 << 20
+	case "g", "gb", "gib":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("%q: unknown unit %q (use b, k, m or g)", s, unit)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size (e.g. 10m, 512k, 1048576)", s)
+	}
+	n := int64(f * mult)
+	if n < 1 {
+		return 0, fmt.Errorf("%q: size must be at least one byte", s)
+	}
+	return n, nil
+}
