@@ -24,7 +24,7 @@ import (
 // Config is the node config file. The registries part may be written at the
 // top level (as k3s's registries.yaml) or under `registries:`.
 type Config struct {
-	Registries Registries `yaml:"registries"`
+	Registries Registries            `yaml:"registries"`
 	Mirrors    map[string]Mirror     `yaml:"mirrors"`
 	Configs    map[string]HostConfig `yaml:"configs"`
 }
