@@ -1,0 +1,576 @@
+package zimagefile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Key sets, shared by the parser, the schema and error messages.
+var (
+	configKeys = []string{"env", "workdir", "user", "labels", "expose", "entrypoint", "cmd", "volumes", "healthcheck", "stopsignal"}
+	topKeys    = append([]string{"version", "runtime", "wasm", "stages", "args", "base", "platform", "steps"}, configKeys...)
+	stageKeys  = append([]string{"base", "platform", "args", "steps"}, configKeys...)
+	stepKeys   = []string{"run", "copy", "add", "env", "workdir", "user", "to", "from", "owner", "chmod", "cache"}
+	cacheKeys  = []string{"target", "id", "sharing", "readonly"}
+	healthKeys = []string{"cmd", "interval", "timeout", "start_period", "retries"}
+	wasmKeys   = []string{"target", "language", "optimize", "opt_level", "features", "build_args", "output", "module", "base", "name"}
+)
+
+// Runtimes lists the runtime template names and aliases.
+var Runtimes = []string{"node20", "node", "node22", "python312", "python", "python313", "rust", "go", "deno", "bun"}
+
+// RuntimeAliases maps an alias to its template.
+var RuntimeAliases = map[string]string{"node": "node20", "python": "python312"}
+
+var (
+	stageNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+	argNameRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	chmodRe     = regexp.MustCompile(`^([0-7]{3,4}|([ugoa]*[-+=][rwxXst]*)(,[ugoa]*[-+=][rwxXst]*)*)$`)
+	signalRe    = regexp.MustCompile(`^(SIG[A-Z0-9+-]+|[A-Z][A-Z0-9+-]*|[0-9]+)$`)
+)
+
+// maxNodes bounds alias expansion ("billion laughs").
+const maxNodes = 200000
+
+type decoder struct {
+	file  string
+	errs  ErrorList
+	nodes int
+}
+
+// Parse reads a ZImagefile. On failure the error is an ErrorList holding every
+// problem found, each with its line and column.
+func Parse(filename string, data []byte) (f *File, err error) {
+	if filename == "" {
+		filename = "ZImagefile"
+	}
+	d := &decoder{file: filename}
+	defer func() {
+		// yaml.v3 is not panic-free on hostile input; a build file must never
+		// crash the frontend.
+		if r := recover(); r != nil {
+			f, err = nil, ErrorList{{File: filename, Range: Range{Pos{1, 1}, Pos{1, 1}}, Msg: fmt.Sprintf("cannot read file: %v", r)}}
+		}
+	}()
+	f = &File{Name: filename, Data: data}
+	root, ok := d.document(data)
+	if ok {
+		d.file0(f, root)
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs.sorted()
+	}
+	return f, nil
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+
+func (d *decoder) document(data []byte) (*yaml.Node, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.add(Range{Pos{1, 1}, Pos{1, 1}}, "empty ZImagefile: set one of runtime, base + steps, stages or wasm")
+			return nil, false
+		}
+		d.yamlError(err)
+		return nil, false
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.add(rangeOf(&extra), "a ZImagefile holds one YAML document; found a second one")
+	} else if !errors.Is(err, io.EOF) {
+		d.yamlError(err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		d.add(Range{Pos{1, 1}, Pos{1, 1}}, "empty ZImagefile: set one of runtime, base + steps, stages or wasm")
+		return nil, false
+	}
+	return doc.Content[0], true
+}
+
+func (d *decoder) yamlError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line, col := 1, 1
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			col, _ = strconv.Atoi(m[2])
+		}
+		msg = m[3]
+	}
+	if line < 1 {
+		line = 1
+	}
+	d.add(Range{Pos{line, col}, Pos{line, col}}, "invalid YAML: %s", msg)
+}
+
+func (d *decoder) add(r Range, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Range: r, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.add(rangeOf(n), format, args...)
+}
+
+// resolve follows aliases.
+func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	d.nodes++
+	return n
+}
+
+func rangeOf(n *yaml.Node) Range {
+	start := Pos{n.Line, n.Column}
+	if start.Line < 1 {
+		start = Pos{1, 1}
+	}
+	return Range{Start: start, End: endOf(n, start, 0)}
+}
+
+func endOf(n *yaml.Node, start Pos, depth int) Pos {
+	end := Pos{n.Line, n.Column}
+	if end.Line < 1 {
+		end = start
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch n.Style {
+		case yaml.LiteralStyle, yaml.FoldedStyle:
+			lines := strings.Count(strings.TrimRight(n.Value, "\n"), "\n") + 1
+			end.Line += lines
+			end.Column = 1
+		default:
+			w := len(n.Value)
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				w += 2
+			}
+			end.Column += w
+		}
+	case yaml.MappingNode, yaml.SequenceNode, yaml.DocumentNode:
+		if depth > 50 {
+			return end
+		}
+		for _, c := range n.Content {
+			if c.Kind == yaml.AliasNode {
+				continue
+			}
+			e := endOf(c, start, depth+1)
+			if e.Line > end.Line || (e.Line == end.Line && e.Column > end.Column) {
+				end = e
+			}
+		}
+	}
+	return end
+}
+
+// entry is a mapping entry after merges.
+type entry struct {
+	key   string
+	k, v  *yaml.Node
+	value *yaml.Node // resolved
+}
+
+// mapping walks a mapping node, reporting unknown and duplicate keys.
+func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) ([]entry, Positions, bool) {
+	n = d.resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			d.errorf(n, "%s is empty: expected a mapping", what)
+		} else if n != nil {
+			d.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
+		}
+		return nil, Positions{}, false
+	}
+	var out []entry
+	pos := Positions{}
+	d.collect(n, what, allowed, &out, pos, 0)
+	return out, pos, true
+}
+
+func (d *decoder) collect(n *yaml.Node, what string, allowed []string, out *[]entry, pos Positions, depth int) {
+	if depth > 20 {
+		d.errorf(n, "merge keys nested too deeply")
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		rk := d.resolve(k)
+		if rk.Kind != yaml.ScalarNode {
+			d.errorf(k, "%s: keys must be strings", what)
+			continue
+		}
+		if rk.Tag == "!!merge" || (rk.Value == "<<" && rk.Style == 0) {
+			rv := d.resolve(v)
+			switch rv.Kind {
+			case yaml.MappingNode:
+				d.collect(rv, what, allowed, out, pos, depth+1)
+			case yaml.SequenceNode:
+				for _, m := range rv.Content {
+					if rm := d.resolve(m); rm.Kind == yaml.MappingNode {
+						d.collect(rm, what, allowed, out, pos, depth+1)
+					} else {
+						d.errorf(m, "merge (<<) needs mappings")
+					}
+				}
+			default:
+				d.errorf(v, "merge (<<) needs a mapping")
+			}
+			continue
+		}
+		key := rk.Value
+		if allowed != nil && !contains(allowed, key) {
+			msg := fmt.Sprintf("unknown key %q in %s", key, what)
+			if s := suggest(key, allowed); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (allowed: " + strings.Join(allowed, ", ") + ")"
+			}
+			d.errorf(k, "%s", msg)
+			continue
+		}
+		if p, dup := pos[key]; dup {
+			if depth == 0 {
+				d.errorf(k, "duplicate key %q in %s (first at line %d)", key, what, p.Key.Line)
+				continue
+			}
+			// Keys from a merged mapping are overridden by explicit ones.
+			continue
+		}
+		if depth > 0 {
+			// An explicit key given later in the outer mapping overrides a
+			// merged one: drop the merged entry.
+			for j := range *out {
+				if (*out)[j].key == key {
+					*out = append((*out)[:j], (*out)[j+1:]...)
+					break
+				}
+			}
+		}
+		rv := d.resolve(v)
+		pos[key] = KeyPos{Key: Pos{k.Line, k.Column}, Value: rangeOf(rv)}
+		*out = append(*out, entry{key: key, k: k, v: v, value: rv})
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "null"
+		case "!!int", "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		}
+		return "a string"
+	}
+	return "an unsupported YAML node"
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns the allowed key closest to key when it is a likely typo.
+func suggest(key string, allowed []string) string {
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if dd := distance(strings.ToLower(key), a); dd < bestD {
+			best, bestD = a, dd
+		}
+	}
+	if len(key) <= 2 && bestD > 0 {
+		return ""
+	}
+	return best
+}
+
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// scalar returns a scalar's text; numbers and booleans are accepted as their
+// YAML spelling since users write `expose: 8080` and `PORT: 3000`.
+func (d *decoder) scalar(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, "%s must be a string, not %s", what, kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) nonEmpty(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.scalar(n, what)
+	if ok && strings.TrimSpace(s) == "" {
+		d.errorf(n, "%s must not be empty", what)
+		return "", false
+	}
+	return s, ok
+}
+
+func (d *decoder) oneLine(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.nonEmpty(n, what)
+	if ok && strings.ContainsAny(s, "\n\r") {
+		d.errorf(n, "%s must be a single line", what)
+		return "", false
+	}
+	return s, ok
+}
+
+func (d *decoder) boolean(n *yaml.Node, what string) bool {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		var b bool
+		if err := n.Decode(&b); err == nil {
+			return b
+		}
+	}
+	d.errorf(n, "%s must be true or false, not %s", what, kindName(n))
+	return false
+}
+
+func (d *decoder) stringList(n *yaml.Node, what string) StringList {
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			d.errorf(n, "%s must not be an empty list", what)
+			return nil
+		}
+		out := make(StringList, 0, len(n.Content))
+		for _, c := range n.Content {
+			if s, ok := d.oneLine(d.resolve(c), what+" entry"); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if s, ok := d.oneLine(n, what); ok {
+		return StringList{s}
+	}
+	return nil
+}
+
+func (d *decoder) command(n *yaml.Node, what string, multiline bool) *Command {
+	c := &Command{Range: rangeOf(n)}
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			d.errorf(n, "%s must not be an empty list", what)
+			return nil
+		}
+		c.IsExec = true
+		for _, e := range n.Content {
+			e = d.resolve(e)
+			s, ok := d.scalar(e, what+" argument")
+			if !ok {
+				return nil
+			}
+			c.Exec = append(c.Exec, s)
+		}
+		return c
+	}
+	var s string
+	var ok bool
+	if multiline {
+		s, ok = d.nonEmpty(n, what)
+	} else {
+		s, ok = d.oneLine(n, what)
+	}
+	if !ok {
+		return nil
+	}
+	c.Shell = s
+	return c
+}
+
+func (d *decoder) keyValues(n *yaml.Node, what string, allowNull bool, keyRe *regexp.Regexp, keyHint string) []KeyValue {
+	entries, _, ok := d.mapping(n, what, nil)
+	if !ok {
+		return nil
+	}
+	out := make([]KeyValue, 0, len(entries))
+	for _, e := range entries {
+		kv := KeyValue{Key: e.key, Range: Range{Start: Pos{e.k.Line, e.k.Column}, End: rangeOf(e.value).End}}
+		switch {
+		case strings.TrimSpace(e.key) == "":
+			d.errorf(e.k, "%s: empty name", what)
+			continue
+		case keyRe != nil && !keyRe.MatchString(e.key):
+			d.errorf(e.k, "%s: invalid name %q (%s)", what, e.key, keyHint)
+			continue
+		case keyRe == nil && strings.ContainsAny(e.key, "= \t\n\r"):
+			d.errorf(e.k, "%s: invalid name %q (no spaces or '=')", what, e.key)
+			continue
+		}
+		v := e.value
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			if !allowNull {
+				d.errorf(v, "%s %s: value is null; write \"\" for an empty value", what, e.key)
+				continue
+			}
+			kv.Null = true
+		} else if v.Kind != yaml.ScalarNode {
+			d.errorf(v, "%s %s: value must be a string, not %s", what, e.key, kindName(v))
+			continue
+		} else {
+			kv.Value = v.Value
+			if strings.ContainsAny(kv.Value, "\n\r") {
+				d.errorf(v, "%s %s: value must be a single line", what, e.key)
+				continue
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (d *decoder) ports(n *yaml.Node) Ports {
+	var items []*yaml.Node
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			d.errorf(n, "expose must not be an empty list")
+		}
+		for _, c := range n.Content {
+			items = append(items, d.resolve(c))
+		}
+	} else {
+		items = []*yaml.Node{n}
+	}
+	var out Ports
+	for _, c := range items {
+		s, ok := d.scalar(c, "expose")
+		if !ok {
+			continue
+		}
+		num, proto, _ := strings.Cut(s, "/")
+		p, err := strconv.Atoi(num)
+		if err != nil || p < 1 || p > 65535 {
+			d.errorf(c, "expose: %q is not a port (1-65535, optionally /tcp, /udp or /sctp)", s)
+			continue
+		}
+		proto = strings.ToLower(proto)
+		if strings.Contains(s, "/") && proto != "tcp" && proto != "udp" && proto != "sctp" {
+			d.errorf(c, "expose: unknown protocol %q in %q (tcp, udp or sctp)", proto, s)
+			continue
+		}
+		out = append(out, Port{Number: p, Proto: proto, Range: rangeOf(c)})
+	}
+	return out
+}
+
+func (d *decoder) config(c *Config, e entry, what string) bool {
+	v := e.value
+	switch e.key {
+	case "env":
+		c.Env = d.keyValues(v, what+" env", false, nil, "")
+	case "workdir":
+		c.Workdir, _ = d.oneLine(v, "workdir")
+	case "user":
+		c.User, _ = d.oneLine(v, "user")
+	case "labels":
+		c.Labels = d.keyValues(v, what+" labels", false, nil, "")
+	case "expose":
+		c.Expose = d.ports(v)
+	case "entrypoint":
+		c.Entrypoint = d.command(v, "entrypoint", false)
+	case "cmd":
+		c.Cmd = d.command(v, "cmd", false)
+	case "volumes":
+		c.Volumes = d.stringList(v, "volumes")
+	case "healthcheck":
+		c.Healthcheck = d.healthcheck(v)
+	case "stopsignal":
+		if s, ok := d.oneLine(v, "stopsignal"); ok {
+			if !signalRe.MatchString(s) {
+				d.errorf(v, "stopsignal: %q is not a signal (e.g. SIGTERM or 15)", s)
+			}
+			c.StopSignal = s
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (d *decoder) healthcheck(n *yaml.Node) *Healthcheck {
+	entries, pos, ok := d.mapping(n, "healthcheck", healthKeys)
+	if !ok {
+		return nil
+	}
+	h := &Healthcheck{Range: rangeOf(n), Pos: pos}
+	for _, e := range entries {
+		v := e.value
+		switch e.key {
+		case "cmd":
+			h.Cmd = d.command(v, "healthcheck cmd", false)
+		case "interval", "timeout", "start_period":
+			s, ok := d.oneLine(v, "healthcheck "+e.key)
+			if !ok {
+				continue
+			}
+			if dur, err := parseDuration(s); err != nil || dur < 0 {
+				d.errorf(v, "healthcheck %s: %q is not a duration (e.g. 30s, 1m30s)", e.key, s)
+				continue
+			}
+			switch e.key {
+			case "interval":
+				h.Interval = s
+			case "timeout":
+				h.Timeout = s
+			default:
+				h.StartPeriod = s
+			}
+		case "retries":
+			s, ok := d.scalar(v, "healthcheck retries")
+			if !ok {
+				continue
+			}
+			r, err := strconv.Atoi(s)
+			if err != nil || r < 0 {
+				d.errorf(v, "healthcheck retries: %q is not a non-negative whole number", s)
+				continue
+			}
+			h.Retries = r
+		}
+	}
+	if !pos.Has("cmd") {
+		d.errorf(n, "healthcheck needs cmd")
+	}
+	return h
+}
