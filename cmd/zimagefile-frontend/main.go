@@ -1,13 +1,26 @@
 // Command zimagefile-frontend is the entrypoint of the zlayer/zimagefile
-// BuildKit gateway frontend image.
+// BuildKit gateway frontend image: BuildKit runs it with the gateway API on
+// stdin/stdout when a build file starts with `# syntax=zlayer/zimagefile`.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/moby/buildkit/frontend/gateway/grpcclient"
+
+	"github.com/zlayer/zlayer/frontend"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "zimagefile-frontend: not implemented yet (tracked in issue #3)")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := grpcclient.RunFromEnvironment(ctx, frontend.Build); err != nil {
+		// stderr lands in buildkitd's log; the client already got the error.
+		fmt.Fprintf(os.Stderr, "zimagefile-frontend: %v\n", err)
+		os.Exit(1)
+	}
 }

@@ -2,14 +2,45 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/zlayer/zlayer/frontend/convert"
+	"github.com/zlayer/zlayer/frontend/zimagefile"
 )
 
 // ConvertCmd prints the Dockerfile a ZImagefile is equivalent to, so users can
 // leave ZImagefiles at any time.
 type ConvertCmd struct {
-	File string `arg:"" optional:"" default:"ZImagefile" help:"ZImagefile to convert." type:"path"`
+	File   string `arg:"" optional:"" default:"ZImagefile" help:"ZImagefile to convert (- for stdin)."`
+	Output string `short:"o" help:"Write the Dockerfile here instead of stdout." type:"path"`
 }
 
 func (c *ConvertCmd) Run(ctx context.Context) error {
-	return errNotImplemented("convert", "#3")
+	var data []byte
+	var err error
+	name := c.File
+	if c.File == "-" {
+		name = "<stdin>"
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(c.File)
+	}
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	f, err := zimagefile.Parse(name, data)
+	if err != nil {
+		return err
+	}
+	df, err := convert.ToDockerfile(f)
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", name, err)
+	}
+	if c.Output != "" {
+		return os.WriteFile(c.Output, df, 0o644)
+	}
+	_, err = os.Stdout.Write(df)
+	return err
 }
