@@ -1,0 +1,526 @@
+// Package reconcile converges containerd's containers towards the desired
+// deployments in the store: it pulls images, creates and starts replicas in
+// depends order, rolls changed replicas one at a time, removes orphans,
+// restarts exited replicas by their restart policy with capped exponential
+// backoff, gates readiness on health checks, and on start adopts the
+// containers an earlier node process left running.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// Container labels: the controller's whole view of a container comes from
+// these, so a restarted node can adopt what it finds.
+const (
+	LabelDeployment = "zlayer.deployment"
+	LabelService    = "zlayer.service"
+	LabelReplica    = "zlayer.replica"
+	LabelHash       = "zlayer.spec-hash"
+	LabelRestarts   = "zlayer.restarts"
+	AnnotationGroup = "zlayer.io/group"
+
+	RuntimeZLayer = "io.containerd.zlayer.v1"
+	RuntimeRunc   = "io.containerd.runc.v2"
+)
+
+// Replica states, as the API shows them.
+const (
+	StateCreating  = "creating"
+	StateRunning   = "running"   // started, health unknown or no check
+	StateReady     = "ready"     // running and healthy (or no check)
+	StateUnhealthy = "unhealthy" // running, check failing
+	StateExited    = "exited"    // exited, no restart pending
+	StateRestart   = "restarting"
+	StateCrashLoop = "crash_loop"
+	StateFailed    = "failed" // could not be created (pull, spec)
+	StateStopping  = "stopping"
+	StateUnknown   = "unknown" // lost contact with containerd
+)
+
+// Options configure a Controller.
+type Options struct {
+	Client      *containerd.Client
+	Namespace   string
+	Snapshotter string
+	Runtime     string
+	StateDir    string // logs/<ns>/<id>.log and exits/<ns>/<id>.json
+	DataDir     string // volumes/ and runc state
+	Registries  *registry.Registries
+	Store       *store.Store
+	Metrics     *metrics.Registry
+	Networks    Networks
+	Log         *slog.Logger
+	// StopTimeout is how long a replica gets between SIGTERM and SIGKILL.
+	StopTimeout time.Duration
+	// Parallel bounds concurrent replica creations in one pass.
+	Parallel int
+}
+
+// Controller is the reconciler.
+type Controller struct {
+	o Options
+
+	mu       sync.Mutex
+	replicas map[string]*Replica // by container id
+	services map[string]*svcState
+	trigger  chan struct{}
+	passes   int64
+	adopted  bool
+	ready    chan struct{} // closed after the first converged pass after start
+
+	runCtx context.Context
+}
+
+type svcState struct {
+	waitingSince time.Time
+	message      string
+}
+
+// ExitInfo is a replica's last exit.
+type ExitInfo struct {
+	Code      int       `json:"code"`
+	At        time.Time `json:"at"`
+	Signal    int       `json:"signal,omitempty"`
+	OOMKilled bool      `json:"oom_killed,omitempty"`
+}
+
+// Replica is the controller's record of one container.
+type Replica struct {
+	ID, Deployment, Service, Hash string
+	Index                         int
+	Image, ImageDigest            string
+
+	State     string
+	Message   string
+	Healthy   *bool
+	Restarts  int
+	LastExit  *ExitInfo
+	PID       uint32
+	Addr      string
+	StartedAt time.Time
+
+	nextRestart time.Time
+	consecutive int // exits without a long enough run in between
+	removing    bool
+	attached    bool // an exit watcher is running
+	cancel      context.CancelFunc
+	spec        *spec.Service
+}
+
+func New(o Options) *Controller {
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 10 * time.Second
+	}
+	if o.Parallel == 0 {
+		o.Parallel = 4
+	}
+	if o.Networks == nil {
+		o.Networks = Networks{"host": HostNetwork{}}
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, trigger: make(chan struct{}, 1), ready: make(chan struct{})}
+	c.o.Metrics.Help("zlayer_replicas", "Replicas by deployment, service and state.")
+	c.o.Metrics.Help("zlayer_replica_restarts_total", "Replica restarts done by the node.")
+	c.o.Metrics.Help("zlayer_reconcile_duration_seconds", "Duration of reconcile passes.")
+	c.o.Metrics.Help("zlayer_image_pull_duration_seconds", "Duration of image pulls.")
+	c.o.Metrics.Gauge(c.gauges)
+	return c
+}
+
+// Trigger asks for a reconcile pass soon.
+func (c *Controller) Trigger() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is closed once the controller has adopted what it found and
+// finished its first pass.
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
+
+func (c *Controller) ctx(ctx context.Context) context.Context {
+	return withNS(ctx, c.o.Namespace)
+}
+
+// Run adopts existing containers, then reconciles on every trigger and at
+// least once a second until ctx ends. Replicas keep running when it returns:
+// stopping the node is not stopping the workloads.
+func (c *Controller) Run(ctx context.Context) error {
+	c.runCtx = ctx
+	if err := c.adopt(c.ctx(ctx)); err != nil {
+		return fmt.Errorf("adopt containers: %w", err)
+	}
+	first := true
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		if err := c.pass(c.ctx(ctx)); err != nil && ctx.Err() == nil {
+			c.o.Log.Warn("reconcile", "err", err)
+		}
+		c.o.Metrics.Observe("zlayer_reconcile_duration_seconds", time.Since(start))
+		if first {
+			first = false
+			close(c.ready)
+		}
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			for _, r := range c.replicas {
+				if r.cancel != nil {
+					r.cancel()
+				}
+			}
+			c.mu.Unlock()
+			return nil
+		case <-c.trigger:
+		case <-tick.C:
+		}
+	}
+}
+
+// pass is one comparison of desired with actual state.
+func (c *Controller) pass(ctx context.Context) error {
+	c.mu.Lock()
+	c.passes++
+	c.mu.Unlock()
+	recs, err := c.o.Store.List()
+	if err != nil {
+		return err
+	}
+	desired := map[string]*store.Record{}
+	for _, r := range recs {
+		desired[r.Name] = r
+	}
+	// Orphans first: they may hold ports the desired replicas need.
+	for _, r := range c.snapshotReplicas() {
+		rec := desired[r.Deployment]
+		if rec == nil || rec.Spec.Services[r.Service] == nil {
+			c.o.Log.Info("removing orphan replica", "id", r.ID)
+			c.remove(ctx, r)
+		}
+	}
+	c.reattach(ctx)
+	var errs []error
+	var creates []func()
+	for _, rec := range recs {
+		d := rec.Spec
+		for _, name := range d.StartOrder() {
+			fns, err := c.service(ctx, d, name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: %w", d.Deployment, name, err))
+			}
+			creates = append(creates, fns...)
+		}
+	}
+	if len(creates) > 0 {
+		sem := make(chan struct{}, c.o.Parallel)
+		var wg sync.WaitGroup
+		for _, f := range creates {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				f()
+			}()
+		}
+		wg.Wait()
+		c.Trigger()
+	}
+	c.rotateLogs()
+	return errors.Join(errs...)
+}
+
+func (c *Controller) snapshotReplicas() []*Replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Replica, 0, len(c.replicas))
+	for _, r := range c.replicas {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (c *Controller) serviceReplicas(dep, svc string) []*Replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Replica
+	for _, r := range c.replicas {
+		if r.Deployment == dep && r.Service == svc {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// isReady is whether a replica serves: running and healthy (if checked).
+func isReady(r *Replica) bool { return r.State == StateReady }
+
+// depsSatisfied says whether svc may start new replicas, and why not.
+func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, string) {
+	for _, dep := range s.Depends {
+		want := d.Services[dep.Service].Scale.Count()
+		got := 0
+		for _, r := range c.serviceReplicas(d.Deployment, dep.Service) {
+			c.mu.Lock()
+			ok := (dep.Condition == "started" && (r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy)) || isReady(r)
+			c.mu.Unlock()
+			if ok && r.Hash == d.Services[dep.Service].Hash() {
+				got++
+			}
+		}
+		if got < max(want, 1) && want > 0 {
+			return false, fmt.Sprintf("waiting for %s to be %s (%d/%d)", dep.Service, dep.Condition, got, want)
+		}
+	}
+	return true, ""
+}
+
+// service converges one service and returns the creations to run.
+func (c *Controller) service(ctx context.Context, d *spec.Deployment, name string) ([]func(), error) {
+	s := d.Services[name]
+	key := d.Deployment + "/" + name
+	hash := s.Hash()
+	want := s.Scale.Count()
+	all := c.serviceReplicas(d.Deployment, name)
+
+	// Scale down: highest indices first.
+	byIndex := map[int][]*Replica{}
+	for _, r := range all {
+		if r.Index > want || r.Index < 1 {
+			c.remove(ctx, r)
+			continue
+		}
+		byIndex[r.Index] = append(byIndex[r.Index], r)
+	}
+
+	c.mu.Lock()
+	st := c.services[key]
+	if st == nil {
+		st = &svcState{}
+		c.services[key] = st
+	}
+	c.mu.Unlock()
+	ok, why := c.depsSatisfied(d, s)
+	if !ok {
+		c.mu.Lock()
+		if st.waitingSince.IsZero() {
+			st.waitingSince = time.Now()
+		}
+		st.message = why
+		var timeout time.Duration
+		for _, dep := range s.Depends {
+			timeout = max(timeout, dep.Timeout.D())
+		}
+		if time.Since(st.waitingSince) > timeout {
+			st.message = why + fmt.Sprintf("; timed out after %s", timeout)
+		}
+		c.mu.Unlock()
+	} else {
+		c.mu.Lock()
+		st.waitingSince, st.message = time.Time{}, ""
+		c.mu.Unlock()
+	}
+
+	// Rolling update: a replica of the old spec is replaced only when every
+	// lower index already runs the new spec and is ready, so one replica at a
+	// time is out of service.
+	stopFirst := s.NetworkMode == "host" && len(s.Endpoints) > 0
+	blocked := !ok
+	var creates []func()
+	for i := 1; i <= want; i++ {
+		var cur *Replica
+		var old []*Replica
+		for _, r := range byIndex[i] {
+			if r.Hash == hash {
+				cur = r
+			} else {
+				old = append(old, r)
+			}
+		}
+		switch {
+		case cur == nil && len(old) == 0:
+			if ok {
+				creates = append(creates, c.createFn(d, name, i))
+			}
+		case cur == nil:
+			if blocked {
+				continue
+			}
+			blocked = true
+			if stopFirst {
+				// Host-network replicas with ports cannot overlap: the old
+				// one must free its port before the new one binds it.
+				for _, r := range old {
+					c.remove(ctx, r)
+				}
+			}
+			c.o.Log.Info("rolling replica", "service", key, "replica", i)
+			creates = append(creates, c.createFn(d, name, i))
+		default:
+			c.mu.Lock()
+			ready := isReady(cur)
+			retry := cur.State == StateFailed && !time.Now().Before(cur.nextRestart)
+			c.mu.Unlock()
+			if retry {
+				creates = append(creates, c.createFn(d, name, i))
+				blocked = true
+				continue
+			}
+			if !ready {
+				blocked = true
+			} else {
+				for _, r := range old {
+					c.remove(ctx, r)
+				}
+			}
+			c.maybeRestart(ctx, cur, s)
+		}
+	}
+	return creates, nil
+}
+
+func (c *Controller) createFn(d *spec.Deployment, name string, index int) func() {
+	s := d.Services[name]
+	id := ContainerID(d.Deployment, name, index, s.Hash())
+	r := &Replica{ID: id, Deployment: d.Deployment, Service: name, Index: index, Hash: s.Hash(), State: StateCreating, Image: s.Image.Name, spec: s}
+	c.mu.Lock()
+	if prev, ok := c.replicas[id]; ok && prev.State == StateFailed {
+		r.Restarts, r.consecutive, r.nextRestart = prev.Restarts, prev.consecutive, prev.nextRestart
+	}
+	if time.Now().Before(r.nextRestart) {
+		c.mu.Unlock()
+		return func() {}
+	}
+	c.replicas[id] = r
+	c.mu.Unlock()
+	return func() {
+		ctx := c.ctx(c.runCtx)
+		if err := c.create(ctx, d, r); err != nil {
+			c.o.Log.Error("create replica", "id", id, "err", err)
+			c.mu.Lock()
+			r.State, r.Message = StateFailed, err.Error()
+			r.consecutive++
+			r.nextRestart = time.Now().Add(backoff(s.RestartPolicy.Delay.D(), r.consecutive))
+			c.mu.Unlock()
+		}
+	}
+}
+
+// ContainerID names a replica's container; the spec hash in it lets the old
+// and new replica of a rolling update coexist.
+func ContainerID(dep, svc string, index int, hash string) string {
+	return fmt.Sprintf("%s-%s-%d-%s", dep, svc, index, hash[:8])
+}
+
+// backoff is delay * 2^(n-1), capped at 60 s.
+func backoff(delay time.Duration, n int) time.Duration {
+	if delay <= 0 {
+		delay = time.Second
+	}
+	d := delay
+	for i := 1; i < n && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+// maybeRestart restarts an exited replica when its policy and backoff say so.
+func (c *Controller) maybeRestart(ctx context.Context, r *Replica, s *spec.Service) {
+	c.mu.Lock()
+	if (r.State != StateRestart && r.State != StateCrashLoop) || r.removing || time.Now().Before(r.nextRestart) {
+		c.mu.Unlock()
+		return
+	}
+	r.spec = s
+	c.mu.Unlock()
+	if err := c.startTask(ctx, r, true); err != nil {
+		c.o.Log.Error("restart replica", "id", r.ID, "err", err)
+		c.mu.Lock()
+		r.consecutive++
+		r.nextRestart = time.Now().Add(backoff(s.RestartPolicy.Delay.D(), r.consecutive))
+		r.Message = err.Error()
+		c.mu.Unlock()
+	}
+}
+
+// afterExit decides, under c.mu, what an exit leads to.
+func (c *Controller) afterExit(r *Replica, ran time.Duration) {
+	s := r.spec
+	if s == nil {
+		r.State = StateExited
+		return
+	}
+	if ran > 10*time.Second || ran > 2*backoff(s.RestartPolicy.Delay.D(), r.consecutive) {
+		r.consecutive = 0
+	}
+	restart := false
+	switch s.RestartPolicy.Kind {
+	case "always", "unless_stopped":
+		restart = true
+	case "on_failure":
+		restart = r.LastExit != nil && r.LastExit.Code != 0
+	}
+	if restart && s.RestartPolicy.MaxAttempts > 0 && r.Restarts >= s.RestartPolicy.MaxAttempts {
+		restart = false
+		r.Message = fmt.Sprintf("gave up after %d restarts", r.Restarts)
+	}
+	if !restart {
+		r.State = StateExited
+		return
+	}
+	r.consecutive++
+	wait := backoff(s.RestartPolicy.Delay.D(), r.consecutive)
+	r.nextRestart = time.Now().Add(wait)
+	if r.consecutive >= 3 {
+		r.State = StateCrashLoop
+		r.Message = fmt.Sprintf("exited %d times in a row; next restart in %s", r.consecutive, wait.Round(time.Millisecond))
+	} else {
+		r.State = StateRestart
+		r.Message = fmt.Sprintf("restarting in %s", wait.Round(time.Millisecond))
+	}
+	// Wake the loop when the backoff ends, not only at the next tick.
+	time.AfterFunc(wait, c.Trigger)
+}
+
+func (c *Controller) logPath(id string) string {
+	return filepath.Join(c.o.StateDir, "logs", c.o.Namespace, id+".log")
+}
+
+func (c *Controller) exitPath(id string) string {
+	return filepath.Join(c.o.StateDir, "exits", c.o.Namespace, id+".json")
+}
+
+// LogPath is where a replica's output is kept (by the node for runc, by the
+// zlayer shim for its runtime; same place and format family).
+func (c *Controller) LogPath(id string) string { return c.logPath(id) }
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func mkdirFor(path string) error { return os.MkdirAll(filepath.Dir(path), 0o755) }

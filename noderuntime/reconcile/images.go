@@ -1,0 +1,102 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/zlayer/zlayer/noderuntime/registry"
+)
+
+// ErrImageNotPresent is returned for pull_policy never when the node lacks
+// the image.
+var ErrImageNotPresent = errors.New("image not present on the node")
+
+var pulls singleflight.Group
+
+// EnsureImage returns the image named ref (normalized: busybox means
+// docker.io/library/busybox:latest), pulling it as policy says, unpacked
+// for the node's snapshotter.
+func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (containerd.Image, error) {
+	name, err := registry.Normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := c.o.Client.GetImage(ctx, name)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return nil, err
+	}
+	if img == nil || policy == "always" {
+		if policy == "never" {
+			return nil, fmt.Errorf("%s: %w and pull_policy is never (import it with `zlayer image import`)", name, ErrImageNotPresent)
+		}
+		v, err, _ := pulls.Do(c.o.Namespace+"\x00"+name, func() (any, error) {
+			start := time.Now()
+			img, err := c.o.Client.Pull(ctx, name,
+				containerd.WithPullUnpack,
+				containerd.WithPullSnapshotter(c.o.Snapshotter),
+				containerd.WithResolver(c.o.Registries.Resolver()),
+			)
+			c.o.Metrics.Observe("zlayer_image_pull_duration_seconds", time.Since(start))
+			if err != nil {
+				return nil, fmt.Errorf("pull %s: %w", name, err)
+			}
+			c.o.Log.Info("pulled image", "image", name, "digest", img.Target().Digest, "took", time.Since(start).Round(time.Millisecond))
+			return img, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return v.(containerd.Image), nil
+	}
+	if ok, _ := img.IsUnpacked(ctx, c.o.Snapshotter); !ok {
+		if err := img.Unpack(ctx, c.o.Snapshotter); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", name, err)
+		}
+	}
+	return img, nil
+}
+
+// ImportedImage is one image an import created.
+type ImportedImage struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+// Import loads a docker-save or OCI-layout tar into the node's image store
+// and unpacks it. name, when set, names an image the archive leaves unnamed.
+func (c *Controller) Import(ctx context.Context, r io.Reader, name string) ([]ImportedImage, error) {
+	ctx = withNS(ctx, c.o.Namespace)
+	opts := []containerd.ImportOpt{containerd.WithImportPlatform(platforms.Default())}
+	if name != "" {
+		n, err := registry.Normalize(name)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, containerd.WithIndexName(n))
+	}
+	imgs, err := c.o.Client.Import(ctx, r, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	var out []ImportedImage
+	for _, i := range imgs {
+		img := containerd.NewImageWithPlatform(c.o.Client, i, platforms.Default())
+		if err := img.Unpack(ctx, c.o.Snapshotter); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", i.Name, err)
+		}
+		out = append(out, ImportedImage{Name: i.Name, Digest: i.Target.Digest.String()})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("import: the archive names no image; pass a name")
+	}
+	c.Trigger()
+	return out, nil
+}

@@ -1,0 +1,463 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/zlayer/zlayer/noderuntime/health"
+	"github.com/zlayer/zlayer/noderuntime/logfile"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+)
+
+func withNS(ctx context.Context, ns string) context.Context { return namespaces.WithNamespace(ctx, ns) }
+
+// logMaxSize and logMaxFiles bound a replica's log (passed to the zlayer
+// shim as annotations; applied by the node itself for runc).
+const (
+	logMaxSize  = 10 << 20
+	logMaxFiles = 3
+)
+
+// create makes the container and starts its first task.
+func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica) error {
+	s := d.Services[r.Service]
+	netw, err := c.o.Networks.For(s.NetworkMode)
+	if err != nil {
+		return err
+	}
+	img, err := c.EnsureImage(ctx, s.Image.Name, s.Image.PullPolicy)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	r.ImageDigest = img.Target().Digest.String()
+	c.mu.Unlock()
+
+	opts := []oci.SpecOpts{oci.WithDefaultSpecForPlatform("linux/amd64"), oci.WithImageConfig(img)}
+	switch {
+	case len(s.Command.Entrypoint) > 0:
+		// As with docker run --entrypoint, a new entrypoint drops the image's CMD.
+		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, s.Command.Entrypoint...), s.Command.Args...)...))
+	case len(s.Command.Args) > 0:
+		opts = append(opts, withArgsAfterEntrypoint(img, s.Command.Args))
+	}
+	if s.Command.Workdir != "" {
+		opts = append(opts, oci.WithProcessCwd(s.Command.Workdir))
+	}
+	if len(s.Env) > 0 {
+		env := make([]string, 0, len(s.Env))
+		for k, v := range s.Env {
+			env = append(env, k+"="+v)
+		}
+		opts = append(opts, oci.WithEnv(env))
+	}
+	env := []string{"ZLAYER_DEPLOYMENT=" + d.Deployment, "ZLAYER_SERVICE=" + r.Service, "ZLAYER_REPLICA=" + strconv.Itoa(r.Index)}
+	opts = append(opts, oci.WithEnv(env))
+	opts = append(opts, netw.SpecOpts(d.Deployment, r.Service, s)...)
+	if s.Resources.Memory > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(s.Resources.Memory)))
+	}
+	if s.Resources.CPU > 0 {
+		const period = 100000
+		opts = append(opts, oci.WithCPUCFS(int64(s.Resources.CPU*period), period))
+	}
+	mounts, err := c.mounts(s)
+	if err != nil {
+		return err
+	}
+	if len(mounts) > 0 {
+		opts = append(opts, oci.WithMounts(mounts))
+	}
+	opts = append(opts, oci.WithAnnotations(map[string]string{
+		AnnotationGroup:          d.Deployment + "/" + r.Service,
+		"zlayer.io/log-max-size":  strconv.Itoa(logMaxSize),
+		"zlayer.io/log-max-files": strconv.Itoa(logMaxFiles),
+	}))
+	labels := map[string]string{
+		LabelDeployment: d.Deployment, LabelService: r.Service, LabelReplica: strconv.Itoa(r.Index),
+		LabelHash: r.Hash, LabelRestarts: "0",
+	}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	// A leftover container of this id (e.g. a failed earlier attempt) goes.
+	if old, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
+		c.deleteContainer(ctx, old)
+	}
+	_ = os.Remove(c.logPath(r.ID))
+	_ = os.Remove(c.exitPath(r.ID))
+	ctr, err := c.o.Client.NewContainer(ctx, r.ID,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(c.o.Snapshotter),
+		containerd.WithNewSnapshot(r.ID, img),
+		containerd.WithRuntime(c.o.Runtime, c.runtimeOptions()),
+		containerd.WithNewSpec(opts...),
+		containerd.WithContainerLabels(labels),
+	)
+	if err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	_ = ctr
+	return c.startTask(ctx, r, false)
+}
+
+func (c *Controller) runtimeOptions() any {
+	if c.o.Runtime == RuntimeRunc {
+		return &runcoptions.Options{Root: filepath.Join(c.o.DataDir, "runc")}
+	}
+	return nil
+}
+
+// withArgsAfterEntrypoint keeps the image's entrypoint and replaces its CMD.
+func withArgsAfterEntrypoint(img containerd.Image, args []string) oci.SpecOpts {
+	return func(ctx context.Context, cl oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		ic, err := img.Spec(ctx)
+		if err != nil {
+			return err
+		}
+		s.Process.Args = append(append([]string{}, ic.Config.Entrypoint...), args...)
+		return nil
+	}
+}
+
+func (c *Controller) mounts(s *spec.Service) ([]specs.Mount, error) {
+	var out []specs.Mount
+	for _, m := range s.Storage {
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		switch m.Type {
+		case "bind":
+			out = append(out, specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: []string{"rbind", mode}})
+		case "named":
+			src := filepath.Join(c.o.DataDir, "volumes", m.Name)
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return nil, err
+			}
+			out = append(out, specs.Mount{Type: "bind", Source: src, Destination: m.Target, Options: []string{"rbind", mode}})
+		case "tmpfs":
+			o := []string{"nosuid", "nodev", mode}
+			if m.Size > 0 {
+				o = append(o, "size="+strconv.FormatInt(m.Size, 10))
+			}
+			out = append(out, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: o})
+		}
+	}
+	return out, nil
+}
+
+// startTask creates and starts a task for r's container (a restart when
+// restart is set: the old task is deleted first).
+func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) error {
+	ctr, err := c.o.Client.LoadContainer(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if t, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete old task: %w", err)
+		}
+	}
+	var creator cio.Creator = cio.NullIO
+	if c.o.Runtime != RuntimeZLayer {
+		// runc's shim writes both streams to the file itself, so the log
+		// keeps filling while the node is away.
+		if err := mkdirFor(c.logPath(r.ID)); err != nil {
+			return err
+		}
+		creator = cio.LogFile(c.logPath(r.ID))
+	}
+	task, err := ctr.NewTask(ctx, creator)
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	wctx, cancel := context.WithCancel(withNS(context.WithoutCancel(ctx), c.o.Namespace))
+	exitCh, err := task.Wait(wctx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	if err := task.Start(ctx); err != nil {
+		cancel()
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		return fmt.Errorf("start task: %w", err)
+	}
+	c.mu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.cancel = cancel
+	r.PID = task.Pid()
+	r.StartedAt = time.Now()
+	r.State, r.Message, r.Healthy = StateRunning, "", nil
+	r.attached = true
+	if restart {
+		r.Restarts++
+		c.o.Metrics.Add("zlayer_replica_restarts_total", map[string]string{"deployment": r.Deployment, "service": r.Service}, 1)
+	}
+	restarts := r.Restarts
+	c.mu.Unlock()
+	if restart {
+		_, _ = ctr.SetLabels(ctx, map[string]string{LabelRestarts: strconv.Itoa(restarts)})
+	}
+	c.afterStart(wctx, r, task)
+	go c.watch(wctx, r, exitCh)
+	c.Trigger()
+	return nil
+}
+
+// afterStart attaches the network and starts the health prober.
+func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd.Task) {
+	c.mu.Lock()
+	s := r.spec
+	c.mu.Unlock()
+	addr := "127.0.0.1"
+	if s != nil {
+		if n, err := c.o.Networks.For(s.NetworkMode); err == nil {
+			if a, err := n.Attach(ctx, r.ID, task.Pid()); err == nil {
+				addr = a
+			} else {
+				c.o.Log.Warn("network attach", "id", r.ID, "err", err)
+			}
+		}
+	}
+	c.mu.Lock()
+	r.Addr = addr
+	if s == nil || s.Health == nil {
+		if r.State == StateRunning {
+			r.State = StateReady
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	exec := func(ctx context.Context, cmd []string) (int, error) {
+		code, err := c.Exec(ctx, r.ID, cmd, nil, io.Discard, io.Discard)
+		return code, err
+	}
+	go health.Run(ctx, s.Health, addr, exec, func(st health.Status) {
+		c.mu.Lock()
+		h := st.Healthy
+		r.Healthy = &h
+		if r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy {
+			if h {
+				r.State, r.Message = StateReady, ""
+			} else {
+				r.State, r.Message = StateUnhealthy, st.LastError
+			}
+		}
+		c.mu.Unlock()
+		c.o.Log.Info("health", "id", r.ID, "healthy", h, "err", st.LastError)
+		c.Trigger()
+	})
+}
+
+// watch waits for the task's exit and records it. A wait that fails
+// without an exit means containerd went away: the replica is marked
+// unknown and reattached once containerd answers again.
+func (c *Controller) watch(ctx context.Context, r *Replica, exitCh <-chan containerd.ExitStatus) {
+	var st containerd.ExitStatus
+	select {
+	case st = <-exitCh:
+	case <-ctx.Done():
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.removing {
+		return
+	}
+	if err := st.Error(); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		r.State, r.Message, r.attached = StateUnknown, "lost contact with containerd: "+err.Error(), false
+		if r.cancel != nil {
+			r.cancel()
+		}
+		go c.Trigger()
+		return
+	}
+	r.attached = false
+	if r.cancel != nil {
+		r.cancel()
+	}
+	c.recordExit(r, int(st.ExitCode()), st.ExitTime())
+	go c.Trigger()
+}
+
+// recordExit stores an exit (reading the shim's exit record for signal and
+// OOM details when there is one) and applies the restart policy. c.mu held.
+func (c *Controller) recordExit(r *Replica, code int, at time.Time) {
+	ex := &ExitInfo{Code: code, At: at}
+	if b, err := os.ReadFile(c.exitPath(r.ID)); err == nil {
+		var rec struct {
+			ExitCode  int       `json:"exit_code"`
+			ExitedAt  time.Time `json:"exited_at"`
+			Signal    int       `json:"signal"`
+			OOMKilled bool      `json:"oom_killed"`
+		}
+		if json.Unmarshal(b, &rec) == nil && (at.IsZero() || !rec.ExitedAt.Before(at.Add(-time.Second))) {
+			ex.Signal, ex.OOMKilled = rec.Signal, rec.OOMKilled
+			if at.IsZero() {
+				ex.Code, ex.At = rec.ExitCode, rec.ExitedAt
+			}
+		}
+	}
+	if ex.Signal == 0 && ex.Code > 128 && ex.Code < 160 {
+		ex.Signal = ex.Code - 128
+	}
+	r.LastExit = ex
+	r.PID = 0
+	healthy := false
+	r.Healthy = &healthy
+	ran := time.Duration(0)
+	if !r.StartedAt.IsZero() && !at.IsZero() {
+		ran = at.Sub(r.StartedAt)
+	}
+	c.o.Log.Info("replica exited", "id", r.ID, "code", ex.Code, "ran", ran.Round(time.Millisecond))
+	c.afterExit(r, ran)
+}
+
+// remove stops and deletes a replica's task and container.
+func (c *Controller) remove(ctx context.Context, r *Replica) {
+	c.mu.Lock()
+	r.removing = true
+	r.State = StateStopping
+	cancel := r.cancel
+	c.mu.Unlock()
+	if ctr, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
+		c.stopTask(ctx, ctr)
+		c.deleteContainer(ctx, ctr)
+	}
+	if cancel != nil {
+		cancel()
+	}
+	if s := r.spec; s != nil {
+		if n, err := c.o.Networks.For(s.NetworkMode); err == nil {
+			_ = n.Detach(ctx, r.ID)
+		}
+	}
+	for _, p := range []string{c.logPath(r.ID), c.exitPath(r.ID)} {
+		_ = os.Remove(p)
+		for i := 1; i <= logMaxFiles; i++ {
+			_ = os.Remove(fmt.Sprintf("%s.%d", p, i))
+		}
+	}
+	c.mu.Lock()
+	if c.replicas[r.ID] == r {
+		delete(c.replicas, r.ID)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Controller) stopTask(ctx context.Context, ctr containerd.Container) {
+	t, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return
+	}
+	st, err := t.Status(ctx)
+	if err == nil && st.Status == containerd.Running {
+		wctx, cancel := context.WithTimeout(ctx, c.o.StopTimeout)
+		ch, werr := t.Wait(wctx)
+		_ = t.Kill(ctx, syscall.SIGTERM)
+		if werr == nil {
+			select {
+			case <-ch:
+			case <-wctx.Done():
+				_ = t.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll)
+				select {
+				case <-ch:
+				case <-time.After(5 * time.Second):
+				}
+			}
+		}
+		cancel()
+	}
+	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		c.o.Log.Warn("delete task", "id", ctr.ID(), "err", err)
+	}
+}
+
+func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Container) {
+	c.stopTask(ctx, ctr)
+	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		c.o.Log.Warn("delete container", "id", ctr.ID(), "err", err)
+	}
+}
+
+// Exec runs cmd in the replica's container with the process settings of
+// its main process and returns the exit code.
+func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	ctx = withNS(ctx, c.o.Namespace)
+	ctr, err := c.o.Client.LoadContainer(ctx, id)
+	if err != nil {
+		return -1, err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return -1, fmt.Errorf("replica %s is not running", id)
+	}
+	sp, err := ctr.Spec(ctx)
+	if err != nil {
+		return -1, err
+	}
+	pspec := *sp.Process
+	pspec.Args = cmd
+	pspec.Terminal = false
+	execID := fmt.Sprintf("x%d", time.Now().UnixNano())
+	fifoDir := filepath.Join(c.o.DataDir, "fifo")
+	_ = os.MkdirAll(fifoDir, 0o700)
+	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(fifoDir)))
+	if err != nil {
+		return -1, fmt.Errorf("exec: %w", err)
+	}
+	defer proc.Delete(context.WithoutCancel(ctx))
+	ch, err := proc.Wait(ctx)
+	if err != nil {
+		return -1, err
+	}
+	if err := proc.Start(ctx); err != nil {
+		return -1, fmt.Errorf("exec start: %w", err)
+	}
+	select {
+	case st := <-ch:
+		code, _, err := st.Result()
+		if io := proc.IO(); io != nil {
+			io.Wait()
+		}
+		return int(code), err
+	case <-ctx.Done():
+		_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+		return -1, ctx.Err()
+	}
+}
+
+// rotateLogs applies the size limit to logs the runc path writes; the
+// zlayer shim rotates its own.
+func (c *Controller) rotateLogs() {
+	if c.o.Runtime == RuntimeZLayer {
+		return
+	}
+	for _, r := range c.snapshotReplicas() {
+		_ = logfile.CopyTruncate(c.logPath(r.ID), logMaxSize, logMaxFiles)
+	}
+}
+

@@ -1,0 +1,172 @@
+package reconcile
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// ReplicaStatus is a replica as the API reports it.
+type ReplicaStatus struct {
+	ID          string    `json:"id"`
+	Deployment  string    `json:"deployment"`
+	Service     string    `json:"service"`
+	Replica     int       `json:"replica"`
+	State       string    `json:"state"`
+	Healthy     *bool     `json:"healthy,omitempty"`
+	Restarts    int       `json:"restarts"`
+	LastExit    *ExitInfo `json:"last_exit,omitempty"`
+	PID         uint32    `json:"pid,omitempty"`
+	Image       string    `json:"image"`
+	ImageDigest string    `json:"image_digest,omitempty"`
+	SpecHash    string    `json:"spec_hash"`
+	Current     bool      `json:"current"` // runs the latest spec
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	Message     string    `json:"message,omitempty"`
+	Address     string    `json:"address,omitempty"`
+}
+
+// ServiceStatus sums up a service.
+type ServiceStatus struct {
+	Name     string          `json:"name"`
+	Desired  int             `json:"desired"`
+	Ready    int             `json:"ready"`
+	State    string          `json:"state"` // ready, progressing, waiting, degraded, crash_loop, failed
+	Message  string          `json:"message,omitempty"`
+	Replicas []ReplicaStatus `json:"replicas"`
+}
+
+// DeploymentStatus sums up a deployment.
+type DeploymentStatus struct {
+	Name       string          `json:"name"`
+	Generation int64           `json:"generation"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	Ready      bool            `json:"ready"`
+	Services   []ServiceStatus `json:"services"`
+}
+
+func (c *Controller) replicaStatus(r *Replica, hash string) ReplicaStatus {
+	return ReplicaStatus{
+		ID: r.ID, Deployment: r.Deployment, Service: r.Service, Replica: r.Index, State: r.State,
+		Healthy: r.Healthy, Restarts: r.Restarts, LastExit: r.LastExit, PID: r.PID, Image: r.Image,
+		ImageDigest: r.ImageDigest, SpecHash: r.Hash, Current: r.Hash == hash, StartedAt: r.StartedAt,
+		Message: r.Message, Address: r.Addr,
+	}
+}
+
+// Status reports a stored deployment against what runs.
+func (c *Controller) Status(rec *store.Record) DeploymentStatus {
+	ds := DeploymentStatus{Name: rec.Name, Generation: rec.Generation, UpdatedAt: rec.UpdatedAt, Ready: true}
+	for _, name := range rec.Spec.StartOrder() {
+		s := rec.Spec.Services[name]
+		hash := s.Hash()
+		ss := ServiceStatus{Name: name, Desired: s.Scale.Count()}
+		current := 0
+		crash, failed := false, false
+		var msg string
+		for _, r := range c.serviceReplicas(rec.Name, name) {
+			c.mu.Lock()
+			rs := c.replicaStatus(r, hash)
+			c.mu.Unlock()
+			ss.Replicas = append(ss.Replicas, rs)
+			if rs.Current {
+				current++
+				if rs.State == StateReady {
+					ss.Ready++
+				}
+			}
+			switch rs.State {
+			case StateCrashLoop:
+				crash = true
+				msg = rs.Message
+			case StateFailed:
+				failed = true
+				msg = rs.Message
+			}
+		}
+		c.mu.Lock()
+		if st := c.services[rec.Name+"/"+name]; st != nil && st.message != "" {
+			msg = st.message
+		}
+		c.mu.Unlock()
+		switch {
+		case failed:
+			ss.State = "failed"
+		case crash:
+			ss.State = "crash_loop"
+		case ss.Ready == ss.Desired && len(ss.Replicas) == ss.Desired:
+			ss.State = "ready"
+		case len(ss.Replicas) == 0 && msg != "":
+			ss.State = "waiting"
+		default:
+			ss.State = "progressing"
+		}
+		ss.Message = msg
+		if ss.State != "ready" {
+			ds.Ready = false
+		}
+		ds.Services = append(ds.Services, ss)
+	}
+	return ds
+}
+
+// Replicas lists every replica the node runs, by id.
+func (c *Controller) Replicas() []ReplicaStatus {
+	var out []ReplicaStatus
+	for _, r := range c.snapshotReplicas() {
+		c.mu.Lock()
+		hash := r.Hash
+		if r.spec != nil {
+			hash = r.spec.Hash()
+		}
+		out = append(out, c.replicaStatus(r, hash))
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// FindReplica picks a replica of deployment/service: the given index, or
+// the first running one when index is 0.
+func (c *Controller) FindReplica(dep, svc string, index int) (ReplicaStatus, error) {
+	var cands []ReplicaStatus
+	for _, r := range c.Replicas() {
+		if r.Deployment == dep && r.Service == svc && (index == 0 || r.Replica == index) {
+			cands = append(cands, r)
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].Current != cands[j].Current {
+			return cands[i].Current
+		}
+		return cands[i].Replica < cands[j].Replica
+	})
+	for _, r := range cands {
+		if r.PID != 0 {
+			return r, nil
+		}
+	}
+	if len(cands) > 0 {
+		return cands[0], nil
+	}
+	return ReplicaStatus{}, fmt.Errorf("no replica %d of %s/%s", index, dep, svc)
+}
+
+func (c *Controller) gauges() []metrics.Sample {
+	counts := map[[3]string]int{}
+	for _, r := range c.snapshotReplicas() {
+		c.mu.Lock()
+		counts[[3]string{r.Deployment, r.Service, r.State}]++
+		c.mu.Unlock()
+	}
+	var out []metrics.Sample
+	for k, n := range counts {
+		out = append(out, metrics.Sample{Name: "zlayer_replicas", Labels: map[string]string{"deployment": k[0], "service": k[1], "state": k[2]}, Value: float64(n)})
+	}
+	c.mu.Lock()
+	out = append(out, metrics.Sample{Name: "zlayer_reconcile_passes", Value: float64(c.passes)})
+	c.mu.Unlock()
+	return out
+}
