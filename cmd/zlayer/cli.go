@@ -70,6 +70,7 @@ type runtimeCLI struct {
 func run(name string, args []string) int {
 	if name == nameShim {
 		// containerd's shim protocol owns argv and stdio; kong must not see it.
+		shim.Version = buildVersion()
 		shim.Main()
 		return 0
 	}
