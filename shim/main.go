@@ -1,14 +1,91 @@
 // Package shim is containerd-shim-zlayer-v1, the containerd runtime
-// io.containerd.zlayer.v1.
+// io.containerd.zlayer.v1: runc's shim v2 (manager and task service) plus
+// per-service grouping, durable JSON-lines logs and exit records. The
+// contract, logfile and exitrecord packages beside it hold what the node
+// shares with it.
 package shim
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"runtime"
+
+	cshim "github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/shutdown"
+	"github.com/containerd/containerd/v2/plugins"
+	"github.com/containerd/plugin"
+	"github.com/containerd/plugin/registry"
+	"google.golang.org/protobuf/encoding/protojson"
 )
+
+// Version is the zlayer build's version; cmd/zlayer sets it before Main.
+var Version = "dev"
+
+// binaryName is the face of the multi-call binary that runs the shim, and
+// the name containerd derives from io.containerd.zlayer.v1.
+const binaryName = "containerd-shim-zlayer-v1"
 
 // Main runs the shim; containerd invokes it with the shim v2 protocol's argv.
 func Main() {
-	fmt.Fprintln(os.Stderr, "containerd-shim-zlayer-v1: not implemented yet (tracked in issue #5)")
-	os.Exit(1)
+	args := os.Args[1:]
+	if hasFlag(args, "v", "version") {
+		fmt.Printf("%s:\n", binaryName)
+		fmt.Println("  Version: ", Version)
+		fmt.Println("  Runtime: ", "io.containerd.zlayer.v1 (runc shim v2 of containerd v2.4.2)")
+		fmt.Println("  Go version:", runtime.Version())
+		fmt.Println("")
+		return
+	}
+	if hasFlag(args, "info") && isTerminal(os.Stdout) {
+		// containerd reads protobuf; a person gets it as JSON.
+		info, err := newManager().Info(context.Background(), os.Stdin)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", binaryName, err)
+			os.Exit(1)
+		}
+		out, _ := protojson.MarshalOptions{Multiline: true}.Marshal(info)
+		fmt.Println(string(out))
+		return
+	}
+	// The plugin registry is process-global: whatever other packages of the
+	// multi-call binary registered must not be loaded into the shim.
+	registry.Reset()
+	registry.Register(&plugin.Registration{
+		Type:     plugins.TTRPCPlugin,
+		ID:       "task",
+		Requires: []plugin.Type{plugins.EventPlugin, plugins.InternalPlugin},
+		InitFn: func(ic *plugin.InitContext) (any, error) {
+			pp, err := ic.GetByID(plugins.EventPlugin, "publisher")
+			if err != nil {
+				return nil, err
+			}
+			sd, err := ic.GetByID(plugins.InternalPlugin, "shutdown")
+			if err != nil {
+				return nil, err
+			}
+			return newService(ic.Context, pp.(cshim.Publisher), sd.(shutdown.Service))
+		},
+	})
+	cshim.RunShim(context.Background(), newManager())
+}
+
+// hasFlag reports whether args, up to the first non-flag, hold -name or
+// --name for one of names, as Go's flag package would read them.
+func hasFlag(args []string, names ...string) bool {
+	for _, a := range args {
+		if len(a) < 2 || a[0] != '-' {
+			return false
+		}
+		a = a[1:]
+		if a[0] == '-' {
+			a = a[1:]
+		}
+		for _, n := range names {
+			if a == n || a == n+"=true" {
+				return true
+			}
+		}
+	}
+	return false
 }
