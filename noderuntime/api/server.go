@@ -1,0 +1,526 @@
+// Package api serves the node's HTTP/JSON API on a unix socket (trusted by
+// its file mode) and on TCP (bearer token required).
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// Error is the JSON body of every error response.
+type Error struct {
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Errors  []spec.Error `json:"errors,omitempty"`
+}
+
+// ApplyRequest is the JSON form of POST /v1/deployments; a YAML body is
+// accepted too.
+type ApplyRequest struct {
+	File string `json:"file,omitempty"` // name used in error positions
+	Spec string `json:"spec"`           // YAML text
+}
+
+type ScaleRequest struct {
+	Replicas *int `json:"replicas"`
+}
+
+type ExecRequest struct {
+	Command []string `json:"command"`
+	Replica int      `json:"replica,omitempty"`
+}
+
+// ExecFrame is one line of an exec response stream.
+type ExecFrame struct {
+	Stream   string `json:"stream,omitempty"`
+	Data     string `json:"data,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	Store      *store.Store
+	Controller *reconcile.Controller
+	Metrics    *metrics.Registry
+	Token      string
+	Log        *slog.Logger
+	// Healthy reports whether containerd answers.
+	Healthy func(context.Context) error
+	// Bridge says whether bridge networking is available.
+	Bridge bool
+
+	locks sync.Map // deployment name -> *sync.Mutex
+}
+
+func (s *Server) lock(name string) func() {
+	m, _ := s.locks.LoadOrStore(name, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// LoadOrCreateToken returns the token in path, generating one (0600) at
+// first start.
+func LoadOrCreateToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", fmt.Errorf("token file %s is empty", path)
+		}
+		return t, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	t := hex.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	return t, os.WriteFile(path, []byte(t+"\n"), 0o600)
+}
+
+// Handler returns the API; requireToken is set for the TCP listener.
+func (s *Server) Handler(requireToken bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /health/ready", s.ready)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		s.Metrics.Write(w)
+	})
+	mux.HandleFunc("POST /v1/deployments", s.apply)
+	mux.HandleFunc("GET /v1/deployments", s.list)
+	mux.HandleFunc("GET /v1/deployments/{name}", s.get)
+	mux.HandleFunc("DELETE /v1/deployments/{name}", s.delete)
+	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/scale", s.scale)
+	mux.HandleFunc("GET /v1/deployments/{name}/services/{service}/logs", s.logs)
+	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/exec", s.exec)
+	mux.HandleFunc("GET /v1/replicas", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, s.Controller.Replicas())
+	})
+	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, 404, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	if !requireToken {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/health/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="zlayer"`)
+			writeErr(w, 401, "unauthorized", "a valid bearer token is required on the TCP API (see the token file in the node's data dir)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, c, msg string) {
+	writeJSON(w, code, Error{Code: c, Message: msg})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.Controller.Ready():
+	default:
+		writeErr(w, 503, "not_ready", "adopting containers")
+		return
+	}
+	if s.Healthy != nil {
+		if err := s.Healthy(r.Context()); err != nil {
+			writeErr(w, 503, "not_ready", "containerd: "+err.Error())
+			return
+		}
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, 400, "bad_request", "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if !decodeJSON(w, r, &req) {
+			return
+		}
+	} else {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		if err != nil {
+			writeErr(w, 400, "bad_request", err.Error())
+			return
+		}
+		req.Spec, req.File = string(b), r.URL.Query().Get("file")
+	}
+	if strings.TrimSpace(req.Spec) == "" {
+		writeErr(w, 400, "bad_request", "empty spec")
+		return
+	}
+	d, err := spec.Parse(req.File, []byte(req.Spec))
+	if err != nil {
+		var es spec.Errors
+		if errors.As(err, &es) {
+			writeJSON(w, 422, Error{Code: "invalid_spec", Message: err.Error(), Errors: es})
+			return
+		}
+		writeErr(w, 422, "invalid_spec", err.Error())
+		return
+	}
+	if err := d.CheckSupported(s.Bridge); err != nil {
+		writeErr(w, 422, "unsupported", err.Error())
+		return
+	}
+	unlock := s.lock(d.Deployment)
+	defer unlock()
+	created := false
+	if _, err := s.Store.Get(d.Deployment); errors.Is(err, store.ErrNotFound) {
+		created = true
+	}
+	rec, err := s.Store.Put(d, req.Spec)
+	if err != nil {
+		writeErr(w, 500, "internal", err.Error())
+		return
+	}
+	s.Log.Info("deployment applied", "deployment", d.Deployment, "generation", rec.Generation)
+	s.Controller.Trigger()
+	code := 200
+	if created {
+		code = 201
+	}
+	writeJSON(w, code, s.Controller.Status(rec))
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.Store.List()
+	if err != nil {
+		writeErr(w, 500, "internal", err.Error())
+		return
+	}
+	out := []reconcile.DeploymentStatus{}
+	for _, rec := range recs {
+		out = append(out, s.Controller.Status(rec))
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) record(w http.ResponseWriter, name string) *store.Record {
+	rec, err := s.Store.Get(name)
+	if errors.Is(err, store.ErrNotFound) {
+		writeErr(w, 404, "not_found", fmt.Sprintf("deployment %q not found", name))
+		return nil
+	}
+	if err != nil {
+		writeErr(w, 500, "internal", err.Error())
+		return nil
+	}
+	return rec
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	if rec := s.record(w, r.PathValue("name")); rec != nil {
+		writeJSON(w, 200, s.Controller.Status(rec))
+	}
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	unlock := s.lock(name)
+	defer unlock()
+	if rec := s.record(w, name); rec == nil {
+		return
+	}
+	if err := s.Store.Delete(name); err != nil {
+		writeErr(w, 500, "internal", err.Error())
+		return
+	}
+	s.Controller.Trigger()
+	// Answer once the replicas are gone, so `zlayer down` returns to a
+	// clean node.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && r.Context().Err() == nil {
+		left := 0
+		for _, rs := range s.Controller.Replicas() {
+			if rs.Deployment == name {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	writeJSON(w, 200, map[string]string{"deleted": name})
+}
+
+func (s *Server) service(w http.ResponseWriter, r *http.Request) (*store.Record, string) {
+	rec := s.record(w, r.PathValue("name"))
+	if rec == nil {
+		return nil, ""
+	}
+	svc := r.PathValue("service")
+	if rec.Spec.Services[svc] == nil {
+		writeErr(w, 404, "not_found", fmt.Sprintf("deployment %q has no service %q", rec.Name, svc))
+		return nil, ""
+	}
+	return rec, svc
+}
+
+func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Replicas == nil || *req.Replicas < 0 || *req.Replicas > 1000 {
+		writeErr(w, 400, "bad_request", "replicas must be a number from 0 to 1000")
+		return
+	}
+	unlock := s.lock(r.PathValue("name"))
+	defer unlock()
+	rec, svc := s.service(w, r)
+	if rec == nil {
+		return
+	}
+	n := *req.Replicas
+	rec.Spec.Services[svc].Scale.Replicas = &n
+	rec, err := s.Store.Put(rec.Spec, rec.Source)
+	if err != nil {
+		writeErr(w, 500, "internal", err.Error())
+		return
+	}
+	s.Controller.Trigger()
+	writeJSON(w, 200, s.Controller.Status(rec))
+}
+
+func (s *Server) replicasOf(dep, svc string, only int) []reconcile.ReplicaStatus {
+	var out []reconcile.ReplicaStatus
+	for _, r := range s.Controller.Replicas() {
+		if r.Deployment == dep && r.Service == svc && (only == 0 || r.Replica == only) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Replica < out[j].Replica })
+	return out
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	rec, svc := s.service(w, r)
+	if rec == nil {
+		return
+	}
+	q := r.URL.Query()
+	tail := -1
+	if v := q.Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeErr(w, 400, "bad_request", "tail must be a number")
+			return
+		}
+		tail = n
+	}
+	only, _ := strconv.Atoi(q.Get("replica"))
+	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	enc := json.NewEncoder(w)
+	fl, _ := w.(http.Flusher)
+	offsets := map[string]int64{}
+	emit := func(rs reconcile.ReplicaStatus, lines [][]byte) {
+		for _, l := range lines {
+			e := parseLine(l)
+			e.Replica, e.ID = rs.Replica, rs.ID
+			_ = enc.Encode(e)
+		}
+	}
+	for _, rs := range s.replicasOf(rec.Name, svc, only) {
+		lines, off := tailFile(s.Controller.LogPath(rs.ID), tail)
+		offsets[rs.ID] = off
+		emit(rs, lines)
+	}
+	if fl != nil {
+		fl.Flush()
+	}
+	if !follow {
+		return
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+		}
+		for _, rs := range s.replicasOf(rec.Name, svc, only) {
+			lines, off := readFrom(s.Controller.LogPath(rs.ID), offsets[rs.ID])
+			offsets[rs.ID] = off
+			emit(rs, lines)
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+}
+
+type frameWriter struct {
+	mu     *sync.Mutex
+	enc    *json.Encoder
+	fl     http.Flusher
+	stream string
+}
+
+func (f frameWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enc.Encode(ExecFrame{Stream: f.stream, Data: string(p)}); err != nil {
+		return 0, err
+	}
+	if f.fl != nil {
+		f.fl.Flush()
+	}
+	return len(p), nil
+}
+
+func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
+	var req ExecRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if len(req.Command) == 0 {
+		writeErr(w, 400, "bad_request", "command is required")
+		return
+	}
+	rec, svc := s.service(w, r)
+	if rec == nil {
+		return
+	}
+	rs, err := s.Controller.FindReplica(rec.Name, svc, req.Replica)
+	if err != nil {
+		writeErr(w, 404, "not_found", err.Error())
+		return
+	}
+	if rs.PID == 0 {
+		writeErr(w, 409, "not_running", fmt.Sprintf("replica %d of %s/%s is %s", rs.Replica, rec.Name, svc, rs.State))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	mu := &sync.Mutex{}
+	enc := json.NewEncoder(w)
+	fl, _ := w.(http.Flusher)
+	code, err := s.Controller.Exec(r.Context(), rs.ID, req.Command, nil,
+		frameWriter{mu, enc, fl, "stdout"}, frameWriter{mu, enc, fl, "stderr"})
+	mu.Lock()
+	defer mu.Unlock()
+	f := ExecFrame{ExitCode: &code}
+	if err != nil {
+		f.Error = err.Error()
+	}
+	_ = enc.Encode(f)
+}
+
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
+	imgs, err := s.Controller.Import(r.Context(), r.Body, r.URL.Query().Get("name"))
+	if err != nil {
+		writeErr(w, 400, "import_failed", err.Error())
+		return
+	}
+	writeJSON(w, 200, imgs)
+}
+
+// Serve runs the API on a unix socket (mode 0660) and, when bind is set, on
+// TCP with the token required, until ctx ends.
+func (s *Server) Serve(ctx context.Context, socket, bind string) error {
+	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
+		return err
+	}
+	if c, err := net.DialTimeout("unix", socket, 200*time.Millisecond); err == nil {
+		c.Close()
+		return fmt.Errorf("another node already serves on %s", socket)
+	}
+	_ = os.Remove(socket)
+	ul, err := net.Listen("unix", socket)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", socket, err)
+	}
+	if err := os.Chmod(socket, 0o660); err != nil {
+		ul.Close()
+		return err
+	}
+	servers := []*http.Server{{Handler: s.Handler(false), ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ul}
+	if bind != "" {
+		tl, err := net.Listen("tcp", bind)
+		if err != nil {
+			ul.Close()
+			return fmt.Errorf("listen %s: %w", bind, err)
+		}
+		servers = append(servers, &http.Server{Handler: s.Handler(true), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, tl)
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	s.Log.Info("API listening", "socket", socket, "bind", bind)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		_ = srv.Shutdown(sctx)
+	}
+	_ = os.Remove(socket)
+	return nil
+}
