@@ -7,16 +7,17 @@ package shim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
 
+	"github.com/containerd/containerd/api/types"
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // Version is the zlayer build's version; cmd/zlayer sets it before Main.
@@ -44,8 +45,7 @@ func Main() {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", binaryName, err)
 			os.Exit(1)
 		}
-		out, _ := protojson.MarshalOptions{Multiline: true}.Marshal(info)
-		fmt.Println(string(out))
+		fmt.Println(infoText(info))
 		return
 	}
 	// The plugin registry is process-global: whatever other packages of the
@@ -88,4 +88,28 @@ func hasFlag(args []string, names ...string) bool {
 		}
 	}
 	return false
+}
+
+// infoText renders RuntimeInfo for a person; runc's features travel as JSON
+// inside a protobuf Any, which protojson cannot resolve.
+func infoText(info *types.RuntimeInfo) string {
+	out := map[string]any{"name": info.GetName()}
+	if v := info.GetVersion(); v != nil {
+		out["version"] = v.GetVersion()
+	}
+	for key, a := range map[string]interface {
+		GetTypeUrl() string
+		GetValue() []byte
+	}{"options": info.GetOptions(), "features": info.GetFeatures()} {
+		if a == nil || a.GetTypeUrl() == "" {
+			continue
+		}
+		if json.Valid(a.GetValue()) {
+			out[key] = json.RawMessage(a.GetValue())
+		} else {
+			out[key] = a.GetTypeUrl()
+		}
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	return string(b)
 }
