@@ -1,0 +1,277 @@
+// Package apiclient talks to a node's API: over its unix socket, or over
+// http(s) with a bearer token.
+package apiclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+)
+
+// Error is an error answer of the API.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Errors  []spec.Error
+}
+
+func (e *Error) Error() string {
+	if e.Code == "invalid_spec" {
+		return "invalid spec:\n" + e.Message
+	}
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+}
+
+// IsNotFound reports a 404 answer.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// New makes a client for host: a unix socket path (or unix://PATH), or an
+// http:// or https:// URL (token required by the node on TCP).
+func New(host, token string) (*Client, error) {
+	switch {
+	case strings.HasPrefix(host, "http://"), strings.HasPrefix(host, "https://"):
+		u, err := url.Parse(host)
+		if err != nil {
+			return nil, fmt.Errorf("node address %q: %w", host, err)
+		}
+		return &Client{base: strings.TrimSuffix(u.String(), "/"), token: token, hc: &http.Client{}}, nil
+	case strings.HasPrefix(host, "tcp://"):
+		return New("http://"+strings.TrimPrefix(host, "tcp://"), token)
+	default:
+		path := strings.TrimPrefix(host, "unix://")
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, fmt.Errorf("no node answers on %s (is `zlayer serve` running? set --host or ZLAYER_HOST): %w", path, err)
+			}
+			return c, nil
+		}}
+		return &Client{base: "http://zlayer", token: token, hc: &http.Client{Transport: tr}}, nil
+	}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		e := &Error{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var ae api.Error
+		if json.Unmarshal(b, &ae) != nil || ae.Message == "" {
+			ae.Code, ae.Message = http.StatusText(resp.StatusCode), strings.TrimSpace(string(b))
+		}
+		e.Code, e.Message, e.Errors = ae.Code, ae.Message, ae.Errors
+		return nil, e
+	}
+	return resp, nil
+}
+
+func (c *Client) json(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ctype := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, ctype = bytes.NewReader(b), "application/json"
+	}
+	resp, err := c.do(ctx, method, path, body, ctype)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Apply creates or updates a deployment from YAML text; file names it in
+// error positions.
+func (c *Client) Apply(ctx context.Context, file, yaml string) (*reconcile.DeploymentStatus, error) {
+	var out reconcile.DeploymentStatus
+	err := c.json(ctx, "POST", "/v1/deployments", api.ApplyRequest{File: file, Spec: yaml}, &out)
+	return &out, err
+}
+
+func (c *Client) List(ctx context.Context) ([]reconcile.DeploymentStatus, error) {
+	var out []reconcile.DeploymentStatus
+	return out, c.json(ctx, "GET", "/v1/deployments", nil, &out)
+}
+
+func (c *Client) Get(ctx context.Context, name string) (*reconcile.DeploymentStatus, error) {
+	var out reconcile.DeploymentStatus
+	return &out, c.json(ctx, "GET", "/v1/deployments/"+url.PathEscape(name), nil, &out)
+}
+
+func (c *Client) Delete(ctx context.Context, name string) error {
+	return c.json(ctx, "DELETE", "/v1/deployments/"+url.PathEscape(name), nil, nil)
+}
+
+func (c *Client) Replicas(ctx context.Context) ([]reconcile.ReplicaStatus, error) {
+	var out []reconcile.ReplicaStatus
+	return out, c.json(ctx, "GET", "/v1/replicas", nil, &out)
+}
+
+func svcPath(dep, svc string) string {
+	return "/v1/deployments/" + url.PathEscape(dep) + "/services/" + url.PathEscape(svc)
+}
+
+func (c *Client) Scale(ctx context.Context, dep, svc string, n int) (*reconcile.DeploymentStatus, error) {
+	var out reconcile.DeploymentStatus
+	return &out, c.json(ctx, "POST", svcPath(dep, svc)+"/scale", api.ScaleRequest{Replicas: &n}, &out)
+}
+
+// Logs streams log entries to fn until the answer ends (or ctx, when
+// following).
+func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow bool, replica int, fn func(api.LogEntry)) error {
+	q := url.Values{}
+	q.Set("tail", strconv.Itoa(tail))
+	if follow {
+		q.Set("follow", "1")
+	}
+	if replica > 0 {
+		q.Set("replica", strconv.Itoa(replica))
+	}
+	resp, err := c.do(ctx, "GET", svcPath(dep, svc)+"/logs?"+q.Encode(), nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var e api.LogEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("log stream: %w", err)
+		}
+		fn(e)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sc.Err()
+}
+
+// Exec runs cmd in a replica (0: any running one) and returns its exit code.
+func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []string, stdout, stderr io.Writer) (int, error) {
+	b, _ := json.Marshal(api.ExecRequest{Command: cmd, Replica: replica})
+	resp, err := c.do(ctx, "POST", svcPath(dep, svc)+"/exec", bytes.NewReader(b), "application/json")
+	if err != nil {
+		return -1, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var f api.ExecFrame
+		if err := dec.Decode(&f); err != nil {
+			return -1, fmt.Errorf("exec stream ended early: %w", err)
+		}
+		switch {
+		case f.ExitCode != nil:
+			if f.Error != "" {
+				return *f.ExitCode, errors.New(f.Error)
+			}
+			return *f.ExitCode, nil
+		case f.Stream == "stderr":
+			io.WriteString(stderr, f.Data)
+		default:
+			io.WriteString(stdout, f.Data)
+		}
+	}
+}
+
+// Import uploads an image tar; name names an image the archive leaves
+// unnamed.
+func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]reconcile.ImportedImage, error) {
+	path := "/v1/images/import"
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
+	resp, err := c.do(ctx, "POST", path, r, "application/x-tar")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out []reconcile.ImportedImage
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// Raw GETs path (for /metrics and health).
+func (c *Client) Raw(ctx context.Context, path string) (string, error) {
+	resp, err := c.do(ctx, "GET", path, nil, "")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// ResolveService finds the deployment of a service named "SVC" or
+// "DEPLOYMENT/SVC"; dep, when set, picks the deployment.
+func (c *Client) ResolveService(ctx context.Context, name, dep string) (string, string, error) {
+	if d, s, ok := strings.Cut(name, "/"); ok {
+		return d, s, nil
+	}
+	if dep != "" {
+		return dep, name, nil
+	}
+	list, err := c.List(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	var found []string
+	for _, d := range list {
+		for _, s := range d.Services {
+			if s.Name == name {
+				found = append(found, d.Name)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", "", fmt.Errorf("no deployment on the node has a service %q", name)
+	case 1:
+		return found[0], name, nil
+	}
+	return "", "", fmt.Errorf("service %q is in several deployments (%s): name one with -d or DEPLOYMENT/SERVICE", name, strings.Join(found, ", "))
+}
