@@ -132,6 +132,9 @@ func (c *converter) run() error {
 	top := whole(f)
 	c.w.emit(top, "# Generated from "+f.Name+" by zlayer; edit the ZImagefile, or keep this file and drop the ZImagefile.")
 	for _, a := range f.Args {
+		if a.Doc != "" {
+			c.w.emit(a.Range, "# "+a.Key+" "+a.Doc)
+		}
 		c.w.emit(a.Range, "ARG "+argDecl(a))
 		c.globals = append(c.globals, a.Key)
 	}
@@ -176,12 +179,18 @@ func (c *converter) stage(st *zimagefile.Stage, extra *zimagefile.Config, topPos
 			baseRange.Start = st.Key.Start
 		}
 	}
+	if st.Doc != "" && name != "" {
+		w.emit(st.Key, "# "+name+" "+strings.TrimPrefix(st.Doc, name+" "))
+	}
 	w.emit(baseRange, from)
 	c.res.Stages = append(c.res.Stages, Stage{Name: name, Range: st.Range})
 	for _, g := range c.globals {
 		w.emit(baseRange, "ARG "+g)
 	}
 	for _, a := range st.Args {
+		if a.Doc != "" {
+			w.emit(a.Range, "# "+a.Key+" "+a.Doc)
+		}
 		w.emit(a.Range, "ARG "+argDecl(a))
 	}
 	if len(st.Env) > 0 {

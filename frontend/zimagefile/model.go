@@ -58,7 +58,10 @@ type Config struct {
 
 // Stage is one named stage of a multi-stage build (or the single stage).
 type Stage struct {
-	Name     string `json:"-"`
+	Name string `json:"-"`
+	// Doc is the YAML comment above the stage's name; it describes the
+	// stage in `buildx build --call targets`.
+	Doc      string `json:"-"`
 	Base     string `json:"base" doc:"Base image, scratch, or the name of an earlier stage." required:"true"`
 	Platform string `json:"platform,omitempty" doc:"Platform of the base image, e.g. linux/arm64 or $BUILDPLATFORM."`
 	Args     Args   `json:"args,omitempty" doc:"Build arguments of this stage with their defaults (null for none)."`
@@ -164,6 +167,9 @@ type KeyValue struct {
 	Value string
 	Null  bool
 	Range Range
+	// Doc is the YAML comment above the key (build args show it in
+	// `buildx build --call outline`).
+	Doc string
 }
 
 // KeyValues is an ordered string map.
@@ -211,6 +217,8 @@ type Positions map[string]KeyPos
 type KeyPos struct {
 	Key   Pos
 	Value Range
+	// merged is set for keys that came in through a YAML merge (<<).
+	merged bool
 }
 
 // Has reports whether the key was present.

@@ -239,16 +239,14 @@ func (d *decoder) collect(n *yaml.Node, what string, allowed []string, out *[]en
 			continue
 		}
 		if p, dup := pos[key]; dup {
-			if depth == 0 {
+			if depth > 0 {
+				// An explicit key (or an earlier merge) wins over a merged one.
+				continue
+			}
+			if !p.merged {
 				d.errorf(k, "duplicate key %q in %s (first at line %d)", key, what, p.Key.Line)
 				continue
 			}
-			// Keys from a merged mapping are overridden by explicit ones.
-			continue
-		}
-		if depth > 0 {
-			// An explicit key given later in the outer mapping overrides a
-			// merged one: drop the merged entry.
 			for j := range *out {
 				if (*out)[j].key == key {
 					*out = append((*out)[:j], (*out)[j+1:]...)
@@ -257,7 +255,7 @@ func (d *decoder) collect(n *yaml.Node, what string, allowed []string, out *[]en
 			}
 		}
 		rv := d.resolve(v)
-		pos[key] = KeyPos{Key: Pos{k.Line, k.Column}, Value: rangeOf(rv)}
+		pos[key] = KeyPos{Key: Pos{k.Line, k.Column}, Value: rangeOf(rv), merged: depth > 0}
 		*out = append(*out, entry{key: key, k: k, v: v, value: rv})
 	}
 }
@@ -426,7 +424,7 @@ func (d *decoder) keyValues(n *yaml.Node, what string, allowNull bool, keyRe *re
 	}
 	out := make([]KeyValue, 0, len(entries))
 	for _, e := range entries {
-		kv := KeyValue{Key: e.key, Range: Range{Start: Pos{e.k.Line, e.k.Column}, End: rangeOf(e.value).End}}
+		kv := KeyValue{Key: e.key, Range: Range{Start: Pos{e.k.Line, e.k.Column}, End: rangeOf(e.value).End}, Doc: commentText(e.k.HeadComment)}
 		switch {
 		case strings.TrimSpace(e.key) == "":
 			d.errorf(e.k, "%s: empty name", what)

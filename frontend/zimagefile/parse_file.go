@@ -146,6 +146,7 @@ func (d *decoder) stages(n *yaml.Node) Stages {
 			continue
 		}
 		st.Name = name
+		st.Doc = commentText(e.k.HeadComment)
 		st.Key = Range{Start: Pos{e.k.Line, e.k.Column}, End: Pos{e.k.Line, e.k.Column + len(name)}}
 		st.Range = Range{Start: st.Key.Start, End: rangeOf(e.value).End}
 		out = append(out, st)
@@ -466,4 +467,15 @@ func (d *decoder) checkStageRefs(stages Stages) {
 // are build args resolved later.
 func looksLikeImage(s string) bool {
 	return strings.ContainsAny(s, ":/@$")
+}
+
+func commentText(c string) string {
+	var lines []string
+	for _, l := range strings.Split(c, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "#"))
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " ")
 }
