@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+
+	"github.com/zlayer/zlayer/pipeline/imagebuild"
 )
 
 // BuildCmd builds one image. Flags mirror `docker buildx build` where they overlap.
@@ -20,10 +23,23 @@ type BuildCmd struct {
 	Addr      string   `env:"BUILDKIT_HOST" help:"Talk to this buildkitd directly and run the ZImagefile frontend in process."`
 	Frontend  string   `env:"ZLAYER_FRONTEND" default:"zlayer/zimagefile" help:"Frontend image for ZImagefiles without a syntax line."`
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Progress output (${enum})."`
-	Runtime   string   `help:"Build with a runtime template (node20, node22, python312, python313, rust, go, deno, bun) instead of a file."`
+	Runtime   string   `help:"Build with a runtime template (node20, node22, python312, python313, rust, go, deno, bun; auto detects it) instead of a file."`
 	Context   string   `arg:"" optional:"" default:"." help:"Build context directory."`
 }
 
 func (c *BuildCmd) Run(ctx context.Context, log *slog.Logger) error {
-	return errNotImplemented("build", "#4")
+	err := imagebuild.Build(ctx, imagebuild.Options{
+		File: c.File, Context: c.Context, Tags: c.Tags, BuildArgs: c.BuildArgs, Target: c.Target,
+		Platforms: c.Platforms, NoCache: c.NoCache, Push: c.Push, Load: c.Load, Outputs: c.Output,
+		Builder: c.Builder, Addr: c.Addr, Frontend: c.Frontend, Progress: c.Progress, Runtime: c.Runtime,
+	})
+	var bf *imagebuild.BuildFailedError
+	if errors.As(err, &bf) {
+		// buildx printed the failure; keep its exit status.
+		return exitError{code: bf.Code}
+	}
+	if err != nil && ctx.Err() != nil {
+		return exitError{code: 130, err: errors.New("build cancelled")}
+	}
+	return err
 }

@@ -73,6 +73,9 @@ func Find(dir string) (string, error) {
 func Load(path string, sets map[string]string) (*Pipeline, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("pipeline file %s does not exist", path)
+		}
 		return nil, fmt.Errorf("read pipeline: %w", err)
 	}
 	return Parse(path, data, sets)
