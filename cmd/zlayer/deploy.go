@@ -2,16 +2,104 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
 // DeployCmd applies a deployment spec.
 type DeployCmd struct {
 	NodeFlags
-	SpecArg string `arg:"" optional:"" name:"spec-file" help:"Deployment spec (YAML)." type:"path"`
-	Spec    string `help:"Deployment spec (YAML); same as the positional argument." type:"path"`
-	DryRun  bool   `name:"dry-run" help:"Validate the spec without a node."`
+	SpecArg string        `arg:"" optional:"" name:"spec-file" help:"Deployment spec (YAML)." type:"path"`
+	Spec    string        `help:"Deployment spec (YAML); same as the positional argument." type:"path"`
+	DryRun  bool          `name:"dry-run" help:"Validate the spec without a node."`
+	NoWait  bool          `name:"no-wait" help:"Return once the node accepted the spec, without waiting for readiness."`
+	Timeout time.Duration `default:"5m" help:"How long to wait for the deployment to be ready."`
 }
 
 func (c *DeployCmd) Run(ctx context.Context) error {
-	return errNotImplemented("deploy", "#6")
+	path := c.SpecArg
+	if path == "" {
+		path = c.Spec
+	}
+	if path == "" {
+		return errors.New("deploy: name a spec file (zlayer deploy SPEC or --spec SPEC)")
+	}
+	if c.SpecArg != "" && c.Spec != "" && c.SpecArg != c.Spec {
+		return errors.New("deploy: give the spec once, as an argument or with --spec")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	d, err := spec.Parse(path, data)
+	if err != nil {
+		return exitError{code: 1, err: fmt.Errorf("invalid spec:\n%w", err)}
+	}
+	if c.DryRun {
+		fmt.Printf("%s: valid; deployment %s:\n", path, d.Deployment)
+		for _, n := range d.StartOrder() {
+			s := d.Services[n]
+			var deps []string
+			for _, dep := range s.Depends {
+				deps = append(deps, dep.Service+" ("+dep.Condition+")")
+			}
+			line := fmt.Sprintf("  %s: %s, %d replica(s), network %s", n, s.Image.Name, s.Scale.Count(), s.NetworkMode)
+			if len(deps) > 0 {
+				line += ", after " + strings.Join(deps, ", ")
+			}
+			fmt.Println(line)
+		}
+		return nil
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	st, err := cl.Apply(ctx, path, string(data))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("deployment %s applied (generation %d)\n", st.Name, st.Generation)
+	if c.NoWait {
+		return nil
+	}
+	deadline := time.Now().Add(c.Timeout)
+	last := ""
+	for {
+		st, err := cl.Get(ctx, d.Deployment)
+		if err != nil {
+			return err
+		}
+		if st.Ready {
+			printServices(os.Stdout, st.Services)
+			return nil
+		}
+		var parts []string
+		for _, s := range st.Services {
+			p := fmt.Sprintf("%s %d/%d %s", s.Name, s.Ready, s.Desired, s.State)
+			if s.Message != "" {
+				p += " (" + s.Message + ")"
+			}
+			parts = append(parts, p)
+		}
+		if line := strings.Join(parts, ", "); line != last {
+			fmt.Fprintln(os.Stderr, "waiting:", line)
+			last = line
+		}
+		if time.Now().After(deadline) {
+			printServices(os.Stdout, st.Services)
+			return exitError{code: 1, err: fmt.Errorf("deployment %s not ready after %s", d.Deployment, c.Timeout)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }
+

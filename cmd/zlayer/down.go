@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 )
 
 // DownCmd removes a deployment.
@@ -11,5 +12,13 @@ type DownCmd struct {
 }
 
 func (c *DownCmd) Run(ctx context.Context) error {
-	return errNotImplemented("down", "#6")
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	if err := cl.Delete(ctx, c.Deployment); err != nil {
+		return err
+	}
+	fmt.Printf("deployment %s removed\n", c.Deployment)
+	return nil
 }

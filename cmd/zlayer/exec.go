@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
 )
 
 // ExecCmd runs a command in a replica.
@@ -9,11 +11,36 @@ type ExecCmd struct {
 	NodeFlags
 	Service    string   `arg:"" help:"Service (SERVICE or DEPLOYMENT/SERVICE)."`
 	Command    []string `arg:"" passthrough:"" help:"Command and arguments, after --."`
-	Replica    int      `default:"1" help:"Replica to run in."`
+	Replica    int      `default:"0" help:"Replica to run in (0: the first running one)."`
 	Deployment string   `short:"d" help:"Deployment of the service."`
-	TTY        bool     `short:"t" help:"Allocate a terminal."`
+	TTY        bool     `short:"t" help:"Allocate a terminal (not supported yet)."`
 }
 
 func (c *ExecCmd) Run(ctx context.Context) error {
-	return errNotImplemented("exec", "#6")
+	if c.TTY {
+		return errors.New("exec: -t (a terminal) is not supported yet; run without it")
+	}
+	cmd := c.Command
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	if len(cmd) == 0 {
+		return errors.New("exec: give a command after --")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	dep, svc, err := cl.ResolveService(ctx, c.Service, c.Deployment)
+	if err != nil {
+		return err
+	}
+	code, err := cl.Exec(ctx, dep, svc, c.Replica, cmd, os.Stdout, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code: code}
+	}
+	return nil
 }

@@ -1,7 +1,27 @@
 package main
 
+import (
+	"os"
+	"strings"
+
+	"github.com/zlayer/zlayer/noderuntime/apiclient"
+)
+
 // NodeFlags locate the node API for the client commands.
 type NodeFlags struct {
-	Host  string `env:"ZLAYER_HOST" default:"/run/zlayer/zlayer.sock" help:"Node API: a unix socket path, or an https URL."`
-	Token string `env:"ZLAYER_TOKEN" help:"Bearer token for a TCP node API."`
+	Host      string `env:"ZLAYER_HOST" default:"/run/zlayer/zlayer.sock" help:"Node API: a unix socket path, or an http(s) URL (token required)."`
+	Token     string `env:"ZLAYER_TOKEN" help:"Bearer token for a TCP node API."`
+	TokenFile string `name:"token-file" env:"ZLAYER_TOKEN_FILE" help:"File holding the bearer token." type:"path"`
+}
+
+func (f *NodeFlags) client() (*apiclient.Client, error) {
+	token := f.Token
+	if token == "" && f.TokenFile != "" {
+		b, err := os.ReadFile(f.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return apiclient.New(f.Host, token)
 }

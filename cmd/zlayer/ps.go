@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
 // PsCmd lists replicas.
@@ -11,5 +17,37 @@ type PsCmd struct {
 }
 
 func (c *PsCmd) Run(ctx context.Context) error {
-	return errNotImplemented("ps", "#6")
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	list, err := cl.Replicas(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Output == "json" {
+		if list == nil {
+			list = []reconcile.ReplicaStatus{}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDEPLOYMENT\tSERVICE\tREPLICA\tSTATE\tRESTARTS\tPID\tLAST EXIT\tIMAGE")
+	for _, r := range list {
+		exit := "-"
+		if r.LastExit != nil {
+			exit = fmt.Sprintf("%d", r.LastExit.Code)
+			if r.LastExit.OOMKilled {
+				exit += " (oom)"
+			}
+		}
+		pid := "-"
+		if r.PID != 0 {
+			pid = fmt.Sprint(r.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Deployment, r.Service, r.Replica, r.State, r.Restarts, pid, exit, r.Image)
+	}
+	return tw.Flush()
 }

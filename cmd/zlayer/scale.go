@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 )
 
 // ScaleCmd sets a service's replica count.
@@ -13,5 +15,20 @@ type ScaleCmd struct {
 }
 
 func (c *ScaleCmd) Run(ctx context.Context) error {
-	return errNotImplemented("scale", "#6")
+	if c.Replicas < 0 {
+		return errors.New("scale: the replica count cannot be negative")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	dep, svc, err := cl.ResolveService(ctx, c.Service, c.Deployment)
+	if err != nil {
+		return err
+	}
+	if _, err := cl.Scale(ctx, dep, svc, c.Replicas); err != nil {
+		return err
+	}
+	fmt.Printf("scaled %s/%s to %d replica(s)\n", dep, svc, c.Replicas)
+	return nil
 }

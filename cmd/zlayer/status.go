@@ -2,14 +2,72 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
 // StatusCmd shows deployments and their health.
 type StatusCmd struct {
 	NodeFlags
-	Output string `short:"o" default:"table" enum:"table,json" help:"Output format (${enum})."`
+	Output     string `short:"o" default:"table" enum:"table,json" help:"Output format (${enum})."`
+	Deployment string `arg:"" optional:"" help:"Only this deployment."`
 }
 
 func (c *StatusCmd) Run(ctx context.Context) error {
-	return errNotImplemented("status", "#6")
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var list []reconcile.DeploymentStatus
+	if c.Deployment != "" {
+		d, err := cl.Get(ctx, c.Deployment)
+		if err != nil {
+			return err
+		}
+		list = append(list, *d)
+	} else if list, err = cl.List(ctx); err != nil {
+		return err
+	}
+	if c.Output == "json" {
+		if list == nil {
+			list = []reconcile.DeploymentStatus{}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(list) == 0 {
+		fmt.Println("no deployments")
+		return nil
+	}
+	for i, d := range list {
+		if i > 0 {
+			fmt.Println()
+		}
+		state := "ready"
+		if !d.Ready {
+			state = "not ready"
+		}
+		fmt.Printf("deployment %s (generation %d): %s\n", d.Name, d.Generation, state)
+		printServices(os.Stdout, d.Services)
+	}
+	return nil
+}
+
+func printServices(w io.Writer, svcs []reconcile.ServiceStatus) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tREADY\tSTATE\tRESTARTS\tMESSAGE")
+	for _, s := range svcs {
+		restarts := 0
+		for _, r := range s.Replicas {
+			restarts += r.Restarts
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%d\t%s\n", s.Name, s.Ready, s.Desired, s.State, restarts, s.Message)
+	}
+	tw.Flush()
 }

@@ -1,0 +1,189 @@
+// Package node wires a ZLayer node together: containerd (found or started
+// as a supervised child), the store, the reconciler and the API.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/containerdproc"
+	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// Config is everything `zlayer serve` takes.
+type Config struct {
+	DataDir          string
+	Socket           string
+	Bind             string
+	TokenFile        string
+	ConfigFile       string
+	ContainerdSocket string
+	Namespace        string
+	StateDir         string
+	Snapshotter      string
+	Runtime          string
+	// ContainerdBinary overrides the containerd looked up on PATH.
+	ContainerdBinary string
+	Log              *slog.Logger
+}
+
+// ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
+const ShimName = "containerd-shim-zlayer-v1"
+
+// Run serves until ctx ends. Replicas keep running after it returns.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(cfg.DataDir, "containers")
+	}
+	for _, d := range []string{cfg.DataDir, cfg.StateDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	regs, err := registry.Load(cfg.ConfigFile)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tokenFile := cfg.TokenFile
+	if tokenFile == "" {
+		tokenFile = filepath.Join(cfg.DataDir, "token")
+	}
+	token, err := api.LoadOrCreateToken(tokenFile)
+	if err != nil {
+		return fmt.Errorf("API token: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var ctrl *reconcile.Controller
+	socket := cfg.ContainerdSocket
+	var sup *containerdproc.Supervisor
+	if socket != "" && containerdproc.Answers(ctx, socket) {
+		log.Info("using running containerd", "socket", socket)
+	} else {
+		binDir, err := shimDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		env := []string{
+			"ZLAYER_STATE_DIR=" + cfg.StateDir,
+			"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		}
+		sup, err = containerdproc.Start(ctx, containerdproc.Options{
+			Binary: cfg.ContainerdBinary, DataDir: cfg.DataDir, Env: env, Log: log.With("component", "containerd"),
+			OnReady: func() {
+				if ctrl != nil {
+					ctrl.Trigger()
+				}
+			},
+		})
+		if err != nil {
+			return err
+		}
+		socket = sup.Socket()
+		defer sup.Wait()
+		defer cancel()
+	}
+
+	snap := cfg.Snapshotter
+	if snap == "overlayfs" {
+		probeDir := cfg.DataDir
+		if sup != nil {
+			probeDir = sup.Paths.Dir
+		}
+		if err := containerdproc.ProbeOverlay(probeDir); err != nil {
+			log.Warn("overlayfs unavailable, using the native snapshotter", "reason", err)
+			snap = "native"
+		}
+	}
+
+	client, err := containerd.New(socket, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("containerd %s: %w", socket, err)
+	}
+	defer client.Close()
+
+	m := metrics.New()
+	ctrl = reconcile.New(reconcile.Options{
+		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
+		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
+		Log: log.With("component", "reconcile"),
+	})
+	if sup != nil {
+		m.Gauge(func() []metrics.Sample {
+			return []metrics.Sample{{Name: "zlayer_containerd_restarts", Value: float64(sup.Restarts())}}
+		})
+	}
+	srv := &api.Server{
+		Store: st, Controller: ctrl, Metrics: m, Token: token, Log: log.With("component", "api"),
+		Healthy: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := client.Version(ctx)
+			return err
+		},
+	}
+	log.Info("node starting", "data_dir", cfg.DataDir, "containerd", socket, "namespace", cfg.Namespace,
+		"runtime", cfg.Runtime, "snapshotter", snap, "state_dir", cfg.StateDir)
+
+	errc := make(chan error, 2)
+	go func() { errc <- ctrl.Run(ctx) }()
+	go func() { errc <- srv.Serve(ctx, cfg.Socket, cfg.Bind) }()
+	var first error
+	pending := 2
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		pending--
+	}
+	cancel()
+	for ; pending > 0; pending-- {
+		if err := <-errc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+	}
+	return first
+}
+
+// shimDir makes sure containerd finds our shim: a link named
+// containerd-shim-zlayer-v1 to this executable, in a folder put first on
+// containerd's PATH.
+func shimDir(dataDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(dataDir, "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	link := filepath.Join(dir, ShimName)
+	if cur, err := os.Readlink(link); err != nil || cur != exe {
+		_ = os.Remove(link)
+		if !strings.HasSuffix(exe, ".test") {
+			if err := os.Symlink(exe, link); err != nil {
+				return "", err
+			}
+		}
+	}
+	return dir, nil
+}
