@@ -100,9 +100,14 @@ stages:
           set -e
           entry=main.ts
           for f in main.ts main.js mod.ts server.ts; do if [ -f "$f" ]; then entry=$f; break; fi; done
+          DENO_DIR=/deno-cache deno cache "$entry"
           mkdir -p /deno-dir
-          deno cache "$entry"
+          cp -a /deno-cache/. /deno-dir/
           echo "$entry" > /app/.entrypoint
+        cache:
+          - target: /deno-cache
+            id: deno
+            sharing: locked
   runtime:
     base: denoland/deno:2
     workdir: /app

@@ -40,9 +40,10 @@ var (
 const maxNodes = 200000
 
 type decoder struct {
-	file  string
-	errs  ErrorList
-	nodes int
+	file     string
+	errs     ErrorList
+	nodes    int
+	tooLarge bool
 }
 
 // Parse reads a ZImagefile. On failure the error is an ErrorList holding every
@@ -200,6 +201,14 @@ func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) ([]entry,
 func (d *decoder) collect(n *yaml.Node, what string, allowed []string, out *[]entry, pos Positions, depth int) {
 	if depth > 20 {
 		d.errorf(n, "merge keys nested too deeply")
+		return
+	}
+	d.nodes += len(n.Content)
+	if d.nodes > maxNodes {
+		if !d.tooLarge {
+			d.tooLarge = true
+			d.errorf(n, "document too large (alias or merge expansion)")
+		}
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -502,7 +511,7 @@ func (d *decoder) config(c *Config, e entry, what string) bool {
 	case "user":
 		c.User, _ = d.oneLine(v, "user")
 	case "labels":
-		c.Labels = d.keyValues(v, what+" labels", false, nil, "")
+		c.Labels = d.keyValues(v, what+" labels", false, labelKeyRe, "a label key is one line")
 	case "expose":
 		c.Expose = d.ports(v)
 	case "entrypoint":

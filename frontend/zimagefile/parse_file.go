@@ -2,12 +2,15 @@ package zimagefile
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
+
+var labelKeyRe = regexp.MustCompile(`^[^\n\r]+$`)
 
 func parseDuration(s string) (time.Duration, error) { return time.ParseDuration(s) }
 

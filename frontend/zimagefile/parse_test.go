@@ -307,11 +307,11 @@ stages:
 
 func TestLooksLike(t *testing.T) {
 	cases := map[string]bool{
-		seedExample:                                  true,
+		seedExample:                                   true,
 		"# syntax=zlayer/zimagefile\nbase: a\n":       true,
 		"# syntax=docker.io/zlayer/zimagefile:1\n":    true,
 		"runtime: node22\n":                           true,
-		"---\nstages:\n  a:\n    base: b\n":          true,
+		"---\nstages:\n  a:\n    base: b\n":           true,
 		"FROM busybox\nRUN echo hi\n":                 false,
 		"# syntax=docker/dockerfile:1\nFROM alpine\n": false,
 		"ARG X=1\nFROM alpine:$X\n":                   false,
