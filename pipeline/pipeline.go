@@ -101,11 +101,10 @@ var ErrPush = errors.New("push failed")
 // Run builds pl and, when asked, pushes its tags. The summary is returned even
 // on failure; the error wraps schedule.ErrFailed or ErrPush.
 func Run(ctx context.Context, pl *spec.Pipeline, o Options, d Display) (*schedule.Summary, error) {
-	cli, err := buildx.Find(o.Builder)
+	cli, err := buildx.Find(o.Builder, o.Env)
 	if err != nil {
 		return nil, err
 	}
-	cli.Env = o.Env
 	if err := cli.Check(ctx); err != nil {
 		return nil, err
 	}

@@ -49,25 +49,50 @@ type CLI struct {
 	Env     []string // nil: this process's environment
 }
 
-// Find locates buildx: the docker CLI plugin, else a standalone buildx on PATH.
-func Find(builder string) (*CLI, error) {
+// Find locates buildx: the docker CLI plugin, else a standalone buildx on
+// PATH. env is the environment buildx will run with (nil: this process's).
+func Find(builder string, env []string) (*CLI, error) {
 	var tried []string
-	if docker, err := exec.LookPath("docker"); err == nil {
-		out, err := exec.Command(docker, "buildx", "version").CombinedOutput()
+	if docker, err := lookPath("docker", env); err == nil {
+		cmd := exec.Command(docker, "buildx", "version")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
 		if err == nil {
-			return &CLI{argv0: []string{docker, "buildx"}, Builder: builder}, nil
+			return &CLI{argv0: []string{docker, "buildx"}, Builder: builder, Env: env}, nil
 		}
 		tried = append(tried, "docker has no buildx plugin: "+firstLine(string(out)))
 	} else {
 		tried = append(tried, "no docker CLI on PATH")
 	}
-	if bx, err := exec.LookPath("buildx"); err == nil {
-		if exec.Command(bx, "version").Run() == nil {
-			return &CLI{argv0: []string{bx}, Builder: builder}, nil
+	if bx, err := lookPath("buildx", env); err == nil {
+		cmd := exec.Command(bx, "version")
+		cmd.Env = env
+		if cmd.Run() == nil {
+			return &CLI{argv0: []string{bx}, Builder: builder, Env: env}, nil
 		}
 	}
 	tried = append(tried, "no buildx on PATH")
 	return nil, &NotInstalledError{Detail: strings.Join(tried, "; ")}
+}
+
+// lookPath finds name on env's PATH (this process's when env has none).
+func lookPath(name string, env []string) (string, error) {
+	path, found := "", false
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			path, found = kv[5:], true
+		}
+	}
+	if !found {
+		return exec.LookPath(name)
+	}
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
 }
 
 func (c *CLI) command(ctx context.Context, args ...string) *exec.Cmd {

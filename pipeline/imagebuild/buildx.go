@@ -14,11 +14,10 @@ type BuildFailedError struct{ Code int }
 func (e *BuildFailedError) Error() string { return "build failed" }
 
 func buildWithBuildx(ctx context.Context, o Options, p *Plan) error {
-	cli, err := buildx.Find(o.Builder)
+	cli, err := buildx.Find(o.Builder, o.Env)
 	if err != nil {
 		return err
 	}
-	cli.Env = o.Env
 	if err := cli.Check(ctx); err != nil {
 		return err
 	}
