@@ -78,7 +78,9 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 	if err != nil {
 		return st, err
 	}
-	if ns, nerr := namespaces.NamespaceRequired(ctx); nerr == nil {
+	// Pid 0: the task never got a process (its create failed); there is no
+	// end to record.
+	if ns, nerr := namespaces.NamespaceRequired(ctx); nerr == nil && st.Pid != 0 {
 		path := contract.ExitPath(contract.StateDir(), ns, id)
 		if _, rerr := os.Stat(path); errors.Is(rerr, os.ErrNotExist) {
 			rec := exitrecord.Record{

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
+	"golang.org/x/sys/unix"
 
 	"github.com/zlayer/zlayer/shim/contract"
 	"github.com/zlayer/zlayer/shim/exitrecord"
@@ -82,6 +84,20 @@ func newService(ctx context.Context, publisher cshim.Publisher, sd shutdown.Serv
 		return nil, err
 	}
 	s.TTRPCTaskService = inner
+	// runc's service removes the socket named in its working folder's
+	// "address" file, but a group's shim outlives the bundle it started in.
+	// The listening socket containerd handed over as fd 3 knows its own path.
+	if sa, err := unix.Getsockname(3); err == nil {
+		if ua, ok := sa.(*unix.SockaddrUnix); ok && ua.Name != "" && !strings.HasPrefix(ua.Name, "@") {
+			path := ua.Name
+			sd.RegisterCallback(func(context.Context) error {
+				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				return nil
+			})
+		}
+	}
 	return s, nil
 }
 
