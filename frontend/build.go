@@ -58,7 +58,7 @@ func Build(ctx context.Context, c gwclient.Client) (_ *gwclient.Result, err erro
 		return builder.Build(ctx, c)
 	}
 
-	f, perr := zimagefile.Parse(src.Filename, src.Data)
+	f, perr := zimagefile.ParseWithOptions(src.Filename, src.Data, zimagefile.Options{Contexts: namedContexts(bc.BuildOpts().Opts)})
 	var conv *convert.Result
 	if perr == nil {
 		conv, perr = convert.Convert(f)
@@ -185,6 +185,23 @@ func Build(ctx context.Context, c gwclient.Client) (_ *gwclient.Result, err erro
 		res.AddMeta(exptypes.AnnotationManifestDescriptorKey(nil, k), []byte(conv.Annotations[k]))
 	}
 	return res, nil
+}
+
+// namedContexts lists the names of --build-context contexts (frontend
+// options "context:NAME"; a ":platform" suffix scopes one to a platform).
+func namedContexts(opts map[string]string) []string {
+	var out []string
+	for k := range opts {
+		name, ok := strings.CutPrefix(k, "context:")
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndex(name, "::"); i >= 0 {
+			name = name[:i]
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 var dockerfileInstRe = regexp.MustCompile(`(?im)^\s*(FROM|ARG)\s+\S`)

@@ -44,15 +44,28 @@ type decoder struct {
 	errs     ErrorList
 	nodes    int
 	tooLarge bool
+	opts     Options
+}
+
+// Options adjust validation to the build a file is used in.
+type Options struct {
+	// Contexts are the build's named contexts (--build-context NAME=...):
+	// a copy step's from: may name one.
+	Contexts []string
 }
 
 // Parse reads a ZImagefile. On failure the error is an ErrorList holding every
 // problem found, each with its line and column.
-func Parse(filename string, data []byte) (f *File, err error) {
+func Parse(filename string, data []byte) (*File, error) {
+	return ParseWithOptions(filename, data, Options{})
+}
+
+// ParseWithOptions is Parse for a build with named contexts.
+func ParseWithOptions(filename string, data []byte, opts Options) (f *File, err error) {
 	if filename == "" {
 		filename = "ZImagefile"
 	}
-	d := &decoder{file: filename}
+	d := &decoder{file: filename, opts: opts}
 	defer func() {
 		// yaml.v3 is not panic-free on hostile input; a build file must never
 		// crash the frontend.
@@ -363,6 +376,17 @@ func (d *decoder) oneLine(n *yaml.Node, what string) (string, bool) {
 	return s, ok
 }
 
+// word is a one-line value without blanks: image references, platforms,
+// users and the like become single Dockerfile words.
+func (d *decoder) word(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.oneLine(n, what)
+	if ok && strings.ContainsAny(s, " \t") {
+		d.errorf(n, "%s must not contain spaces: %q", what, s)
+		return "", false
+	}
+	return s, ok
+}
+
 func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
 		var b bool
@@ -509,7 +533,7 @@ func (d *decoder) config(c *Config, e entry, what string) bool {
 	case "workdir":
 		c.Workdir, _ = d.oneLine(v, "workdir")
 	case "user":
-		c.User, _ = d.oneLine(v, "user")
+		c.User, _ = d.word(v, "user")
 	case "labels":
 		c.Labels = d.keyValues(v, what+" labels", false, labelKeyRe, "a label key is one line")
 	case "expose":
@@ -523,7 +547,7 @@ func (d *decoder) config(c *Config, e entry, what string) bool {
 	case "healthcheck":
 		c.Healthcheck = d.healthcheck(v)
 	case "stopsignal":
-		if s, ok := d.oneLine(v, "stopsignal"); ok {
+		if s, ok := d.word(v, "stopsignal"); ok {
 			if !signalRe.MatchString(s) {
 				d.errorf(v, "stopsignal: %q is not a signal (e.g. SIGTERM or 15)", s)
 			}

@@ -51,9 +51,9 @@ func (d *decoder) file0(f *File, root *yaml.Node) {
 		case "args":
 			f.Args = d.keyValues(v, "args", true, argNameRe, "letters, digits and _")
 		case "base":
-			f.Base, _ = d.oneLine(v, "base")
+			f.Base, _ = d.word(v, "base")
 		case "platform":
-			f.Platform, _ = d.oneLine(v, "platform")
+			f.Platform, _ = d.word(v, "platform")
 		case "steps":
 			f.Steps = d.steps(v)
 		default:
@@ -167,9 +167,9 @@ func (d *decoder) stage(n *yaml.Node, what string) *Stage {
 		v := e.value
 		switch e.key {
 		case "base":
-			st.Base, _ = d.oneLine(v, "base")
+			st.Base, _ = d.word(v, "base")
 		case "platform":
-			st.Platform, _ = d.oneLine(v, "platform")
+			st.Platform, _ = d.word(v, "platform")
 		case "args":
 			st.Args = d.keyValues(v, what+" args", true, argNameRe, "letters, digits and _")
 		case "steps":
@@ -222,13 +222,13 @@ func (d *decoder) step(n *yaml.Node) *Step {
 		case "workdir":
 			s.Workdir, _ = d.oneLine(v, "workdir")
 		case "user":
-			s.User, _ = d.oneLine(v, "user")
+			s.User, _ = d.word(v, "user")
 		case "to":
 			s.To, _ = d.oneLine(v, "to")
 		case "from":
-			s.From, _ = d.oneLine(v, "from")
+			s.From, _ = d.word(v, "from")
 		case "owner":
-			s.Owner, _ = d.oneLine(v, "owner")
+			s.Owner, _ = d.word(v, "owner")
 		case "chmod":
 			if c, ok := d.oneLine(v, "chmod"); ok {
 				if !chmodRe.MatchString(c) {
@@ -313,12 +313,12 @@ func (d *decoder) caches(n *yaml.Node) []*CacheMount {
 			v := e.value
 			switch e.key {
 			case "target":
-				m.Target, _ = d.oneLine(v, "cache target")
+				m.Target, _ = d.word(v, "cache target")
 				if strings.Contains(m.Target, ",") {
 					d.errorf(v, "cache target must not contain ','")
 				}
 			case "id":
-				m.ID, _ = d.oneLine(v, "cache id")
+				m.ID, _ = d.word(v, "cache id")
 				if strings.Contains(m.ID, ",") {
 					d.errorf(v, "cache id must not contain ','")
 				}
@@ -374,7 +374,7 @@ func (d *decoder) wasm(n *yaml.Node) *Wasm {
 		case "module":
 			w.Module, _ = d.oneLine(v, "wasm module")
 		case "base":
-			w.Base, _ = d.oneLine(v, "wasm base")
+			w.Base, _ = d.word(v, "wasm base")
 		case "name":
 			if s, ok := d.oneLine(v, "wasm name"); ok {
 				if strings.Contains(s, "/") {
@@ -457,12 +457,21 @@ func (d *decoder) checkStageRefs(stages Stages) {
 				}
 				continue
 			}
-			if looksLikeImage(s.From) {
+			if looksLikeImage(s.From) || d.isContext(s.From) {
 				continue
 			}
-			d.add(p, "from %q names no stage (%s); to copy from an image give a full reference such as %s:latest", s.From, earlier(i), s.From)
+			d.add(p, "from %q names no stage (%s) and no named context; to copy from an image give a full reference such as %s:latest", s.From, earlier(i), s.From)
 		}
 	}
+}
+
+func (d *decoder) isContext(name string) bool {
+	for _, c := range d.opts.Contexts {
+		if strings.EqualFold(c, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // looksLikeImage tells an image reference from a bare stage name: images

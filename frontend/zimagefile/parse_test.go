@@ -185,7 +185,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "base: a\nhealthcheck:\n  cmd: true\n  interval: soon\n", []string{`4:13: healthcheck interval: "soon" is not a duration`}},
 		{"healthcheck without cmd", "base: a\nhealthcheck:\n  retries: 2\n", []string{"3:3: healthcheck needs cmd"}},
 		{"bad retries", "base: a\nhealthcheck:\n  cmd: true\n  retries: many\n", []string{`4:12: healthcheck retries: "many"`}},
-		{"bad signal", "base: a\nstopsignal: stop please\n", []string{`2:13: stopsignal: "stop please" is not a signal`}},
+		{"bad signal", "base: a\nstopsignal: stop-please\n", []string{`2:13: stopsignal: "stop-please" is not a signal`}},
+		{"base with spaces", "base: my image\n", []string{`1:7: base must not contain spaces`}},
 		{"env null", "base: a\nenv:\n  A:\n", []string{"3:5: top-level env A: value is null"}},
 		{"env mapping value", "base: a\nenv:\n  A: {b: c}\n", []string{"3:6: top-level env A: value must be a string, not a mapping"}},
 		{"bad arg name", "args:\n  bad-name: x\nbase: a\n", []string{`2:3: args: invalid name "bad-name"`}},
@@ -358,5 +359,13 @@ func TestDetectRuntime(t *testing.T) {
 	}
 	if _, err := DetectRuntime(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing dir: no error")
+	}
+}
+
+func TestParseNamedContextInFrom(t *testing.T) {
+	src := "base: busybox\nsteps:\n  - copy: /x\n    from: extra\n    to: /y\n"
+	checkErrors(t, src, []string{`4:11: from "extra" names no stage (there are none before it) and no named context`})
+	if _, err := ParseWithOptions("Z", []byte(src), Options{Contexts: []string{"extra"}}); err != nil {
+		t.Fatal(err)
 	}
 }
