@@ -294,6 +294,14 @@ func (m *mapper) sourceInfo() *pb.SourceInfo {
 // ZImagefile. dockerfile2llb recorded our SourceMap (which already holds the
 // ZImagefile's text) with Dockerfile line numbers; only the ranges change.
 func (m *mapper) definition(def *pb.Definition) {
+	for _, md := range def.Metadata {
+		if md == nil || md.Description == nil {
+			continue
+		}
+		if name, ok := md.Description["llb.customname"]; ok {
+			md.Description["llb.customname"] = vertexName(name)
+		}
+	}
 	if def.Source == nil {
 		return
 	}
@@ -302,6 +310,23 @@ func (m *mapper) definition(def *pb.Definition) {
 			m.location(l)
 		}
 	}
+}
+
+var vertexRe = regexp.MustCompile(`^(\[[^\]]*\] )(RUN|COPY|ADD|WORKDIR|USER|ENV|FROM) `)
+
+// vertexName renames a progress vertex from Dockerfile words to ZImagefile
+// keys ("[app 2/3] RUN make" becomes "[app 2/3] run: make"), so build output
+// speaks the language of the file the user wrote.
+func vertexName(name string) string {
+	m := vertexRe.FindStringSubmatchIndex(name)
+	if m == nil {
+		return name
+	}
+	word := strings.ToLower(name[m[4]:m[5]])
+	if word == "from" {
+		word = "base"
+	}
+	return name[:m[3]] + word + ": " + name[m[1]:]
 }
 
 func (m *mapper) outline(o *outline.Outline) {
