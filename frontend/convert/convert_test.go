@@ -311,3 +311,21 @@ func FuzzConvert(f *testing.F) {
 		checkDockerfile(t, r)
 	})
 }
+
+func BenchmarkParseConvert500Steps(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("base: busybox\nsteps:\n")
+	for i := 0; i < 500; i++ {
+		sb.WriteString("  - run: echo step\n    cache: [{target: /c, sharing: locked}]\n")
+	}
+	src := []byte(sb.String())
+	for b.Loop() {
+		f, err := zimagefile.Parse("ZImagefile", src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Convert(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
