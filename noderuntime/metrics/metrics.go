@@ -144,7 +144,7 @@ func (r *Registry) Write(w io.Writer) {
 	sort.Slice(samples, func(i, j int) bool { return samples[i].Name < samples[j].Name })
 	for _, s := range samples {
 		header(s.Name, "gauge")
-		fmt.Fprintf(w, "%s{%s} %s\n", s.Name, fmtLabels(s.Labels), num(s.Value))
+		fmt.Fprintf(w, "%s%s %s\n", s.Name, braces(s.Labels), num(s.Value))
 	}
 	keys := make([]string, 0, len(r.counters))
 	for k := range r.counters {
@@ -154,7 +154,7 @@ func (r *Registry) Write(w io.Writer) {
 	for _, k := range keys {
 		s := r.counters[k]
 		header(s.name, "counter")
-		fmt.Fprintf(w, "%s{%s} %s\n", s.name, fmtLabels(s.labels), num(s.value))
+		fmt.Fprintf(w, "%s%s %s\n", s.name, braces(s.labels), num(s.value))
 	}
 	names := make([]string, 0, len(r.hists))
 	for n := range r.hists {
@@ -169,4 +169,11 @@ func (r *Registry) Write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %s\n%s_count %d\n", n, h.count, n, num(h.sum), n, h.count)
 	}
+}
+
+func braces(labels map[string]string) string {
+	if len(labels) == 0 {
+		return ""
+	}
+	return "{" + fmtLabels(labels) + "}"
 }

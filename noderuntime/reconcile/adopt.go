@@ -92,7 +92,7 @@ func (c *Controller) attach(ctx context.Context, r *Replica, ctr containerd.Cont
 		if r.cancel != nil {
 			r.cancel()
 		}
-		r.cancel, r.PID, r.attached = cancel, task.Pid(), true
+		r.cancel, r.waitCtx, r.PID, r.attached = cancel, wctx, task.Pid(), true
 		if r.State == StateUnknown || r.State == "" {
 			r.State, r.Message = StateRunning, ""
 		}
@@ -102,16 +102,8 @@ func (c *Controller) attach(ctx context.Context, r *Replica, ctr containerd.Cont
 				r.StartedAt = fi.ModTime()
 			}
 		}
-		// Keep a known health verdict across a containerd restart.
 		c.mu.Unlock()
-		if r.Healthy == nil || !*r.Healthy {
-			c.afterStart(wctx, r, task)
-		} else {
-			c.mu.Lock()
-			r.State = StateReady
-			c.mu.Unlock()
-			c.afterStart(wctx, r, task)
-		}
+		c.afterStart(wctx, r, task)
 		go c.watch(wctx, r, ch)
 	default:
 		c.o.Log.Warn("replica task in unexpected state", "id", r.ID, "status", st.Status)

@@ -8,6 +8,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,12 +117,16 @@ type Replica struct {
 	Addr      string
 	StartedAt time.Time
 
-	nextRestart time.Time
-	consecutive int // exits without a long enough run in between
-	removing    bool
-	attached    bool // an exit watcher is running
-	cancel      context.CancelFunc
-	spec        *spec.Service
+	nextRestart  time.Time
+	consecutive  int // exits without a long enough run in between
+	removing     bool
+	removed      chan struct{} // closed when removal is done
+	attached     bool // an exit watcher is running
+	cancel       context.CancelFunc
+	spec         *spec.Service
+	healthOf     *spec.Health // the check the prober runs
+	healthCancel context.CancelFunc
+	waitCtx      context.Context
 }
 
 func New(o Options) *Controller {
@@ -216,8 +221,9 @@ func (c *Controller) pass(ctx context.Context) error {
 	for _, r := range c.snapshotReplicas() {
 		rec := desired[r.Deployment]
 		if rec == nil || rec.Spec.Services[r.Service] == nil {
-			c.o.Log.Info("removing orphan replica", "id", r.ID)
-			c.remove(ctx, r)
+			if c.startRemove(ctx, r) {
+				c.o.Log.Info("removing orphan replica", "id", r.ID)
+			}
 		}
 	}
 	c.reattach(ctx)
@@ -310,8 +316,14 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	// Scale down: highest indices first.
 	byIndex := map[int][]*Replica{}
 	for _, r := range all {
+		c.mu.Lock()
+		removing := r.removing
+		c.mu.Unlock()
+		if removing {
+			continue
+		}
 		if r.Index > want || r.Index < 1 {
-			c.remove(ctx, r)
+			c.startRemove(ctx, r)
 			continue
 		}
 		byIndex[r.Index] = append(byIndex[r.Index], r)
@@ -375,11 +387,19 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 				// Host-network replicas with ports cannot overlap: the old
 				// one must free its port before the new one binds it.
 				for _, r := range old {
-					c.remove(ctx, r)
+					c.startRemove(ctx, r)
 				}
 			}
 			c.o.Log.Info("rolling replica", "service", key, "replica", i)
-			creates = append(creates, c.createFn(d, name, i))
+			create := c.createFn(d, name, i)
+			creates = append(creates, func() {
+				if stopFirst {
+					for _, r := range old {
+						<-r.removed
+					}
+				}
+				create()
+			})
 		default:
 			c.mu.Lock()
 			ready := isReady(cur)
@@ -394,9 +414,10 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 				blocked = true
 			} else {
 				for _, r := range old {
-					c.remove(ctx, r)
+					c.startRemove(ctx, r)
 				}
 			}
+			c.refreshSpec(cur, s)
 			c.maybeRestart(ctx, cur, s)
 		}
 	}
@@ -524,3 +545,44 @@ func atoi(s string) int {
 }
 
 func mkdirFor(path string) error { return os.MkdirAll(filepath.Dir(path), 0o755) }
+
+// refreshSpec gives a replica the latest node-side settings (health, restart
+// policy), which change no container; a changed check restarts the prober.
+func (c *Controller) refreshSpec(r *Replica, s *spec.Service) {
+	c.mu.Lock()
+	r.spec = s
+	changed := !sameHealth(r.healthOf, s.Health)
+	wctx := r.waitCtx
+	running := r.PID != 0 && r.attached
+	c.mu.Unlock()
+	if changed && running && wctx != nil && wctx.Err() == nil {
+		c.o.Log.Info("health check changed; restarting prober", "id", r.ID)
+		c.startHealth(wctx, r)
+	}
+}
+
+func sameHealth(a, b *spec.Health) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// startRemove removes r in the background (stopping may take the stop
+// timeout) and reports whether it started; a pass never waits for a stop.
+func (c *Controller) startRemove(ctx context.Context, r *Replica) bool {
+	c.mu.Lock()
+	if r.removing {
+		c.mu.Unlock()
+		return false
+	}
+	r.removing = true
+	r.State = StateStopping
+	r.removed = make(chan struct{})
+	c.mu.Unlock()
+	go func() {
+		defer close(r.removed)
+		c.remove(withNS(context.WithoutCancel(ctx), c.o.Namespace), r)
+		c.Trigger()
+	}()
+	return true
+}

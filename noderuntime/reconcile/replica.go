@@ -46,7 +46,7 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 		return err
 	}
 	c.mu.Lock()
-	r.ImageDigest = img.Target().Digest.String()
+	r.ImageDigest, r.Image = img.Target().Digest.String(), img.Name()
 	c.mu.Unlock()
 
 	opts := []oci.SpecOpts{oci.WithDefaultSpecForPlatform("linux/amd64"), oci.WithImageConfig(img)}
@@ -85,7 +85,7 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 		opts = append(opts, oci.WithMounts(mounts))
 	}
 	opts = append(opts, oci.WithAnnotations(map[string]string{
-		AnnotationGroup:          d.Deployment + "/" + r.Service,
+		AnnotationGroup:           d.Deployment + "/" + r.Service,
 		"zlayer.io/log-max-size":  strconv.Itoa(logMaxSize),
 		"zlayer.io/log-max-files": strconv.Itoa(logMaxFiles),
 	}))
@@ -203,7 +203,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	if r.cancel != nil {
 		r.cancel()
 	}
-	r.cancel = cancel
+	r.cancel, r.waitCtx = cancel, wctx
 	r.PID = task.Pid()
 	r.StartedAt = time.Now()
 	r.State, r.Message, r.Healthy = StateRunning, "", nil
@@ -240,19 +240,39 @@ func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd
 	}
 	c.mu.Lock()
 	r.Addr = addr
+	c.mu.Unlock()
+	c.startHealth(ctx, r)
+}
+
+// startHealth (re)starts r's prober with its current spec; without a check
+// a running replica is ready.
+func (c *Controller) startHealth(ctx context.Context, r *Replica) {
+	c.mu.Lock()
+	if r.healthCancel != nil {
+		r.healthCancel()
+		r.healthCancel = nil
+	}
+	s := r.spec
+	addr := r.Addr
 	if s == nil || s.Health == nil {
-		if r.State == StateRunning {
-			r.State = StateReady
+		r.healthOf = nil
+		if r.State == StateRunning || r.State == StateUnhealthy {
+			r.State, r.Message = StateReady, ""
 		}
 		c.mu.Unlock()
 		return
 	}
+	hctx, cancel := context.WithCancel(ctx)
+	r.healthCancel = cancel
+	r.healthOf = s.Health
 	c.mu.Unlock()
 	exec := func(ctx context.Context, cmd []string) (int, error) {
-		code, err := c.Exec(ctx, r.ID, cmd, nil, io.Discard, io.Discard)
-		return code, err
+		return c.Exec(ctx, r.ID, cmd, nil, io.Discard, io.Discard)
 	}
-	go health.Run(ctx, s.Health, addr, exec, func(st health.Status) {
+	go health.Run(hctx, s.Health, addr, exec, func(st health.Status) {
+		if hctx.Err() != nil {
+			return
+		}
 		c.mu.Lock()
 		h := st.Healthy
 		r.Healthy = &h
@@ -460,4 +480,3 @@ func (c *Controller) rotateLogs() {
 		_ = logfile.CopyTruncate(c.logPath(r.ID), logMaxSize, logMaxFiles)
 	}
 }
-
