@@ -202,7 +202,11 @@ func (c *converter) stage(st *zimagefile.Stage, extra *zimagefile.Config, topPos
 	for _, s := range st.Steps {
 		c.step(s)
 	}
-	c.tail(&st.Config, st.Pos)
+	cfg := st.Config
+	if extra != nil {
+		cfg = overridden(cfg, extra)
+	}
+	c.tail(&cfg, st.Pos)
 	if extra != nil {
 		if len(extra.Env) > 0 {
 			c.env(extra.Env)
@@ -212,6 +216,28 @@ func (c *converter) stage(st *zimagefile.Stage, extra *zimagefile.Config, topPos
 		}
 		c.tail(extra, topPos)
 	}
+}
+
+// overridden drops from cfg the single-valued settings that over replaces,
+// so the output stage carries one CMD (ENTRYPOINT, HEALTHCHECK,
+// STOPSIGNAL) as a user writing the Dockerfile would, and lint stays quiet.
+func overridden(cfg zimagefile.Config, over *zimagefile.Config) zimagefile.Config {
+	if over.Cmd != nil {
+		cfg.Cmd = nil
+	}
+	if over.Entrypoint != nil {
+		cfg.Entrypoint = nil
+	}
+	if over.Healthcheck != nil {
+		cfg.Healthcheck = nil
+	}
+	if over.StopSignal != "" {
+		cfg.StopSignal = ""
+	}
+	if over.User != "" {
+		cfg.User = ""
+	}
+	return cfg
 }
 
 // tail writes the configuration that belongs after the steps.

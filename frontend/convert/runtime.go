@@ -260,6 +260,7 @@ func (c *converter) runtime() error {
 		}
 		// The template's own output stage, then the user's top-level keys
 		// with their real positions.
+		st.Config = overridden(st.Config, &f.Config)
 		c.stage(st, nil, nil)
 		c.w.override = nil
 		c.overlay(&f.Config, f.Pos)
