@@ -102,4 +102,3 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 		}
 	}
 }
-

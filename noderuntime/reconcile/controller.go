@@ -121,7 +121,7 @@ type Replica struct {
 	consecutive  int // exits without a long enough run in between
 	removing     bool
 	removed      chan struct{} // closed when removal is done
-	attached     bool // an exit watcher is running
+	attached     bool          // an exit watcher is running
 	cancel       context.CancelFunc
 	spec         *spec.Service
 	healthOf     *spec.Health // the check the prober runs
