@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,10 @@ func (c *ConvertCmd) Run(ctx context.Context) error {
 	}
 	f, err := zimagefile.Parse(name, data)
 	if err != nil {
+		var list zimagefile.ErrorList
+		if errors.As(err, &list) {
+			return fmt.Errorf("%d problem(s):\n%s", len(list), list.Pretty(data))
+		}
 		return err
 	}
 	df, err := convert.ToDockerfile(f)

@@ -61,3 +61,22 @@ func (l ErrorList) sorted() ErrorList {
 	}
 	return out
 }
+
+// Pretty renders the errors with the offending line of data under each, the
+// way compilers do, for terminals (buildx shows its own snippets).
+func (l ErrorList) Pretty(data []byte) string {
+	lines := strings.Split(string(data), "\n")
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+		n := e.Range.Start.Line
+		if n >= 1 && n <= len(lines) {
+			text := strings.TrimRight(lines[n-1], "\r")
+			fmt.Fprintf(&b, "\n %4d | %s\n      | %s^", n, text, strings.Repeat(" ", max(0, e.Range.Start.Column-1)))
+		}
+	}
+	return b.String()
+}

@@ -369,3 +369,13 @@ func TestParseNamedContextInFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestErrorListPretty(t *testing.T) {
+	src := "base: a\nsteps:\n  - run: x\n    copy: y\n"
+	_, err := Parse("Z", []byte(src))
+	got := err.(ErrorList).Pretty([]byte(src))
+	want := "Z:4:5: step has two actions, run and copy: split it into two steps\n    4 |     copy: y\n      |     ^"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
