@@ -1,0 +1,236 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure an Ingress.
+type Options struct {
+	// ListenHost is the address listeners bind (empty: all addresses).
+	ListenHost string
+	// DataDir keeps the self-signed certificates (DataDir/ingress/tls).
+	DataDir string
+	// Certs are the node's certificates, chosen by SNI.
+	Certs []Cert
+	// FailTimeout is how long a backend that refused a connection is
+	// skipped (doubling on consecutive failures, up to 10x). Default 1s.
+	FailTimeout time.Duration
+	// DialTimeout bounds connecting to a backend. Default 2s.
+	DialTimeout time.Duration
+	// UDPIdle ends a udp client's session after this much silence. Default 60s.
+	UDPIdle time.Duration
+	Log     *slog.Logger
+}
+
+// Ingress serves the routes given to Update.
+type Ingress struct {
+	o     Options
+	certs *certStore
+	proxy *proxy
+
+	mu        sync.Mutex
+	listeners map[int]*listener
+	backends  map[string]*backend // by id + "|" + addr
+	closed    bool
+}
+
+// listener is one port: its protocol and the routes it serves, swapped
+// atomically so requests never see a half-updated table.
+type listener struct {
+	port   int
+	proto  string
+	routes atomic.Pointer[[]*route]
+	close  func(ctx context.Context) error
+	addr   net.Addr
+}
+
+// New makes an ingress with no listeners.
+func New(o Options) (*Ingress, error) {
+	if o.FailTimeout == 0 {
+		o.FailTimeout = time.Second
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.UDPIdle == 0 {
+		o.UDPIdle = 60 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	cs, err := newCertStore(o.DataDir, o.Certs)
+	if err != nil {
+		return nil, err
+	}
+	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}}
+	g.proxy = newProxy(g)
+	return g, nil
+}
+
+// Update replaces the route table: listeners open for new ports and close
+// for ports no route uses any more (in-flight requests finish). Routes that
+// cannot be served (bad values, a port another protocol holds, a port that
+// cannot be bound) are reported together; the rest still apply.
+func (g *Ingress) Update(routes []Route) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("ingress closed")
+	}
+	var errs []error
+	byPort := map[int][]*route{}
+	proto := map[int]string{}
+	used := map[string]*backend{}
+	sorted := append([]Route(nil), routes...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].key() < sorted[j].key() })
+	for _, r := range sorted {
+		if err := validate(r); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if p, ok := proto[r.Port]; ok && !compatible(p, r.Protocol) {
+			errs = append(errs, fmt.Errorf("route %s: port %d already serves %s", r.key(), r.Port, p))
+			continue
+		}
+		if (r.Protocol == TCP || r.Protocol == UDP) && len(byPort[r.Port]) > 0 {
+			errs = append(errs, fmt.Errorf("route %s: port %d already forwards %s for %s", r.key(), r.Port, r.Protocol, byPort[r.Port][0].key()))
+			continue
+		}
+		proto[r.Port] = r.Protocol
+		rt := &route{Route: r}
+		for _, b := range r.Backends {
+			k := b.ID + "|" + b.Addr
+			be := g.backends[k]
+			if be == nil {
+				be = &backend{Backend: b}
+			}
+			used[k] = be
+			rt.backends = append(rt.backends, be)
+		}
+		byPort[r.Port] = append(byPort[r.Port], rt)
+	}
+	g.backends = used
+
+	for port, l := range g.listeners {
+		if rs, ok := byPort[port]; !ok || l.proto != proto[port] {
+			go g.shutdown(l)
+			delete(g.listeners, port)
+			_ = rs
+		}
+	}
+	for port, rs := range byPort {
+		sortRoutes(rs)
+		l := g.listeners[port]
+		if l == nil {
+			var err error
+			l, err = g.listen(port, proto[port])
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			g.listeners[port] = l
+		}
+		l.routes.Store(&rs)
+	}
+	return errors.Join(errs...)
+}
+
+// compatible says whether two protocols may share a port: http endpoints
+// share one server; everything else needs its own port.
+func compatible(a, b string) bool { return a == b && (a == HTTP || a == HTTPS) }
+
+func (g *Ingress) listen(port int, proto string) (*listener, error) {
+	l := &listener{port: port, proto: proto}
+	empty := []*route{}
+	l.routes.Store(&empty)
+	addr := net.JoinHostPort(g.o.ListenHost, strconv.Itoa(port))
+	var err error
+	switch proto {
+	case HTTP, HTTPS:
+		err = g.serveHTTP(l, addr)
+	case TCP:
+		err = g.serveTCP(l, addr)
+	case UDP:
+		err = g.serveUDP(l, addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingress %s on %s: %w", proto, addr, err)
+	}
+	g.o.Log.Info("ingress listening", "protocol", proto, "addr", l.addr.String())
+	return l, nil
+}
+
+func (g *Ingress) shutdown(l *listener) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.close(ctx); err != nil {
+		g.o.Log.Warn("ingress listener shutdown", "port", l.port, "err", err)
+	}
+	g.o.Log.Info("ingress stopped listening", "protocol", l.proto, "port", l.port)
+}
+
+// Addr is the address a port's listener is bound to (nil if none).
+func (g *Ingress) Addr(port int) net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if l := g.listeners[port]; l != nil {
+		return l.addr
+	}
+	return nil
+}
+
+// Drain takes replica id out of rotation on every route and waits until
+// the requests and connections it is serving have finished (or ctx ends).
+// Call it before stopping the replica.
+func (g *Ingress) Drain(ctx context.Context, id string) error {
+	g.mu.Lock()
+	var bs []*backend
+	for _, b := range g.backends {
+		if b.ID == id {
+			b.mu.Lock()
+			if b.idle == nil {
+				b.idle = make(chan struct{})
+			}
+			b.mu.Unlock()
+			b.draining.Store(true)
+			bs = append(bs, b)
+		}
+	}
+	g.mu.Unlock()
+	for _, b := range bs {
+		if b.inflight.Load() == 0 {
+			continue
+		}
+		select {
+		case <-b.idle:
+		case <-ctx.Done():
+			return fmt.Errorf("drain %s: %d requests still in flight: %w", id, b.inflight.Load(), ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Close stops every listener, letting in-flight requests finish until ctx ends.
+func (g *Ingress) Close(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	ls := g.listeners
+	g.listeners = map[int]*listener{}
+	g.mu.Unlock()
+	var errs []error
+	for _, l := range ls {
+		if err := l.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,186 @@
+package ingress
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cert is a certificate from the node config. Hosts lists the names it is
+// served for; when empty, the names in the certificate itself are used.
+type Cert struct {
+	Hosts    []string `yaml:"hosts" json:"hosts,omitempty"`
+	CertFile string   `yaml:"cert" json:"cert"`
+	KeyFile  string   `yaml:"key" json:"key"`
+}
+
+// DefaultName is the self-signed certificate's name for clients that send
+// no SNI.
+const DefaultName = "zlayer.local"
+
+// certStore picks a certificate by SNI: a configured one for the exact name,
+// then for its wildcard, else a self-signed one for that name, generated
+// once and kept in the data dir.
+type certStore struct {
+	dir string
+
+	mu     sync.Mutex
+	byName map[string]*tls.Certificate
+	self   map[string]*tls.Certificate
+}
+
+func newCertStore(dataDir string, certs []Cert) (*certStore, error) {
+	cs := &certStore{byName: map[string]*tls.Certificate{}, self: map[string]*tls.Certificate{}}
+	if dataDir != "" {
+		cs.dir = filepath.Join(dataDir, "ingress", "tls")
+	}
+	for i, c := range certs {
+		kp, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingress certs[%d] (%s, %s): %w", i, c.CertFile, c.KeyFile, err)
+		}
+		leaf, err := x509.ParseCertificate(kp.Certificate[0])
+		if err != nil {
+			return nil, fmt.Errorf("ingress certs[%d] %s: %w", i, c.CertFile, err)
+		}
+		kp.Leaf = leaf
+		hosts := c.Hosts
+		if len(hosts) == 0 {
+			hosts = leaf.DNSNames
+			if len(hosts) == 0 && leaf.Subject.CommonName != "" {
+				hosts = []string{leaf.Subject.CommonName}
+			}
+		}
+		if len(hosts) == 0 {
+			return nil, fmt.Errorf("ingress certs[%d] %s: no hosts given and none in the certificate", i, c.CertFile)
+		}
+		for _, h := range hosts {
+			cs.byName[strings.ToLower(h)] = &kp
+		}
+	}
+	return cs, nil
+}
+
+func (cs *certStore) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if c := cs.byName[name]; c != nil {
+		return c, nil
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		if c := cs.byName["*"+name[i:]]; c != nil {
+			return c, nil
+		}
+	}
+	if name == "" {
+		name = DefaultName
+	}
+	return cs.selfSigned(name)
+}
+
+// selfSigned returns the self-signed certificate for name, loading it from
+// the data dir or generating and saving it the first time.
+func (cs *certStore) selfSigned(name string) (*tls.Certificate, error) {
+	if !validName(name) {
+		name = DefaultName
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c := cs.self[name]; c != nil {
+		return c, nil
+	}
+	if len(cs.self) >= maxSelfSigned && name != DefaultName {
+		// Clients choose SNI names; do not let them fill the disk.
+		cs.mu.Unlock()
+		defer cs.mu.Lock()
+		return cs.selfSigned(DefaultName)
+	}
+	var certPath, keyPath string
+	if cs.dir != "" {
+		certPath, keyPath = filepath.Join(cs.dir, name+".crt"), filepath.Join(cs.dir, name+".key")
+		if kp, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
+			if leaf, err := x509.ParseCertificate(kp.Certificate[0]); err == nil && time.Now().Before(leaf.NotAfter) {
+				kp.Leaf = leaf
+				cs.self[name] = &kp
+				return &kp, nil
+			}
+		}
+	}
+	certPEM, keyPEM, err := generate(name)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if cs.dir != "" {
+		if err := os.MkdirAll(cs.dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := errors.Join(os.WriteFile(keyPath, keyPEM, 0o600), os.WriteFile(certPath, certPEM, 0o644)); err != nil {
+			return nil, fmt.Errorf("save self-signed certificate: %w", err)
+		}
+	}
+	cs.self[name] = &kp
+	return &kp, nil
+}
+
+// maxSelfSigned bounds how many names get their own self-signed certificate.
+const maxSelfSigned = 256
+
+// validName accepts DNS names only (what may become a file name).
+func validName(n string) bool {
+	if n == "" || len(n) > 253 || strings.HasPrefix(n, ".") || strings.Contains(n, "..") {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func generate(name string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"ZLayer node (self-signed)"}},
+		DNSNames:              []string{name},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(397 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
+}
