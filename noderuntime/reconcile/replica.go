@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/zlayer/zlayer/noderuntime/health"
 	"github.com/zlayer/zlayer/noderuntime/logfile"
@@ -331,11 +333,11 @@ func (c *Controller) recordExit(r *Replica, code int, at time.Time) {
 		var rec struct {
 			ExitCode  int       `json:"exit_code"`
 			ExitedAt  time.Time `json:"exited_at"`
-			Signal    int       `json:"signal"`
+			Signal    any       `json:"signal"` // a number or a name such as "SIGKILL"
 			OOMKilled bool      `json:"oom_killed"`
 		}
 		if json.Unmarshal(b, &rec) == nil && (at.IsZero() || !rec.ExitedAt.Before(at.Add(-time.Second))) {
-			ex.Signal, ex.OOMKilled = rec.Signal, rec.OOMKilled
+			ex.Signal, ex.OOMKilled = signalNumber(rec.Signal), rec.OOMKilled
 			if at.IsZero() {
 				ex.Code, ex.At = rec.ExitCode, rec.ExitedAt
 			}
@@ -479,4 +481,22 @@ func (c *Controller) rotateLogs() {
 	for _, r := range c.snapshotReplicas() {
 		_ = logfile.CopyTruncate(c.logPath(r.ID), logMaxSize, logMaxFiles)
 	}
+}
+
+func signalNumber(v any) int {
+	switch x := v.(type) {
+	case float64:
+		return int(x)
+	case string:
+		if n, err := strconv.Atoi(x); err == nil {
+			return n
+		}
+		name := strings.TrimPrefix(strings.ToUpper(x), "SIG")
+		for i := 1; i < 65; i++ {
+			if strings.TrimPrefix(strings.ToUpper(unix.SignalName(syscall.Signal(i))), "SIG") == name && name != "" {
+				return i
+			}
+		}
+	}
+	return 0
 }
