@@ -379,3 +379,14 @@ func TestErrorListPretty(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestParseDocComments(t *testing.T) {
+	src := "args:\n  # VERSION to build\n  VERSION: \"1\"\nstages:\n  # build compiles things\n  build:\n    base: a\n  # final is the output\n  final:\n    base: build\n"
+	f, err := Parse("Z", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Stages[0].Doc != "build compiles things" || f.Stages[1].Doc != "final is the output" || f.Args[0].Doc != "VERSION to build" {
+		t.Errorf("docs: %q %q %q", f.Stages[0].Doc, f.Stages[1].Doc, f.Args[0].Doc)
+	}
+}
