@@ -1,19 +1,15 @@
-// Package node tests `zlayer serve` as a user runs it: the real binary, its
-// own supervised containerd, runc (or our shim), images from the harness
-// registry through a docker.io mirror in the node config.
+// Tests of `zlayer serve` as a user runs it: the real binary, its own
+// supervised containerd, runc (or our shim, ZLAYER_TEST_RUNTIME), images
+// from the harness registry through a docker.io mirror in the node config.
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,267 +19,6 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
-
-// Node is one `zlayer serve` process under test.
-type Node struct {
-	t       *testing.T
-	s       *stack.Stack
-	Dir     string // data dir
-	Socket  string
-	Bind    string
-	NS      string
-	Runtime string
-	Config  string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logPath string
-	API     *apiclient.Client
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// StartNode runs `zlayer serve` with its own containerd under s.Dir and
-// registers a cleanup that leaves no deployment, process or mount behind.
-func StartNode(t *testing.T, s *stack.Stack) *Node {
-	rt := os.Getenv("ZLAYER_TEST_RUNTIME")
-	if rt == "" {
-		rt = reconcile.RuntimeRunc
-	}
-	n := &Node{
-		t: t, s: s, Dir: filepath.Join(s.Dir, "n"), Socket: filepath.Join(s.Dir, "api.sock"),
-		Bind: fmt.Sprintf("127.0.0.1:%d", freePort(t)), NS: "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl"),
-		Runtime: rt, Config: filepath.Join(s.Dir, "node.yaml"), logPath: filepath.Join(s.Dir, "logs", "serve.log"),
-	}
-	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\n", s.Registry)
-	if err := os.WriteFile(n.Config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	n.API, err = apiclient.New(n.Socket, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Start()
-	t.Cleanup(n.cleanup)
-	return n
-}
-
-func (n *Node) Start() {
-	t := n.t
-	t.Helper()
-	lf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(n.s.BinDir, "zlayer"), "serve", "--log-level", "debug",
-		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
-		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
-		"--namespace", n.NS, "--config", n.Config)
-	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = cmd
-	n.exited = make(chan struct{})
-	go func() { cmd.Wait(); lf.Close(); close(n.exited) }()
-	n.waitFor("API ready", 30*time.Second, func() bool {
-		_, err := n.API.Raw(context.Background(), "/health/ready")
-		return err == nil
-	})
-}
-
-// Kill9 kills serve with SIGKILL, as a crash would.
-func (n *Node) Kill9() {
-	_ = n.cmd.Process.Kill()
-	<-n.exited
-}
-
-func (n *Node) Stop() {
-	if n.cmd == nil {
-		return
-	}
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(20 * time.Second):
-		n.t.Errorf("serve did not stop on SIGTERM")
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
-
-// ContainerdPID is the node's containerd child.
-func (n *Node) ContainerdPID() int {
-	b, _ := os.ReadFile(filepath.Join(n.Dir, "containerd", "containerd.pid"))
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-func (n *Node) containerdSocket() string { return filepath.Join(n.Dir, "containerd", "c.sock") }
-
-func (n *Node) cleanup() {
-	t := n.t
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if t.Failed() {
-		if b, err := os.ReadFile(n.logPath); err == nil {
-			lines := strings.Split(string(b), "\n")
-			if len(lines) > 80 {
-				lines = lines[len(lines)-80:]
-			}
-			t.Logf("---- serve log ----\n%s", strings.Join(lines, "\n"))
-		}
-	}
-	if alive(n) {
-		if list, err := n.API.List(ctx); err == nil {
-			for _, d := range list {
-				if err := n.API.Delete(ctx, d.Name); err != nil {
-					t.Errorf("down %s: %v", d.Name, err)
-				}
-			}
-		}
-	}
-	ctdPID := n.ContainerdPID()
-	n.Stop()
-	// serve stops its containerd child; the shims go with their containers.
-	deadline := time.Now().Add(15 * time.Second)
-	for ctdPID > 0 && syscall.Kill(ctdPID, 0) == nil && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if ctdPID > 0 && syscall.Kill(ctdPID, 0) == nil && !zombie(ctdPID) {
-		t.Errorf("containerd child %d outlived serve", ctdPID)
-		_ = syscall.Kill(ctdPID, syscall.SIGKILL)
-	}
-	for time.Now().Before(deadline) && len(stack.ShimPIDs(n.containerdSocket())) > 0 {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if pids := stack.ShimPIDs(n.containerdSocket()); len(pids) > 0 {
-		t.Errorf("shims left after down and stop: %v", pids)
-		for _, p := range pids {
-			_ = syscall.Kill(p, syscall.SIGKILL)
-		}
-	}
-	if m, _ := stack.MountsUnder(n.Dir); len(m) > 0 {
-		t.Errorf("mounts left under the data dir: %v", m)
-	}
-}
-
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err != nil || strings.Contains(string(b), ") Z ")
-}
-
-func alive(n *Node) bool {
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (n *Node) waitFor(what string, limit time.Duration, ok func() bool) time.Duration {
-	n.t.Helper()
-	start := time.Now()
-	for time.Since(start) < limit {
-		if ok() {
-			return time.Since(start)
-		}
-		select {
-		case <-n.exited:
-			n.t.Fatalf("serve exited while waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	n.t.Fatalf("timed out after %s waiting for %s", limit, what)
-	return 0
-}
-
-// CLI runs the zlayer CLI against the node.
-func (n *Node) CLI(args ...string) (stdout, stderr string, code int) {
-	n.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := n.s.Command(ctx, "zlayer", args...)
-	cmd.Env = append(cmd.Env, "ZLAYER_HOST="+n.Socket)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code = 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		n.t.Fatalf("zlayer %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
-}
-
-func (n *Node) MustCLI(args ...string) string {
-	n.t.Helper()
-	o, e, code := n.CLI(args...)
-	if code != 0 {
-		n.t.Fatalf("zlayer %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o, e)
-	}
-	return o
-}
-
-func (n *Node) replicas(dep, svc string) []reconcile.ReplicaStatus {
-	n.t.Helper()
-	all, err := n.API.Replicas(context.Background())
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	var out []reconcile.ReplicaStatus
-	for _, r := range all {
-		if r.Deployment == dep && (svc == "" || r.Service == svc) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (n *Node) ready(dep string) bool {
-	st, err := n.API.Get(context.Background(), dep)
-	return err == nil && st.Ready
-}
-
-func (n *Node) writeSpec(name, body string) string {
-	p := filepath.Join(n.s.Dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		n.t.Fatal(err)
-	}
-	return p
-}
-
-func pidsOf(rs []reconcile.ReplicaStatus) map[string]uint32 {
-	m := map[string]uint32{}
-	for _, r := range rs {
-		m[r.ID] = r.PID
-	}
-	return m
-}
-
-func restartsOf(rs []reconcile.ReplicaStatus) int {
-	n := 0
-	for _, r := range rs {
-		n += r.Restarts
-	}
-	return n
-}
 
 func appSpec(webPort int, msg string, workers int) string {
 	return fmt.Sprintf(`version: v1
@@ -370,7 +105,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 
 	// An invalid spec is rejected with positions, all errors at once, and
 	// changes nothing.
-	bad := n.writeSpec("bad.yaml", "version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    scale: {replicas: many}\n    restart_policy: {kind: sometimes}\n    colour: red\n")
+	bad := n.WriteSpec("bad.yaml", "version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    scale: {replicas: many}\n    restart_policy: {kind: sometimes}\n    colour: red\n")
 	_, stderr, code := n.CLI("deploy", bad)
 	if code == 0 {
 		t.Fatal("invalid spec accepted")
@@ -387,14 +122,14 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if list, _ := n.API.List(ctx); len(list) != 0 {
 		t.Fatalf("an invalid spec changed the node: %+v", list)
 	}
-	bridge := n.writeSpec("bridge.yaml", "version: v1\ndeployment: br\nservices:\n  web:\n    image: busybox\n    network_mode: bridge\n")
+	bridge := n.WriteSpec("bridge.yaml", "version: v1\ndeployment: br\nservices:\n  web:\n    image: busybox\n    network_mode: bridge\n")
 	if _, stderr, code := n.CLI("deploy", bridge); code == 0 || !strings.Contains(stderr, "bridge networking is not available") {
 		t.Errorf("bridge on a node without networking: %d %s", code, stderr)
 	}
 
 	// Two services; the workers wait for web to be healthy.
-	port := freePort(t)
-	spec := n.writeSpec("shop.yaml", appSpec(port, "one", 3))
+	port := FreePort(t)
+	spec := n.WriteSpec("shop.yaml", appSpec(port, "one", 3))
 	if out := n.MustCLI("deploy", "--dry-run", "--host", "/nonexistent.sock", spec); !strings.Contains(out, "valid") {
 		t.Errorf("dry-run: %s", out)
 	}
@@ -405,8 +140,8 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if err != nil || !st.Ready {
 		t.Fatalf("not ready after deploy: %+v %v", st, err)
 	}
-	web := n.replicas("shop", "web")
-	workers := n.replicas("shop", "worker")
+	web := n.Replicas("shop", "web")
+	workers := n.Replicas("shop", "worker")
 	if len(web) != 1 || len(workers) != 3 {
 		t.Fatalf("replicas: web %d workers %d", len(web), len(workers))
 	}
@@ -420,7 +155,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 	}
 
 	// Logs through the CLI, from every replica, tail and one replica.
-	n.waitFor("worker logs", 10*time.Second, func() bool {
+	n.WaitFor("worker logs", 10*time.Second, func() bool {
 		out, _, _ := n.CLI("logs", "worker")
 		return strings.Contains(out, "worker-1 | started 1 one") && strings.Contains(out, "worker-2 | started 2 one") && strings.Contains(out, "worker-3 | started 3 one")
 	})
@@ -436,26 +171,26 @@ func TestIntegrationNodeServe(t *testing.T) {
 
 	// Scale 3 -> 5 -> 1.
 	n.MustCLI("scale", "worker", "5")
-	n.waitFor("5 workers ready", 30*time.Second, func() bool { return n.ready("shop") && len(n.replicas("shop", "worker")) == 5 })
+	n.WaitFor("5 workers ready", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 5 })
 	n.MustCLI("scale", "worker", "1")
-	n.waitFor("1 worker", 30*time.Second, func() bool { return n.ready("shop") && len(n.replicas("shop", "worker")) == 1 })
-	if w := n.replicas("shop", "worker"); w[0].Replica != 1 {
+	n.WaitFor("1 worker", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 1 })
+	if w := n.Replicas("shop", "worker"); w[0].Replica != 1 {
 		t.Errorf("scale down kept replica %d", w[0].Replica)
 	}
 	n.MustCLI("scale", "worker", "3")
-	n.waitFor("3 workers", 30*time.Second, func() bool { return n.ready("shop") && len(n.replicas("shop", "worker")) == 3 })
-	if restarts := restartsOf(n.replicas("shop", "")); restarts != 0 {
+	n.WaitFor("3 workers", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 3 })
+	if restarts := RestartsOf(n.Replicas("shop", "")); restarts != 0 {
 		t.Errorf("%d restarts while scaling", restarts)
 	}
 
 	// An env change rolls the workers one at a time; web is untouched.
-	webPID := n.replicas("shop", "web")[0].PID
-	n.writeSpec("shop.yaml", appSpec(port, "two", 3))
+	webPID := n.Replicas("shop", "web")[0].PID
+	n.WriteSpec("shop.yaml", appSpec(port, "two", 3))
 	n.MustCLI("deploy", spec, "--no-wait")
 	firstSeen := map[int]time.Time{}
 	maxNotReady, maxTotal := 0, 0
-	n.waitFor("rolling update", 60*time.Second, func() bool {
-		rs := n.replicas("shop", "worker")
+	n.WaitFor("rolling update", 60*time.Second, func() bool {
+		rs := n.Replicas("shop", "worker")
 		notReady := 0
 		for _, r := range rs {
 			if r.Current {
@@ -480,16 +215,16 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if maxTotal > 4 || maxNotReady > 2 {
 		t.Errorf("rolling update had %d replicas at once, %d not ready (want <= 4 and <= 2)", maxTotal, maxNotReady)
 	}
-	if n.replicas("shop", "web")[0].PID != webPID {
+	if n.Replicas("shop", "web")[0].PID != webPID {
 		t.Error("web was restarted by a worker-only change")
 	}
-	n.waitFor("new env in logs", 10*time.Second, func() bool {
+	n.WaitFor("new env in logs", 10*time.Second, func() bool {
 		out, _, _ := n.CLI("logs", "worker", "-n", "5")
 		return strings.Contains(out, "started 1 two") && !strings.Contains(out, "one")
 	})
 
 	// A command that exits 1 restarts with growing delays and shows crash_loop.
-	crash := n.writeSpec("crash.yaml", `version: v1
+	crash := n.WriteSpec("crash.yaml", `version: v1
 deployment: crashy
 services:
   bad:
@@ -499,14 +234,14 @@ services:
 `)
 	n.MustCLI("deploy", crash, "--no-wait")
 	var exits []time.Time
-	n.waitFor("crash loop", 30*time.Second, func() bool {
-		rs := n.replicas("crashy", "bad")
+	n.WaitFor("crash loop", 30*time.Second, func() bool {
+		rs := n.Replicas("crashy", "bad")
 		if len(rs) == 1 && rs[0].LastExit != nil && (len(exits) == 0 || !rs[0].LastExit.At.Equal(exits[len(exits)-1])) {
 			exits = append(exits, rs[0].LastExit.At)
 		}
 		return len(rs) == 1 && rs[0].State == reconcile.StateCrashLoop && rs[0].Restarts >= 3
 	})
-	cr := n.replicas("crashy", "bad")[0]
+	cr := n.Replicas("crashy", "bad")[0]
 	if cr.LastExit.Code != 1 {
 		t.Errorf("last exit %+v", cr.LastExit)
 	}
@@ -525,19 +260,19 @@ services:
 	n.MustCLI("down", "crashy")
 
 	// kill -9 serve, start it again: everything adopted, nothing restarted.
-	before := n.replicas("shop", "")
+	before := n.Replicas("shop", "")
 	oldCtd := n.ContainerdPID()
 	n.Kill9()
-	for i := 0; i < 100 && syscall.Kill(oldCtd, 0) == nil && !zombie(oldCtd); i++ {
+	for i := 0; i < 100 && syscall.Kill(oldCtd, 0) == nil && !Zombie(oldCtd); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
 	start = time.Now()
 	n.Start()
-	took := n.waitFor("adopted and ready", 10*time.Second, func() bool { return n.ready("shop") }) + time.Since(start)
+	took := n.WaitFor("adopted and ready", 10*time.Second, func() bool { return n.Ready("shop") }) + time.Since(start)
 	t.Logf("restart after kill -9 converged in %s", took.Round(time.Millisecond))
-	after := n.replicas("shop", "")
-	if fmt.Sprint(pidsOf(after)) != fmt.Sprint(pidsOf(before)) || restartsOf(after) != 0 {
-		t.Errorf("replicas changed across kill -9 of serve:\nbefore %v\nafter  %v (restarts %d)", pidsOf(before), pidsOf(after), restartsOf(after))
+	after := n.Replicas("shop", "")
+	if fmt.Sprint(PIDsOf(after)) != fmt.Sprint(PIDsOf(before)) || RestartsOf(after) != 0 {
+		t.Errorf("replicas changed across kill -9 of serve:\nbefore %v\nafter  %v (restarts %d)", PIDsOf(before), PIDsOf(after), RestartsOf(after))
 	}
 
 	// containerd dies: serve restarts it, reattaches, and keeps reconciling.
@@ -545,29 +280,29 @@ services:
 	if err := syscall.Kill(ctdPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	n.waitFor("containerd restarted", 20*time.Second, func() bool {
+	n.WaitFor("containerd restarted", 20*time.Second, func() bool {
 		p := n.ContainerdPID()
 		return p != 0 && p != ctdPID
 	})
-	n.waitFor("reattached", 20*time.Second, func() bool {
-		if !n.ready("shop") {
+	n.WaitFor("reattached", 20*time.Second, func() bool {
+		if !n.Ready("shop") {
 			return false
 		}
 		_, err := n.API.Raw(ctx, "/health/ready")
 		return err == nil
 	})
-	if got := n.replicas("shop", ""); fmt.Sprint(pidsOf(got)) != fmt.Sprint(pidsOf(before)) {
-		t.Errorf("replicas changed across a containerd restart:\nbefore %v\nafter  %v", pidsOf(before), pidsOf(got))
+	if got := n.Replicas("shop", ""); fmt.Sprint(PIDsOf(got)) != fmt.Sprint(PIDsOf(before)) {
+		t.Errorf("replicas changed across a containerd restart:\nbefore %v\nafter  %v", PIDsOf(before), PIDsOf(got))
 	}
 	n.MustCLI("scale", "worker", "2")
-	n.waitFor("scale after containerd restart", 30*time.Second, func() bool { return n.ready("shop") && len(n.replicas("shop", "worker")) == 2 })
+	n.WaitFor("scale after containerd restart", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 2 })
 
 	// An image imported from a tar runs with pull_policy never.
 	tarPath := exportBusybox(t, s, "import.test/zl/box:v1")
 	if out := n.MustCLI("image", "import", tarPath); !strings.Contains(out, "import.test/zl/box:v1") {
 		t.Errorf("image import: %s", out)
 	}
-	imp := n.writeSpec("imp.yaml", `version: v1
+	imp := n.WriteSpec("imp.yaml", `version: v1
 deployment: imported
 services:
   box:
@@ -575,13 +310,13 @@ services:
     command: {entrypoint: [/bin/sh, -c, "echo from-import; sleep 3600"]}
 `)
 	n.MustCLI("deploy", imp, "--timeout", "30s")
-	n.waitFor("imported image log", 10*time.Second, func() bool {
+	n.WaitFor("imported image log", 10*time.Second, func() bool {
 		out, _, _ := n.CLI("logs", "box")
 		return strings.Contains(out, "from-import")
 	})
-	never := n.writeSpec("never.yaml", "version: v1\ndeployment: never\nservices:\n  x:\n    image: {name: not.here/x:v1, pull_policy: never}\n")
+	never := n.WriteSpec("never.yaml", "version: v1\ndeployment: never\nservices:\n  x:\n    image: {name: not.here/x:v1, pull_policy: never}\n")
 	n.MustCLI("deploy", never, "--no-wait")
-	n.waitFor("never-pull failure", 10*time.Second, func() bool {
+	n.WaitFor("never-pull failure", 10*time.Second, func() bool {
 		st, _ := n.API.Get(ctx, "never")
 		return st != nil && len(st.Services) == 1 && st.Services[0].State == "failed" && strings.Contains(st.Services[0].Message, "pull_policy is never")
 	})

@@ -1,0 +1,306 @@
+// Package node runs `zlayer serve` for tests and benchmarks: the real
+// binary with its own supervised containerd under a stack's folder, and a
+// cleanup that leaves no deployment, process or mount behind.
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+)
+
+// Node is one `zlayer serve` process under test.
+type Node struct {
+	t       testing.TB
+	s       *stack.Stack
+	Dir     string // data dir
+	Socket  string
+	Bind    string
+	NS      string
+	Runtime string
+	Config  string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logPath string
+	API     *apiclient.Client
+}
+
+func FreePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartNode runs `zlayer serve` with its own containerd under s.Dir and
+// registers a cleanup that leaves no deployment, process or mount behind.
+func StartNode(t testing.TB, s *stack.Stack) *Node {
+	rt := os.Getenv("ZLAYER_TEST_RUNTIME")
+	if rt == "" {
+		rt = reconcile.RuntimeRunc
+	}
+	n := &Node{
+		t: t, s: s, Dir: filepath.Join(s.Dir, "n"), Socket: filepath.Join(s.Dir, "api.sock"),
+		Bind: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), NS: "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl"),
+		Runtime: rt, Config: filepath.Join(s.Dir, "node.yaml"), logPath: filepath.Join(s.Dir, "logs", "serve.log"),
+	}
+	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\n", s.Registry)
+	if err := os.WriteFile(n.Config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	n.API, err = apiclient.New(n.Socket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+	t.Cleanup(n.cleanup)
+	return n
+}
+
+func (n *Node) Start() {
+	t := n.t
+	t.Helper()
+	lf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(n.s.BinDir, "zlayer"), "serve", "--log-level", "debug",
+		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
+		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
+		"--namespace", n.NS, "--config", n.Config)
+	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = cmd
+	n.exited = make(chan struct{})
+	go func() { cmd.Wait(); lf.Close(); close(n.exited) }()
+	n.WaitFor("API ready", 30*time.Second, func() bool {
+		_, err := n.API.Raw(context.Background(), "/health/ready")
+		return err == nil
+	})
+}
+
+// Kill9 kills serve with SIGKILL, as a crash would.
+func (n *Node) Kill9() {
+	_ = n.cmd.Process.Kill()
+	<-n.exited
+}
+
+func (n *Node) Stop() {
+	if n.cmd == nil {
+		return
+	}
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(20 * time.Second):
+		n.t.Errorf("serve did not stop on SIGTERM")
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+// ContainerdPID is the node's containerd child.
+func (n *Node) ContainerdPID() int {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "containerd", "containerd.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func (n *Node) containerdSocket() string { return filepath.Join(n.Dir, "containerd", "c.sock") }
+
+func (n *Node) cleanup() {
+	t := n.t
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if t.Failed() {
+		if b, err := os.ReadFile(n.logPath); err == nil {
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 80 {
+				lines = lines[len(lines)-80:]
+			}
+			t.Logf("---- serve log ----\n%s", strings.Join(lines, "\n"))
+		}
+	}
+	if alive(n) {
+		if list, err := n.API.List(ctx); err == nil {
+			for _, d := range list {
+				if err := n.API.Delete(ctx, d.Name); err != nil {
+					t.Errorf("down %s: %v", d.Name, err)
+				}
+			}
+		}
+	}
+	ctdPID := n.ContainerdPID()
+	n.Stop()
+	// serve stops its containerd child; the shims go with their containers.
+	deadline := time.Now().Add(15 * time.Second)
+	for ctdPID > 0 && syscall.Kill(ctdPID, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ctdPID > 0 && syscall.Kill(ctdPID, 0) == nil && !Zombie(ctdPID) {
+		t.Errorf("containerd child %d outlived serve", ctdPID)
+		_ = syscall.Kill(ctdPID, syscall.SIGKILL)
+	}
+	for time.Now().Before(deadline) && len(stack.ShimPIDs(n.containerdSocket())) > 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if pids := stack.ShimPIDs(n.containerdSocket()); len(pids) > 0 {
+		t.Errorf("shims left after down and stop: %v", pids)
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	if m, _ := stack.MountsUnder(n.Dir); len(m) > 0 {
+		t.Errorf("mounts left under the data dir: %v", m)
+	}
+}
+
+func Zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err != nil || strings.Contains(string(b), ") Z ")
+}
+
+func alive(n *Node) bool {
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (n *Node) WaitFor(what string, limit time.Duration, ok func() bool) time.Duration {
+	n.t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if ok() {
+			return time.Since(start)
+		}
+		select {
+		case <-n.exited:
+			n.t.Fatalf("serve exited while waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.t.Fatalf("timed out after %s waiting for %s", limit, what)
+	return 0
+}
+
+// CLI runs the zlayer CLI against the node.
+func (n *Node) CLI(args ...string) (stdout, stderr string, code int) {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := n.s.Command(ctx, "zlayer", args...)
+	cmd.Env = append(cmd.Env, "ZLAYER_HOST="+n.Socket)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		n.t.Fatalf("zlayer %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func (n *Node) MustCLI(args ...string) string {
+	n.t.Helper()
+	o, e, code := n.CLI(args...)
+	if code != 0 {
+		n.t.Fatalf("zlayer %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o, e)
+	}
+	return o
+}
+
+func (n *Node) Replicas(dep, svc string) []reconcile.ReplicaStatus {
+	n.t.Helper()
+	all, err := n.API.Replicas(context.Background())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var out []reconcile.ReplicaStatus
+	for _, r := range all {
+		if r.Deployment == dep && (svc == "" || r.Service == svc) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (n *Node) Ready(dep string) bool {
+	st, err := n.API.Get(context.Background(), dep)
+	return err == nil && st.Ready
+}
+
+func (n *Node) WriteSpec(name, body string) string {
+	p := filepath.Join(n.s.Dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+	return p
+}
+
+func PIDsOf(rs []reconcile.ReplicaStatus) map[string]uint32 {
+	m := map[string]uint32{}
+	for _, r := range rs {
+		m[r.ID] = r.PID
+	}
+	return m
+}
+
+func RestartsOf(rs []reconcile.ReplicaStatus) int {
+	n := 0
+	for _, r := range rs {
+		n += r.Restarts
+	}
+	return n
+}
+
+
+// PID is serve's process id.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
+// ContainerdSocket is the node's containerd child socket.
+func (n *Node) ContainerdSocket() string { return n.containerdSocket() }
+
+// RSS reads a process's resident set size in bytes.
+func RSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
