@@ -35,3 +35,14 @@ func TestMirrorsAndPlainHTTP(t *testing.T) {
 		t.Fatal(n)
 	}
 }
+
+func TestExampleNodeConfig(t *testing.T) {
+	r, err := Load("../../examples/deploy/node-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := r.Hosts("docker.io")
+	if h[0].Host != "registry.lan:5000" || h[0].Scheme != "http" {
+		t.Fatalf("%+v", h[0])
+	}
+}
