@@ -16,11 +16,13 @@ import (
 	"sync"
 )
 
-// Peer is a replica others may reach.
+// Peer is a replica. Only ready ones are listed in the files; the others
+// still tell a replica which deployment it belongs to and its index.
 type Peer struct {
 	ID, Deployment, Service string
 	Index                   int
 	IP                      string
+	Ready                   bool
 }
 
 // self is what a replica's own file needs about it.
@@ -35,7 +37,8 @@ type Hosts struct {
 
 	mu    sync.Mutex
 	selfs map[string]self
-	peers []Peer
+	peers []Peer // ready, sorted
+	all   []Peer
 }
 
 // New keeps hosts files in dir.
@@ -60,11 +63,17 @@ func (h *Hosts) Prepare(id, hostname string) error {
 	return writeInPlace(h.Path(id), render(self{hostname: hostname}, nil))
 }
 
-// Attach records a replica's own address and writes its file.
-func (h *Hosts) Attach(id, deployment string, index int, hostname, ip string) error {
+// Attach records a replica's own address and writes its file. An empty
+// deployment is learnt from the peers.
+func (h *Hosts) Attach(id, deployment, hostname, ip string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := self{deployment: deployment, hostname: hostname, ip: ip, index: index}
+	s := self{deployment: deployment, hostname: hostname, ip: ip}
+	for _, p := range h.all {
+		if p.ID == id {
+			s.deployment, s.index = p.Deployment, p.Index
+		}
+	}
 	h.selfs[id] = s
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return err
@@ -86,7 +95,12 @@ func (h *Hosts) Detach(id string) error {
 // SetPeers replaces the set of reachable replicas and rewrites the files
 // whose content changed.
 func (h *Hosts) SetPeers(peers []Peer) error {
-	ps := append([]Peer(nil), peers...)
+	var ps []Peer
+	for _, p := range peers {
+		if p.Ready {
+			ps = append(ps, p)
+		}
+	}
 	sort.Slice(ps, func(i, j int) bool {
 		a, b := ps[i], ps[j]
 		if a.Deployment != b.Deployment {
@@ -100,6 +114,13 @@ func (h *Hosts) SetPeers(peers []Peer) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.peers = ps
+	h.all = append([]Peer(nil), peers...)
+	for _, p := range peers {
+		if s, ok := h.selfs[p.ID]; ok && (s.deployment != p.Deployment || s.index != p.Index) {
+			s.deployment, s.index = p.Deployment, p.Index
+			h.selfs[p.ID] = s
+		}
+	}
 	var errs []error
 	for id, s := range h.selfs {
 		want := render(s, ps)

@@ -13,14 +13,17 @@ func TestHostsFilesFollowPeers(t *testing.T) {
 	}
 	// Bind mounts see a file by inode: updates must keep it.
 	before, _ := os.Stat(h.Path("web-1"))
-	if err := h.Attach("web-1", "shop", 1, "web-1", "10.210.0.2"); err != nil {
+	if err := h.Attach("web-1", "", "web-1", "10.210.0.2"); err != nil {
 		t.Fatal(err)
 	}
 	peers := []Peer{
-		{ID: "api-2", Deployment: "shop", Service: "api", Index: 2, IP: "10.210.0.4"},
-		{ID: "api-1", Deployment: "shop", Service: "api", Index: 1, IP: "10.210.0.3"},
-		{ID: "db-1", Deployment: "other", Service: "db", Index: 1, IP: "10.210.0.9"},
-		{ID: "bad", Deployment: "shop", Service: "x", Index: 1, IP: ""},
+		{ID: "api-2", Deployment: "shop", Service: "api", Index: 2, IP: "10.210.0.4", Ready: true},
+		{ID: "api-1", Deployment: "shop", Service: "api", Index: 1, IP: "10.210.0.3", Ready: true},
+		{ID: "db-1", Deployment: "other", Service: "db", Index: 1, IP: "10.210.0.9", Ready: true},
+		{ID: "db-2", Deployment: "other", Service: "db", Index: 2, IP: "10.210.0.10"},
+		{ID: "bad", Deployment: "shop", Service: "x", Index: 1, IP: "", Ready: true},
+		// The reader itself, not ready yet: tells it its deployment and index.
+		{ID: "web-1", Deployment: "shop", Service: "web", Index: 1, IP: "10.210.0.2"},
 	}
 	if err := h.SetPeers(peers); err != nil {
 		t.Fatal(err)
@@ -39,7 +42,7 @@ func TestHostsFilesFollowPeers(t *testing.T) {
 			t.Fatalf("hosts file lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "\tx ") {
+	if strings.Contains(got, "\tx ") || strings.Contains(got, "10.210.0.10") {
 		t.Fatalf("peer without an address listed:\n%s", got)
 	}
 	after, _ := os.Stat(h.Path("web-1"))
@@ -47,7 +50,7 @@ func TestHostsFilesFollowPeers(t *testing.T) {
 		t.Fatal("hosts file replaced instead of rewritten in place")
 	}
 	// A peer going away disappears from the file.
-	if err := h.SetPeers(peers[1:2]); err != nil {
+	if err := h.SetPeers(append(peers[1:2:2], peers[5])); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(h.Path("web-1"))
