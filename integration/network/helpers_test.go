@@ -206,4 +206,3 @@ func diffLines(a, b string) string {
 	sort.Strings(d)
 	return strings.Join(d, "\n")
 }
-
