@@ -47,12 +47,12 @@ func (r Route) key() string {
 	return r.Deployment + "/" + r.Service + "/" + r.Endpoint + "@" + strconv.Itoa(r.Port)
 }
 
-// Replica is what Routes needs to know about a running replica.
+// Replica is what Routes needs to know about a replica.
 type Replica struct {
-	ID, Service string
-	Addr        string // IP the replica is reached on
-	Ready       bool
-	HostNetwork bool
+	ID, Deployment, Service string
+	Index                   int
+	Addr                    string // IP the replica is reached on
+	Ready                   bool
 }
 
 // Routes turns a deployment's public endpoints and its replicas into
