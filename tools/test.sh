@@ -9,6 +9,7 @@ mkdir -p out
 log=out/test.log
 timeout=${TEST_TIMEOUT:-45m}
 echo "go test -v -count=1 -timeout $timeout -p 2 ./...  (ZLAYER_INTEGRATION=${ZLAYER_INTEGRATION:-}; full log: $log)"
+export ZLAYER_BIN=${ZLAYER_BIN:-$PWD/bin}
 go test -v -count=1 -timeout "$timeout" -p 2 "$@" ./... >"$log" 2>&1
 rc=$?
 grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|---)\s|^panic:|build failed|\[setup failed\]' "$log"

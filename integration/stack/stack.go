@@ -288,6 +288,16 @@ func (s *Stack) Exports() string {
 // Close stops everything by PID and removes what the daemons left behind.
 func (s *Stack) Close() error {
 	var errs []error
+	// Shims outliving a killed containerd would, once killed themselves,
+	// leave their containers orphaned; a containerd that reconnects to them
+	// can delete the containers properly.
+	if s.ContainerdAddr != "" && !s.containerdRunning() && len(ShimPIDs(s.ContainerdAddr)) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := s.StartContainerd(ctx); err != nil {
+			s.logf("stack: restart containerd for cleanup: %v", err)
+		}
+		cancel()
+	}
 	s.cleanupContainers()
 	// Reverse start order: clients of a daemon go before it.
 	for i := len(s.procs) - 1; i >= 0; i-- {
