@@ -515,12 +515,13 @@ func (e *env) testContainerdKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := task2.Kill(e.ctx, syscall.SIGTERM); err != nil {
+	// SIGKILL: a shell as pid 1 ignores SIGTERM.
+	if err := task2.Kill(e.ctx, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	st := waitExit(t, exitC, 30*time.Second)
 	rec, err := exitrecord.Read(e.exitPath(id))
-	if err != nil || rec.ExitCode != int(st.ExitCode()) || rec.Signal != "SIGTERM" {
+	if err != nil || rec.ExitCode != int(st.ExitCode()) || rec.ExitCode != 137 || rec.Signal != "SIGKILL" {
 		t.Errorf("exit record %+v, %v; task exit %d", rec, err, st.ExitCode())
 	}
 	recs := readLog(t, e.logPath(id))
