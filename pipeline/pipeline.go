@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,6 +166,7 @@ func (b *bakeBuilder) Build(ctx context.Context, im *spec.Image, deps map[string
 		Name:       im.Name,
 		OnStep:     func(s string) { ev(schedule.Event{Step: s}) },
 		OnLog:      func(l string) { ev(schedule.Event{Log: l}) },
+		Allow:      b.allow(im),
 	})
 	if err != nil {
 		return schedule.Result{}, err
@@ -178,6 +180,19 @@ func (b *bakeBuilder) Build(ctx context.Context, im *spec.Image, deps map[string
 		}
 	}
 	return schedule.Result{Digest: dgst, Dir: out}, nil
+}
+
+// allow lists what bake must be allowed to touch outside the pipeline's
+// folder: the run's layouts (written, and read as dependencies' contexts)
+// and contexts or build files that live elsewhere.
+func (b *bakeBuilder) allow(im *spec.Image) []string {
+	out := []string{"fs.write=" + b.work, "fs.read=" + b.work}
+	for _, p := range []string{im.Context, filepath.Dir(im.File)} {
+		if r, err := filepath.Rel(b.pl.Dir, p); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+			out = append(out, "fs.read="+p)
+		}
+	}
+	return out
 }
 
 // pushAll pushes every built image's tags, a few images at a time. Any

@@ -50,7 +50,8 @@ func zlayer(t *testing.T, s *stack.Stack, dir string, env []string, args ...stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := s.Command(ctx, "zlayer", args...)
+	// A full path: the binary is not on this process's PATH.
+	cmd := s.Command(ctx, filepath.Join(s.BinDir, "zlayer"), args...)
 	cmd.Dir = dir
 	for _, kv := range env {
 		cmd.Env = setEnv(cmd.Env, kv)

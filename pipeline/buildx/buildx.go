@@ -135,6 +135,9 @@ type BakeOptions struct {
 	Name       string // base name for those files
 	OnStep     func(step string)
 	OnLog      func(line string) // build output lines (RUN stdout/stderr)
+	// Allow grants bake entitlements (e.g. fs.write=DIR) that it would
+	// otherwise ask for interactively.
+	Allow []string
 }
 
 // Bake runs `buildx bake` and returns the metadata buildx wrote per target.
@@ -145,6 +148,9 @@ func (c *CLI) Bake(ctx context.Context, o BakeOptions) (map[string]Metadata, err
 		return nil, err
 	}
 	args := []string{"--file", defPath, "--metadata-file", metaPath, "--progress", "rawjson"}
+	for _, a := range o.Allow {
+		args = append(args, "--allow", a)
+	}
 	cmd := c.Command(ctx, "bake", append(args, o.Targets...)...)
 	cmd.Dir = o.Dir
 	if err := c.runWithProgress(cmd, o.OnStep, o.OnLog); err != nil {
