@@ -41,11 +41,9 @@ type Options struct {
 func Load(o Options) (*spec.Pipeline, error) {
 	file := o.File
 	if file == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		if file, err = spec.Find(wd); err != nil {
+		// Relative to the working folder, so messages name it as the user would.
+		var err error
+		if file, err = spec.Find("."); err != nil {
 			return nil, err
 		}
 	}

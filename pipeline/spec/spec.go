@@ -65,7 +65,11 @@ func Find(dir string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("no pipeline file in %s (looked for %s); name one with -f", dir, strings.Join(DefaultFiles, ", "))
+	where := dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		where = abs
+	}
+	return "", fmt.Errorf("no pipeline file in %s (looked for %s); name one with -f", where, strings.Join(DefaultFiles, ", "))
 }
 
 // Load reads and validates the pipeline file at path. sets override or add
