@@ -35,16 +35,22 @@ const (
 	DefaultSubnet   = "10.210.0.0/16"
 	DefaultNetnsDir = "/run/zlayer/netns"
 	networkName     = "zlayer"
+
+	// EnvCNIPath lists plugin folders ahead of the defaults.
+	EnvCNIPath = "CNI_PATH"
 	ifName          = "eth0"
 )
+
+// DefaultPluginDirs are searched for CNI plugins when the config names none.
+var DefaultPluginDirs = []string{"/opt/cni/bin", "/usr/libexec/cni", "/usr/lib/cni"}
 
 // Config is the node's bridge network.
 type Config struct {
 	Bridge string `yaml:"bridge" json:"bridge,omitempty"` // default zlayer0
 	Subnet string `yaml:"subnet" json:"subnet,omitempty"` // default 10.210.0.0/16
 	MTU    int    `yaml:"mtu" json:"mtu,omitempty"`
-	// PluginDirs are searched for the CNI plugins (default: /opt/cni/bin,
-	// /usr/libexec/cni, /usr/lib/cni and PATH).
+	// PluginDirs are searched for the CNI plugins (default: $CNI_PATH,
+	// /opt/cni/bin, /usr/libexec/cni, /usr/lib/cni).
 	PluginDirs []string `yaml:"plugin_dirs" json:"plugin_dirs,omitempty"`
 	// NetnsDir holds the namespaces' bind mounts (default /run/zlayer/netns).
 	NetnsDir string `yaml:"netns_dir" json:"netns_dir,omitempty"`
@@ -107,8 +113,11 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	copy(gw, ipnet.IP.To4())
 	gw[3]++
 	if len(cfg.PluginDirs) == 0 {
-		cfg.PluginDirs = []string{"/opt/cni/bin", "/usr/libexec/cni", "/usr/lib/cni"}
-		cfg.PluginDirs = append(cfg.PluginDirs, filepath.SplitList(os.Getenv("PATH"))...)
+		// CNI_PATH as the CNI tools read it, then where distributions put
+		// the plugins. Not PATH: finding plugins by accident would turn on
+		// bridge networking (and host firewall rules) on a node whose
+		// operator never installed them for that.
+		cfg.PluginDirs = append(filepath.SplitList(os.Getenv(EnvCNIPath)), DefaultPluginDirs...)
 	}
 	var missing []string
 	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {

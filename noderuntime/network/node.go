@@ -30,6 +30,7 @@ const (
 // --config`):
 //
 //	network:
+//	  disabled: false         # true: host networking only
 //	  default_mode: bridge    # or host: what specs without network_mode get
 //	  bridge: zlayer0
 //	  subnet: 10.210.0.0/16
@@ -43,6 +44,9 @@ const (
 //	    - {hosts: [example.com], cert: /etc/zlayer/example.crt, key: /etc/zlayer/example.key}
 type NodeConfig struct {
 	Network struct {
+		// Disabled turns bridge networking off: every replica shares the
+		// node's network.
+		Disabled    bool   `yaml:"disabled"`
 		DefaultMode string `yaml:"default_mode"`
 		Config      `yaml:",inline"`
 	} `yaml:"network"`
@@ -54,7 +58,7 @@ type NodeConfig struct {
 }
 
 var knownKeys = map[string][]string{
-	"network": {"default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir"},
+	"network": {"disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir"},
 	"ingress": {"listen", "disabled", "certs"},
 	"certs":   {"hosts", "cert", "key"},
 }
@@ -143,6 +147,8 @@ type Node struct {
 	Bridge  *Bridge          // nil when bridge networking is off
 	Ingress *ingress.Ingress // nil when the ingress is off
 	Log     *slog.Logger
+	// DefaultMode is what specs without network_mode get on this node.
+	DefaultMode string
 
 	lastErr string
 }
