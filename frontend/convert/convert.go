@@ -133,7 +133,7 @@ func (c *converter) run() error {
 	c.w.emit(top, "# Generated from "+f.Name+" by zlayer; edit the ZImagefile, or keep this file and drop the ZImagefile.")
 	for _, a := range f.Args {
 		if a.Doc != "" {
-			c.w.emit(a.Range, "# "+a.Key+" "+a.Doc)
+			c.w.emit(a.Range, "# "+a.Key+" "+strings.TrimPrefix(a.Doc, a.Key+" "))
 		}
 		c.w.emit(a.Range, "ARG "+argDecl(a))
 		c.globals = append(c.globals, a.Key)
@@ -189,7 +189,7 @@ func (c *converter) stage(st *zimagefile.Stage, extra *zimagefile.Config, topPos
 	}
 	for _, a := range st.Args {
 		if a.Doc != "" {
-			w.emit(a.Range, "# "+a.Key+" "+a.Doc)
+			w.emit(a.Range, "# "+a.Key+" "+strings.TrimPrefix(a.Doc, a.Key+" "))
 		}
 		w.emit(a.Range, "ARG "+argDecl(a))
 	}
