@@ -38,7 +38,7 @@ const (
 
 	// EnvCNIPath lists plugin folders ahead of the defaults.
 	EnvCNIPath = "CNI_PATH"
-	ifName          = "eth0"
+	ifName     = "eth0"
 )
 
 // DefaultPluginDirs are searched for CNI plugins when the config names none.
