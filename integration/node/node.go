@@ -159,10 +159,10 @@ func (n *Node) cleanup() {
 	n.Stop()
 	// serve stops its containerd child; the shims go with their containers.
 	deadline := time.Now().Add(15 * time.Second)
-	for ctdPID > 0 && syscall.Kill(ctdPID, 0) == nil && time.Now().Before(deadline) {
+	for ctdPID > 1 && syscall.Kill(ctdPID, 0) == nil && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if ctdPID > 0 && syscall.Kill(ctdPID, 0) == nil && !Zombie(ctdPID) {
+	if ctdPID > 1 && syscall.Kill(ctdPID, 0) == nil && !Zombie(ctdPID) {
 		t.Errorf("containerd child %d outlived serve", ctdPID)
 		_ = syscall.Kill(ctdPID, syscall.SIGKILL)
 	}
@@ -172,7 +172,9 @@ func (n *Node) cleanup() {
 	if pids := stack.ShimPIDs(n.containerdSocket()); len(pids) > 0 {
 		t.Errorf("shims left after down and stop: %v", pids)
 		for _, p := range pids {
-			_ = syscall.Kill(p, syscall.SIGKILL)
+			if p > 1 {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
 		}
 	}
 	if m, _ := stack.MountsUnder(n.Dir); len(m) > 0 {
@@ -216,7 +218,8 @@ func (n *Node) CLI(args ...string) (stdout, stderr string, code int) {
 	n.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := n.s.Command(ctx, "zlayer", args...)
+	// A full path: stack.Command keeps exec's PATH lookup error for bare names.
+	cmd := n.s.Command(ctx, filepath.Join(n.s.BinDir, "zlayer"), args...)
 	cmd.Env = append(cmd.Env, "ZLAYER_HOST="+n.Socket)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

@@ -31,9 +31,16 @@ import (
 //   - anything else: a zlayer command (status, ps, version ...).
 func Boot(self string, args []string, log *slog.Logger) int {
 	env := Env{DataDir: envOr("ZLAYER_DATA_DIR", "/var/lib/zlayer"), CgroupDir: "/sys/fs/cgroup", Log: log}
-	if err := Run(env); err != nil {
-		log.Error("cannot prepare this container as a node", "err", err)
-		return 1
+	// The steps remount / and /run and rewrite iptables links: right for a
+	// container being booted as a node, harmful on a machine. Only PID 1
+	// (the container's entrypoint) runs them.
+	if os.Getpid() == 1 {
+		if err := Run(env); err != nil {
+			log.Error("cannot prepare this container as a node", "err", err)
+			return 1
+		}
+	} else {
+		log.Warn("not PID 1, so not a container's entrypoint: skipping the node preparation steps")
 	}
 	if len(args) == 0 {
 		args = []string{"serve"}

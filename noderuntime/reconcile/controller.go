@@ -361,7 +361,14 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	// lower index already runs the new spec and is ready, so one replica at a
 	// time is out of service.
 	stopFirst := s.NetworkMode == "host" && len(s.Endpoints) > 0
+	// A replica still stopping counts as out of service: the next
+	// replacement waits for it, so one replica at a time is in transition.
 	blocked := !ok
+	for _, r := range all {
+		c.mu.Lock()
+		blocked = blocked || (r.removing && r.Index <= want)
+		c.mu.Unlock()
+	}
 	var creates []func()
 	for i := 1; i <= want; i++ {
 		var cur *Replica
