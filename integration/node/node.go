@@ -286,7 +286,6 @@ func RestartsOf(rs []reconcile.ReplicaStatus) int {
 	return n
 }
 
-
 // PID is serve's process id.
 func (n *Node) PID() int { return n.cmd.Process.Pid }
 
