@@ -21,7 +21,7 @@ import (
 
 // Pusher pushes layouts to registries.
 type Pusher struct {
-	resolver remotes.Resolver
+	hosts docker.RegistryHosts
 }
 
 // New returns a Pusher using the Docker config's credentials. Loopback
@@ -38,7 +38,7 @@ func New() *Pusher {
 		docker.WithPlainHTTP(func(host string) (bool, error) { return insecure[host] || isLoopback(host), nil }),
 		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(credentials))),
 	)
-	return &Pusher{resolver: docker.NewResolver(docker.ResolverOptions{Hosts: hosts})}
+	return &Pusher{hosts: hosts}
 }
 
 func isLoopback(host string) bool {
@@ -66,7 +66,11 @@ func (p *Pusher) Push(ctx context.Context, dir, dgst string, tags []string) erro
 	}
 	for _, tag := range tags {
 		ref := Normalize(tag)
-		pusher, err := p.resolver.Pusher(ctx, ref)
+		// A resolver per tag: a resolver's upload tracker is keyed by blob
+		// digest alone, so pushes to two repositories through one resolver
+		// skip a shared layer in the second and its manifest is refused.
+		resolver := docker.NewResolver(docker.ResolverOptions{Hosts: p.hosts})
+		pusher, err := resolver.Pusher(ctx, ref)
 		if err != nil {
 			return fmt.Errorf("push %s: %w", tag, err)
 		}
