@@ -326,8 +326,16 @@ func vertexName(name string) string {
 	if word == "from" {
 		word = "base"
 	}
-	return name[:m[3]] + word + ": " + name[m[1]:]
+	rest := name[m[1]:]
+	// A multi-line run is a heredoc in the generated Dockerfile; show its
+	// first line as the user wrote it.
+	if h := heredocNameRe.FindStringSubmatchIndex(rest); h != nil {
+		rest = rest[:h[0]] + rest[h[2]:h[3]]
+	}
+	return name[:m[3]] + word + ": " + rest
 }
+
+var heredocNameRe = regexp.MustCompile(`<<'EOF[0-9]*' \((.*)\)$`)
 
 func (m *mapper) outline(o *outline.Outline) {
 	o.Sources = [][]byte{m.sm.Data}
@@ -417,8 +425,9 @@ func withSources(err error, sm *llb.SourceMap) error {
 		info.Definition = sm.Definition.ToPB()
 	}
 	out := err
-	for i := len(list) - 1; i >= 0; i-- {
-		out = errdefs.WithSource(out, &errdefs.Source{Info: info, Ranges: []*pb.Range{pbRange(list[i].Range)}})
+	// buildx prints the innermost source first: wrap in file order.
+	for _, e := range list {
+		out = errdefs.WithSource(out, &errdefs.Source{Info: info, Ranges: []*pb.Range{pbRange(e.Range)}})
 	}
 	return out
 }

@@ -23,6 +23,7 @@ func TestVertexName(t *testing.T) {
 		"[runtime 1/2] FROM docker.io/library/busybox:latest": "[runtime 1/2] base: docker.io/library/busybox:latest",
 		"[internal] load metadata for docker.io/library/x":    "[internal] load metadata for docker.io/library/x",
 		"RUN make": "RUN make",
+		"[3/3] RUN --mount=type=cache,target=/c <<'EOF' (echo about to fail...)": "[3/3] run: --mount=type=cache,target=/c echo about to fail...",
 	}
 	for in, want := range cases {
 		if got := vertexName(in); got != want {

@@ -358,6 +358,7 @@ func TestIntegrationFrontend(t *testing.T) {
 		if r.err == nil {
 			t.Fatal("invalid file built")
 		}
+		t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
 		for _, want := range []string{
 			"ZImagefile:5:5: step has two actions, run and copy",
 			"ZImagefile:6:5: copy needs to:",
@@ -404,6 +405,7 @@ func TestIntegrationFrontend(t *testing.T) {
 		if r.err == nil {
 			t.Fatal("failing run succeeded")
 		}
+		t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
 		for _, want := range []string{"exit code: 3", "ZImagefile:7", ">>>       - run: |", ">>>           exit 3"} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
@@ -457,6 +459,95 @@ func TestIntegrationFrontend(t *testing.T) {
 		img.file(t, "/app/node_modules/.stand-in")
 	})
 
+	t.Run("buildx/bake-target-context", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(t.TempDir(), "oci")
+		writeFiles(t, dir, map[string]string{
+			"Base.zimage": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo base > /base.txt\n",
+			"App.zimage":  "# syntax=zlayer/zimagefile\nbase: base\nsteps:\n  - run: cat /base.txt > /app.txt\n",
+			"docker-bake.json": `{"target": {
+  "base": {"context": ".", "dockerfile": "Base.zimage"},
+  "app": {"context": ".", "dockerfile": "App.zimage", "contexts": {"base": "target:base"},
+          "output": ["type=oci,dest=` + out + `,tar=false"]}}}`,
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := s.Command(ctx, "docker", "buildx", "bake", "--progress=plain", "--provenance=false", "-f", "docker-bake.json", "app")
+		cmd.Dir = dir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("bake: %v\n%s", err, b)
+		}
+		if e := loadImage(t, out).file(t, "/app.txt"); e.Data != "base\n" {
+			t.Errorf("app.txt = %q", e.Data)
+		}
+	})
+
+	t.Run("buildx/dockerignore", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{
+			"ZImagefile":    "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - copy: .\n    to: /ctx\n",
+			".dockerignore": "secret.txt\n",
+			"secret.txt":    "do not ship\n",
+			"kept.txt":      "kept\n",
+		})
+		img := buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir)
+		img.file(t, "/ctx/kept.txt")
+		if _, ok := img.Files["/ctx/secret.txt"]; ok {
+			t.Error(".dockerignore was not applied")
+		}
+	})
+
+	t.Run("buildx/multi-platform", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(t.TempDir(), "oci")
+		writeFiles(t, dir, map[string]string{
+			"ZImagefile": "# syntax=zlayer/zimagefile\nbase: scratch\nsteps:\n  - copy: f.txt\n    to: /f.txt\ncmd: [\"/x\"]\n",
+			"f.txt":      "same everywhere\n",
+		})
+		r := buildx(t, s, "build", "--progress=plain", "--provenance=false", "--platform", "linux/amd64,linux/arm64",
+			"-f", filepath.Join(dir, "ZImagefile"), "--output", "type=oci,dest="+out+",tar=false", dir)
+		if r.err != nil {
+			t.Fatalf("%v\n%s", r.err, r.stderr)
+		}
+		var idx struct {
+			Manifests []struct {
+				Digest   string
+				Platform *struct{ Architecture, OS string }
+			}
+		}
+		dt, _ := os.ReadFile(filepath.Join(out, "index.json"))
+		_ = json.Unmarshal(dt, &idx)
+		if len(idx.Manifests) == 1 && idx.Manifests[0].Platform == nil {
+			// buildx wraps the platform index in the layout's index.
+			d := idx.Manifests[0].Digest
+			dt, _ = os.ReadFile(filepath.Join(out, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+			_ = json.Unmarshal(dt, &idx)
+		}
+		var archs []string
+		for _, m := range idx.Manifests {
+			if m.Platform != nil {
+				archs = append(archs, m.Platform.OS+"/"+m.Platform.Architecture)
+			}
+		}
+		sort.Strings(archs)
+		if !reflect.DeepEqual(archs, []string{"linux/amd64", "linux/arm64"}) {
+			t.Errorf("platforms %v\n%s", archs, dt)
+		}
+	})
+
+	t.Run("buildx/check-warning-location", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"ZImagefile": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo hi\n  - workdir: relative/dir\n"})
+		r := buildx(t, s, "build", "--call", "check", "-f", filepath.Join(dir, "ZImagefile"), dir)
+		out := r.stdout + r.stderr
+		t.Logf("what the user sees:\n%s", tail(out, 20))
+		for _, want := range []string{"WorkdirRelativePath", "ZImagefile:5", ">>>   - workdir: relative/dir"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("check output lacks %q", want)
+			}
+		}
+	})
+
 	checkWasm := func(t *testing.T, img *image, target, module string) {
 		if img.Config.OS != "wasi" || img.Config.Architecture != "wasm" {
 			t.Errorf("config platform %s/%s", img.Config.OS, img.Config.Architecture)
@@ -500,6 +591,14 @@ func TestIntegrationFrontend(t *testing.T) {
 		}
 		checkWasm(t, img, "wasip1", "/module.wasm")
 	})
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func contains(list []string, s string) bool {
