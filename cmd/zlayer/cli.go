@@ -51,6 +51,7 @@ type fullCLI struct {
 	Image      ImageCmd      `cmd:"" help:"Manage images on a node."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script."`
+	Entrypoint EntrypointCmd `cmd:"" hidden:"" help:"Entrypoint of the zlayer-node image."`
 }
 
 type buildCLI struct {

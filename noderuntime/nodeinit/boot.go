@@ -128,16 +128,22 @@ func (s *supervisor) start(prog string, args ...string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Reaping goes through wait4(-1), never through p.Wait.
+	// Release resets p.Pid, so keep it first. Reaping goes through
+	// wait4(-1), never through p.Wait.
+	pid := p.Pid
 	_ = p.Release()
-	s.started = append(s.started, p.Pid)
-	return p.Pid, nil
+	if pid <= 0 {
+		return 0, fmt.Errorf("start %s: no pid", prog)
+	}
+	s.started = append(s.started, pid)
+	return pid, nil
 }
 
 // signal forwards sig to every child still running.
 func (s *supervisor) signal(sig syscall.Signal) {
 	for _, pid := range s.started {
-		if _, done := s.exits[pid]; !done {
+		// kill(0) and kill(-1) would signal whole groups or every process.
+		if _, done := s.exits[pid]; !done && pid > 0 {
 			_ = syscall.Kill(pid, sig)
 		}
 	}

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/zlayer/zlayer/noderuntime/nodeinit"
+)
+
+// EntrypointCmd is the zlayer-node image's entrypoint (hidden): it prepares
+// the privileged container as a node, then runs the given command (default
+// `serve`) as PID 1's child. See docker/README.md.
+type EntrypointCmd struct {
+	Args []string `arg:"" optional:"" passthrough:"" help:"Command to run: serve (default), deploy, join, a zlayer command or a program."`
+}
+
+func (c *EntrypointCmd) Run(log *slog.Logger) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if code := nodeinit.Boot(self, c.Args, log); code != 0 {
+		return exitError{code: code}
+	}
+	return nil
+}
