@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -23,6 +25,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/shim/contract"
@@ -52,6 +55,7 @@ func TestIntegrationShim(t *testing.T) {
 	}
 	e.image = img
 
+	t.Run("VersionAndInfo", e.testVersionAndInfo)
 	t.Run("LogsAndExitRecord", e.testLogsAndExitRecord)
 	t.Run("Rotation", e.testRotation)
 	t.Run("ExplicitStdio", e.testExplicitStdio)
@@ -146,6 +150,32 @@ func readLog(t *testing.T, path string) []logfile.Record {
 		t.Fatalf("read log: %v", err)
 	}
 	return recs
+}
+
+// The shim face of the multi-call binary answers -v and -info as containerd
+// expects, and the other faces still work.
+func (e *env) testVersionAndInfo(t *testing.T) {
+	bin := filepath.Join(e.s.BinDir, "containerd-shim-zlayer-v1")
+	out, err := exec.Command(bin, "-v").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "containerd-shim-zlayer-v1:") || !strings.Contains(string(out), "Version:") {
+		t.Errorf("-v: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-info")
+	cmd.Stdin = strings.NewReader("")
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-info: %v", err)
+	}
+	var info types.RuntimeInfo
+	if err := proto.Unmarshal(raw, &info); err != nil {
+		t.Fatalf("-info output is not a RuntimeInfo: %v", err)
+	}
+	if info.GetName() != contract.Runtime || info.GetFeatures() == nil {
+		t.Errorf("-info: name %q, features %v", info.GetName(), info.GetFeatures() != nil)
+	}
+	if out, err := exec.Command(filepath.Join(e.s.BinDir, "zlayer"), "--help").CombinedOutput(); err != nil {
+		t.Errorf("zlayer --help broke: %v\n%s", err, out)
+	}
 }
 
 func (e *env) testLogsAndExitRecord(t *testing.T) {
