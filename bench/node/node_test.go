@@ -147,7 +147,15 @@ func directStart(b *testing.B, n *inode.Node, count int) time.Duration {
 	took := time.Since(start)
 	for _, ctr := range ctrs {
 		if t, err := ctr.Task(ctx, nil); err == nil {
-			_, _ = t.Delete(ctx, containerd.WithProcessKill)
+			// SIGKILL to init only; its PID namespace goes with it.
+			if ch, err := t.Wait(ctx); err == nil {
+				_ = t.Kill(ctx, syscall.SIGKILL)
+				select {
+				case <-ch:
+				case <-time.After(10 * time.Second):
+				}
+			}
+			_, _ = t.Delete(ctx)
 		}
 		_ = ctr.Delete(ctx, containerd.WithSnapshotCleanup)
 	}

@@ -173,7 +173,8 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 		return err
 	}
 	if t, err := ctr.Task(ctx, nil); err == nil {
-		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		killTask(ctx, t, 0)
+		if _, err := t.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete old task: %w", err)
 		}
 	}
@@ -198,7 +199,8 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	}
 	if err := task.Start(ctx); err != nil {
 		cancel()
-		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		killTask(ctx, task, 0)
+		_, _ = task.Delete(ctx)
 		return fmt.Errorf("start task: %w", err)
 	}
 	c.mu.Lock()
@@ -395,26 +397,39 @@ func (c *Controller) stopTask(ctx context.Context, ctr containerd.Container) {
 	if err != nil {
 		return
 	}
-	st, err := t.Status(ctx)
-	if err == nil && st.Status == containerd.Running {
-		wctx, cancel := context.WithTimeout(ctx, c.o.StopTimeout)
-		ch, werr := t.Wait(wctx)
-		_ = t.Kill(ctx, syscall.SIGTERM)
-		if werr == nil {
-			select {
-			case <-ch:
-			case <-wctx.Done():
-				_ = t.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll)
-				select {
-				case <-ch:
-				case <-time.After(5 * time.Second):
-				}
-			}
-		}
-		cancel()
-	}
-	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	killTask(ctx, t, c.o.StopTimeout)
+	if _, err := t.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		c.o.Log.Warn("delete task", "id", ctr.ID(), "err", err)
+	}
+}
+
+// killTask sends SIGTERM, then SIGKILL after grace. Only the container's
+// init is signalled: it is PID 1 of the container's PID namespace, so its
+// death takes the rest with it. (runc's kill --all walks cgroups, which on
+// hybrid cgroup hosts has been seen to reach far beyond the container.)
+func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
+	st, err := t.Status(ctx)
+	if err != nil || st.Status == containerd.Stopped || st.Status == containerd.Created && t.Pid() == 0 {
+		return
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := t.Wait(wctx)
+	if err != nil {
+		return
+	}
+	if grace > 0 {
+		_ = t.Kill(ctx, syscall.SIGTERM)
+		select {
+		case <-ch:
+			return
+		case <-time.After(grace):
+		}
+	}
+	_ = t.Kill(ctx, syscall.SIGKILL)
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
 	}
 }
 
