@@ -11,14 +11,14 @@ import (
 // BuildCmd builds one image. Flags mirror `docker buildx build` where they overlap.
 type BuildCmd struct {
 	File      string   `short:"f" help:"Build file (default: ZImagefile, a single ZImagefile.<suffix>, or Dockerfile in the context)." type:"path"`
-	Tags      []string `short:"t" name:"tag" help:"Image name and tag (repeatable)."`
-	BuildArgs []string `name:"build-arg" help:"Build-time variable KEY=VALUE (repeatable)."`
+	Tags      []string `short:"t" name:"tag" sep:"none" help:"Image name and tag (repeatable)."`
+	BuildArgs []string `name:"build-arg" sep:"none" help:"Build-time variable KEY=VALUE (repeatable)."`
 	Target    string   `help:"Stage to build."`
 	Platforms []string `name:"platform" help:"Target platform (repeatable)."`
 	NoCache   bool     `name:"no-cache" help:"Do not use the build cache."`
 	Push      bool     `help:"Push the image to its registry."`
 	Load      bool     `help:"Load the image into the local image store."`
-	Output    []string `short:"o" help:"Output destination (buildx --output syntax)."`
+	Output    []string `short:"o" sep:"none" help:"Output destination (buildx --output syntax)."`
 	Builder   string   `env:"BUILDX_BUILDER" help:"buildx builder to use."`
 	Addr      string   `env:"BUILDKIT_HOST" help:"Talk to this buildkitd directly and run the ZImagefile frontend in process."`
 	Frontend  string   `env:"ZLAYER_FRONTEND" default:"zlayer/zimagefile" help:"Frontend image for ZImagefiles without a syntax line."`

@@ -18,7 +18,7 @@ import (
 // PipelineCmd builds the images of a ZPipeline in dependency waves.
 type PipelineCmd struct {
 	File     string   `short:"f" help:"Pipeline file (default: ZPipeline.yaml, ZPipeline.yml or zlayer-pipeline.yaml)." type:"path"`
-	Set      []string `help:"Override a pipeline variable KEY=VALUE (repeatable)."`
+	Set      []string `sep:"none" help:"Override a pipeline variable KEY=VALUE (repeatable)."`
 	Push     bool     `help:"Push every tag after all images built."`
 	NoTUI    bool     `name:"no-tui" help:"Plain progress lines instead of the live view."`
 	Only     []string `help:"Build only these images and what they depend on (repeatable)."`

@@ -155,7 +155,7 @@ func TestIntegrationPipelineFourImages(t *testing.T) {
 	}
 	staleDigest, _ := reg.digest("it/base", version)
 
-	n := nonce(t)
+	n := nonce(t) + ",with a comma"
 	r := zlayer(t, s, dir, env, "pipeline", "--no-tui", "--set", "VERSION="+version, "--set", "NONCE="+n, "--push")
 	if r.code != 0 {
 		t.Fatalf("pipeline failed (exit %d)", r.code)
