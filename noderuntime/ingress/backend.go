@@ -66,7 +66,9 @@ func (b *backend) release() {
 type route struct {
 	Route
 	backends []*backend
-	next     atomic.Uint64
+	// next is shared by the route's versions across updates, so frequent
+	// updates do not restart the rotation at the first replica.
+	next *atomic.Uint64
 }
 
 // pick returns the next backend round-robin, skipping draining ones, ones in

@@ -40,6 +40,7 @@ type Ingress struct {
 	mu        sync.Mutex
 	listeners map[int]*listener
 	backends  map[string]*backend // by id + "|" + addr
+	cursors   map[string]*atomic.Uint64
 	closed    bool
 }
 
@@ -71,7 +72,7 @@ func New(o Options) (*Ingress, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}}
+	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}, cursors: map[string]*atomic.Uint64{}}
 	g.proxy = newProxy(g)
 	return g, nil
 }
@@ -90,6 +91,7 @@ func (g *Ingress) Update(routes []Route) error {
 	byPort := map[int][]*route{}
 	proto := map[int]string{}
 	used := map[string]*backend{}
+	cursors := map[string]*atomic.Uint64{}
 	sorted := append([]Route(nil), routes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].key() < sorted[j].key() })
 	for _, r := range sorted {
@@ -106,7 +108,12 @@ func (g *Ingress) Update(routes []Route) error {
 			continue
 		}
 		proto[r.Port] = r.Protocol
-		rt := &route{Route: r}
+		cur := g.cursors[r.key()]
+		if cur == nil {
+			cur = new(atomic.Uint64)
+		}
+		cursors[r.key()] = cur
+		rt := &route{Route: r, next: cur}
 		for _, b := range r.Backends {
 			k := b.ID + "|" + b.Addr
 			be := g.backends[k]
@@ -119,6 +126,7 @@ func (g *Ingress) Update(routes []Route) error {
 		byPort[r.Port] = append(byPort[r.Port], rt)
 	}
 	g.backends = used
+	g.cursors = cursors
 
 	for port, l := range g.listeners {
 		if rs, ok := byPort[port]; !ok || l.proto != proto[port] {

@@ -83,6 +83,11 @@ func TestRoundRobinAcrossReadyReplicas(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/x", port)
 	counts := map[string]int{}
 	for range 30 {
+		// The node re-applies routes several times a second; that must not
+		// restart the rotation.
+		if err := g.Update([]Route{{Deployment: "d", Service: "web", Endpoint: "http", Protocol: HTTP, Port: port, Backends: bs}}); err != nil {
+			t.Fatal(err)
+		}
 		code, body := get(t, http.DefaultClient, url, "")
 		if code != 200 {
 			t.Fatalf("status %d: %s", code, body)
