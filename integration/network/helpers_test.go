@@ -5,9 +5,11 @@
 package network_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,3 +208,5 @@ func diffLines(a, b string) string {
 	sort.Strings(d)
 	return strings.Join(d, "\n")
 }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

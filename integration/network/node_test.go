@@ -1,0 +1,498 @@
+package network_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/network"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+)
+
+// netNode is `zlayer serve` running inside a network namespace the test
+// made (nsenter --net only: same mounts, so runc sees the replicas'
+// namespace files), with its own containerd child.
+type netNode struct {
+	t      *testing.T
+	s      *stack.Stack
+	ns     string // /run/netns/NAME
+	dir    string
+	socket string
+	api    *apiclient.Client
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    string
+	http   *http.Client
+}
+
+// dialIn opens connections from inside the node's namespace.
+func (n *netNode) dialIn(ctx context.Context, network_, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := network.Do(n.ns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network_, addr)
+		return err
+	})
+	return c, err
+}
+
+// forward makes addr (a host loopback service, e.g. the registry) reachable
+// at the same address inside the namespace.
+func (n *netNode) forward(addr string) {
+	var ln net.Listener
+	if err := network.Do(n.ns, func() error {
+		// A fresh namespace has lo down.
+		if out, err := exec.Command(ip(), "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+}
+
+func startNetNode(t *testing.T, extraConfig string) *netNode {
+	need(t, os.Geteuid() == 0, "needs root for network namespaces")
+	s := stack.Start(t, stack.Options{})
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		_, err := os.Stat(filepath.Join(s.ToolsBin, p))
+		need(t, err == nil, "CNI plugin "+p+" missing in "+s.ToolsBin+" (run make tools)")
+	}
+	name := "zlt-" + filepath.Base(s.Dir)
+	if out, err := exec.Command(ip(), "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	n := &netNode{t: t, s: s, ns: "/run/netns/" + name, dir: filepath.Join(s.Dir, "n"), socket: filepath.Join(s.Dir, "api.sock"),
+		log: filepath.Join(s.Dir, "serve.log")}
+	t.Cleanup(func() {
+		if out, err := exec.Command(ip(), "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	n.forward(s.Registry)
+	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\nnetwork:\n  plugin_dirs: [%s]\n  netns_dir: %s\n%s",
+		s.Registry, s.ToolsBin, filepath.Join(s.Dir, "netns"), extraConfig)
+	cfgPath := filepath.Join(s.Dir, "node.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nsenter, err := lookPath("nsenter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.Create(n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(nsenter, "--net="+n.ns, filepath.Join(s.BinDir, "zlayer"), "serve", "--log-level", "debug",
+		"--data-dir", n.dir, "--socket", n.socket, "--bind", "",
+		"--containerd-socket", filepath.Join(s.Dir, "no-containerd.sock"),
+		"--namespace", "zlnet", "--config", cfgPath)
+	n.cmd.Env = append(s.Env(), "ZLAYER_RUNTIME="+reconcile.RuntimeRunc)
+	n.cmd.Stdout, n.cmd.Stderr = lf, lf
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.exited = make(chan struct{})
+	go func() { n.cmd.Wait(); lf.Close(); close(n.exited) }()
+	t.Cleanup(n.stop)
+	n.api, err = apiclient.New(n.socket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: n.dialIn,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 16}}
+	n.waitFor("API ready", 60*time.Second, func() bool {
+		_, err := n.api.Raw(context.Background(), "/health/ready")
+		return err == nil
+	})
+	return n
+}
+
+func (n *netNode) stop() {
+	t := n.t
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if t.Failed() {
+		if b, err := os.ReadFile(n.log); err == nil {
+			lines := strings.Split(string(b), "\n")
+			if len(lines) > 60 {
+				lines = lines[len(lines)-60:]
+			}
+			t.Logf("---- serve log ----\n%s", strings.Join(lines, "\n"))
+		}
+	}
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	if list, err := n.api.List(ctx); err == nil {
+		for _, d := range list {
+			_ = n.api.Delete(ctx, d.Name)
+		}
+		n.waitFor("deployments removed", time.Minute, func() bool {
+			rs, err := n.api.Replicas(ctx)
+			return err == nil && len(rs) == 0
+		})
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(20 * time.Second):
+		t.Errorf("serve did not stop on SIGTERM")
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+	pid, _ := os.ReadFile(filepath.Join(n.dir, "containerd", "containerd.pid"))
+	var p int
+	fmt.Sscan(string(pid), &p)
+	deadline := time.Now().Add(15 * time.Second)
+	for p > 0 && syscall.Kill(p, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *netNode) waitFor(what string, limit time.Duration, ok func() bool) {
+	n.t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if ok() {
+			return
+		}
+		select {
+		case <-n.exited:
+			n.t.Fatalf("serve exited while waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	n.t.Fatalf("timed out after %s waiting for %s", limit, what)
+}
+
+func (n *netNode) get(url, host string) (int, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}
+
+func (n *netNode) inNS(args ...string) string {
+	var out []byte
+	var err error
+	_ = network.Do(n.ns, func() error {
+		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
+		return nil
+	})
+	if err != nil {
+		n.t.Fatalf("%v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+const shopSpec = `version: v1
+deployment: shop
+services:
+  web:
+    image: busybox
+    network_mode: bridge
+    command:
+      entrypoint: [/bin/sh, -c, "mkdir -p /www/api && hostname > /www/index.html && hostname > /www/api/index.html && exec httpd -f -p 8080 -h /www"]
+    endpoints:
+      - {name: http, protocol: http, port: 80, target_port: 8080, expose: public}
+      - {name: https, protocol: https, port: 443, target_port: 8080, host: a.test, expose: public}
+    scale: {replicas: 3}
+    health: {interval: 1s, timeout: 1s, retries: 1, check: {type: http, port: 8080, path: /}}
+    restart_policy: {kind: always, delay: 500ms}
+  api:
+    image: busybox
+    network_mode: bridge
+    command:
+      entrypoint: [/bin/sh, -c, "mkdir -p /www/api && echo api-$(hostname) > /www/api/index.html && echo api-root > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    endpoints:
+      - {name: http, protocol: http, port: 80, target_port: 8080, host: api.test, path: /api, expose: public}
+      - {name: https, protocol: https, port: 443, target_port: 8080, host: b.test, expose: public}
+      - {name: internal, protocol: http, port: 8080, expose: internal}
+    health: {interval: 1s, timeout: 1s, retries: 1, check: {type: http, port: 8080, path: /}}
+  echo:
+    image: busybox
+    network_mode: bridge
+    command: {entrypoint: [/bin/sh, -c, "while true; do nc -l -p 9000 -e cat; done"]}
+    endpoints:
+      - {name: echo, protocol: tcp, port: 9000, expose: public}
+    health: {interval: 1s, timeout: 1s, retries: 1, check: {type: tcp, port: 9000}}
+`
+
+func writeTestCert(t *testing.T, dir, host string) (certFile, keyFile string) {
+	t.Helper()
+	// A certificate the node config names, made like any operator's.
+	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+		"-keyout", filepath.Join(dir, host+".key"), "-out", filepath.Join(dir, host+".crt"), "-days", "2",
+		"-subj", "/CN="+host, "-addext", "subjectAltName=DNS:"+host).CombinedOutput()
+	need(t, err == nil, fmt.Sprintf("openssl: %v %s", err, out))
+	return filepath.Join(dir, host+".crt"), filepath.Join(dir, host+".key")
+}
+
+func TestIntegrationNodeNetworking(t *testing.T) {
+	certDir := t.TempDir()
+	crt, key := writeTestCert(t, certDir, "a.test")
+	n := startNetNode(t, fmt.Sprintf("ingress:\n  certs:\n    - {hosts: [a.test], cert: %s, key: %s}\n", crt, key))
+	ctx := context.Background()
+	if _, err := n.api.Apply(ctx, "shop.yaml", shopSpec); err != nil {
+		t.Fatal(err)
+	}
+	n.waitFor("shop ready", 3*time.Minute, func() bool {
+		st, err := n.api.Get(ctx, "shop")
+		return err == nil && st.Ready
+	})
+	replicas := func(svc string) []reconcile.ReplicaStatus {
+		all, err := n.api.Replicas(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []reconcile.ReplicaStatus
+		for _, r := range all {
+			if r.Deployment == "shop" && r.Service == svc {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	webs := replicas("web")
+	for _, r := range webs {
+		if !strings.HasPrefix(r.Address, "10.210.") {
+			t.Fatalf("replica %s address %q, want one from 10.210.0.0/16", r.ID, r.Address)
+		}
+	}
+
+	t.Run("round robin over three replicas on port 80", func(t *testing.T) {
+		// Routes follow readiness within a second of the deployment being ready.
+		time.Sleep(time.Second)
+		seen := map[string]int{}
+		for range 30 {
+			code, body, err := n.get("http://127.0.0.1/", "")
+			if err != nil || code != 200 {
+				t.Fatalf("GET /: %d %q %v", code, body, err)
+			}
+			seen[body]++
+		}
+		if len(seen) != 3 {
+			t.Fatalf("answers from %d replicas, want 3: %v", len(seen), seen)
+		}
+		for _, r := range webs {
+			if seen[r.ID] != 10 {
+				t.Fatalf("replica %s answered %d of 30: %v", r.ID, seen[r.ID], seen)
+			}
+		}
+	})
+
+	t.Run("host and path routing", func(t *testing.T) {
+		cases := []struct{ host, path, prefix string }{
+			{"api.test", "/api/", "api-shop-api-1"},
+			{"api.test", "/", "shop-web-"},
+			{"web.test", "/api/", "shop-web-"},
+		}
+		for _, c := range cases {
+			code, body, err := n.get("http://127.0.0.1"+c.path, c.host)
+			if err != nil || code != 200 || !strings.HasPrefix(body, c.prefix) {
+				t.Errorf("%s%s: %d %q %v, want %s...", c.host, c.path, code, body, err, c.prefix)
+			}
+		}
+	})
+
+	t.Run("TLS on 443 with SNI", func(t *testing.T) {
+		for _, c := range []struct{ host, prefix string }{{"a.test", "shop-web-"}, {"b.test", "api-root"}} {
+			conn, err := n.dialIn(ctx, "tcp", "127.0.0.1:443")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := tls.Client(conn, &tls.Config{ServerName: c.host, InsecureSkipVerify: true})
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			cert := tc.ConnectionState().PeerCertificates[0]
+			fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c.host)
+			resp, err := http.ReadResponse(bufioReader(tc), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			tc.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
+				t.Errorf("https %s: %d %q", c.host, resp.StatusCode, body)
+			}
+			if err := cert.VerifyHostname(c.host); err != nil {
+				t.Errorf("%s: %v", c.host, err)
+			}
+			switch c.host {
+			case "a.test":
+				want, _ := os.ReadFile(crt)
+				if !bytes.Contains(want, []byte("BEGIN CERTIFICATE")) || !sameCert(t, crt, cert) {
+					t.Errorf("a.test not served the configured certificate")
+				}
+			case "b.test":
+				if _, err := os.Stat(filepath.Join(n.dir, "ingress", "tls", "b.test.crt")); err != nil {
+					t.Errorf("b.test's self-signed certificate not kept in the data dir: %v", err)
+				}
+			}
+		}
+	})
+
+	t.Run("tcp endpoint", func(t *testing.T) {
+		var c net.Conn
+		var err error
+		for range 50 {
+			if c, err = n.dialIn(ctx, "tcp", "127.0.0.1:9000"); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "ping\n")
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
+			t.Fatalf("tcp echo: %q %v", buf, err)
+		}
+	})
+
+	t.Run("service to service by name", func(t *testing.T) {
+		for _, name := range []string{"api", "api.shop"} {
+			var out, errb bytes.Buffer
+			code, err := n.api.Exec(ctx, "shop", "web", 1, []string{"wget", "-qO-", "http://" + name + ":8080/api/"}, &out, &errb)
+			if err != nil || code != 0 || !strings.HasPrefix(out.String(), "api-shop-api-1") {
+				t.Errorf("web -> %s: exit %d %v: %q %q", name, code, err, out.String(), errb.String())
+			}
+		}
+	})
+
+	t.Run("no failures while a replica is killed", func(t *testing.T) {
+		var ok, bad atomic.Int64
+		var firstErr atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					code, body, err := n.get("http://127.0.0.1/", "")
+					if err != nil || code != 200 {
+						bad.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
+					} else {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		time.Sleep(500 * time.Millisecond)
+		victim := replicas("web")[1]
+		if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second)
+		close(stop)
+		wg.Wait()
+		t.Logf("%d requests ok, %d failed while %s was killed", ok.Load(), bad.Load(), victim.ID)
+		if bad.Load() > 0 {
+			t.Fatalf("%d requests failed; first: %v", bad.Load(), firstErr.Load())
+		}
+		// It comes back with the same address.
+		n.waitFor("killed replica back", time.Minute, func() bool {
+			for _, r := range replicas("web") {
+				if r.ID == victim.ID && r.State == reconcile.StateReady && r.Restarts > 0 {
+					if r.Address != victim.Address {
+						t.Fatalf("address changed across restart: %s -> %s", victim.Address, r.Address)
+					}
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("down releases addresses, veths and rules", func(t *testing.T) {
+		if err := n.api.Delete(ctx, "shop"); err != nil {
+			t.Fatal(err)
+		}
+		n.waitFor("replicas removed", time.Minute, func() bool {
+			rs, err := n.api.Replicas(ctx)
+			return err == nil && len(rs) == 0
+		})
+		if v := strings.TrimSpace(n.inNS(ip(), "-o", "link", "show", "type", "veth")); v != "" {
+			t.Errorf("veths left: %s", v)
+		}
+		nat := n.inNS("iptables-save", "-t", "nat")
+		if strings.Contains(nat, "10.210.") && strings.Contains(nat, "/32") {
+			t.Errorf("per-replica NAT rules left:\n%s", nat)
+		}
+		leases := listDir(filepath.Join(n.dir, "network", "ipam"))
+		if strings.Contains(leases, "10.210.") {
+			t.Errorf("leases left: %s", leases)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(n.s.Dir, "netns")); len(ents) > 0 {
+			t.Errorf("netns files left: %d", len(ents))
+		}
+	})
+}
+
+func sameCert(t *testing.T, file string, got *x509.Certificate) bool {
+	kp, err := tls.LoadX509KeyPair(file, strings.TrimSuffix(file, ".crt")+".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(kp.Certificate[0], got.Raw)
+}
