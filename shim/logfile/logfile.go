@@ -51,7 +51,8 @@ type File struct {
 	mu   sync.Mutex
 	f    *os.File
 	size int64
-	err  error // sticky: once the disk fails, every stream reports it
+	kept int   // rotated files that exist: name.log.1 .. name.log.kept
+	err  error // set once closed
 }
 
 // Open opens (appending to) or creates the log at path, creating its folder.
@@ -69,6 +70,18 @@ func Open(path string, opts Options) (*File, error) {
 		return nil, fmt.Errorf("log folder: %w", err)
 	}
 	l := &File{path: path, opts: opts}
+	// Count the rotated files an earlier shim left, dropping those beyond
+	// MaxFiles (it may have been lowered since).
+	for i := 1; ; i++ {
+		if _, err := os.Stat(rotated(path, i)); err != nil {
+			break
+		}
+		if i < opts.MaxFiles {
+			l.kept = i
+		} else if err := os.Remove(rotated(path, i)); err != nil {
+			return nil, fmt.Errorf("drop old log: %w", err)
+		}
+	}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -116,6 +129,12 @@ func (l *File) writeRecords(buf []byte, sizes []int) error {
 	if l.err != nil {
 		return l.err
 	}
+	if l.f == nil {
+		// A rotation failed half-way (disk full); try again to go on.
+		if err := l.open(); err != nil {
+			return err
+		}
+	}
 	start, end := 0, 0
 	for _, n := range sizes {
 		if l.size+int64(end-start+n) > l.opts.MaxSize && l.size+int64(end-start) > 0 {
@@ -125,7 +144,6 @@ func (l *File) writeRecords(buf []byte, sizes []int) error {
 			start = end
 			if l.size > 0 {
 				if err := l.rotate(); err != nil {
-					l.err = err
 					return err
 				}
 			}
@@ -142,8 +160,7 @@ func (l *File) write(b []byte) error {
 	n, err := l.f.Write(b)
 	l.size += int64(n)
 	if err != nil {
-		l.err = fmt.Errorf("write log: %w", err)
-		return l.err
+		return fmt.Errorf("write log: %w", err)
 	}
 	return nil
 }
@@ -161,11 +178,15 @@ func (l *File) rotate() error {
 		}
 		return l.open()
 	}
-	oldest := rotated(l.path, l.opts.MaxFiles-1)
-	if err := os.Remove(oldest); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("rotate log: %w", err)
+	// Only the files that exist are shifted: with a large MaxFiles, trying
+	// every name would cost a syscall per slot at each rotation.
+	if l.kept >= l.opts.MaxFiles-1 {
+		if err := os.Remove(rotated(l.path, l.opts.MaxFiles-1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotate log: %w", err)
+		}
+		l.kept = l.opts.MaxFiles - 2
 	}
-	for i := l.opts.MaxFiles - 2; i >= 1; i-- {
+	for i := l.kept; i >= 1; i-- {
 		if err := os.Rename(rotated(l.path, i), rotated(l.path, i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rotate log: %w", err)
 		}
@@ -173,6 +194,7 @@ func (l *File) rotate() error {
 	if err := os.Rename(l.path, rotated(l.path, 1)); err != nil {
 		return fmt.Errorf("rotate log: %w", err)
 	}
+	l.kept++
 	return l.open()
 }
 

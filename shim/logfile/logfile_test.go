@@ -318,3 +318,36 @@ func BenchmarkStreamWrite(b *testing.B) {
 		}
 	}
 }
+
+func TestReopenWithFewerFilesDropsExtras(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.log")
+	write := func(maxFiles, lines int) {
+		l, err := Open(path, Options{MaxSize: 100, MaxFiles: maxFiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := l.Stream("stdout")
+		for i := 0; i < lines; i++ {
+			fmt.Fprintf(s, "line %d\n", i)
+		}
+		l.Close()
+	}
+	write(6, 40)
+	if files, _ := Files(path); len(files) != 6 {
+		t.Fatalf("files = %v", files)
+	}
+	write(3, 0)
+	if files, _ := Files(path); len(files) != 3 {
+		t.Fatalf("after lowering to 3: %v", files)
+	}
+	// Rotations after the reopen shift the kept files, never leave gaps.
+	write(3, 10)
+	files, _ := Files(path)
+	if len(files) != 3 {
+		t.Fatalf("after more writes: %v", files)
+	}
+	recs := readAll(t, path)
+	if recs[len(recs)-1].Log != "line 9" {
+		t.Errorf("last record %q", recs[len(recs)-1].Log)
+	}
+}

@@ -1,0 +1,249 @@
+package logfile
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Tail returns the last n records of the log (all of them when n < 0).
+func Tail(path string, n int) ([]Record, error) {
+	var ring []Record
+	err := Read(path, func(r Record) error {
+		ring = keepLast(ring, r, n)
+		return nil
+	})
+	return ring, err
+}
+
+func keepLast(ring []Record, r Record, n int) []Record {
+	if n == 0 {
+		return ring
+	}
+	if n > 0 && len(ring) == n {
+		copy(ring, ring[1:])
+		ring = ring[:n-1]
+	}
+	return append(ring, r)
+}
+
+// Follow calls fn with the last tail records of the log (all when tail < 0,
+// none when 0), then with each new record as it is written, across
+// rotations, until ctx ends (it then returns nil) or fn fails. A log that
+// does not exist yet is waited for.
+func Follow(ctx context.Context, path string, tail int, fn func(Record) error) error {
+	const poll = 100 * time.Millisecond
+	var f *os.File
+	for {
+		var err error
+		f, err = os.Open(path)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
+		}
+	}
+	defer func() { f.Close() }()
+
+	// History: rotated files, then the open file up to its end now.
+	files, err := Files(path)
+	if err != nil {
+		return err
+	}
+	var ring []Record
+	emit := func(r Record) error {
+		if tail < 0 {
+			return fn(r)
+		}
+		ring = keepLast(ring, r, tail)
+		return nil
+	}
+	for _, name := range files[:max(len(files)-1, 0)] {
+		if err := readFile(name, emit); err != nil {
+			return err
+		}
+	}
+	fr := &followReader{f: f, name: path}
+	if err := fr.drain(emit); err != nil {
+		return err
+	}
+	for _, r := range ring {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+
+	for {
+		if err := fr.drain(fn); err != nil {
+			return err
+		}
+		next, err := fr.successor(path)
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			// Rotated: finish the old file, then go on with the one the
+			// writer moved to next, not necessarily the newest, so that
+			// a file rotated in and out between two polls is read too.
+			if err := fr.drain(fn); err != nil {
+				next.Close()
+				return err
+			}
+			f.Close()
+			f = next
+			fr = &followReader{f: f, name: next.Name()}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+func readFile(name string, fn func(Record) error) error {
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return Decode(f, name, fn)
+}
+
+// followReader reads whole records from a file that is still being written,
+// holding back a last line that has no newline yet.
+type followReader struct {
+	f       *os.File
+	name    string
+	pending []byte
+	line    int
+}
+
+func (r *followReader) drain(fn func(Record) error) error {
+	br := bufio.NewReaderSize(r.f, 64<<10)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			r.pending = append(r.pending, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if len(r.pending) > 0 && r.pending[len(r.pending)-1] == '\n' {
+			r.line++
+			var rec Record
+			if jerr := json.Unmarshal(bytes.TrimSpace(r.pending), &rec); jerr != nil {
+				return fmt.Errorf("%s:%d: bad log record: %w", r.name, r.line, jerr)
+			}
+			r.pending = r.pending[:0]
+			if ferr := fn(rec); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+	}
+}
+
+// successor opens the file written after the open one, or returns nil
+// while the open one is still the current log.
+func (r *followReader) successor(path string) (*os.File, error) {
+	cur, err := r.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(path); err == nil && os.SameFile(st, cur) {
+		return nil, nil
+	}
+	// Names shift at every rotation, so pick from a snapshot in which no
+	// name moved while the files were being opened.
+	for attempt := 0; attempt < 20; attempt++ {
+		snap, ok, err := openSnapshot(path)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		next := 0 // ours was rotated away entirely: the oldest left follows it
+		for i, f := range snap {
+			if st, err := f.Stat(); err == nil && os.SameFile(st, cur) {
+				next = i + 1
+				break
+			}
+		}
+		var pick *os.File
+		if next < len(snap) {
+			pick = snap[next]
+		}
+		for _, f := range snap {
+			if f != pick {
+				f.Close()
+			}
+		}
+		// nil: between the rename and the new file's creation.
+		return pick, nil
+	}
+	return nil, nil // the writer rotates faster than we can look; next poll
+}
+
+// openSnapshot opens the log's files oldest first and reports whether every
+// name still named the same file after all were open.
+func openSnapshot(path string) ([]*os.File, bool, error) {
+	names, err := Files(path)
+	if err != nil {
+		return nil, false, err
+	}
+	var snap []*os.File
+	closeAll := func() {
+		for _, f := range snap {
+			f.Close()
+		}
+	}
+	for _, name := range names {
+		f, err := os.Open(name)
+		if errors.Is(err, os.ErrNotExist) {
+			closeAll()
+			return nil, false, nil
+		}
+		if err != nil {
+			closeAll()
+			return nil, false, err
+		}
+		snap = append(snap, f)
+	}
+	again, err := Files(path)
+	if err != nil || len(again) != len(names) {
+		closeAll()
+		return nil, false, err
+	}
+	for i, f := range snap {
+		a, err1 := os.Stat(names[i])
+		b, err2 := f.Stat()
+		if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+			closeAll()
+			return nil, false, nil
+		}
+	}
+	return snap, true, nil
+}
