@@ -419,10 +419,11 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 			}
 			if !ready {
 				blocked = true
-			} else {
+			} else if len(old) > 0 {
 				for _, r := range old {
 					c.startRemove(ctx, r)
 				}
+				blocked = true
 			}
 			c.refreshSpec(cur, s)
 			c.maybeRestart(ctx, cur, s)
