@@ -233,6 +233,13 @@ func TestIntegrationFrontend(t *testing.T) {
 		img := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single)
 		checkSingle(t, img, "hello")
 	})
+	t.Run("inprocess/single-stage", func(t *testing.T) {
+		img, err := inProcess(t, s, filepath.Join(single, "ZImagefile"), single, nil, map[string]string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSingle(t, img, "hello")
+	})
 	t.Run("buildx/build-arg", func(t *testing.T) {
 		img := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single, "--build-arg", "GREETING=bonjour")
 		checkSingle(t, img, "bonjour")
@@ -432,9 +439,8 @@ func TestIntegrationFrontend(t *testing.T) {
 		}
 	})
 
-	t.Run("buildx/runtime-template", func(t *testing.T) {
-		dir := filepath.Join(examples, "runtime-node")
-		img := buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir)
+	nodeDir := filepath.Join(examples, "runtime-node")
+	checkRuntime := func(t *testing.T, img *image) {
 		c := img.Config.Config
 		if !reflect.DeepEqual(c.Cmd, []string{"node", "server.js"}) || c.User != "1000:1000" || c.WorkingDir != "/app" {
 			t.Errorf("config: cmd %q user %q workdir %q", c.Cmd, c.User, c.WorkingDir)
@@ -457,18 +463,29 @@ func TestIntegrationFrontend(t *testing.T) {
 			t.Errorf("server.js owned by %d", e.UID)
 		}
 		img.file(t, "/app/node_modules/.stand-in")
+	}
+	t.Run("buildx/runtime-template", func(t *testing.T) {
+		checkRuntime(t, buildxImage(t, s, filepath.Join(nodeDir, "ZImagefile"), nodeDir))
+	})
+	t.Run("inprocess/runtime-template", func(t *testing.T) {
+		img, err := inProcess(t, s, filepath.Join(nodeDir, "ZImagefile"), nodeDir, nil, map[string]string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRuntime(t, img)
 	})
 
 	t.Run("buildx/bake-target-context", func(t *testing.T) {
 		dir := t.TempDir()
-		out := filepath.Join(t.TempDir(), "oci")
+		// Inside the bake folder: bake asks for --allow to write elsewhere.
+		out := filepath.Join(dir, "out")
 		writeFiles(t, dir, map[string]string{
 			"Base.zimage": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo base > /base.txt\n",
 			"App.zimage":  "# syntax=zlayer/zimagefile\nbase: base\nsteps:\n  - run: cat /base.txt > /app.txt\n",
 			"docker-bake.json": `{"target": {
   "base": {"context": ".", "dockerfile": "Base.zimage"},
   "app": {"context": ".", "dockerfile": "App.zimage", "contexts": {"base": "target:base"},
-          "output": ["type=oci,dest=` + out + `,tar=false"]}}}`,
+          "output": ["type=oci,dest=out,tar=false"]}}}`,
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -575,13 +592,23 @@ func TestIntegrationFrontend(t *testing.T) {
 		dir := filepath.Join(examples, "wasm-module")
 		checkWasm(t, buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir), "wasip1", "/module.wasm")
 	})
+	wasmC := map[string]string{
+		"ZImagefile": "# syntax=zlayer/zimagefile\nwasm:\n  language: c\n  base: zltest/wasi-sdk:1\n  optimize: true\n  name: hello.wasm\n",
+		"hello.c":    "int main(void) { return 0; }\n",
+	}
 	t.Run("buildx/wasm-c-toolchain", func(t *testing.T) {
 		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{
-			"ZImagefile": "# syntax=zlayer/zimagefile\nwasm:\n  language: c\n  base: zltest/wasi-sdk:1\n  optimize: true\n  name: hello.wasm\n",
-			"hello.c":    "int main(void) { return 0; }\n",
-		})
+		writeFiles(t, dir, wasmC)
 		checkWasm(t, buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir), "wasip2", "/hello.wasm")
+	})
+	t.Run("inprocess/wasm-c-toolchain", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFiles(t, dir, wasmC)
+		img, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkWasm(t, img, "wasip2", "/hello.wasm")
 	})
 	t.Run("inprocess/wasm-module", func(t *testing.T) {
 		dir := filepath.Join(examples, "wasm-module")
