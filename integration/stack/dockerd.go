@@ -116,16 +116,20 @@ func (s *Stack) writeCapDropRuntime(caps []string) (string, error) {
 	}
 	script := fmt.Sprintf(`#!/bin/sh
 # Drops capabilities this machine's bounding set lacks, then runs runc.
-bundle=""; prev=""
+# docker exec hands the process (with the same capabilities) in --process.
+bundle=""; process=""; prev=""
 for a in "$@"; do
-  case "$prev" in --bundle|-b) bundle="$a";; esac
-  case "$a" in --bundle=*) bundle="${a#--bundle=}";; esac
+  case "$prev" in --bundle|-b) bundle="$a";; --process|-p) process="$a";; esac
+  case "$a" in --bundle=*) bundle="${a#--bundle=}";; --process=*) process="${a#--process=}";; esac
   prev="$a"
 done
 if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  sed -i%s -e 's/,\]/]/g' "$bundle/config.json"
+  sed -i%[1]s -e 's/,\]/]/g' "$bundle/config.json"
 fi
-exec %s "$@"
+if [ -n "$process" ] && [ -f "$process" ]; then
+  sed -i%[1]s -e 's/,\]/]/g' "$process"
+fi
+exec %[2]s "$@"
 `, sed.String(), runc)
 	p := filepath.Join(s.Dir, "dkd", "runc-capdrop")
 	return p, os.WriteFile(p, []byte(script), 0o755)
