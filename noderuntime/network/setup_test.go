@@ -1,0 +1,98 @@
+package network
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// fakePlugins makes a folder with executables named like the CNI plugins:
+// Setup only checks they are there.
+func fakePlugins(t *testing.T) string {
+	dir := t.TempDir()
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func writeConfig(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "node.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSetupModes(t *testing.T) {
+	plugins := fakePlugins(t)
+	t.Setenv(EnvCNIPath, "")
+	for _, c := range []struct {
+		name, config string
+		bridge       bool
+		mode         string
+		err          string
+	}{
+		{"plugins found: bridge by default", "network:\n  plugin_dirs: [" + plugins + "]\n", true, ModeBridge, ""},
+		{"config makes host the default", "network:\n  plugin_dirs: [" + plugins + "]\n  default_mode: host\n", true, ModeHost, ""},
+		{"disabled", "network:\n  disabled: true\n", false, ModeHost, ""},
+		{"no plugins anywhere: host only", "", false, ModeHost, ""},
+		{"asked for bridge without plugins", "network:\n  default_mode: bridge\n", false, "", "CNI plugins"},
+		{"bad subnet", "network:\n  plugin_dirs: [" + plugins + "]\n  subnet: nope\n", false, "", "subnet"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := ""
+			if c.config != "" {
+				cfg = writeConfig(t, c.config)
+			}
+			n, err := Setup(t.TempDir(), cfg, nil)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close(t.Context())
+			if (n.Bridge != nil) != c.bridge || n.DefaultMode != c.mode {
+				t.Fatalf("bridge %v mode %q, want %v %q", n.Bridge != nil, n.DefaultMode, c.bridge, c.mode)
+			}
+			if _, err := n.Networks().For(ModeBridge); (err == nil) != c.bridge {
+				t.Fatalf("networks table: bridge available = %v", err == nil)
+			}
+			if _, err := n.Networks().For(ModeHost); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// CNI_PATH is searched.
+	t.Setenv(EnvCNIPath, plugins)
+	n, err := Setup(t.TempDir(), "", nil)
+	if err != nil || n.Bridge == nil {
+		t.Fatalf("plugins on CNI_PATH not used: %v", err)
+	}
+}
+
+func TestViewsFrom(t *testing.T) {
+	d, err := spec.Parse("s.yaml", []byte("version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := ViewsFrom([]*store.Record{{Name: "shop", Spec: d}}, []reconcile.ReplicaStatus{
+		{ID: "a", Deployment: "shop", Service: "web", Replica: 1, State: reconcile.StateReady, Address: "10.210.0.2"},
+		{ID: "b", Deployment: "shop", Service: "web", Replica: 2, State: reconcile.StateUnhealthy, Address: "10.210.0.3"},
+		{ID: "c", Deployment: "gone", Service: "web", Replica: 1, State: reconcile.StateReady, Address: "10.210.0.4"},
+	})
+	if len(views) != 1 || len(views[0].Replicas) != 2 || !views[0].Replicas[0].Ready || views[0].Replicas[1].Ready || views[0].Replicas[1].Index != 2 {
+		t.Fatalf("views %+v", views)
+	}
+}
