@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -185,12 +186,23 @@ func (r *followReader) successor(path string) (*os.File, error) {
 		if !ok {
 			continue
 		}
-		next := 0 // ours was rotated away entirely: the oldest left follows it
+		next := -1
 		for i, f := range snap {
 			if st, err := f.Stat(); err == nil && os.SameFile(st, cur) {
 				next = i + 1
 				break
 			}
+		}
+		if next < 0 {
+			if linked(r.f) {
+				// Ours still exists under some name: the listing caught a
+				// rotation half-way (a name briefly missing). Look again.
+				for _, f := range snap {
+					f.Close()
+				}
+				continue
+			}
+			next = 0 // ours was rotated away entirely: the oldest left follows it
 		}
 		var pick *os.File
 		if next < len(snap) {
@@ -246,4 +258,14 @@ func openSnapshot(path string) ([]*os.File, bool, error) {
 		}
 	}
 	return snap, true, nil
+}
+
+// linked reports whether the open file still has a name.
+func linked(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return !ok || sys.Nlink > 0
 }

@@ -25,6 +25,11 @@ func Files(path string) ([]string, error) {
 	for i := 1; ; i++ {
 		_, err := os.Stat(rotated(path, i))
 		if errors.Is(err, os.ErrNotExist) {
+			// A rotation in progress shifts the names one by one, leaving
+			// at most one missing at a time; look past it.
+			if _, err := os.Stat(rotated(path, i+1)); err == nil {
+				continue
+			}
 			break
 		}
 		if err != nil {
