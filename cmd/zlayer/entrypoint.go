@@ -19,7 +19,13 @@ func (c *EntrypointCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if code := nodeinit.Boot(self, c.Args, log); code != 0 {
+	args := c.Args
+	// The image's ENTRYPOINT ends in "--" so that flags reach the command;
+	// kong hands that separator through.
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if code := nodeinit.Boot(self, args, log); code != 0 {
 		return exitError{code: code}
 	}
 	return nil
