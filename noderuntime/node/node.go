@@ -37,6 +37,12 @@ type Config struct {
 	// ContainerdBinary overrides the containerd looked up on PATH.
 	ContainerdBinary string
 	Log              *slog.Logger
+	// Networks adds network modes beyond host (bridge, from node
+	// networking); specs asking for a mode missing here are refused.
+	Networks reconcile.Networks
+	// Extensions run beside the controller until ctx ends (e.g. ingress and
+	// service discovery fed from the controller's replicas).
+	Extensions []func(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
@@ -126,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ctrl = reconcile.New(reconcile.Options{
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
-		Log: log.With("component", "reconcile"),
+		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks),
 	})
 	if sup != nil {
 		m.Gauge(func() []metrics.Sample {
@@ -135,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := &api.Server{
 		Store: st, Controller: ctrl, Metrics: m, Token: token, Log: log.With("component", "api"),
+		Bridge: cfg.Networks["bridge"] != nil,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -145,11 +152,14 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("node starting", "data_dir", cfg.DataDir, "containerd", socket, "namespace", cfg.Namespace,
 		"runtime", cfg.Runtime, "snapshotter", snap, "state_dir", cfg.StateDir)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 2+len(cfg.Extensions))
 	go func() { errc <- ctrl.Run(ctx) }()
 	go func() { errc <- srv.Serve(ctx, cfg.Socket, cfg.Bind) }()
+	for _, ext := range cfg.Extensions {
+		go func() { errc <- ext(ctx, ctrl, st) }()
+	}
 	var first error
-	pending := 2
+	pending := 2 + len(cfg.Extensions)
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
@@ -186,4 +196,12 @@ func shimDir(dataDir string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+func networks(extra reconcile.Networks) reconcile.Networks {
+	n := reconcile.Networks{"host": reconcile.HostNetwork{}}
+	for k, v := range extra {
+		n[k] = v
+	}
+	return n
 }
