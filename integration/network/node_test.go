@@ -259,8 +259,8 @@ services:
       - {name: internal, protocol: http, port: 8080, expose: internal}
     health: {interval: 1s, timeout: 1s, retries: 1, check: {type: http, port: 8080, path: /}}
   echo:
+    # No network_mode: bridge is the default on a node with networking.
     image: busybox
-    network_mode: bridge
     command: {entrypoint: [/bin/sh, -c, "while true; do nc -l -p 9000 -e cat; done"]}
     endpoints:
       - {name: echo, protocol: tcp, port: 9000, expose: public}
@@ -307,6 +307,10 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 		if !strings.HasPrefix(r.Address, "10.210.") {
 			t.Fatalf("replica %s address %q, want one from 10.210.0.0/16", r.ID, r.Address)
 		}
+	}
+
+	if es := replicas("echo"); len(es) != 1 || !strings.HasPrefix(es[0].Address, "10.210.") {
+		t.Fatalf("service without network_mode not on the bridge: %+v", es)
 	}
 
 	t.Run("round robin over three replicas on port 80", func(t *testing.T) {
@@ -462,6 +466,72 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 			}
 			return false
 		})
+	})
+
+	t.Run("rolling update drains without failures", func(t *testing.T) {
+		var ok, bad atomic.Int64
+		var firstErr atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					code, body, err := n.get("http://127.0.0.1/", "")
+					if err != nil || code != 200 {
+						bad.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
+					} else {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		// A changed command rolls the three web replicas one by one.
+		rolled := strings.Replace(shopSpec, "hostname > /www/index.html &&", "hostname > /www/index.html && echo v2 > /www/v &&", 1)
+		if _, err := n.api.Apply(ctx, "shop.yaml", rolled); err != nil {
+			t.Fatal(err)
+		}
+		old := map[string]bool{}
+		for _, r := range webs {
+			old[r.ID] = true
+		}
+		n.waitFor("rolled", 3*time.Minute, func() bool {
+			st, err := n.api.Get(ctx, "shop")
+			if err != nil || !st.Ready {
+				return false
+			}
+			rs := replicas("web")
+			for _, r := range rs {
+				if old[r.ID] {
+					return false
+				}
+			}
+			return len(rs) == 3
+		})
+		time.Sleep(time.Second)
+		close(stop)
+		wg.Wait()
+		t.Logf("%d requests ok, %d failed during the rolling update", ok.Load(), bad.Load())
+		if bad.Load() > 0 {
+			t.Fatalf("%d requests failed; first: %v", bad.Load(), firstErr.Load())
+		}
+		seen := map[string]bool{}
+		for range 9 {
+			_, body, _ := n.get("http://127.0.0.1/", "")
+			seen[body] = true
+		}
+		for id := range seen {
+			if old[id] {
+				t.Fatalf("removed replica %s still answers", id)
+			}
+		}
 	})
 
 	t.Run("down releases addresses, veths and rules", func(t *testing.T) {

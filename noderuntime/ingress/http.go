@@ -45,10 +45,22 @@ func newProxy(g *Ingress) *proxy {
 		},
 		Transport:    (*pickTransport)(p),
 		ErrorHandler: p.errorHandler,
-		ErrorLog:     nil,
+		// Without a pool every response allocates a fresh 32 KiB buffer.
+		BufferPool: &bufferPool{},
 	}
 	return p
 }
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errNoBackend) {
