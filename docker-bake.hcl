@@ -19,3 +19,51 @@ target "frontend" {
   }
   tags = ["zlayer/zimagefile:${TAG}"]
 }
+
+// The zlayer-node image (docker/README.md). The default packs prebuilt
+// binaries: make build, make tools and docker/node-deps.sh first.
+variable "NODE_BINARY" {
+  default = "bin/zlayer"
+}
+variable "NODE_TOOLS" {
+  default = ".cache/tools/bin"
+}
+variable "NODE_DEPS" {
+  default = ".cache/node"
+}
+variable "NODE_BASE_IMAGE" {
+  default = "busybox:latest"
+}
+
+target "node" {
+  context    = "."
+  dockerfile = "docker/Dockerfile.zlayer-node"
+  target     = "node"
+  args = {
+    BINARY_PATH = NODE_BINARY
+    TOOLS_PATH  = NODE_TOOLS
+    NODE_DEPS   = NODE_DEPS
+    BASE_IMAGE  = NODE_BASE_IMAGE
+  }
+  tags = ["zlayer-node:${TAG}", "zlayer/zlayer-node:${TAG}"]
+}
+
+// zlayer-node with everything compiled in the build (golang image, Debian
+// apt and the Go module proxy reachable from the builder).
+target "node-source" {
+  inherits = ["node"]
+  target   = "node-source"
+}
+
+// zlayer, containerd, ctr, the runc shim, runc and the CNI plugins compiled
+// in the build and written to out/binaries.
+target "binaries" {
+  context    = "."
+  dockerfile = "docker/Dockerfile.zlayer-node"
+  target     = "binaries"
+  output     = ["type=local,dest=out/binaries"]
+}
+
+group "default" {
+  targets = ["frontend", "node"]
+}

@@ -1,0 +1,324 @@
+package dockernode
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zlayer/zlayer/integration/stack"
+)
+
+// TestIntegrationDockerNode is the kind-style end to end: the node image
+// built with buildx, loaded into dockerd, run privileged with a state
+// volume and a specs folder, a service deployed with `docker exec`, reached
+// through the published port, listed with ctr, brought back by `docker
+// restart`, and `docker rm -f` leaving nothing on the host. It runs the
+// commands docker/README.md shows, as the README writes them.
+func TestIntegrationDockerNode(t *testing.T) {
+	s := stack.Start(t, stack.Options{Buildkit: true, Dockerd: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	docker := func(args ...string) string {
+		t.Helper()
+		out, err := Docker(ctx, s, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	if _, err := BuildImage(ctx, s); err != nil {
+		t.Fatalf("build the node image: %v", err)
+	}
+	size := docker("image", "inspect", "-f", "{{.Size}}", Image)
+	t.Logf("node image size: %s bytes", strings.TrimSpace(size))
+
+	specs := filepath.Join(s.Dir, "specs")
+	if err := PrepareSpecs(ctx, s, specs); err != nil {
+		t.Fatal(err)
+	}
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// dockerd runs with --bridge=none here, so publishing a port needs a
+	// network: a user-defined bridge (removed below, and checked).
+	ifBefore := hostInterfaces(t)
+	docker("network", "create", "zlnet")
+	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "network", "rm", "zlnet") })
+
+	args := append([]string{"run"}, Privileged()...)
+	args = append(args, "-d", "--name", "zlayer", "--network", "zlnet",
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		"-v", "zlayer-state:/var/lib/zlayer", "-v", specs+":/specs:ro",
+		Image, "serve")
+	docker(args...)
+	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "rm", "-f", "zlayer") })
+	id := strings.TrimSpace(docker("inspect", "-f", "{{.Id}}", "zlayer"))
+
+	if err := WaitReady(ctx, s, "zlayer", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	logs := docker("logs", "zlayer")
+	for _, want := range []string{"node starting", "snapshotter=overlayfs"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("docker logs zlayer lacks %q:\n%s", want, logs)
+		}
+	}
+	if out := docker("exec", "zlayer", "ctr", "version"); !strings.Contains(out, "Server:") {
+		t.Errorf("ctr version inside the container does not reach the node's containerd:\n%s", out)
+	}
+
+	// The deploy from the issue, as `docker exec`.
+	if out := docker("exec", "zlayer", "zlayer", "image", "import", "/specs/busybox.tar"); !strings.Contains(out, "busybox") {
+		t.Fatalf("image import: %s", out)
+	}
+	if out := docker("exec", "zlayer", "ctr", "-n", "zlayer", "images", "ls"); !strings.Contains(out, "busybox") {
+		t.Errorf("ctr -n zlayer images ls lacks the imported image:\n%s", out)
+	}
+	docker("exec", "zlayer", "zlayer-runtime", "deploy", "--spec", "/specs/app.yaml")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if body := httpGet(t, url, 30*time.Second); !strings.Contains(body, Body) {
+		t.Fatalf("published port answered %q, want %q", body, Body)
+	}
+	ctrLs := docker("exec", "zlayer", "ctr", "-n", "zlayer", "containers", "ls")
+	replica := firstReplica(ctrLs, "web-httpd-")
+	if replica == "" {
+		t.Fatalf("ctr -n zlayer containers ls lists no web-httpd replica:\n%s", ctrLs)
+	}
+	// CONTAINERD_NAMESPACE and the socket link make plain ctr work too.
+	if out := docker("exec", "zlayer", "ctr", "containers", "ls"); !strings.Contains(out, replica) {
+		t.Errorf("plain `ctr containers ls` lacks %s:\n%s", replica, out)
+	}
+	if out := docker("exec", "zlayer", "zlayer-runtime", "ps"); !strings.Contains(out, "httpd") {
+		t.Errorf("zlayer-runtime ps: %s", out)
+	}
+	if out := docker("exec", "zlayer", "bash", "-c", "echo $BASH_VERSION; iptables --version"); !strings.Contains(out, "iptables v") {
+		t.Errorf("bash and iptables in the image: %s", out)
+	}
+
+	// docker restart: the state volume brings the deployment back.
+	docker("restart", "zlayer")
+	if err := WaitReady(ctx, s, "zlayer", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if body := httpGet(t, url, 60*time.Second); !strings.Contains(body, Body) {
+		t.Fatalf("after docker restart the published port answered %q", body)
+	}
+	if out := docker("exec", "zlayer", "ctr", "-n", "zlayer", "containers", "ls"); firstReplica(out, "web-httpd-") == "" {
+		t.Fatalf("after docker restart ctr lists no replica:\n%s", out)
+	}
+	if out := docker("exec", "zlayer", "zlayer-runtime", "status"); !strings.Contains(out, "1/1") {
+		t.Errorf("after docker restart status is not 1/1:\n%s", out)
+	}
+
+	// The nested containers' cgroups sit under the node container's.
+	if dirs := cgroupDirsOf(id); len(dirs) == 0 {
+		t.Errorf("no cgroup for container %s found on the host; the leak check below would prove nothing", id)
+	}
+	topBefore := topLevelCgroups(t)
+
+	docker("rm", "-f", "zlayer")
+	if dirs := cgroupDirsOf(id); len(dirs) > 0 {
+		t.Errorf("docker rm -f left cgroups on the host: %v", dirs)
+	}
+	// Only this container ran on this dockerd: none of its mounts (rootfs,
+	// network namespace) may remain under its roots.
+	if m := mountsMentioning(t, filepath.Join(s.Dir, "dkd")); len(m) > 0 {
+		t.Errorf("docker rm -f left mounts on the host: %v", m)
+	}
+	if m := mountsMentioning(t, "/var/lib/zlayer"); len(m) > 0 {
+		t.Errorf("nested mounts escaped to the host: %v", m)
+	}
+	for _, name := range topLevelCgroups(t) {
+		if name == "zlayer" && !contains(topBefore, name) {
+			t.Errorf("a /sys/fs/cgroup/*/zlayer cgroup appeared on the host")
+		}
+	}
+	docker("network", "rm", "zlnet")
+	for _, name := range hostInterfaces(t) {
+		if !contains(ifBefore, name) && (strings.HasPrefix(name, "br-") || strings.HasPrefix(name, "veth")) {
+			t.Errorf("host interface %s left behind", name)
+		}
+	}
+	docker("volume", "rm", "zlayer-state")
+}
+
+// TestIntegrationDockerNodeCommands runs the container-argument forms the
+// README shows: `deploy --spec FILE` (a node that deploys the spec and
+// keeps serving), `join --api URL` (cluster mode is not implemented: a
+// clear error and a non-zero exit), and a program (bash).
+func TestIntegrationDockerNodeCommands(t *testing.T) {
+	s := stack.Start(t, stack.Options{Buildkit: true, Dockerd: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	docker := func(args ...string) (string, error) { return Docker(ctx, s, args...) }
+	if _, err := BuildImage(ctx, s); err != nil {
+		t.Fatalf("build the node image: %v", err)
+	}
+	specs := filepath.Join(s.Dir, "specs")
+	if err := PrepareSpecs(ctx, s, specs); err != nil {
+		t.Fatal(err)
+	}
+	// A spec that needs no image import: busybox's own nc answers.
+	spec := strings.Replace(Spec, "pull_policy: never", "pull_policy: if_not_present", 1)
+	if err := os.WriteFile(filepath.Join(specs, "myspec.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := docker("network", "create", "zlnet"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "network", "rm", "zlnet") })
+
+	// bash as the command: a shell in the image, with the node tools on PATH.
+	args := append([]string{"run", "--rm"}, Privileged()...)
+	out, err := docker(append(args, Image, "bash", "-c", "command -v zlayer-runtime ctr runc containerd iptables")...)
+	if err != nil || strings.Count(out, "/") < 5 {
+		t.Errorf("bash in the image: %v\n%s", err, out)
+	}
+
+	// join: not implemented yet, and it says so.
+	out, err = docker(append(args, Image, "join", "--api", "https://api.example.com")...)
+	if err == nil || !strings.Contains(out, "not implemented") {
+		t.Errorf("join should fail clearly: err=%v\n%s", err, out)
+	}
+
+	// deploy --spec FILE as the container's command. The node has no route
+	// to the harness registry, so the image is imported as soon as the
+	// node answers; the deploy, waiting for readiness, then completes.
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := append([]string{"run"}, Privileged()...)
+	run = append(run, "-d", "--name", "zl-deploy", "--network", "zlnet",
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		"-v", specs+"/myspec.yaml:/spec.yaml:ro", "-v", specs+":/specs:ro",
+		Image, "deploy", "--spec", "/spec.yaml")
+	if out, err := docker(run...); err != nil {
+		t.Fatal(err, out)
+	}
+	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "rm", "-f", "-v", "zl-deploy") })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := docker("exec", "zl-deploy", "zlayer", "image", "import", "/specs/busybox.tar")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := docker("logs", "zl-deploy")
+			t.Fatalf("node in zl-deploy never took the import: %v\n%s\n%s", err, out, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if body := httpGet(t, url, 60*time.Second); !strings.Contains(body, Body) {
+		logs, _ := docker("logs", "zl-deploy")
+		t.Fatalf("deploy-as-command container answered %q\n%s", body, logs)
+	}
+	if out, _ := docker("inspect", "-f", "{{.State.Running}}", "zl-deploy"); strings.TrimSpace(out) != "true" {
+		t.Errorf("the container stopped after its deploy: %s", out)
+	}
+}
+
+func httpGet(t *testing.T, url string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return string(b)
+			}
+			last = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		} else {
+			last = err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: no answer within %v: %v", url, timeout, last)
+	return ""
+}
+
+func firstReplica(ctrLs, prefix string) string {
+	for _, l := range strings.Split(ctrLs, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			return f[0]
+		}
+	}
+	return ""
+}
+
+// cgroupDirsOf lists the host cgroup folders named for a container id.
+func cgroupDirsOf(id string) []string {
+	var dirs []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, r := range roots {
+		for _, pat := range []string{"docker/" + id + "*", "system.slice/docker-" + id + "*"} {
+			m, _ := filepath.Glob(filepath.Join(r, pat))
+			dirs = append(dirs, m...)
+		}
+	}
+	return dirs
+}
+
+func topLevelCgroups(t *testing.T) []string {
+	var names []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, r := range append(roots, "/sys/fs/cgroup") {
+		ents, _ := os.ReadDir(r)
+		for _, e := range ents {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	return names
+}
+
+func mountsMentioning(t *testing.T, s string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.Contains(f[4], s) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+func hostInterfaces(t *testing.T) []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	return names
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
