@@ -4,22 +4,24 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/node"
 )
 
 // ServeCmd runs the node runtime.
 type ServeCmd struct {
-	DataDir           string `name:"data-dir" env:"ZLAYER_DATA_DIR" default:"/var/lib/zlayer" help:"Node data directory." type:"path"`
-	Socket            string `env:"ZLAYER_SOCKET" default:"/run/zlayer/zlayer.sock" help:"Unix socket of the API (mode 0660)."`
-	Bind              string `env:"ZLAYER_BIND" default:"0.0.0.0:3669" help:"TCP address of the API (bearer token required; empty: no TCP)."`
-	TokenFile         string `name:"token-file" env:"ZLAYER_TOKEN_FILE" help:"File holding the API token (default: generated into the data dir)." type:"path"`
-	Config            string `env:"ZLAYER_CONFIG" help:"Node config file (registry mirrors and plain-HTTP registries, k3s registries.yaml style)." type:"path"`
-	ContainerdSocket  string `name:"containerd-socket" env:"CONTAINERD_SOCKET" default:"/run/containerd/containerd.sock" help:"containerd to use; started as a child when it does not answer."`
-	Namespace         string `env:"ZLAYER_NAMESPACE" default:"zlayer" help:"containerd namespace for containers."`
-	StateDir          string `name:"state-dir" env:"ZLAYER_STATE_DIR" help:"Container state, logs and exit records (default: DATA-DIR/containers)." type:"path"`
-	Snapshotter       string `env:"ZLAYER_SNAPSHOTTER" default:"overlayfs" help:"containerd snapshotter (overlayfs falls back to native where it cannot mount)."`
-	ContainerdRuntime string `name:"runtime" env:"ZLAYER_RUNTIME" default:"io.containerd.zlayer.v1" help:"containerd runtime for containers (io.containerd.zlayer.v1 or io.containerd.runc.v2)."`
+	DataDir           string        `name:"data-dir" env:"ZLAYER_DATA_DIR" default:"/var/lib/zlayer" help:"Node data directory." type:"path"`
+	Socket            string        `env:"ZLAYER_SOCKET" default:"/run/zlayer/zlayer.sock" help:"Unix socket of the API (mode 0660)."`
+	Bind              string        `env:"ZLAYER_BIND" default:"0.0.0.0:3669" help:"TCP address of the API (bearer token required; empty: no TCP)."`
+	TokenFile         string        `name:"token-file" env:"ZLAYER_TOKEN_FILE" help:"File holding the API token (default: generated into the data dir)." type:"path"`
+	Config            string        `env:"ZLAYER_CONFIG" help:"Node config file (registry mirrors and plain-HTTP registries, k3s registries.yaml style)." type:"path"`
+	ContainerdSocket  string        `name:"containerd-socket" env:"CONTAINERD_SOCKET" default:"/run/containerd/containerd.sock" help:"containerd to use; started as a child when it does not answer."`
+	Namespace         string        `env:"ZLAYER_NAMESPACE" default:"zlayer" help:"containerd namespace for containers."`
+	StateDir          string        `name:"state-dir" env:"ZLAYER_STATE_DIR" help:"Container state, logs and exit records (default: DATA-DIR/containers)." type:"path"`
+	Snapshotter       string        `env:"ZLAYER_SNAPSHOTTER" default:"overlayfs" help:"containerd snapshotter (overlayfs falls back to native where it cannot mount)."`
+	ContainerdRuntime string        `name:"runtime" env:"ZLAYER_RUNTIME" default:"io.containerd.zlayer.v1" help:"containerd runtime for containers (io.containerd.zlayer.v1 or io.containerd.runc.v2)."`
+	StopTimeout       time.Duration `name:"stop-timeout" env:"ZLAYER_STOP_TIMEOUT" default:"10s" help:"Grace between SIGTERM and SIGKILL when a replica stops."`
 }
 
 func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
@@ -29,6 +31,6 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
 		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir,
-		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, Log: log,
+		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
 	})
 }

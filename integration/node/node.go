@@ -83,7 +83,7 @@ func (n *Node) Start() {
 	cmd := exec.Command(filepath.Join(n.s.BinDir, "zlayer"), "serve", "--log-level", "debug",
 		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
 		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
-		"--namespace", n.NS, "--config", n.Config)
+		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s")
 	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

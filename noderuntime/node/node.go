@@ -36,7 +36,9 @@ type Config struct {
 	Runtime          string
 	// ContainerdBinary overrides the containerd looked up on PATH.
 	ContainerdBinary string
-	Log              *slog.Logger
+	// StopTimeout is the grace between SIGTERM and SIGKILL when a replica stops.
+	StopTimeout time.Duration
+	Log         *slog.Logger
 	// Networks adds network modes beyond host (bridge, from node
 	// networking); specs asking for a mode missing here are refused.
 	Networks reconcile.Networks
@@ -133,6 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks),
+		StopTimeout: cfg.StopTimeout,
 	})
 	if sup != nil {
 		m.Gauge(func() []metrics.Sample {
