@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
@@ -38,7 +39,7 @@ services:
     image: {name: busybox, pull_policy: if_not_present}
     command:
       entrypoint: [/bin/sh, -c]
-      args: ['echo "started $ZLAYER_REPLICA $MSG"; trap "exit 0" TERM; while true; do sleep 0.2; done']
+      args: ['echo "started $ZLAYER_REPLICA $MSG"; trap "exit 0" TERM; i=0; while true; do sleep 0.2; i=$((i+1)); [ $((i%%5)) = 0 ] && echo tick $i; done']
     env: {MSG: %s}
     scale: {replicas: %d}
     health:
@@ -162,8 +163,23 @@ func TestIntegrationNodeServe(t *testing.T) {
 		out, _, _ := n.CLI("logs", "worker")
 		return strings.Contains(out, "worker-1 | started 1 one") && strings.Contains(out, "worker-2 | started 2 one") && strings.Contains(out, "worker-3 | started 3 one")
 	})
-	if out := n.MustCLI("logs", "shop/worker", "--replica", "2", "-n", "1"); strings.TrimSpace(out) != "started 2 one" {
-		t.Errorf("logs --replica 2 -n 1: %q", out)
+	if out := n.MustCLI("logs", "shop/worker", "--replica", "2"); !strings.HasPrefix(out, "started 2 one\n") || strings.Contains(out, "started 1") {
+		t.Errorf("logs --replica 2: %q", out)
+	}
+	if out := n.MustCLI("logs", "worker", "--replica", "1", "-n", "1"); strings.Count(out, "\n") != 1 {
+		t.Errorf("logs -n 1: %q", out)
+	}
+	// -f streams lines as they are written.
+	fctx, fcancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+	followed := 0
+	_ = n.API.Logs(fctx, "shop", "worker", 0, true, 1, func(e api.LogEntry) {
+		if strings.HasPrefix(e.Log, "tick") {
+			followed++
+		}
+	})
+	fcancel()
+	if followed < 2 {
+		t.Errorf("logs -f delivered %d new lines in 2.5s, want >= 2", followed)
 	}
 
 	// Exec runs in a replica and returns its exit code.
@@ -222,8 +238,8 @@ func TestIntegrationNodeServe(t *testing.T) {
 		t.Error("web was restarted by a worker-only change")
 	}
 	n.WaitFor("new env in logs", 10*time.Second, func() bool {
-		out, _, _ := n.CLI("logs", "worker", "-n", "5")
-		return strings.Contains(out, "started 1 two") && !strings.Contains(out, "one")
+		out, _, _ := n.CLI("logs", "worker")
+		return strings.Contains(out, "started 1 two") && strings.Contains(out, "started 3 two") && !strings.Contains(out, " one")
 	})
 
 	// A command that exits 1 restarts with growing delays and shows crash_loop.
