@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -116,6 +117,11 @@ type converter struct {
 	res *Result
 	// global args, redeclared in every stage so steps can use them
 	globals []string
+	// workdirs holds each finished stage's working directory when it is
+	// known statically (lowercase stage name -> absolute path).
+	workdirs map[string]string
+	// workdir tracks the current stage's working directory ("" unknown).
+	workdir string
 }
 
 func whole(f *zimagefile.File) zimagefile.Range {
@@ -184,6 +190,8 @@ func (c *converter) stage(st *zimagefile.Stage, extra *zimagefile.Config, topPos
 	}
 	w.emit(baseRange, from)
 	c.res.Stages = append(c.res.Stages, Stage{Name: name, Range: st.Range})
+	c.workdir = c.workdirs[strings.ToLower(st.Base)]
+	c.chdir(st.Workdir)
 	for _, g := range c.globals {
 		w.emit(baseRange, "ARG "+g)
 	}
@@ -201,6 +209,12 @@ func (c *converter) stage(st *zimagefile.Stage, extra *zimagefile.Config, topPos
 	}
 	for _, s := range st.Steps {
 		c.step(s)
+	}
+	if name != "" {
+		if c.workdirs == nil {
+			c.workdirs = map[string]string{}
+		}
+		c.workdirs[name] = c.workdir
 	}
 	cfg := st.Config
 	if extra != nil {
@@ -238,6 +252,23 @@ func overridden(cfg zimagefile.Config, over *zimagefile.Config) zimagefile.Confi
 		cfg.User = ""
 	}
 	return cfg
+}
+
+// chdir follows WORKDIR statically; a directory with variables makes the
+// working directory unknown.
+func (c *converter) chdir(dir string) {
+	switch {
+	case dir == "":
+	case strings.Contains(dir, "$"):
+		c.workdir = ""
+	case strings.HasPrefix(dir, "/"):
+		c.workdir = path.Clean(dir)
+	case c.workdir != "":
+		c.workdir = path.Join(c.workdir, dir)
+	default:
+		// Relative to a base image's WORKDIR we cannot see.
+		c.workdir = ""
+	}
 }
 
 // tail writes the configuration that belongs after the steps.
@@ -326,6 +357,24 @@ func (c *converter) step(s *zimagefile.Step) {
 		if s.Chmod != "" {
 			line += " --chmod=" + s.Chmod
 		}
+		if wd := c.workdirs[strings.ToLower(s.From)]; wd != "" {
+			// Relative sources copied from a stage resolve against that
+			// stage's working directory, so the README's
+			// "copy: target/release/myapp, from: builder" finds the
+			// binary the builder made in its workdir. The Dockerfile gets
+			// the absolute path.
+			abs := make([]string, len(srcs))
+			for i, src := range srcs {
+				abs[i] = src
+				if !strings.HasPrefix(src, "/") && !strings.Contains(src, "$") {
+					abs[i] = path.Join(wd, src)
+					if strings.HasSuffix(src, "/") {
+						abs[i] += "/"
+					}
+				}
+			}
+			srcs = abs
+		}
 		dest := s.To
 		if len(srcs) > 1 && !strings.HasSuffix(dest, "/") {
 			// Several sources always land in a directory; Dockerfile wants
@@ -337,6 +386,7 @@ func (c *converter) step(s *zimagefile.Step) {
 		c.env(s.Env)
 	case zimagefile.ActionWorkdir:
 		w.emit(rg, "WORKDIR "+s.Workdir)
+		c.chdir(s.Workdir)
 	case zimagefile.ActionUser:
 		w.emit(rg, "USER "+s.User)
 	}

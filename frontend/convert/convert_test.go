@@ -86,7 +86,7 @@ WORKDIR /build
 COPY [".","/build"]
 RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharing=shared cargo build --release
 FROM debian:bookworm-slim AS runtime
-COPY --from=builder --chmod=755 ["target/release/myapp","/usr/local/bin/myapp"]
+COPY --from=builder --chmod=755 ["/build/target/release/myapp","/usr/local/bin/myapp"]
 CMD ["/usr/local/bin/myapp"]
 EXPOSE 8080
 `
@@ -326,5 +326,33 @@ func BenchmarkParseConvert500Steps(b *testing.B) {
 		if _, err := Convert(f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestConvertCopyFromStageResolvesAgainstItsWorkdir(t *testing.T) {
+	src := `stages:
+  a:
+    base: busybox
+    workdir: /src
+    steps:
+      - workdir: sub
+  b:
+    base: a
+  c:
+    base: busybox
+    steps:
+      - copy: [out/, bin/app, /abs, $VAR/x]
+        from: b
+        to: /dst/
+      - copy: x
+        from: busybox:latest
+        to: /y
+`
+	r := mustConvert(t, src)
+	if want := `COPY --from=b ["/src/sub/out/","/src/sub/bin/app","/abs","$VAR/x","/dst/"]`; !strings.Contains(string(r.Dockerfile), want) {
+		t.Errorf("missing %s in\n%s", want, r.Dockerfile)
+	}
+	if want := `COPY --from=busybox:latest ["x","/y"]`; !strings.Contains(string(r.Dockerfile), want) {
+		t.Errorf("missing %s in\n%s", want, r.Dockerfile)
 	}
 }
