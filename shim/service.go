@@ -65,7 +65,10 @@ type tracked struct {
 	oomBase    uint64
 
 	recordOnce sync.Once
-	recorded   chan struct{}
+	exitOnce   sync.Once
+	recorded   chan struct{} // closed once the exit record is written
+	exited     chan struct{} // closed when the init's exit event is seen
+	published  chan struct{} // closed once that event went on to containerd
 }
 
 func newService(ctx context.Context, publisher cshim.Publisher, sd shutdown.Service) (*service, error) {
@@ -122,9 +125,11 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: %w: %w", r.ID, err, errdefs.ErrInvalidArgument))
 	}
 	c := &tracked{
-		id:       r.ID,
-		exitRec:  contract.ExitPath(s.stateDir, s.namespace, r.ID),
-		recorded: make(chan struct{}),
+		id:        r.ID,
+		exitRec:   contract.ExitPath(s.stateDir, s.namespace, r.ID),
+		recorded:  make(chan struct{}),
+		exited:    make(chan struct{}),
+		published: make(chan struct{}),
 	}
 	// A record from an earlier task of the same container would be mistaken
 	// for this one's end.
@@ -278,17 +283,27 @@ func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 }
 
 func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	c := s.get(r.ID)
+	if c != nil && r.ExecID == "" {
+		// The exit event is held back until the record is written; it must
+		// reach containerd before the delete event, and before a shim left
+		// with no container shuts down.
+		select {
+		case <-c.exited:
+			select {
+			case <-c.published:
+			case <-time.After(drainTimeout + 5*time.Second):
+			}
+		default:
+		}
+	}
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
-	if err != nil || r.ExecID != "" {
+	if err != nil || r.ExecID != "" || c == nil {
 		return resp, err
 	}
 	s.mu.Lock()
-	c := s.containers[r.ID]
 	delete(s.containers, r.ID)
 	s.mu.Unlock()
-	if c == nil {
-		return resp, nil
-	}
 	// A task deleted without having run still ends with a record.
 	c.record(s.ctx, s.namespace, resp.ExitStatus, resp.Pid, protobuf.FromTimestamp(resp.ExitedAt))
 	c.stopLogging(s.ctx, drainTimeout)
@@ -310,10 +325,17 @@ func (p *exitPublisher) Publish(ctx context.Context, topic string, event events.
 			c.oomSeen.Store(true)
 		}
 	case *eventstypes.TaskExit:
-		if c := p.svc.get(e.ContainerID); c != nil && e.ID == e.ContainerID {
+		c := p.svc.get(e.ContainerID)
+		if c == nil || e.ID != e.ContainerID {
+			break
+		}
+		first := false
+		c.exitOnce.Do(func() { close(c.exited); first = true })
+		if first {
 			// Off the event loop: other containers of the group keep their
 			// events flowing while this one's output drains.
 			go func() {
+				defer close(c.published)
 				c.record(p.svc.ctx, p.svc.namespace, e.ExitStatus, e.Pid, protobuf.FromTimestamp(e.ExitedAt))
 				if err := p.Publisher.Publish(ctx, topic, event); err != nil {
 					log.G(ctx).WithError(err).Error("post event")

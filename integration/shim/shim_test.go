@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -24,6 +25,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 
@@ -181,6 +183,11 @@ func (e *env) testVersionAndInfo(t *testing.T) {
 func (e *env) testLogsAndExitRecord(t *testing.T) {
 	start := time.Now()
 	id := "logs-exit"
+	// containerd's exit event must not be lost on the way (the shim holds
+	// it until the record is written).
+	subCtx, unsubscribe := context.WithCancel(e.ctx)
+	defer unsubscribe()
+	eventC, errC := e.client.EventService().Subscribe(subCtx, `topic=="/tasks/exit"`)
 	// Sleeps between writes fix the order across the two pipes.
 	script := `echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; printf 'out'; sleep 0.1; printf '2 joined\n'; sleep 0.1; echo "err2 with \"quotes\"" >&2; sleep 0.1; printf 'tail without newline'; exit 3`
 	_, task, exitC := e.run(t, id, nil, script, nil)
@@ -223,6 +230,28 @@ func (e *env) testLogsAndExitRecord(t *testing.T) {
 	}
 	if _, err := task.Delete(e.ctx); err != nil {
 		t.Fatalf("delete task: %v", err)
+	}
+	exitEvent := func() *eventstypes.TaskExit {
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case env := <-eventC:
+				v, err := typeurl.UnmarshalAny(env.Event)
+				if err != nil {
+					t.Fatalf("decode event: %v", err)
+				}
+				if ev, ok := v.(*eventstypes.TaskExit); ok && ev.ContainerID == id {
+					return ev
+				}
+			case err := <-errC:
+				t.Fatalf("events: %v", err)
+			case <-deadline:
+				return nil
+			}
+		}
+	}()
+	if exitEvent == nil || exitEvent.ExitStatus != 3 {
+		t.Errorf("containerd's /tasks/exit event for %s: %+v", id, exitEvent)
 	}
 	// Deleting the task keeps what the node reads later.
 	if _, err := os.Stat(e.exitPath(id)); err != nil {
