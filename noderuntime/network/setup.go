@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
@@ -88,4 +89,47 @@ func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus) []View 
 		views = append(views, View{Spec: rec.Spec, Replicas: byDep[rec.Name]})
 	}
 	return views
+}
+
+// Extension runs the node's networking beside the reconciler (the node's
+// Extensions hook): once the reconciler has adopted what it found, it
+// releases the networks of replicas that vanished while the node was away,
+// then keeps the ingress routes and the discovery files in step with
+// replica readiness (every 250 ms) until ctx ends, and closes the ingress.
+func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error {
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = n.Close(cctx)
+	}()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-ctrl.Ready():
+	}
+	if n.Bridge != nil {
+		live := map[string]bool{}
+		for _, r := range ctrl.Replicas() {
+			live[r.ID] = true
+		}
+		if err := n.Bridge.Prune(ctx, func(id string) bool { return live[id] }); err != nil {
+			n.Log.Warn("release networks of vanished replicas", "err", err)
+		}
+	}
+	var last []View
+	n.Run(ctx, 250*time.Millisecond, func() []View {
+		recs, err := st.List()
+		if err != nil {
+			return last // keep routing on the last known state
+		}
+		last = ViewsFrom(recs, ctrl.Replicas())
+		return last
+	})
+	return nil
+}
+
+// BeforeStop drains a replica from the ingress before the reconciler stops
+// it, bounded by timeout.
+func (n *Node) BeforeStop(timeout time.Duration) func(ctx context.Context, id string) {
+	return func(ctx context.Context, id string) { n.Drain(ctx, id, timeout) }
 }
