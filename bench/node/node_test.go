@@ -73,10 +73,6 @@ func BenchmarkNode(b *testing.B) {
 	n.WaitFor("50 replicas ready", 3*time.Minute, func() bool { return n.Ready("bench") })
 	before := inode.PIDsOf(n.Replicas("bench", ""))
 	n.Kill9()
-	old := n.ContainerdPID()
-	for i := 0; i < 200 && old > 1 && syscall.Kill(old, 0) == nil && !inode.Zombie(old); i++ {
-		time.Sleep(25 * time.Millisecond)
-	}
 	start = time.Now()
 	n.Start()
 	n.WaitFor("50 adopted", time.Minute, func() bool { return n.Ready("bench") })
