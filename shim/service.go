@@ -58,6 +58,7 @@ type tracked struct {
 	exitRec string
 	log     *logfile.File // nil when the creator gave explicit stdio
 	fifos   []string
+	readers []io.Closer // our ends of the fifos, closed early only on a failed create
 	pumps   sync.WaitGroup
 
 	oomSeen    atomic.Bool
@@ -153,7 +154,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		s.mu.Lock()
 		delete(s.containers, r.ID)
 		s.mu.Unlock()
-		c.stopLogging(s.ctx, 0)
+		c.abortLogging(s.ctx)
 		return nil, err
 	}
 	c.oomCounter, c.oomBase = oomCounterOf(int(resp.Pid))
@@ -175,10 +176,11 @@ func (c *tracked) startLogging(ctx context.Context, bundle, path string, opts lo
 		_ = os.Remove(name) // a leftover from a failed create
 		rc, err := fifo.OpenFifo(ctx, name, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o600)
 		if err != nil {
-			c.stopLogging(ctx, 0)
+			c.abortLogging(ctx)
 			return err
 		}
 		c.fifos = append(c.fifos, name)
+		c.readers = append(c.readers, rc)
 		c.pumps.Add(1)
 		go c.pump(ctx, rc, lf.Stream(stream))
 	}
@@ -212,6 +214,15 @@ func (c *tracked) pump(ctx context.Context, rc io.ReadCloser, w *logfile.Stream)
 	if err := w.Close(); err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.id).Error("flush container log")
 	}
+}
+
+// abortLogging undoes startLogging when the task was never created: no
+// writer will ever open the fifos, so our ends are closed to end the pumps.
+func (c *tracked) abortLogging(ctx context.Context) {
+	for _, r := range c.readers {
+		_ = r.Close()
+	}
+	c.stopLogging(ctx, drainTimeout)
 }
 
 // stopLogging waits up to wait for the pumps to drain, then closes the log.

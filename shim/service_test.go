@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -96,5 +97,30 @@ func TestExitEventFollowsRecord(t *testing.T) {
 	case <-pub.seen:
 	case <-time.After(time.Second):
 		t.Fatal("exec exit held back")
+	}
+}
+
+// A create that fails after the log fifos were made must not leave pumps
+// waiting forever for a writer that never comes.
+func TestAbortLoggingEndsPumps(t *testing.T) {
+	dir := t.TempDir()
+	c := &tracked{id: "c2"}
+	if err := c.startLogging(context.Background(), dir, filepath.Join(dir, "c2.log"), logfile.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.abortLogging(context.Background()); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("abortLogging hung")
+	}
+	if !waitGroup(&c.pumps, time.Second) {
+		t.Fatal("pumps still running")
+	}
+	for _, f := range c.fifos {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("fifo %s left behind", f)
+		}
 	}
 }
