@@ -282,14 +282,17 @@ services:
 	before := n.Replicas("shop", "")
 	oldCtd := n.ContainerdPID()
 	n.Kill9()
-	for i := 0; i < 100 && oldCtd > 1 && syscall.Kill(oldCtd, 0) == nil && !Zombie(oldCtd); i++ {
-		time.Sleep(50 * time.Millisecond)
+	if oldCtd <= 1 || syscall.Kill(oldCtd, 0) != nil || Zombie(oldCtd) {
+		t.Fatalf("containerd %d did not outlive a killed serve", oldCtd)
 	}
 	start = time.Now()
 	n.Start()
 	took := n.WaitFor("adopted and ready", 10*time.Second, func() bool { return n.Ready("shop") }) + time.Since(start)
 	t.Logf("restart after kill -9 converged in %s", took.Round(time.Millisecond))
 	after := n.Replicas("shop", "")
+	if n.ContainerdPID() != oldCtd {
+		t.Errorf("containerd was restarted (%d -> %d) instead of adopted", oldCtd, n.ContainerdPID())
+	}
 	if fmt.Sprint(PIDsOf(after)) != fmt.Sprint(PIDsOf(before)) || RestartsOf(after) != 0 {
 		t.Errorf("replicas changed across kill -9 of serve:\nbefore %v\nafter  %v (restarts %d)", PIDsOf(before), PIDsOf(after), RestartsOf(after))
 	}

@@ -10,12 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,12 +158,35 @@ func Start(ctx context.Context, opts Options) (*Supervisor, error) {
 		return nil, err
 	}
 	s := &Supervisor{opts: opts, Paths: p, ready: make(chan struct{}), done: make(chan struct{})}
-	s.stopStale()
-	lw, err := logfile.Open(p.Log, 10<<20, 3)
+	adopt := 0
+	if pid := s.leftover(); pid > 0 {
+		if Answers(ctx, p.Socket) {
+			adopt = pid
+		} else {
+			opts.Log.Info("stopping unresponsive containerd left by an earlier serve", "pid", pid)
+			stopPID(pid, 5*time.Second)
+		}
+	}
+	// containerd writes its log file itself (O_APPEND, rotated by copy and
+	// truncate): a pipe through serve would break when serve is killed and
+	// take containerd down with SIGPIPE.
+	lw, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	go s.loop(ctx, lw)
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = logfile.CopyTruncate(p.Log, 10<<20, 3)
+			}
+		}
+	}()
+	go s.loop(ctx, lw, adopt)
 	select {
 	case <-s.ready:
 		return s, nil
@@ -201,26 +222,42 @@ func (s *Supervisor) Wait() { <-s.done }
 
 func (s *Supervisor) pidFile() string { return filepath.Join(s.Paths.Dir, "containerd.pid") }
 
-// stopStale ends a containerd left by an earlier serve on this data dir (its
-// pid file names it and its command line carries our config path), so two
-// daemons never share one root.
-func (s *Supervisor) stopStale() {
+// leftover finds a containerd an earlier serve on this data dir started
+// and left running (serve was killed): its pid file names it and its
+// command line carries our config path. Adopting it instead of restarting
+// it keeps a crash of serve from bouncing containerd.
+func (s *Supervisor) leftover() int {
 	b, err := os.ReadFile(s.pidFile())
 	if err != nil {
-		return
+		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return
+	if err != nil || pid <= 1 {
+		return 0
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(s.Paths.Config)) {
-		return
+	if err != nil || !bytes.Contains(cmdline, []byte(s.Paths.Config)) || isZombie(pid) {
+		return 0
 	}
-	s.opts.Log.Info("stopping containerd left by an earlier serve", "pid", pid)
+	return pid
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X'
+}
+
+// stopPID ends a containerd that is not our child (polling, since we
+// cannot wait for it).
+func stopPID(pid int, grace time.Duration) {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(pid, 0) != nil {
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil || isZombie(pid) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -228,17 +265,57 @@ func (s *Supervisor) stopStale() {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-func (s *Supervisor) loop(ctx context.Context, lw io.WriteCloser) {
-	// PDEATHSIG is tied to the thread that forked; this goroutine keeps that
-	// thread for the child's life so containerd dies with a killed serve
-	// (the shims, and so the containers, live on).
-	runtime.LockOSThread()
+// watchAdopted supervises an adopted containerd until it exits or ctx ends.
+func (s *Supervisor) watchAdopted(ctx context.Context, pid int) error {
+	s.mu.Lock()
+	s.pid = pid
+	s.started++
+	s.mu.Unlock()
+	s.opts.Log.Info("adopted running containerd", "pid", pid, "socket", s.Paths.Socket)
+	s.markReady()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stopPID(pid, 10*time.Second)
+			s.clearPID()
+			_ = os.Remove(s.pidFile())
+			return ctx.Err()
+		case <-t.C:
+			if syscall.Kill(pid, 0) != nil || isZombie(pid) {
+				s.clearPID()
+				return fmt.Errorf("adopted containerd %d exited", pid)
+			}
+		}
+	}
+}
+
+func (s *Supervisor) markReady() {
+	s.mu.Lock()
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
+	s.mu.Unlock()
+	if s.opts.OnReady != nil {
+		s.opts.OnReady()
+	}
+}
+
+func (s *Supervisor) loop(ctx context.Context, lw *os.File, adopt int) {
 	defer close(s.done)
 	defer lw.Close()
 	backoff := time.Second
 	for {
 		startedAt := time.Now()
-		err := s.runOnce(ctx, lw)
+		var err error
+		if adopt > 0 {
+			err, adopt = s.watchAdopted(ctx, adopt), 0
+		} else {
+			err = s.runOnce(ctx, lw)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -255,14 +332,16 @@ func (s *Supervisor) loop(ctx context.Context, lw io.WriteCloser) {
 	}
 }
 
-func (s *Supervisor) runOnce(ctx context.Context, lw io.Writer) error {
+func (s *Supervisor) runOnce(ctx context.Context, lw *os.File) error {
 	_ = os.Remove(s.Paths.Socket)
 	_ = os.Remove(s.Paths.Socket + ".ttrpc")
 	cmd := exec.Command(s.opts.Binary, "--config", s.Paths.Config)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	cmd.Stdout, cmd.Stderr = lw, lw
 	cmd.Dir = s.Paths.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// Its own process group, and no PDEATHSIG: a killed serve leaves
+	// containerd (and the containers) running for the next serve to adopt.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -309,16 +388,7 @@ func (s *Supervisor) awaitReady(ctx context.Context, exited <-chan error) {
 		}
 		if Answers(ctx, s.Paths.Socket) {
 			s.opts.Log.Info("containerd ready", "socket", s.Paths.Socket)
-			s.mu.Lock()
-			select {
-			case <-s.ready:
-			default:
-				close(s.ready)
-			}
-			s.mu.Unlock()
-			if s.opts.OnReady != nil {
-				s.opts.OnReady()
-			}
+			s.markReady()
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+
 	"github.com/containerd/errdefs"
+	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
 // adopt builds the controller's view from the containers in the namespace:
@@ -24,35 +27,54 @@ func (c *Controller) adopt(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Containers are looked at in parallel: converging quickly after a
+	// restart of serve is the point of adopting.
+	var digests sync.Map
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for _, ctr := range ctrs {
-		info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
-		if err != nil {
-			continue
-		}
-		l := info.Labels
-		r := &Replica{
-			ID: ctr.ID(), Deployment: l[LabelDeployment], Service: l[LabelService], Hash: l[LabelHash],
-			Index: atoi(l[LabelReplica]), Restarts: atoi(l[LabelRestarts]), Image: info.Image, State: StateUnknown,
-		}
-		for _, rec := range recs {
-			if rec.Name == r.Deployment {
-				r.spec = rec.Spec.Services[r.Service]
-			}
-		}
-		if img, err := ctr.Image(ctx); err == nil {
-			r.ImageDigest = img.Target().Digest.String()
-		}
-		c.mu.Lock()
-		c.replicas[r.ID] = r
-		c.mu.Unlock()
-		c.attach(ctx, r, ctr)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.adoptOne(ctx, ctr, recs, &digests)
+		}()
 	}
+	wg.Wait()
 	c.mu.Lock()
 	c.adopted = true
 	n := len(c.replicas)
 	c.mu.Unlock()
 	c.o.Log.Info("adopted containers", "count", n)
 	return nil
+}
+
+func (c *Controller) adoptOne(ctx context.Context, ctr containerd.Container, recs []*store.Record, digests *sync.Map) {
+	info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return
+	}
+	l := info.Labels
+	r := &Replica{
+		ID: ctr.ID(), Deployment: l[LabelDeployment], Service: l[LabelService], Hash: l[LabelHash],
+		Index: atoi(l[LabelReplica]), Restarts: atoi(l[LabelRestarts]), Image: info.Image, State: StateUnknown,
+	}
+	for _, rec := range recs {
+		if rec.Name == r.Deployment {
+			r.spec = rec.Spec.Services[r.Service]
+		}
+	}
+	if d, ok := digests.Load(info.Image); ok {
+		r.ImageDigest = d.(string)
+	} else if img, err := c.o.Client.GetImage(ctx, info.Image); err == nil {
+		r.ImageDigest = img.Target().Digest.String()
+		digests.Store(info.Image, r.ImageDigest)
+	}
+	c.mu.Lock()
+	c.replicas[r.ID] = r
+	c.mu.Unlock()
+	c.attach(ctx, r, ctr)
 }
 
 // attach re-establishes the exit watch on r's task, or records its exit.
