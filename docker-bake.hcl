@@ -4,10 +4,10 @@ variable "TAG" {
   default = "latest"
 }
 
-// Path of a prebuilt static frontend binary (make build); empty compiles it
-// in a Go stage.
+// Path (in the context) of the static frontend binary `make build` writes;
+// set it empty to compile the binary in a Go stage instead.
 variable "FRONTEND_BINARY" {
-  default = ""
+  default = "bin/zimagefile-frontend"
 }
 
 target "frontend" {

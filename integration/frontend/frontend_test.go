@@ -19,6 +19,7 @@ import (
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/errdefs"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 
 	"github.com/zlayer/zlayer/frontend"
@@ -178,6 +179,46 @@ func TestIntegrationFrontend(t *testing.T) {
 	s := stack.Start(t, stack.Options{Buildkit: true})
 	frontendimage.Push(t, s)
 	pushStandIns(t, s)
+
+	t.Run("frontend-image", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res := s.Resolver()
+		name, desc, err := res.Resolve(ctx, "docker.io/"+frontendimage.Syntax+":latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetcher, err := res.Fetcher(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetch := func(d ocispecs.Descriptor, into any) {
+			rc, err := fetcher.Fetch(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if err := json.NewDecoder(rc).Decode(into); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var m ocispecs.Manifest
+		fetch(desc, &m)
+		var cfg ocispecs.Image
+		fetch(m.Config, &cfg)
+		want := map[string]string{
+			"moby.buildkit.frontend.network.none": "true",
+			"moby.buildkit.frontend.caps":         "moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts",
+		}
+		for k, v := range want {
+			if cfg.Config.Labels[k] != v {
+				t.Errorf("label %s = %q, want %q", k, cfg.Config.Labels[k], v)
+			}
+		}
+		if !reflect.DeepEqual(cfg.Config.Entrypoint, []string{"/bin/zimagefile-frontend"}) || len(m.Layers) != 1 {
+			t.Errorf("entrypoint %q, %d layers (want FROM scratch + the binary)", cfg.Config.Entrypoint, len(m.Layers))
+		}
+	})
 
 	examples := repoPath(t, "examples/zimagefile")
 	multi := filepath.Join(examples, "multistage")
