@@ -519,6 +519,25 @@ func (e *env) testBadAnnotation(t *testing.T) {
 	if !strings.Contains(err.Error(), contract.LogMaxSizeAnnotation) || !strings.Contains(err.Error(), "ten megs") {
 		t.Errorf("error does not name the annotation and value: %v", err)
 	}
+
+	// A command that does not exist fails the create as with runc, and
+	// leaves no exit record: the task never ran.
+	id = "no-such-command"
+	c2, err := e.client.NewContainer(e.ctx, id,
+		containerd.WithNewSnapshot(id+"-snap", e.image),
+		containerd.WithNewSpec(oci.WithImageConfig(e.image), oci.WithProcessArgs("/no/such/command")),
+		containerd.WithRuntime(contract.Runtime, &options.Options{Root: e.s.RuncRoot}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.remove(c2) })
+	if _, err := c2.NewTask(e.ctx, cio.NullIO); err == nil || !strings.Contains(err.Error(), "/no/such/command") {
+		t.Errorf("create of a missing command: %v", err)
+	}
+	if _, err := os.Stat(e.exitPath(id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("exit record for a task that never ran (stat: %v)", err)
+	}
 }
 
 func (e *env) testContainerdKilled(t *testing.T) {
