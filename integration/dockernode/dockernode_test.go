@@ -227,6 +227,31 @@ func TestIntegrationDockerNodeCommands(t *testing.T) {
 	if out, _ := docker("inspect", "-f", "{{.State.Running}}", "zl-deploy"); strings.TrimSpace(out) != "true" {
 		t.Errorf("the container stopped after its deploy: %s", out)
 	}
+
+	// docker stop: SIGTERM reaches serve through PID 1; serve stops
+	// containerd and exits 0 well before Docker's 10 s SIGKILL.
+	t0 := time.Now()
+	if out, err := docker("stop", "zl-deploy"); err != nil {
+		t.Fatal(err, out)
+	}
+	took := time.Since(t0)
+	code, _ := docker("inspect", "-f", "{{.State.ExitCode}}", "zl-deploy")
+	if strings.TrimSpace(code) != "0" || took > 9*time.Second {
+		logs, _ := docker("logs", "--tail", "20", "zl-deploy")
+		t.Errorf("docker stop: exit code %s after %v, want 0 well within 10s\n%s", strings.TrimSpace(code), took, logs)
+	}
+	t.Logf("docker stop took %v", took)
+
+	// An invalid spec as the command: the container exits non-zero and
+	// names the file and line.
+	bad := "version: v1\ndeployment: bad\nservices:\n  x:\n    image: {name: busybox}\n    replicas_typo: 3\n"
+	if err := os.WriteFile(filepath.Join(specs, "bad.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = docker(append(append([]string{"run", "--rm"}, Privileged()...), "-v", specs+":/specs:ro", Image, "deploy", "--spec", "/specs/bad.yaml")...)
+	if err == nil || !strings.Contains(out, "/specs/bad.yaml:6") {
+		t.Errorf("deploy of an invalid spec as the command: err=%v, want a failure naming /specs/bad.yaml:6\n%s", err, out)
+	}
 }
 
 func httpGet(t *testing.T, url string, timeout time.Duration) string {
