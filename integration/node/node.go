@@ -54,6 +54,11 @@ func StartNode(t testing.TB, s *stack.Stack) *Node {
 	if rt == "" {
 		rt = reconcile.RuntimeRunc
 	}
+	return StartNodeWith(t, s, rt)
+}
+
+// StartNodeWith is StartNode with a given containerd runtime.
+func StartNodeWith(t testing.TB, s *stack.Stack, rt string) *Node {
 	n := &Node{
 		t: t, s: s, Dir: filepath.Join(s.Dir, "n"), Socket: filepath.Join(s.Dir, "api.sock"),
 		Bind: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), NS: "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl"),
