@@ -167,7 +167,7 @@ func (b *bakeBuilder) Build(ctx context.Context, im *spec.Image, deps map[string
 		Allow:      b.allow(im),
 	})
 	if err != nil {
-		return schedule.Result{}, err
+		return schedule.Result{}, frontendHint(err, b.frontend)
 	}
 	dgst := meta[bake.TargetName(im.Name)].Digest
 	if dgst == "" {
@@ -178,6 +178,16 @@ func (b *bakeBuilder) Build(ctx context.Context, im *spec.Image, deps map[string
 		}
 	}
 	return schedule.Result{Digest: dgst, Dir: out}, nil
+}
+
+// frontendHint explains a missing ZImagefile frontend image, which a user
+// meets before anything else on a fresh registry or mirror.
+func frontendHint(err error, ref string) error {
+	msg := err.Error()
+	if strings.Contains(msg, bake.Familiar(ref)) && strings.Contains(msg, "not found") {
+		return fmt.Errorf("%w\nthe ZImagefile frontend image %s is not in the registry the builder pulls from: push it there (docker buildx bake frontend, in the zlayer repository), or point --frontend / ZLAYER_FRONTEND at a copy", err, ref)
+	}
+	return err
 }
 
 // allow lists what bake must be allowed to touch outside the pipeline's

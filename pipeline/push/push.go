@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/plugins/content/local"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -60,10 +61,7 @@ func (p *Pusher) Push(ctx context.Context, dir, dgst string, tags []string) erro
 	if err != nil {
 		return err
 	}
-	store, err := local.NewStore(dir)
-	if err != nil {
-		return fmt.Errorf("open layout %s: %w", dir, err)
-	}
+	store := layoutStore(dir)
 	for _, tag := range tags {
 		ref := Normalize(tag)
 		// A resolver per tag: a resolver's upload tracker is keyed by blob
@@ -124,3 +122,35 @@ func Normalize(ref string) string {
 	}
 	return name
 }
+
+// layoutStore reads blobs of an OCI layout folder. It is read-only and
+// writes nothing into the layout (a containerd local store would add its
+// ingest folders and log about the file system).
+type layoutStore string
+
+func (l layoutStore) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(string(l), "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded())
+	f, err := os.Open(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("blob %s not in layout %s: %w", desc.Digest, string(l), errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return sizedFile{f, st.Size()}, nil
+}
+
+type sizedFile struct {
+	*os.File
+	size int64
+}
+
+func (s sizedFile) Size() int64 { return s.size }
