@@ -70,6 +70,10 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(c.Timeout)
 	last := ""
+	// A service failing or crash-looping for this long ends the wait: the
+	// node keeps retrying, but the user should hear about it now.
+	const stuckFor = 15 * time.Second
+	var stuckSince time.Time
 	for {
 		st, err := cl.Get(ctx, d.Deployment)
 		if err != nil {
@@ -90,6 +94,19 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 		if line := strings.Join(parts, ", "); line != last {
 			fmt.Fprintln(os.Stderr, "waiting:", line)
 			last = line
+		}
+		stuck := false
+		for _, s := range st.Services {
+			stuck = stuck || s.State == "failed" || s.State == "crash_loop"
+		}
+		switch {
+		case !stuck:
+			stuckSince = time.Time{}
+		case stuckSince.IsZero():
+			stuckSince = time.Now()
+		case time.Since(stuckSince) > stuckFor:
+			printServices(os.Stdout, st.Services)
+			return exitError{code: 1, err: fmt.Errorf("deployment %s is not converging (see the messages above; the node keeps retrying)", d.Deployment)}
 		}
 		if time.Now().After(deadline) {
 			printServices(os.Stdout, st.Services)
