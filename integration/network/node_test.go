@@ -38,6 +38,7 @@ type netNode struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	log    string
+	config string
 	http   *http.Client
 }
 
@@ -113,38 +114,53 @@ func startNetNode(t *testing.T, extraConfig string) *netNode {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nsenter, err := lookPath("nsenter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lf, err := os.Create(n.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = exec.Command(nsenter, "--net="+n.ns, filepath.Join(s.BinDir, "zlayer"), "serve", "--log-level", "debug",
-		"--data-dir", n.dir, "--socket", n.socket, "--bind", "",
-		"--containerd-socket", filepath.Join(s.Dir, "no-containerd.sock"),
-		"--namespace", "zlnet", "--config", cfgPath)
-	n.cmd.Env = append(s.Env(), "ZLAYER_RUNTIME="+reconcile.RuntimeRunc)
-	n.cmd.Stdout, n.cmd.Stderr = lf, lf
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n.exited = make(chan struct{})
-	go func() { n.cmd.Wait(); lf.Close(); close(n.exited) }()
-	t.Cleanup(n.stop)
+	n.config = cfgPath
+	var err error
 	n.api, err = apiclient.New(n.socket, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: n.dialIn,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 16}}
+	n.start()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *netNode) start() {
+	t := n.t
+	nsenter, err := lookPath("nsenter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nsenter, "--net="+n.ns, filepath.Join(n.s.BinDir, "zlayer"), "serve", "--log-level", "debug",
+		"--data-dir", n.dir, "--socket", n.socket, "--bind", "",
+		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
+		"--namespace", "zlnet", "--config", n.config)
+	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+reconcile.RuntimeRunc)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	n.cmd, n.exited = cmd, exited
+	go func() { cmd.Wait(); lf.Close(); close(exited) }()
 	n.waitFor("API ready", 60*time.Second, func() bool {
 		_, err := n.api.Raw(context.Background(), "/health/ready")
 		return err == nil
 	})
-	return n
+}
+
+// kill9 ends serve as a crash would (nsenter execs serve, so the pid is
+// serve's); its containerd child and the replicas stay.
+func (n *netNode) kill9() {
+	_ = n.cmd.Process.Kill()
+	<-n.exited
 }
 
 func (n *netNode) stop() {
@@ -531,6 +547,41 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 			if old[id] {
 				t.Fatalf("removed replica %s still answers", id)
 			}
+		}
+	})
+
+	t.Run("kill -9 serve keeps replicas, addresses and routes", func(t *testing.T) {
+		before := map[string]reconcile.ReplicaStatus{}
+		for _, svc := range []string{"web", "api", "echo"} {
+			for _, r := range replicas(svc) {
+				before[r.ID] = r
+			}
+		}
+		n.kill9()
+		n.start()
+		n.waitFor("shop ready after restart", time.Minute, func() bool {
+			st, err := n.api.Get(ctx, "shop")
+			return err == nil && st.Ready
+		})
+		for _, svc := range []string{"web", "api", "echo"} {
+			for _, r := range replicas(svc) {
+				b, ok := before[r.ID]
+				if !ok || b.PID != r.PID || b.Address != r.Address {
+					t.Errorf("replica %s after restart: pid %d addr %s, before %+v", r.ID, r.PID, r.Address, b)
+				}
+			}
+		}
+		time.Sleep(time.Second)
+		seen := map[string]bool{}
+		for range 9 {
+			code, body, err := n.get("http://127.0.0.1/", "")
+			if err != nil || code != 200 {
+				t.Fatalf("after restart: %d %q %v", code, body, err)
+			}
+			seen[body] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("after restart answers from %v", seen)
 		}
 	})
 
