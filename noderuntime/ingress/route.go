@@ -33,7 +33,9 @@ type Backend struct {
 	Addr string // host:port the ingress dials
 }
 
-// Route is one public endpoint and the replicas ready to serve it.
+// Route is one public endpoint and the replicas ready to serve it. For
+// https the ingress terminates TLS and speaks plain HTTP to the replica,
+// which sees X-Forwarded-Proto: https.
 type Route struct {
 	Deployment, Service, Endpoint string
 	Protocol                      string
