@@ -35,6 +35,9 @@ func newProxy(g *Ingress) *proxy {
 		IdleConnTimeout:     90 * time.Second,
 		// Replicas speak plain HTTP/1.1 behind the ingress.
 		ForceAttemptHTTP2: false,
+		// Pass encodings through as the client negotiated them instead of
+		// asking for gzip and inflating it here.
+		DisableCompression: true,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
