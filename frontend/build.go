@@ -44,6 +44,7 @@ const Language = "YAML"
 // Build is the whole frontend: run it in process with bkclient.Build, or in
 // the frontend image through grpcclient.RunFromEnvironment.
 func Build(ctx context.Context, c gwclient.Client) (_ *gwclient.Result, err error) {
+	c = &resolveOnce{Client: c}
 	bc, err := dockerui.NewClient(c)
 	if err != nil {
 		return nil, err

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/frontend/dockerfile/dockerfile2llb"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/solver/errdefs"
+	digest "github.com/opencontainers/go-digest"
 	"github.com/pkg/errors"
 
 	"github.com/zlayer/zlayer/frontend/convert"
@@ -124,5 +129,42 @@ func TestMapperWrapsLocationErrors(t *testing.T) {
 	srcs := errdefs.Sources(err)
 	if len(srcs) != 1 || srcs[0].Ranges[0].Start.Line != 3 || srcs[0].Ranges[0].End.Line != 4 {
 		t.Fatalf("sources %v", srcs)
+	}
+}
+
+// countingClient counts image resolutions; only ResolveImageConfig is
+// called by the test.
+type countingClient struct {
+	gwclient.Client
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *countingClient) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	time.Sleep(10 * time.Millisecond)
+	return ref, digest.FromString(ref), []byte(`{}`), nil
+}
+
+func TestResolveOnce(t *testing.T) {
+	cc := &countingClient{}
+	c := &resolveOnce{Client: cc}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref, dgst, _, err := c.ResolveImageConfig(context.Background(), "busybox", sourceresolver.Opt{})
+			if err != nil || ref != "busybox" || dgst != digest.FromString("busybox") {
+				t.Errorf("got %s %s %v", ref, dgst, err)
+			}
+		}()
+	}
+	wg.Wait()
+	_, _, _, _ = c.ResolveImageConfig(context.Background(), "alpine", sourceresolver.Opt{})
+	if cc.calls != 2 {
+		t.Errorf("%d resolutions, want 2", cc.calls)
 	}
 }

@@ -421,6 +421,20 @@ func TestIntegrationFrontend(t *testing.T) {
 			t.Errorf("error shows the generated Dockerfile:\n%s", r.stderr)
 		}
 	})
+	t.Run("buildx/check-invalid-file", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"ZImagefile": invalid})
+		r := buildx(t, s, "build", "--call", "check", "-f", filepath.Join(dir, "ZImagefile"), dir)
+		if r.err == nil {
+			t.Fatal("check passed an invalid file")
+		}
+		out := r.stdout + r.stderr
+		for _, want := range []string{"ZImagefile:5:5: step has two actions", ">>>     copy: src"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("check output lacks %q:\n%s", want, tail(out, 30))
+			}
+		}
+	})
 	t.Run("inprocess/invalid-file", func(t *testing.T) {
 		dir := t.TempDir()
 		writeFiles(t, dir, map[string]string{"ZImagefile": invalid})
