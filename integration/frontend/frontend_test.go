@@ -282,8 +282,11 @@ func TestIntegrationFrontend(t *testing.T) {
 		checkSingle(t, img, "hello")
 	})
 	t.Run("buildx/build-arg", func(t *testing.T) {
-		img := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single, "--build-arg", "GREETING=bonjour")
+		img := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single, "--build-arg", "GREETING=bonjour", "--label", "com.example.extra=cli", "--no-cache")
 		checkSingle(t, img, "bonjour")
+		if img.Config.Config.Labels["com.example.extra"] != "cli" {
+			t.Errorf("--label not applied: %v", img.Config.Config.Labels)
+		}
 	})
 	t.Run("inprocess/build-arg", func(t *testing.T) {
 		img, err := inProcess(t, s, filepath.Join(single, "ZImagefile"), single, map[string]string{"build-arg:GREETING": "hej"}, map[string]string{})
