@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
@@ -94,5 +95,40 @@ func TestViewsFrom(t *testing.T) {
 	})
 	if len(views) != 1 || len(views[0].Replicas) != 2 || !views[0].Replicas[0].Ready || views[0].Replicas[1].Ready || views[0].Replicas[1].Index != 2 {
 		t.Fatalf("views %+v", views)
+	}
+}
+
+// TestSyncWritesDiscovery: bridge replicas find ready peers by name, and
+// host-network services at the bridge gateway.
+func TestSyncWritesDiscovery(t *testing.T) {
+	b, err := NewBridge(Config{DataDir: t.TempDir(), PluginDirs: []string{fakePlugins(t)}, Subnet: "10.77.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := spec.Parse("s.yaml", []byte("version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    network_mode: bridge\n  db:\n    image: busybox\n    network_mode: host\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Hosts().Prepare("web-1", "web-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Hosts().Attach("web-1", "shop", "web-1", "10.77.0.2"); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{Bridge: b}
+	if err := n.Sync([]View{{Spec: d, Replicas: []ingress.Replica{
+		{ID: "web-1", Deployment: "shop", Service: "web", Index: 1, Addr: "10.77.0.2", Ready: true},
+		{ID: "db-1", Deployment: "shop", Service: "db", Index: 1, Addr: "127.0.0.1", Ready: true},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := os.ReadFile(b.Hosts().Path("web-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"10.77.0.2\tweb web.shop\n", "10.77.0.1\tdb db.shop\n", "10.77.0.2\tweb-1\n"} {
+		if !strings.Contains(string(hosts), want) {
+			t.Errorf("hosts lacks %q:\n%s", want, hosts)
+		}
 	}
 }

@@ -65,6 +65,10 @@ func (c *Controller) adoptOne(ctx context.Context, ctr containerd.Container, rec
 			r.spec = rec.Spec.Services[r.Service]
 		}
 	}
+	if l[LabelHealthy] == "true" {
+		healthy := true
+		r.Healthy = &healthy
+	}
 	if d, ok := digests.Load(info.Image); ok {
 		r.ImageDigest = d.(string)
 	} else if img, err := c.o.Client.GetImage(ctx, info.Image); err == nil {
@@ -117,6 +121,9 @@ func (c *Controller) attach(ctx context.Context, r *Replica, ctr containerd.Cont
 		r.cancel, r.waitCtx, r.PID, r.attached = cancel, wctx, task.Pid(), true
 		if r.State == StateUnknown || r.State == "" {
 			r.State, r.Message = StateRunning, ""
+			if r.Healthy != nil && *r.Healthy {
+				r.State = StateReady
+			}
 		}
 		if r.StartedAt.IsZero() {
 			r.StartedAt = time.Now()

@@ -35,6 +35,9 @@ const (
 	LabelReplica    = "zlayer.replica"
 	LabelHash       = "zlayer.spec-hash"
 	LabelRestarts   = "zlayer.restarts"
+	// LabelHealthy keeps the last health verdict, so a restarted node
+	// does not hold adopted replicas out of service until a check runs.
+	LabelHealthy = "zlayer.healthy"
 	AnnotationGroup = "zlayer.io/group"
 
 	RuntimeZLayer = "io.containerd.zlayer.v1"

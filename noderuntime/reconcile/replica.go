@@ -219,7 +219,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	restarts := r.Restarts
 	c.mu.Unlock()
 	if restart {
-		_, _ = ctr.SetLabels(ctx, map[string]string{LabelRestarts: strconv.Itoa(restarts)})
+		_, _ = ctr.SetLabels(ctx, map[string]string{LabelRestarts: strconv.Itoa(restarts), LabelHealthy: "false"})
 	}
 	c.afterStart(wctx, r, task)
 	go c.watch(wctx, r, exitCh)
@@ -279,6 +279,7 @@ func (c *Controller) startHealth(ctx context.Context, r *Replica) {
 		}
 		c.mu.Lock()
 		h := st.Healthy
+		changed := r.Healthy == nil || *r.Healthy != h
 		r.Healthy = &h
 		if r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy {
 			if h {
@@ -290,6 +291,11 @@ func (c *Controller) startHealth(ctx context.Context, r *Replica) {
 		c.mu.Unlock()
 		c.o.Log.Info("health", "id", r.ID, "healthy", h, "err", st.LastError)
 		c.Trigger()
+		if changed {
+			if ctr, err := c.o.Client.LoadContainer(hctx, r.ID); err == nil {
+				_, _ = ctr.SetLabels(hctx, map[string]string{LabelHealthy: strconv.FormatBool(h)})
+			}
+		}
 	})
 }
 
