@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -379,6 +380,42 @@ func (e *env) testExplicitStdio(t *testing.T) {
 	if err != nil || rec.ExitCode != 5 {
 		t.Errorf("exit record %+v, %v; want exit_code 5", rec, err)
 	}
+
+	// A terminal too: the output reaches the creator through the pty.
+	id = "with-tty"
+	var tty safeBuffer
+	ioc = cio.NewCreator(cio.WithStreams(nil, &tty, nil), cio.WithTerminal, cio.WithFIFODir(e.s.FIFODir))
+	_, task, exitC = e.run(t, id, nil, `echo tty-ok; exit 0`, ioc, oci.WithTTY)
+	if st := waitExit(t, exitC, 30*time.Second); st.ExitCode() != 0 {
+		t.Fatalf("tty exit %d", st.ExitCode())
+	}
+	if p := task.IO(); p != nil {
+		p.Wait()
+	}
+	if !strings.Contains(tty.String(), "tty-ok") {
+		t.Errorf("terminal output %q", tty.String())
+	}
+	if _, err := os.Stat(e.logPath(id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("shim wrote a log for a container with a terminal (stat: %v)", err)
+	}
+}
+
+// safeBuffer is written by cio's copy goroutine while the test reads it.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (e *env) testGrouping(t *testing.T) {
