@@ -75,6 +75,9 @@ func run(name string, args []string) int {
 		shim.Main()
 		return 0
 	}
+	if face, ok := containerdFaces[name]; ok {
+		return face(args)
+	}
 	var grammar any
 	var desc string
 	switch name {
