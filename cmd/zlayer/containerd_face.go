@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
-	ctrapp "github.com/containerd/containerd/v2/cmd/ctr/app"
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
+	ctrapp "github.com/containerd/containerd/v2/cmd/ctr/app"
 
 	// containerd's built-in plugins a node uses, as its own builtins
 	// package lists them, without CRI (the node is not a kubelet's

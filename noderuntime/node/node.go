@@ -87,6 +87,10 @@ func Run(ctx context.Context, cfg Config) error {
 	var sup *containerdproc.Supervisor
 	if socket != "" && containerdproc.Answers(ctx, socket) {
 		log.Info("using running containerd", "socket", socket)
+		if cfg.Runtime == reconcile.RuntimeZLayer {
+			log.Warn("an external containerd must find "+ShimName+" on its PATH and share ZLAYER_STATE_DIR with serve for logs and exit records",
+				"state_dir", cfg.StateDir)
+		}
 	} else {
 		binDir, err := shimDir(cfg.DataDir)
 		if err != nil {
