@@ -37,7 +37,7 @@ const (
 	LabelRestarts   = "zlayer.restarts"
 	// LabelHealthy keeps the last health verdict, so a restarted node
 	// does not hold adopted replicas out of service until a check runs.
-	LabelHealthy = "zlayer.healthy"
+	LabelHealthy    = "zlayer.healthy"
 	AnnotationGroup = "zlayer.io/group"
 
 	RuntimeZLayer = "io.containerd.zlayer.v1"
