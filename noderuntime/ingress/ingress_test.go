@@ -528,3 +528,27 @@ func TestUpdateReportsConflicts(t *testing.T) {
 		t.Fatal("the valid route was not applied")
 	}
 }
+
+func TestForwardedHeadersAndEncodings(t *testing.T) {
+	g := newIngress(t, Options{DataDir: t.TempDir()})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proto=%s for=%s ae=%q", r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-For"), r.Header.Get("Accept-Encoding"))
+	}))
+	defer s.Close()
+	b := Backend{ID: "b", Addr: s.Listener.Addr().String()}
+	hp, sp := freePort(t), freePort(t)
+	if err := g.Update([]Route{
+		{Deployment: "d", Service: "s", Endpoint: "http", Protocol: HTTP, Port: hp, Backends: []Backend{b}},
+		{Deployment: "d", Service: "s", Endpoint: "https", Protocol: HTTPS, Port: sp, Backends: []Backend{b}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	plain := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	if _, body := get(t, plain, fmt.Sprintf("http://127.0.0.1:%d/", hp), ""); body != `proto=http for=127.0.0.1 ae=""` {
+		t.Fatalf("http: %s (the ingress must not ask replicas for gzip on the client's behalf)", body)
+	}
+	tlsc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if _, body := get(t, tlsc, fmt.Sprintf("https://127.0.0.1:%d/", sp), ""); !strings.HasPrefix(body, "proto=https for=127.0.0.1") {
+		t.Fatalf("https: %s", body)
+	}
+}
