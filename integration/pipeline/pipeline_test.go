@@ -321,3 +321,33 @@ func TestIntegrationPipelineErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationPipelinePushFailure: every image builds, a push fails, the
+// run fails and says which image and tag.
+func TestIntegrationPipelinePushFailure(t *testing.T) {
+	s := start(t)
+	dir := writeTree(t, map[string]string{
+		"ZPipeline.yaml": `images:
+  good:
+    file: Dockerfile
+    tags: [` + s.Registry + `/it/good:1]
+  nowhere:
+    file: Dockerfile
+    depends_on: [good]
+    tags: ["127.0.0.1:1/it/nowhere:1"]
+`,
+		"Dockerfile": "FROM busybox\nRUN echo hi > /hi\n",
+	})
+	r := zlayer(t, s, dir, nil, "pipeline", "--no-tui", "--push")
+	if r.code == 0 {
+		t.Fatal("a failed push exited 0")
+	}
+	for _, w := range []string{"2 built, 0 failed, 0 skipped, 1 push failed", "[nowhere] PUSH FAILED: push 127.0.0.1:1/it/nowhere:1", "zlayer: push failed"} {
+		if !strings.Contains(r.out, w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+	if _, err := (registry{s.Registry}).digest("it/good", "1"); err != nil {
+		t.Errorf("good was not pushed: %v", err)
+	}
+}

@@ -93,8 +93,12 @@ func (p *Plain) End(sum *schedule.Summary, err error) {
 
 // WriteSummary prints every image with its outcome, time and digest.
 func WriteSummary(w io.Writer, sum *schedule.Summary) {
-	fmt.Fprintf(w, "\nsummary (%s): %d built, %d failed, %d skipped\n", Duration(sum.Took),
-		sum.Count(schedule.Built)+sum.Count(schedule.Pushed)+sum.Count(schedule.PushFailed), sum.Count(schedule.Failed), sum.Count(schedule.Skipped))
+	pushFailed := ""
+	if n := sum.Count(schedule.PushFailed); n > 0 {
+		pushFailed = fmt.Sprintf(", %d push failed", n)
+	}
+	fmt.Fprintf(w, "\nsummary (%s): %d built, %d failed, %d skipped%s\n", Duration(sum.Took),
+		sum.Count(schedule.Built)+sum.Count(schedule.Pushed)+sum.Count(schedule.PushFailed), sum.Count(schedule.Failed), sum.Count(schedule.Skipped), pushFailed)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  IMAGE\tWAVE\tSTATUS\tTIME\tDIGEST")
 	for _, r := range sum.Images {
