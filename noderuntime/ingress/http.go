@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -191,7 +192,9 @@ func (g *Ingress) serveHTTP(l *listener, addr string) error {
 		Handler:           portHandler{l: l, p: g.proxy},
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          nil,
+		// Handshake failures and broken clients are routine at a front
+		// door: debug level, not the node's warnings.
+		ErrorLog: slog.NewLogLogger(g.o.Log.Handler(), slog.LevelDebug),
 	}
 	if l.proto == HTTPS {
 		srv.TLSConfig = &tls.Config{GetCertificate: g.certs.get, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
