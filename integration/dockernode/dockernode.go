@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -79,8 +80,13 @@ func BuildImage(ctx context.Context, s *stack.Stack) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	if err := copyFile(filepath.Join(s.BinDir, "zlayer"), filepath.Join(dir, "zlayer")); err != nil {
-		return "", err
+	// Built as `make build` does (static, stripped), so that the image is
+	// the size a user's is.
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "zlayer"), "./cmd/zlayer")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build zlayer: %w\n%s", err, out)
 	}
 	tar := filepath.Join(s.Dir, "zlayer-node.tar")
 	if _, err := Run(ctx, s, root, "docker", "buildx", "bake", "--allow=fs.write="+s.Dir, "node",
@@ -101,14 +107,6 @@ func mustRel(root, p string) string {
 		return ".cache/tools/bin"
 	}
 	return r
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o755)
 }
 
 // Spec is a one-replica busybox httpd on the node's port 80 answering Body,
