@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -100,8 +101,20 @@ func Run(ctx context.Context, cfg Config) error {
 			"ZLAYER_STATE_DIR=" + cfg.StateDir,
 			"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		}
+		bin := cfg.ContainerdBinary
+		if bin == "" {
+			if why := usableContainerd(ctx); why != "" {
+				// The multi-call binary is containerd too, under that name.
+				var err error
+				bin, err = faceLink(binDir, "containerd")
+				if err != nil {
+					return err
+				}
+				log.Info("running the embedded containerd", "why", why, "binary", bin)
+			}
+		}
 		sup, err = containerdproc.Start(ctx, containerdproc.Options{
-			Binary: cfg.ContainerdBinary, DataDir: cfg.DataDir, Env: env, Log: log.With("component", "containerd"),
+			Binary: bin, DataDir: cfg.DataDir, Env: env, Log: log.With("component", "containerd"),
 			OnReady: func() {
 				if ctrl != nil {
 					ctrl.Trigger()
@@ -211,4 +224,45 @@ func networks(extra reconcile.Networks) reconcile.Networks {
 		n[k] = v
 	}
 	return n
+}
+
+// faceLink makes dir/name a link to this executable, so it runs under
+// that name (the multi-call binary picks its face from argv[0]).
+func faceLink(dir, name string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	link := filepath.Join(dir, name)
+	if cur, err := os.Readlink(link); err == nil && cur == exe {
+		return link, nil
+	}
+	_ = os.Remove(link)
+	return link, os.Symlink(exe, link)
+}
+
+// usableContainerd says why the containerd on PATH cannot be used (none, or
+// older than v2: the rendered config is version 4), or "" when it can.
+func usableContainerd(ctx context.Context) string {
+	path, err := exec.LookPath("containerd")
+	if err != nil {
+		return "no containerd on PATH"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return fmt.Sprintf("%s --version: %v", path, err)
+	}
+	// "containerd github.com/containerd/containerd/v2 v2.4.2 <commit>"
+	for _, f := range strings.Fields(string(out)) {
+		v := strings.TrimPrefix(f, "v")
+		if len(v) > 1 && v[0] >= '0' && v[0] <= '9' && strings.Contains(v, ".") {
+			if major := v[:strings.Index(v, ".")]; major >= "2" && len(major) == 1 {
+				return ""
+			}
+			return fmt.Sprintf("%s is version %s; version 2 or later is needed", path, f)
+		}
+	}
+	return fmt.Sprintf("cannot read the version of %s: %q", path, strings.TrimSpace(string(out)))
 }
