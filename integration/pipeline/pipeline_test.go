@@ -351,3 +351,31 @@ func TestIntegrationPipelinePushFailure(t *testing.T) {
 		t.Errorf("good was not pushed: %v", err)
 	}
 }
+
+// TestIntegrationPipelineFailFast: after the first failure nothing new
+// starts; builds already running finish.
+func TestIntegrationPipelineFailFast(t *testing.T) {
+	s := start(t)
+	dir := writeTree(t, map[string]string{
+		"ZPipeline.yaml": `images:
+  quickfail: {file: fail.Dockerfile}
+  slow: {file: slow.Dockerfile}
+  after: {file: after.Dockerfile, depends_on: [slow]}
+`,
+		"fail.Dockerfile":  "FROM busybox\nRUN exit 1\n",
+		"slow.Dockerfile":  "FROM busybox\nRUN sleep 4\n",
+		"after.Dockerfile": "FROM slow\nRUN true\n",
+	})
+	r := zlayer(t, s, dir, nil, "pipeline", "--no-tui", "--fail-fast")
+	if r.code == 0 {
+		t.Fatal("exit 0")
+	}
+	sum := summaryLines(r.out)
+	if !strings.Contains(sum["quickfail"], "failed") || !strings.Contains(sum["slow"], "built") ||
+		!strings.Contains(sum["after"], "not started: --fail-fast after quickfail failed") {
+		t.Errorf("summary %q", sum)
+	}
+	if strings.Contains(r.out, "[after    ] building") {
+		t.Error("after started although --fail-fast had tripped")
+	}
+}
