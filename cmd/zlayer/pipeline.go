@@ -48,7 +48,7 @@ func (c *PipelineCmd) Run(ctx context.Context, log *slog.Logger) error {
 
 // runPipeline runs a loaded pipeline with the live view or plain lines and
 // turns its outcome into the exit status.
-func runPipeline(ctx context.Context, pl *pipelineSpec, opts pipeline.Options, tui, logs bool) error {
+func runPipeline(ctx context.Context, pl *spec.Pipeline, opts pipeline.Options, tui, logs bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var d pipeline.Display = &progress.Plain{W: os.Stdout, Logs: logs}
@@ -75,5 +75,3 @@ func runPipeline(ctx context.Context, pl *pipelineSpec, opts pipeline.Options, t
 	}
 	return err
 }
-
-type pipelineSpec = spec.Pipeline
