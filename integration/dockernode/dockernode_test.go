@@ -15,16 +15,31 @@ import (
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
-// TestIntegrationDockerNode is the kind-style end to end: the node image
-// built with buildx, loaded into dockerd, run privileged with a state
-// volume and a specs folder, a service deployed with `docker exec`, reached
-// through the published port, listed with ctr, brought back by `docker
-// restart`, and `docker rm -f` leaving nothing on the host. It runs the
-// commands docker/README.md shows, as the README writes them.
+// TestIntegrationDockerNode builds the node image once with buildx on the
+// harness builder, loads it into the harness's dockerd, and runs the
+// scenarios below against it.
 func TestIntegrationDockerNode(t *testing.T) {
 	s := stack.Start(t, stack.Options{Buildkit: true, Dockerd: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
+	if _, err := BuildImage(ctx, s); err != nil {
+		t.Fatalf("build the node image: %v", err)
+	}
+	size, err := Docker(ctx, s, "image", "inspect", "-f", "{{.Size}}", Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node image size: %s bytes", strings.TrimSpace(size))
+	t.Run("ServeDeployRestartRemove", func(t *testing.T) { serveDeployRestartRemove(ctx, t, s) })
+	t.Run("ContainerCommands", func(t *testing.T) { containerCommands(ctx, t, s) })
+}
+
+// serveDeployRestartRemove is the kind-style end to end: the node run
+// privileged with a state volume and a specs folder, a service deployed
+// with `docker exec`, reached through the published port, listed with ctr,
+// brought back by `docker restart`, and `docker rm -f` leaving nothing on
+// the host. It runs the commands docker/README.md shows, as written there.
+func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack) {
 	docker := func(args ...string) string {
 		t.Helper()
 		out, err := Docker(ctx, s, args...)
@@ -33,13 +48,6 @@ func TestIntegrationDockerNode(t *testing.T) {
 		}
 		return out
 	}
-
-	if _, err := BuildImage(ctx, s); err != nil {
-		t.Fatalf("build the node image: %v", err)
-	}
-	size := docker("image", "inspect", "-f", "{{.Size}}", Image)
-	t.Logf("node image size: %s bytes", strings.TrimSpace(size))
-
 	specs := filepath.Join(s.Dir, "specs")
 	if err := PrepareSpecs(ctx, s, specs); err != nil {
 		t.Fatal(err)
@@ -152,19 +160,14 @@ func TestIntegrationDockerNode(t *testing.T) {
 	docker("volume", "rm", "zlayer-state")
 }
 
-// TestIntegrationDockerNodeCommands runs the container-argument forms the
-// README shows: `deploy --spec FILE` (a node that deploys the spec and
-// keeps serving), `join --api URL` (cluster mode is not implemented: a
-// clear error and a non-zero exit), and a program (bash).
-func TestIntegrationDockerNodeCommands(t *testing.T) {
-	s := stack.Start(t, stack.Options{Buildkit: true, Dockerd: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+// containerCommands runs the container-argument forms the README shows:
+// `deploy --spec FILE` (a node that deploys the spec and keeps serving),
+// `join --api URL` (cluster mode is not implemented: a clear error and a
+// non-zero exit), a program (bash), and `docker stop`; and the plain
+// `docker buildx build` of the Dockerfile without --target.
+func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 	docker := func(args ...string) (string, error) { return Docker(ctx, s, args...) }
-	if _, err := BuildImage(ctx, s); err != nil {
-		t.Fatalf("build the node image: %v", err)
-	}
-	specs := filepath.Join(s.Dir, "specs")
+	specs := filepath.Join(s.Dir, "specs2")
 	if err := PrepareSpecs(ctx, s, specs); err != nil {
 		t.Fatal(err)
 	}
@@ -173,10 +176,37 @@ func TestIntegrationDockerNodeCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(specs, "myspec.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := docker("network", "create", "zlnet"); err != nil {
+	if _, err := docker("network", "create", "zlnet2"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "network", "rm", "zlnet") })
+	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "network", "rm", "zlnet2") })
+
+	// The seed's form: the Dockerfile without --target builds the prebuilt
+	// node image (the tests' builder cannot --load; a docker tar is loaded).
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(".cache", "node", fmt.Sprintf("test-%d-plain", os.Getpid()))
+	if err := os.MkdirAll(filepath.Join(root, bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(filepath.Join(root, bin))
+	if _, err := Run(ctx, s, root, "cp", "-f", filepath.Join(s.BinDir, "zlayer"), filepath.Join(root, bin, "zlayer")); err != nil {
+		t.Fatal(err)
+	}
+	plainTar := filepath.Join(s.Dir, "plain.tar")
+	if out, err := Run(ctx, s, root, "docker", "buildx", "build", "-f", "docker/Dockerfile.zlayer-node",
+		"--build-arg", "BINARY_PATH="+filepath.Join(bin, "zlayer"), "--build-arg", "TOOLS_PATH="+mustRel(root, s.ToolsBin),
+		"-t", "zlayer-node:plain", "--output", "type=docker,dest="+plainTar, "."); err != nil {
+		t.Fatal(err, out)
+	}
+	if out, err := docker("load", "-i", plainTar); err != nil {
+		t.Fatal(err, out)
+	}
+	if out, err := docker("run", "--rm", "--entrypoint", "zlayer-runtime", "zlayer-node:plain", "version"); err != nil || !strings.Contains(out, "zlayer") {
+		t.Errorf("image from a plain buildx build: %v\n%s", err, out)
+	}
 
 	// bash as the command: a shell in the image, with the node tools on PATH.
 	args := append([]string{"run", "--rm"}, Privileged()...)
@@ -199,7 +229,7 @@ func TestIntegrationDockerNodeCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := append([]string{"run"}, Privileged()...)
-	run = append(run, "-d", "--name", "zl-deploy", "--network", "zlnet",
+	run = append(run, "-d", "--name", "zl-deploy", "--network", "zlnet2",
 		"-p", fmt.Sprintf("127.0.0.1:%d:80", port),
 		"-v", specs+"/myspec.yaml:/spec.yaml:ro", "-v", specs+":/specs:ro",
 		Image, "deploy", "--spec", "/spec.yaml")
