@@ -88,3 +88,13 @@ func TestEvacuateRootMovesEveryPid(t *testing.T) {
 		t.Fatal("init leaf not created")
 	}
 }
+
+func TestMountsAtSeesMountsBelow(t *testing.T) {
+	// /proc is a mount point on any Linux system, and so is something under /sys or /proc.
+	if ok, err := mountsAt("/proc"); err != nil || !ok {
+		t.Fatalf("mountsAt(/proc) = %v, %v", ok, err)
+	}
+	if ok, err := mountsAt("/nonexistent-zlayer-path"); err != nil || ok {
+		t.Fatalf("mountsAt(nonexistent) = %v, %v", ok, err)
+	}
+}

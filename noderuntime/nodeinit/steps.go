@@ -77,10 +77,11 @@ func makeRootShared(Env) error {
 // the writable layer and survives `docker restart`, where every process
 // behind those files is dead; stale runc state and sockets then confuse
 // containerd and serve. A tmpfs gives each start of the container a clean
-// /run, as a boot does. It is skipped when /run already is a mount (the
-// user passed --tmpfs /run or a volume) so nothing they put there is hidden.
+// /run, as a boot does. It is skipped when /run is, or holds, a mount (the
+// user passed --tmpfs /run, a volume, or a socket under /run) so nothing
+// they put there is hidden.
 func freshRun(env Env) error {
-	mounted, err := isMountPoint("/run")
+	mounted, err := mountsAt("/run")
 	if err != nil || mounted {
 		return err
 	}
@@ -254,7 +255,8 @@ func checkDataVolume(env Env) error {
 	return nil
 }
 
-func isMountPoint(path string) (bool, error) {
+// mountsAt reports whether path or anything below it is a mount point.
+func mountsAt(path string) (bool, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return false, err
@@ -264,8 +266,10 @@ func isMountPoint(path string) (bool, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMount(fields[4]) == path {
-			return true, nil
+		if len(fields) > 4 {
+			if mp := unescapeMount(fields[4]); mp == path || strings.HasPrefix(mp, path+"/") {
+				return true, nil
+			}
 		}
 	}
 	return false, sc.Err()
