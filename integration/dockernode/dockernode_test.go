@@ -106,6 +106,9 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	if out := docker("exec", "zlayer", "ctr", "containers", "ls"); !strings.Contains(out, replica) {
 		t.Errorf("plain `ctr containers ls` lacks %s:\n%s", replica, out)
 	}
+	if out := docker("exec", "zlayer", "cat", "/var/lib/zlayer/containerd/containerd.log"); !strings.Contains(out, "containerd successfully booted") {
+		t.Errorf("containerd.log in the data dir:\n%s", out)
+	}
 	if out := docker("exec", "zlayer", "zlayer-runtime", "ps"); !strings.Contains(out, "httpd") {
 		t.Errorf("zlayer-runtime ps: %s", out)
 	}
