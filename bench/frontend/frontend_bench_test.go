@@ -22,9 +22,14 @@ import (
 	"testing"
 	"time"
 
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/frontend/dockerfile/builder"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/tonistiigi/fsutil"
 
+	"github.com/zlayer/zlayer/frontend"
 	"github.com/zlayer/zlayer/frontend/convert"
 	"github.com/zlayer/zlayer/frontend/zimagefile"
 	"github.com/zlayer/zlayer/integration/frontendimage"
@@ -123,6 +128,7 @@ func TestBenchFrontend(t *testing.T) {
 		}
 		return time.Since(start)
 	}
+	benchInProcess(t, s, dir)
 	files := []string{"ZImagefile", "Dockerfile", "Dockerfile.builtin"}
 	// Warm-up: pull bases and both frontend images once.
 	for _, f := range files {
@@ -297,3 +303,36 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// benchInProcess runs both frontends in this process (no frontend
+// container), warm, so their own cost is compared without container start.
+func benchInProcess(t *testing.T, s *stack.Stack, dir string) {
+	c := s.BuildkitClient(t)
+	fs, err := fsutil.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(file string, fn gwclient.BuildFunc) time.Duration {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		opt := bkclient.SolveOpt{
+			FrontendAttrs: map[string]string{"filename": file},
+			LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
+		}
+		start := time.Now()
+		if _, err := c.Build(ctx, opt, "zlbench", fn, nil); err != nil {
+			t.Fatalf("in-process %s: %v", file, err)
+		}
+		return time.Since(start)
+	}
+	run("ZImagefile", frontend.Build)
+	run("Dockerfile.builtin", builder.Build)
+	var z, d []time.Duration
+	for i := 0; i < 7; i++ {
+		z = append(z, run("ZImagefile", frontend.Build))
+		d = append(d, run("Dockerfile.builtin", builder.Build))
+	}
+	zm, dm := median(z), median(d)
+	fmt.Printf("build warm, in process  ZImagefile (frontend.Build) %8s  Dockerfile (BuildKit's builder.Build) %8s  ratio %.3f\n",
+		zm.Round(time.Millisecond), dm.Round(time.Millisecond), float64(zm)/float64(dm))
+}
