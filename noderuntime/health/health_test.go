@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,9 +54,9 @@ func TestChecks(t *testing.T) {
 }
 
 func TestRunReportsTransitions(t *testing.T) {
-	ok := false
+	var ok atomic.Bool
 	exec := func(context.Context, []string) (int, error) {
-		if ok {
+		if ok.Load() {
 			return 0, nil
 		}
 		return 1, nil
@@ -69,7 +70,7 @@ func TestRunReportsTransitions(t *testing.T) {
 	if s := <-ch; s.Healthy {
 		t.Fatal("healthy before success")
 	}
-	ok = true
+	ok.Store(true)
 	if s := <-ch; !s.Healthy {
 		t.Fatal("not healthy after success")
 	}
