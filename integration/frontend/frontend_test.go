@@ -401,6 +401,28 @@ func TestIntegrationFrontend(t *testing.T) {
 		}
 	})
 
+	t.Run("inprocess/describe", func(t *testing.T) {
+		dt := subrequest(t, s, filepath.Join(multi, "ZImagefile"), multi, "frontend.subrequests.describe")
+		for _, want := range []string{"frontend.outline", "frontend.targets", "frontend.lint"} {
+			if !strings.Contains(string(dt), want) {
+				t.Errorf("describe lacks %s: %s", want, dt)
+			}
+		}
+	})
+	t.Run("inprocess/dockerfile-passthrough", func(t *testing.T) {
+		// A Dockerfile handed to the frontend (BUILDKIT_SYNTAX set for a
+		// whole bake file) builds as a Dockerfile.
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox\nRUN echo plain > /plain\n"})
+		img, err := inProcess(t, s, filepath.Join(dir, "Dockerfile"), dir, nil, map[string]string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.file(t, "/plain").Data != "plain\n" {
+			t.Error("Dockerfile not built")
+		}
+	})
+
 	invalid := "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: make\n    copy: src\n  - copy: a\nexpose: web\n"
 	t.Run("buildx/invalid-file", func(t *testing.T) {
 		dir := t.TempDir()
