@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 )
 
 // ExecCmd runs a command in a replica.
 type ExecCmd struct {
 	NodeFlags
-	Service    string   `arg:"" help:"Service (SERVICE or DEPLOYMENT/SERVICE)."`
-	Command    []string `arg:"" passthrough:"" help:"Command and arguments, after --."`
-	Replica    int      `default:"0" help:"Replica to run in (0: the first running one)."`
-	Deployment string   `short:"d" help:"Deployment of the service."`
-	TTY        bool     `short:"t" help:"Allocate a terminal (not supported yet)."`
+	Service     string   `arg:"" help:"Service (SERVICE or DEPLOYMENT/SERVICE)."`
+	Command     []string `arg:"" passthrough:"" help:"Command and arguments, after --."`
+	Replica     int      `default:"0" help:"Replica to run in (0: the first running one)."`
+	Deployment  string   `short:"d" help:"Deployment of the service."`
+	TTY         bool     `short:"t" help:"Allocate a terminal (not supported yet)."`
+	Interactive bool     `short:"i" help:"Pass stdin to the command."`
 }
 
 func (c *ExecCmd) Run(ctx context.Context) error {
@@ -35,7 +37,11 @@ func (c *ExecCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	code, err := cl.Exec(ctx, dep, svc, c.Replica, cmd, os.Stdout, os.Stderr)
+	var stdin io.Reader
+	if c.Interactive {
+		stdin = os.Stdin
+	}
+	code, err := cl.Exec(ctx, dep, svc, c.Replica, cmd, stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}

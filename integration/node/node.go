@@ -221,6 +221,12 @@ func (n *Node) WaitFor(what string, limit time.Duration, ok func() bool) time.Du
 // CLI runs the zlayer CLI against the node.
 func (n *Node) CLI(args ...string) (stdout, stderr string, code int) {
 	n.t.Helper()
+	return n.CLIIn("", args...)
+}
+
+// CLIIn is CLI with stdin.
+func (n *Node) CLIIn(stdin string, args ...string) (stdout, stderr string, code int) {
+	n.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A full path: stack.Command keeps exec's PATH lookup error for bare names.
@@ -228,6 +234,7 @@ func (n *Node) CLI(args ...string) (stdout, stderr string, code int) {
 	cmd.Env = append(cmd.Env, "ZLAYER_HOST="+n.Socket)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.Stdin = strings.NewReader(stdin)
 	err := cmd.Run()
 	code = 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -188,6 +188,10 @@ func TestIntegrationNodeServe(t *testing.T) {
 		t.Errorf("exec: code %d out %q", code, out)
 	}
 
+	if out, stderr, code := n.CLIIn("line one\nline two\n", "exec", "-i", "worker", "--", "sh", "-c", "tee /dev/stderr | wc -l"); code != 0 || strings.TrimSpace(out) != "2" || stderr != "line one\nline two\n" {
+		t.Errorf("exec -i: code %d out %q err %q", code, out, stderr)
+	}
+
 	// Scale 3 -> 5 -> 1.
 	n.MustCLI("scale", "worker", "5")
 	n.WaitFor("5 workers ready", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 5 })

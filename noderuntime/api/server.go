@@ -427,9 +427,25 @@ func (f frameWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ExecHeader carries the ExecRequest (JSON) when the request body is the
+// command's stdin.
+const ExecHeader = "X-Zlayer-Exec"
+
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	var req ExecRequest
-	if !decodeJSON(w, r, &req) {
+	var stdin io.Reader
+	if h := r.Header.Get(ExecHeader); h != "" {
+		if err := json.Unmarshal([]byte(h), &req); err != nil {
+			writeErr(w, 400, "bad_request", "invalid "+ExecHeader+" header: "+err.Error())
+			return
+		}
+		// Stdin streams in while output streams out.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			writeErr(w, 500, "internal", err.Error())
+			return
+		}
+		stdin = r.Body
+	} else if !decodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Command) == 0 {
@@ -454,7 +470,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	mu := &sync.Mutex{}
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)
-	code, err := s.Controller.Exec(r.Context(), rs.ID, req.Command, nil,
+	code, err := s.Controller.Exec(r.Context(), rs.ID, req.Command, stdin,
 		frameWriter{mu, enc, fl, "stdout"}, frameWriter{mu, enc, fl, "stderr"})
 	mu.Lock()
 	defer mu.Unlock()

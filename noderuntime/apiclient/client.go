@@ -82,6 +82,11 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ct
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	return c.send(req)
+}
+
+// send adds the token and turns error answers into *Error.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -192,9 +197,21 @@ func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow boo
 }
 
 // Exec runs cmd in a replica (0: any running one) and returns its exit code.
-func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []string, stdout, stderr io.Writer) (int, error) {
+func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	b, _ := json.Marshal(api.ExecRequest{Command: cmd, Replica: replica})
-	resp, err := c.do(ctx, "POST", svcPath(dep, svc)+"/exec", bytes.NewReader(b), "application/json")
+	var resp *http.Response
+	var err error
+	if stdin == nil {
+		resp, err = c.do(ctx, "POST", svcPath(dep, svc)+"/exec", bytes.NewReader(b), "application/json")
+	} else {
+		req, rerr := http.NewRequestWithContext(ctx, "POST", c.base+svcPath(dep, svc)+"/exec", io.NopCloser(stdin))
+		if rerr != nil {
+			return -1, rerr
+		}
+		req.Header.Set(api.ExecHeader, string(b))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err = c.send(req)
+	}
 	if err != nil {
 		return -1, err
 	}
