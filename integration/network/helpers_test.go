@@ -25,6 +25,9 @@ const childEnv = "ZLAYER_NETNS_CHILD"
 // prerequisite is missing.
 func need(t *testing.T, ok bool, reason string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test skipped with -short")
+	}
 	if ok {
 		return
 	}

@@ -426,7 +426,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 	t.Run("service to service by name", func(t *testing.T) {
 		for _, name := range []string{"api", "api.shop"} {
 			var out, errb bytes.Buffer
-			code, err := n.api.Exec(ctx, "shop", "web", 1, []string{"wget", "-qO-", "http://" + name + ":8080/api/"}, &out, &errb)
+			code, err := n.api.Exec(ctx, "shop", "web", 1, []string{"wget", "-qO-", "http://" + name + ":8080/api/"}, nil, &out, &errb)
 			if err != nil || code != 0 || !strings.HasPrefix(out.String(), "api-shop-api-1") {
 				t.Errorf("web -> %s: exit %d %v: %q %q", name, code, err, out.String(), errb.String())
 			}
