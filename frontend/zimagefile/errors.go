@@ -65,7 +65,9 @@ func (l ErrorList) sorted() ErrorList {
 // Pretty renders the errors with the offending line of data under each, the
 // way compilers do, for terminals (buildx shows its own snippets).
 func (l ErrorList) Pretty(data []byte) string {
-	lines := strings.Split(string(data), "\n")
+	// Lines as YAML counts them: \n, \r\n or a lone \r.
+	text := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\r", "\n")
+	lines := strings.Split(text, "\n")
 	var b strings.Builder
 	for i, e := range l {
 		if i > 0 {

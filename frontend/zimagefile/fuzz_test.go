@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,12 +34,9 @@ func FuzzParse(f *testing.F) {
 		if !errors.As(err, &list) || len(list) == 0 {
 			t.Fatalf("rejection is not a positioned ErrorList: %T %v", err, err)
 		}
-		lines := 1
-		for _, b := range data {
-			if b == '\n' {
-				lines++
-			}
-		}
+		// YAML breaks lines at \n, \r\n and a lone \r.
+		norm := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\r", "\n")
+		lines := strings.Count(norm, "\n") + 1
 		for _, e := range list {
 			if e.Range.Start.Line < 1 || e.Range.Start.Column < 1 {
 				t.Fatalf("error without position: %v", e)
