@@ -104,8 +104,14 @@ func Run(ctx context.Context, pl *spec.Pipeline, o Options, d Display) (*schedul
 	if err != nil {
 		return nil, err
 	}
-	if err := cli.Check(ctx); err != nil {
+	driver, err := cli.Check(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if driver == "docker" {
+		// Dependents read this run's images as OCI layouts, which the
+		// docker driver's classic image store cannot export.
+		return nil, fmt.Errorf("buildx builder %q uses the docker driver, which cannot export the OCI layouts a pipeline passes between images; create a builder with another driver (`docker buildx create --use`) or name one with --builder", builderName(o.Builder))
 	}
 	work := o.OutDir
 	if work == "" {
@@ -178,6 +184,13 @@ func (b *bakeBuilder) Build(ctx context.Context, im *spec.Image, deps map[string
 		}
 	}
 	return schedule.Result{Digest: dgst, Dir: out}, nil
+}
+
+func builderName(b string) string {
+	if b == "" {
+		return "(current)"
+	}
+	return b
 }
 
 // frontendHint explains a missing ZImagefile frontend image, which a user

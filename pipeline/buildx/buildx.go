@@ -152,14 +152,24 @@ func (c *CLI) builderArgs() []string {
 	return []string{"--builder", c.Builder}
 }
 
-// Check makes sure the builder exists and answers.
-func (c *CLI) Check(ctx context.Context) error {
+// Check makes sure the builder exists and answers, and returns its driver
+// (docker-container, remote, kubernetes or docker).
+func (c *CLI) Check(ctx context.Context) (driver string, err error) {
 	args := append([]string{"inspect", "--bootstrap"}, c.builderArgs()...)
 	out, err := c.command(ctx, args...).CombinedOutput()
 	if err != nil {
-		return &BuilderError{Builder: c.Builder, Detail: lastError(string(out), err)}
+		return "", &BuilderError{Builder: c.Builder, Detail: lastError(string(out), err)}
 	}
-	return nil
+	return parseDriver(string(out)), nil
+}
+
+func parseDriver(inspect string) string {
+	for _, l := range strings.Split(inspect, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "Driver" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // Command returns an *exec.Cmd for buildx with the given arguments, the

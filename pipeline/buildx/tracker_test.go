@@ -53,3 +53,10 @@ func TestTrackerNonJSONFailure(t *testing.T) {
 		t.Errorf("failure %q", f)
 	}
 }
+
+func TestParseDriver(t *testing.T) {
+	out := "Name:          zl1\nDriver:        remote\nLast Activity: now\n\nNodes:\nName:     zl10\n"
+	if d := parseDriver(out); d != "remote" {
+		t.Errorf("driver %q", d)
+	}
+}

@@ -18,7 +18,7 @@ func buildWithBuildx(ctx context.Context, o Options, p *Plan) error {
 	if err != nil {
 		return err
 	}
-	if err := cli.Check(ctx); err != nil {
+	if _, err := cli.Check(ctx); err != nil {
 		return err
 	}
 	args := []string{"--file", p.File.Path}
