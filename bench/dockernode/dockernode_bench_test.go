@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,6 +85,12 @@ func BenchmarkDockerNode(b *testing.B) {
 			b.Fatal(err)
 		}
 		answer += time.Since(t0)
+		// The deploy command is done once it prints the ready table; only
+		// then may the deployment go (removing it earlier fails the deploy,
+		// and the entrypoint then stops the node).
+		if err := waitLogs(ctx, s, "zlayer", regexp.MustCompile(`httpd\s+1/1`)); err != nil {
+			b.Fatal(err)
+		}
 		docker("exec", "zlayer", "zlayer-runtime", "down", "web")
 		docker("rm", "-f", "zlayer")
 	}
@@ -99,6 +106,17 @@ func BenchmarkDockerNode(b *testing.B) {
 	b.Logf("image %s: %.1f MB uncompressed (target 120 MB, %.2fx); docker tar %s", dockernode.Image, size/1e6, size/120e6, tar)
 	b.Logf("per run: plain httpd container %.0f ms to answer; node %.0f ms to ready, %.0f ms to answer (%.1fx plain)",
 		ms(base), ms(ready), ms(answer), float64(answer)/float64(base))
+}
+
+func waitLogs(ctx context.Context, s *stack.Stack, name string, re *regexp.Regexp) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if out, err := dockernode.Docker(ctx, s, "logs", name); err == nil && re.MatchString(out) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("docker logs %s never matched %v", name, re)
 }
 
 // waitNodeAPI polls the node's API liveness (not the deployment's
