@@ -16,9 +16,17 @@ import (
 type ConvertCmd struct {
 	File   string `arg:"" optional:"" default:"ZImagefile" help:"ZImagefile to convert (- for stdin)."`
 	Output string `short:"o" help:"Write the Dockerfile here instead of stdout." type:"path"`
+	Schema bool   `help:"Print the ZImagefile JSON Schema (for editors) instead of converting."`
 }
 
 func (c *ConvertCmd) Run(ctx context.Context) error {
+	if c.Schema {
+		dt, err := zimagefile.JSONSchema()
+		if err != nil {
+			return err
+		}
+		return c.write(dt)
+	}
 	var data []byte
 	var err error
 	name := c.File
@@ -43,9 +51,13 @@ func (c *ConvertCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("convert %s: %w", name, err)
 	}
+	return c.write(df)
+}
+
+func (c *ConvertCmd) write(dt []byte) error {
 	if c.Output != "" {
-		return os.WriteFile(c.Output, df, 0o644)
+		return os.WriteFile(c.Output, dt, 0o644)
 	}
-	_, err = os.Stdout.Write(df)
+	_, err := os.Stdout.Write(dt)
 	return err
 }

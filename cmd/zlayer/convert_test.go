@@ -54,3 +54,15 @@ func TestConvertCmdShowsErrorsWithTheLine(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+func TestConvertCmdSchema(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "schema.json")
+	if err := (&ConvertCmd{Schema: true, Output: out}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	want, _ := os.ReadFile("../../frontend/zimagefile/" + zimagefile.SchemaFile)
+	if string(got) != string(want) {
+		t.Error("--schema differs from the checked-in schema")
+	}
+}
