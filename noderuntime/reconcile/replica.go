@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -468,9 +469,22 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 	execID := fmt.Sprintf("x%d", time.Now().UnixNano())
 	fifoDir := filepath.Join(c.o.DataDir, "fifo")
 	_ = os.MkdirAll(fifoDir, 0o700)
-	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(fifoDir)))
+	var in io.Reader
+	var sc *stdinCloser
+	if stdin != nil {
+		pspec.Terminal = false
+		sc = &stdinCloser{r: stdin, ready: make(chan struct{})}
+		in = sc
+	}
+	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(in, stdout, stderr), cio.WithFIFODir(fifoDir)))
 	if err != nil {
 		return -1, fmt.Errorf("exec: %w", err)
+	}
+	if sc != nil {
+		// The shim keeps the stdin fifo open: the end of input has to be
+		// told with CloseIO once it is all copied.
+		sc.close = func() { _ = proc.CloseIO(context.WithoutCancel(ctx), containerd.WithStdinCloser) }
+		close(sc.ready)
 	}
 	defer proc.Delete(context.WithoutCancel(ctx))
 	ch, err := proc.Wait(ctx)
@@ -520,4 +534,25 @@ func signalNumber(v any) int {
 		}
 	}
 	return 0
+}
+
+// stdinCloser reports the end of an exec's input to the shim.
+type stdinCloser struct {
+	r     io.Reader
+	ready chan struct{}
+	close func()
+	once  sync.Once
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.once.Do(func() {
+			go func() {
+				<-s.ready
+				s.close()
+			}()
+		})
+	}
+	return n, err
 }
