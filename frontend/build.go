@@ -8,7 +8,6 @@
 package frontend
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -446,5 +445,3 @@ func parseLintResults(sm *llb.SourceMap, err error) *lint.LintResults {
 	r.Error = be
 	return r
 }
-
-var _ = bytes.MinRead
