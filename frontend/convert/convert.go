@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/zlayer/zlayer/frontend/zimagefile"
@@ -486,14 +485,4 @@ func argDecl(a zimagefile.KeyValue) string {
 		return a.Key
 	}
 	return a.Key + "=" + quote(a.Value)
-}
-
-// sortedKeys is used where generated content must be deterministic.
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
