@@ -114,7 +114,8 @@ func (s *Stack) Command(ctx context.Context, name string, args ...string) *exec.
 	if !strings.Contains(name, "/") {
 		for _, d := range []string{s.BinDir, s.ToolsBin} {
 			if p := filepath.Join(d, name); d != "" && isExecutable(p) {
-				cmd.Path = p
+				// exec.Command already recorded the failed PATH lookup.
+				cmd.Path, cmd.Err = p, nil
 				break
 			}
 		}
