@@ -277,7 +277,7 @@ services:
   echo:
     # No network_mode: bridge is the default on a node with networking.
     image: busybox
-    command: {entrypoint: [nc, -ll, -p, "9000", -e, cat]}
+    command: {entrypoint: [/bin/sh, -c, "exec nc -ll -p 9000 -e cat"]}
     endpoints:
       - {name: echo, protocol: tcp, port: 9000, expose: public}
     health: {interval: 1s, timeout: 1s, retries: 1, check: {type: tcp, port: 9000}}
