@@ -204,7 +204,14 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 	if stdin == nil {
 		resp, err = c.do(ctx, "POST", svcPath(dep, svc)+"/exec", bytes.NewReader(b), "application/json")
 	} else {
-		req, rerr := http.NewRequestWithContext(ctx, "POST", c.base+svcPath(dep, svc)+"/exec", io.NopCloser(stdin))
+		// The input is read to its end and sent whole: a request body still
+		// being written while the answer streams back is not dependable
+		// through every proxy, and piped input is the common case.
+		data, rerr := io.ReadAll(stdin)
+		if rerr != nil {
+			return -1, rerr
+		}
+		req, rerr := http.NewRequestWithContext(ctx, "POST", c.base+svcPath(dep, svc)+"/exec", bytes.NewReader(data))
 		if rerr != nil {
 			return -1, rerr
 		}

@@ -483,7 +483,10 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 	if sc != nil {
 		// The shim keeps the stdin fifo open: the end of input has to be
 		// told with CloseIO once it is all copied.
-		sc.close = func() { _ = proc.CloseIO(context.WithoutCancel(ctx), containerd.WithStdinCloser) }
+		sc.close = func() {
+			err := proc.CloseIO(context.WithoutCancel(ctx), containerd.WithStdinCloser)
+			c.o.Log.Debug("exec stdin closed", "id", id, "exec", execID, "err", err)
+		}
 		close(sc.ready)
 	}
 	defer proc.Delete(context.WithoutCancel(ctx))
