@@ -487,7 +487,6 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 			err := proc.CloseIO(context.WithoutCancel(ctx), containerd.WithStdinCloser)
 			c.o.Log.Debug("exec stdin closed", "id", id, "exec", execID, "err", err)
 		}
-		close(sc.ready)
 	}
 	defer proc.Delete(context.WithoutCancel(ctx))
 	ch, err := proc.Wait(ctx)
@@ -496,6 +495,10 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 	}
 	if err := proc.Start(ctx); err != nil {
 		return -1, fmt.Errorf("exec start: %w", err)
+	}
+	if sc != nil {
+		// Only a started process has a stdin for CloseIO to close.
+		close(sc.ready)
 	}
 	select {
 	case st := <-ch:
