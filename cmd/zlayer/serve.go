@@ -6,7 +6,11 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/node"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
 // ServeCmd runs the node runtime.
@@ -15,7 +19,7 @@ type ServeCmd struct {
 	Socket            string        `env:"ZLAYER_SOCKET" default:"/run/zlayer/zlayer.sock" help:"Unix socket of the API (mode 0660)."`
 	Bind              string        `env:"ZLAYER_BIND" default:"0.0.0.0:3669" help:"TCP address of the API (bearer token required; empty: no TCP)."`
 	TokenFile         string        `name:"token-file" env:"ZLAYER_TOKEN_FILE" help:"File holding the API token (default: generated into the data dir)." type:"path"`
-	Config            string        `env:"ZLAYER_CONFIG" help:"Node config file (registry mirrors and plain-HTTP registries, k3s registries.yaml style)." type:"path"`
+	Config            string        `env:"ZLAYER_CONFIG" help:"Node config file: registry mirrors and plain-HTTP registries (k3s registries.yaml style), network (bridge, subnet, default_mode, plugin_dirs) and ingress (listen, certs)." type:"path"`
 	ContainerdSocket  string        `name:"containerd-socket" env:"CONTAINERD_SOCKET" default:"/run/containerd/containerd.sock" help:"containerd to use; started as a child when it does not answer."`
 	Namespace         string        `env:"ZLAYER_NAMESPACE" default:"zlayer" help:"containerd namespace for containers."`
 	StateDir          string        `name:"state-dir" env:"ZLAYER_STATE_DIR" help:"Container state, logs and exit records (default: DATA-DIR/containers)." type:"path"`
@@ -28,9 +32,19 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	// The node is mostly idle; a soft limit keeps its footprint small
 	// without capping what a burst of work may use.
 	debug.SetMemoryLimit(32 << 20)
+	// Node networking: bridge mode through CNI (when its plugins are
+	// installed or configured), the ingress on public endpoints' ports and
+	// service discovery; see the network and ingress sections of --config.
+	nn, err := network.Setup(c.DataDir, c.Config, log.With("component", "network"))
+	if err != nil {
+		return err
+	}
+	spec.DefaultNetworkMode = nn.DefaultMode
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
 		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir,
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
+		Networks: nn.Networks(), Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},
+		BeforeStop: nn.BeforeStop(c.StopTimeout),
 	})
 }

@@ -46,6 +46,9 @@ type Config struct {
 	// Extensions run beside the controller until ctx ends (e.g. ingress and
 	// service discovery fed from the controller's replicas).
 	Extensions []func(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error
+	// BeforeStop runs before a replica is stopped for good (the ingress
+	// drains it).
+	BeforeStop func(ctx context.Context, id string)
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
@@ -151,7 +154,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ctrl = reconcile.New(reconcile.Options{
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
-		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks),
+		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
 		StopTimeout: cfg.StopTimeout,
 	})
 	if sup != nil {

@@ -75,6 +75,9 @@ type Options struct {
 	StopTimeout time.Duration
 	// Parallel bounds concurrent replica creations in one pass.
 	Parallel int
+	// BeforeStop runs before a replica is stopped for good (removal, scale
+	// down, rolling replacement): node networking drains it from the ingress.
+	BeforeStop func(ctx context.Context, id string)
 }
 
 // Controller is the reconciler.

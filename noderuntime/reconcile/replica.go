@@ -374,6 +374,9 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	r.State = StateStopping
 	cancel := r.cancel
 	c.mu.Unlock()
+	if c.o.BeforeStop != nil {
+		c.o.BeforeStop(ctx, r.ID)
+	}
 	if ctr, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
 		c.stopTask(ctx, ctr)
 		c.deleteContainer(ctx, ctr)

@@ -27,6 +27,9 @@ type Config struct {
 	Registries Registries            `yaml:"registries"`
 	Mirrors    map[string]Mirror     `yaml:"mirrors"`
 	Configs    map[string]HostConfig `yaml:"configs"`
+	// The networking sections, read by noderuntime/network.
+	Network yaml.Node `yaml:"network"`
+	Ingress yaml.Node `yaml:"ingress"`
 }
 
 type Registries struct {

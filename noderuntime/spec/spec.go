@@ -287,7 +287,7 @@ func (s *Service) applyDefaults() {
 		s.RestartPolicy.Delay = Duration(time.Second)
 	}
 	if s.NetworkMode == "" {
-		s.NetworkMode = "host"
+		s.NetworkMode = DefaultNetworkMode
 	}
 	for i := range s.Endpoints {
 		e := &s.Endpoints[i]
@@ -374,6 +374,11 @@ func (d *Deployment) StartOrder() []string {
 	}
 	return out
 }
+
+// DefaultNetworkMode is what services without network_mode get. A node
+// with bridge networking sets it to "bridge" (unless its config says host)
+// before it parses any spec.
+var DefaultNetworkMode = "host"
 
 // ErrUnsupported marks a valid spec that this node cannot run (e.g. bridge
 // networking on a node without networking).
