@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -259,6 +260,19 @@ func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 	}
 	if out, _ := docker("inspect", "-f", "{{.State.Running}}", "zl-deploy"); strings.TrimSpace(out) != "true" {
 		t.Errorf("the container stopped after its deploy: %s", out)
+	}
+
+	// The deploy command prints the ready table when it is done.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		logs, _ := docker("logs", "zl-deploy")
+		if regexp.MustCompile(`httpd\s+1/1`).MatchString(logs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deploy as the command never reported ready:\n%s", logs)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	// docker stop: SIGTERM reaches serve through PID 1; serve stops

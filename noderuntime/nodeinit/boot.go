@@ -74,7 +74,9 @@ func Boot(self string, args []string, log *slog.Logger) int {
 			log.Error("start "+args[0], "err", err)
 			return 1
 		}
-		if code := sup.waitFor(cmd); code != 0 {
+		// A deploy cut short by `docker stop` is not a failed deploy: the
+		// container ends with serve's code, as a stopped node does.
+		if code := sup.waitFor(cmd); code != 0 && !sup.terminating {
 			log.Error(args[0]+" failed; stopping the node", "exit_code", code)
 			sup.signal(syscall.SIGTERM)
 			sup.waitFor(serve)
@@ -108,7 +110,9 @@ type supervisor struct {
 	log     *slog.Logger
 	sigs    chan os.Signal
 	started []int
-	exits   map[int]int // pid -> exit code, for children already reaped
+	// terminating is set once SIGTERM or SIGINT has been forwarded.
+	terminating bool
+	exits       map[int]int // pid -> exit code, for children already reaped
 }
 
 func newSupervisor(log *slog.Logger) *supervisor {
@@ -160,6 +164,9 @@ func (s *supervisor) waitFor(pid int) int {
 		sig := <-s.sigs
 		if sig != syscall.SIGCHLD {
 			s.log.Info("forwarding signal", "signal", sig)
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				s.terminating = true
+			}
 			s.signal(sig.(syscall.Signal))
 		}
 	}
