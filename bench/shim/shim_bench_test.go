@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -103,10 +102,7 @@ func (b *bench) start(t *testing.T, runtime string, annotations map[string]strin
 func (b *bench) remove(cs ...ctr) {
 	ctx := namespaces.WithNamespace(context.Background(), b.s.Namespace)
 	for _, c := range cs {
-		_ = c.task.Kill(ctx, syscall.SIGKILL)
-	}
-	for _, c := range cs {
-		_, _ = c.task.Delete(ctx, containerd.WithProcessKill)
+		_, _ = stack.KillTask(ctx, c.task)
 		_ = c.c.Delete(ctx, containerd.WithSnapshotCleanup)
 	}
 }

@@ -121,8 +121,7 @@ func (e *env) remove(c containerd.Container) {
 	defer cancel()
 	ctx = namespaces.WithNamespace(ctx, e.s.Namespace)
 	if task, err := c.Task(ctx, nil); err == nil {
-		_ = task.Kill(ctx, syscall.SIGKILL)
-		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		_, _ = stack.KillTask(ctx, task)
 	}
 	_ = c.Delete(ctx, containerd.WithSnapshotCleanup)
 }
@@ -444,10 +443,7 @@ func (e *env) testGrouping(t *testing.T) {
 	}
 
 	// Stopping one leaves the others running, under the same shim.
-	if err := tasks[2].Kill(e.ctx, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	st, err := tasks[2].Delete(e.ctx, containerd.WithProcessKill)
+	st, err := stack.KillTask(e.ctx, tasks[2])
 	if err != nil {
 		t.Fatalf("delete web-2: %v", err)
 	}
@@ -493,8 +489,7 @@ func (e *env) testGrouping(t *testing.T) {
 		if i == 2 {
 			continue
 		}
-		_ = task.Kill(e.ctx, syscall.SIGKILL)
-		if _, err := task.Delete(e.ctx, containerd.WithProcessKill); err != nil {
+		if _, err := stack.KillTask(e.ctx, task); err != nil {
 			t.Errorf("delete web-%d: %v", i, err)
 		}
 	}

@@ -64,7 +64,7 @@ func TestIntegrationSmokeBuildxToContainerd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create task: %v", err)
 	}
-	defer task.Delete(context.Background(), containerd.WithProcessKill)
+	defer stack.KillTask(context.Background(), task)
 	exitCh, err := task.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -182,14 +182,7 @@ func (s *Stack) cleanupContainers() {
 		}
 		for _, ctr := range cs {
 			if task, err := ctr.Task(nctx, nil); err == nil {
-				_ = task.Kill(nctx, syscall.SIGKILL)
-				if ch, err := task.Wait(nctx); err == nil {
-					select {
-					case <-ch:
-					case <-time.After(10 * time.Second):
-					}
-				}
-				_, _ = task.Delete(nctx, containerd.WithProcessKill)
+				_, _ = KillTask(nctx, task)
 			}
 			_ = ctr.Delete(nctx, containerd.WithSnapshotCleanup)
 		}
@@ -241,4 +234,28 @@ func ShimPIDs(addr string) []int {
 		}
 	}
 	return pids
+}
+
+// KillTask SIGKILLs a task's init process, waits for it to exit and deletes
+// the task. The kernel takes the rest of the container's PID namespace down
+// with init. It deliberately avoids containerd's WithProcessKill, which runs
+// `runc kill --all`: that signals every PID runc finds in the container's
+// cgroup, and on these hosts it was seen to take down unrelated processes.
+func KillTask(ctx context.Context, task containerd.Task) (*containerd.ExitStatus, error) {
+	exitC, err := task.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !strings.Contains(err.Error(), "not found") &&
+		!strings.Contains(err.Error(), "process already finished") {
+		return nil, fmt.Errorf("kill task %s: %w", task.ID(), err)
+	}
+	select {
+	case <-exitC:
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("task %s did not exit after SIGKILL", task.ID())
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return task.Delete(ctx)
 }
