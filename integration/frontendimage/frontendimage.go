@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	bkclient "github.com/moby/buildkit/client"
-	"github.com/tonistiigi/fsutil"
-
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
@@ -90,39 +87,11 @@ func Build(ctx context.Context, s *stack.Stack, ref string) error {
 	if err := os.WriteFile(filepath.Join(ctxDir, "zimagefile-frontend"), data, 0o755); err != nil {
 		return err
 	}
-	ctxFS, err := fsutil.NewFS(ctxDir)
-	if err != nil {
-		return err
-	}
-	dfFS, err := fsutil.NewFS(filepath.Join(s.RepoRoot, "docker"))
-	if err != nil {
-		return err
-	}
-	c, err := bkclient.New(ctx, s.BuildkitAddr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	opt := bkclient.SolveOpt{
-		Frontend: "dockerfile.v0",
-		FrontendAttrs: map[string]string{
-			"filename":              "Dockerfile.zimagefile",
-			"target":                "frontend",
-			"build-arg:BINARY_PATH": "zimagefile-frontend",
-		},
-		LocalMounts: map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports: []bkclient.ExportEntry{{
-			Type:  bkclient.ExporterImage,
-			Attrs: map[string]string{"name": ref, "push": "true", "registry.insecure": "true"},
-		}},
-	}
-	ch := make(chan *bkclient.SolveStatus)
-	go func() {
-		for range ch { //nolint:revive // drain progress
-		}
-	}()
-	if _, err := c.Solve(ctx, nil, opt, ch); err != nil {
-		return fmt.Errorf("build %s: %w", ref, err)
-	}
-	return nil
+	return s.BuildAndPush(ctx, stack.DockerfileBuild{
+		Context:       ctxDir,
+		DockerfileDir: filepath.Join(s.RepoRoot, "docker"),
+		Filename:      "Dockerfile.zimagefile",
+		Target:        "frontend",
+		BuildArgs:     map[string]string{"BINARY_PATH": "zimagefile-frontend"},
+	}, ref)
 }

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/zlayer/zlayer/integration/stack"
 )
 
 const childEnv = "ZLAYER_NETNS_CHILD"
@@ -74,7 +76,7 @@ func inNetns(t *testing.T) bool {
 	}
 	need(t, os.Geteuid() == 0, "needs root for network namespaces")
 	for _, tool := range []string{"ip", "nsenter", "iptables-save"} {
-		_, err := lookPath(tool)
+		_, err := stack.LookPath(tool)
 		need(t, err == nil, tool+" not found")
 	}
 	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
@@ -92,7 +94,7 @@ func inNetns(t *testing.T) bool {
 			t.Errorf("ip netns del %s: %v: %s", name, err, out)
 		}
 	})
-	nsenter, _ := lookPath("nsenter")
+	nsenter, _ := stack.LookPath("nsenter")
 	args := []string{"--net=/run/netns/" + name, os.Args[0], "-test.run", "^" + regexp.QuoteMeta(t.Name()) + "$", "-test.count=1", "-test.v"}
 	cmd := exec.Command(nsenter, args...)
 	cmd.Env = append(os.Environ(), childEnv+"="+name)
@@ -108,29 +110,16 @@ func inNetns(t *testing.T) bool {
 }
 
 func ip() string {
-	p, err := lookPath("ip")
+	p, err := stack.LookPath("ip")
 	if err != nil {
 		return "ip"
 	}
 	return p
 }
 
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/local/sbin", "/usr/sbin", "/sbin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
-}
-
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	p, err := lookPath(name)
+	p, err := stack.LookPath(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,7 @@ func startNetNode(t *testing.T, extraConfig string) *netNode {
 
 func (n *netNode) start() {
 	t := n.t
-	nsenter, err := lookPath("nsenter")
+	nsenter, err := stack.LookPath("nsenter")
 	if err != nil {
 		t.Fatal(err)
 	}

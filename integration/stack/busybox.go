@@ -36,18 +36,50 @@ func (s *Stack) seedBusybox(ctx context.Context) error {
 // BuildDockerfile builds ctxDir/Dockerfile with BuildKit's built-in Dockerfile
 // frontend and pushes the result as ref (a name in the stack's registry).
 func (s *Stack) BuildDockerfile(ctx context.Context, ctxDir, ref string) error {
+	return s.BuildAndPush(ctx, DockerfileBuild{Context: ctxDir}, ref)
+}
+
+// DockerfileBuild says what BuildAndPush builds.
+type DockerfileBuild struct {
+	Context       string            // build context folder
+	DockerfileDir string            // folder of the Dockerfile (default: Context)
+	Filename      string            // default: Dockerfile
+	Target        string            // stage to build (default: the last)
+	BuildArgs     map[string]string // --build-arg values
+}
+
+// BuildAndPush builds b with BuildKit's built-in Dockerfile frontend and
+// pushes the result as ref (a name in the stack's registry).
+func (s *Stack) BuildAndPush(ctx context.Context, b DockerfileBuild, ref string) error {
 	c, err := bkclient.New(ctx, s.BuildkitAddr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	fs, err := fsutil.NewFS(ctxDir)
+	ctxFS, err := fsutil.NewFS(b.Context)
 	if err != nil {
 		return err
 	}
+	dfFS := ctxFS
+	if b.DockerfileDir != "" {
+		if dfFS, err = fsutil.NewFS(b.DockerfileDir); err != nil {
+			return err
+		}
+	}
+	attrs := map[string]string{}
+	if b.Filename != "" {
+		attrs["filename"] = b.Filename
+	}
+	if b.Target != "" {
+		attrs["target"] = b.Target
+	}
+	for k, v := range b.BuildArgs {
+		attrs["build-arg:"+k] = v
+	}
 	opt := bkclient.SolveOpt{
-		Frontend:    "dockerfile.v0",
-		LocalMounts: map[string]fsutil.FS{"context": fs, "dockerfile": fs},
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		Exports: []bkclient.ExportEntry{{
 			Type:  bkclient.ExporterImage,
 			Attrs: map[string]string{"name": ref, "push": "true", "registry.insecure": "true"},

@@ -64,7 +64,10 @@ func busyboxBinary(tools string) string {
 	return filepath.Join(tools, "busybox", "bin", "busybox")
 }
 
-// lookPath also searches the sbin folders, which a non-login root shell may lack.
+// LookPath is exec.LookPath that also searches the sbin folders, which a
+// non-login root shell may lack.
+func LookPath(name string) (string, error) { return lookPath(name) }
+
 func lookPath(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
