@@ -33,7 +33,7 @@ var (
 // returns its path.
 func Binary(ctx context.Context, repoRoot string) (string, error) {
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "zlfrontend")
+		dir, err := stack.ProcessDir()
 		if err != nil {
 			binErr = err
 			return

@@ -107,6 +107,18 @@ func removeNewCgroups(before map[string]bool) {
 	}
 }
 
+// removeNamedCgroups removes the empty cgroup trees with these top-level
+// names in every hierarchy.
+func removeNamedCgroups(names ...string) {
+	for _, r := range cgroupRoots() {
+		for _, n := range names {
+			if n != "" && !strings.Contains(n, "/") {
+				removeEmptyTree(filepath.Join(r, n))
+			}
+		}
+	}
+}
+
 func removeEmptyTree(dir string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
