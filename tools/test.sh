@@ -10,8 +10,17 @@ log=out/test.log
 timeout=${TEST_TIMEOUT:-45m}
 echo "go test -v -count=1 -timeout $timeout -p 2 ./...  (ZLAYER_INTEGRATION=${ZLAYER_INTEGRATION:-}; full log: $log)"
 export ZLAYER_BIN=${ZLAYER_BIN:-$PWD/bin}
+go build -o bin/zlstack ./integration/cmd/zlstack
+marker=out/.test-start
+touch "$marker"
 go test -v -count=1 -timeout "$timeout" -p 2 "$@" ./... >"$log" 2>&1
 rc=$?
+# A test that panicked or timed out skips its cleanup; stop the stacks this
+# run started and left behind, by the PIDs they recorded.
+[ -n "${ZLAYER_KEEP_STACK:-}" ] || for st in $(find /tmp -maxdepth 2 -name stack.json -path '/tmp/zl*' -newer "$marker" 2>/dev/null); do
+  echo "stopping a stack a test left behind: $(dirname "$st")"
+  bin/zlstack down "$(dirname "$st")" || rc=1
+done
 grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|---)\s|^panic:|build failed|\[setup failed\]' "$log"
 pass=$(grep -cE '^\s*--- PASS' "$log")
 fail=$(grep -cE '^\s*--- FAIL' "$log")

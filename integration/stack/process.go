@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -54,7 +55,10 @@ func (d *daemon) alive() bool {
 			return true
 		}
 	}
-	return syscall.Kill(d.pid, 0) == nil
+	// Loaded from stack.json by another process: make sure the PID still
+	// names our daemon and was not reused by something else.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", d.pid))
+	return err == nil && strings.Contains(string(b), d.name)
 }
 
 // stop sends SIGTERM, waits up to grace, then SIGKILLs.
