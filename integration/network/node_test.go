@@ -434,41 +434,17 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 	})
 
 	t.Run("no failures while a replica is killed", func(t *testing.T) {
-		var ok, bad atomic.Int64
-		var firstErr atomic.Value
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					code, body, err := n.get("http://127.0.0.1/", "")
-					if err != nil || code != 200 {
-						bad.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
-					} else {
-						ok.Add(1)
-					}
-				}
-			}()
-		}
+		load := startLoad(n, "http://127.0.0.1/", 4)
 		time.Sleep(500 * time.Millisecond)
 		victim := replicas("web")[1]
 		if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(4 * time.Second)
-		close(stop)
-		wg.Wait()
-		t.Logf("%d requests ok, %d failed while %s was killed", ok.Load(), bad.Load(), victim.ID)
-		if bad.Load() > 0 {
-			t.Fatalf("%d requests failed; first: %v", bad.Load(), firstErr.Load())
+		ok, bad, first := load.stop()
+		t.Logf("%d requests ok, %d failed while %s was killed", ok, bad, victim.ID)
+		if bad > 0 {
+			t.Fatalf("%d requests failed; first: %v", bad, first)
 		}
 		// It comes back with the same address.
 		n.waitFor("killed replica back", time.Minute, func() bool {
@@ -485,30 +461,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 	})
 
 	t.Run("rolling update drains without failures", func(t *testing.T) {
-		var ok, bad atomic.Int64
-		var firstErr atomic.Value
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					code, body, err := n.get("http://127.0.0.1/", "")
-					if err != nil || code != 200 {
-						bad.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
-					} else {
-						ok.Add(1)
-					}
-				}
-			}()
-		}
+		load := startLoad(n, "http://127.0.0.1/", 4)
 		// A changed command rolls the three web replicas one by one.
 		rolled := strings.Replace(shopSpec, "hostname > /www/index.html &&", "hostname > /www/index.html && echo v2 > /www/v &&", 1)
 		if _, err := n.api.Apply(ctx, "shop.yaml", rolled); err != nil {
@@ -532,11 +485,10 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 			return len(rs) == 3
 		})
 		time.Sleep(time.Second)
-		close(stop)
-		wg.Wait()
-		t.Logf("%d requests ok, %d failed during the rolling update", ok.Load(), bad.Load())
-		if bad.Load() > 0 {
-			t.Fatalf("%d requests failed; first: %v", bad.Load(), firstErr.Load())
+		ok, bad, first := load.stop()
+		t.Logf("%d requests ok, %d failed during the rolling update", ok, bad)
+		if bad > 0 {
+			t.Fatalf("%d requests failed; first: %v", bad, first)
 		}
 		seen := map[string]bool{}
 		for range 9 {
@@ -616,4 +568,45 @@ func sameCert(t *testing.T, file string, got *x509.Certificate) bool {
 		t.Fatal(err)
 	}
 	return bytes.Equal(kp.Certificate[0], got.Raw)
+}
+
+// load keeps clients requesting a URL until stop, counting answers that are
+// not a 200.
+type load struct {
+	ok, bad  atomic.Int64
+	firstErr atomic.Value
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoad(n *netNode, url string, clients int) *load {
+	l := &load{done: make(chan struct{})}
+	for range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				code, body, err := n.get(url, "")
+				if err != nil || code != 200 {
+					l.bad.Add(1)
+					l.firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
+				} else {
+					l.ok.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// stop ends the clients and reports the counts and the first failure.
+func (l *load) stop() (ok, bad int64, first any) {
+	close(l.done)
+	l.wg.Wait()
+	return l.ok.Load(), l.bad.Load(), l.firstErr.Load()
 }
