@@ -20,14 +20,16 @@ import (
 	"github.com/containerd/plugin/registry"
 )
 
-// Version is the zlayer build's version; cmd/zlayer sets it before Main.
+// Version is the zlayer build's version; the main that calls Main sets it
+// first (cmd/containerd-shim-zlayer-v1, or cmd/zlayer for its face).
 var Version = "dev"
 
-// binaryName is the face of the multi-call binary that runs the shim, and
-// the name containerd derives from io.containerd.zlayer.v1.
+// binaryName is the name containerd derives from io.containerd.zlayer.v1:
+// the lean shim binary's, and the zlayer face's that runs the same Main.
 const binaryName = "containerd-shim-zlayer-v1"
 
 // Main runs the shim; containerd invokes it with the shim v2 protocol's argv.
+// It works the same from the lean binary and from the multi-call zlayer.
 func Main() {
 	args := os.Args[1:]
 	if hasFlag(args, "v", "version") {
@@ -48,8 +50,9 @@ func Main() {
 		fmt.Println(infoText(info))
 		return
 	}
-	// The plugin registry is process-global: whatever other packages of the
-	// multi-call binary registered must not be loaded into the shim.
+	// The plugin registry is process-global: under the multi-call zlayer,
+	// whatever its other packages registered must not be loaded into the
+	// shim. The lean binary registers nothing else; the reset costs nothing.
 	registry.Reset()
 	registry.Register(&plugin.Registration{
 		Type:     plugins.TTRPCPlugin,

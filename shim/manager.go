@@ -166,7 +166,8 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 		args = append(args, "-debug")
 	}
 	cmd := exec.Command(self, args...)
-	// argv[0] picks the multi-call binary's face; /proc/self/exe is "zlayer".
+	// Under the multi-call binary argv[0] picks the face, and /proc/self/exe
+	// is "zlayer"; the lean binary ignores argv[0], so both re-exec alike.
 	cmd.Args[0] = binaryName
 	cmd.Dir = cwd
 	cmd.Env = os.Environ()

@@ -89,9 +89,10 @@ func newService(ctx context.Context, publisher cshim.Publisher, sd shutdown.Serv
 		return nil, err
 	}
 	s.TTRPCTaskService = inner
-	// The multi-call binary initializes every package of every face; hand
-	// that garbage back to the kernel once the shim is up instead of at
-	// runc's first 30 s tick, since a node may run many shims.
+	// As a face of the multi-call binary the shim has initialized every
+	// package of every face (the lean binary far fewer); hand that garbage
+	// back to the kernel once the shim is up instead of at runc's first 30 s
+	// tick, since a node may run many shims.
 	time.AfterFunc(2*time.Second, debug.FreeOSMemory)
 	// runc's service removes the socket named in its working folder's
 	// "address" file, but a group's shim outlives the bundle it started in.
