@@ -44,6 +44,7 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
 		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir,
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
+		Version:  buildVersion(),
 		Networks: nn.Networks(), Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},
 		BeforeStop: nn.BeforeStop(c.StopTimeout),
 	})

@@ -35,6 +35,9 @@ type Config struct {
 	StateDir         string
 	Snapshotter      string
 	Runtime          string
+	// Version is this zlayer's build version; a lean shim beside the
+	// executable is used only when it reports the same.
+	Version string
 	// ContainerdBinary overrides the containerd looked up on PATH.
 	ContainerdBinary string
 	// StopTimeout is the grace between SIGTERM and SIGKILL when a replica stops.
@@ -96,7 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 				"state_dir", cfg.StateDir)
 		}
 	} else {
-		binDir, err := shimDir(cfg.DataDir)
+		binDir, err := shimDir(ctx, cfg.DataDir, cfg.Version, log)
 		if err != nil {
 			return err
 		}
@@ -198,9 +201,11 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // shimDir makes sure containerd finds our shim: a link named
-// containerd-shim-zlayer-v1 to this executable, in a folder put first on
-// containerd's PATH.
-func shimDir(dataDir string) (string, error) {
+// containerd-shim-zlayer-v1, in a folder put first on containerd's PATH, to
+// the lean shim installed beside this executable when it is of this build,
+// else to this executable (whose face of that name is the same shim, only
+// slower to start).
+func shimDir(ctx context.Context, dataDir, version string, log *slog.Logger) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", err
@@ -209,16 +214,74 @@ func shimDir(dataDir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	target, err := leanShim(ctx, exe, version)
+	if err != nil {
+		log.Warn("using the zlayer face as "+ShimName+" instead of the binary beside it", "reason", err)
+	}
+	if target == "" {
+		target = exe
+		if strings.HasSuffix(exe, ".test") {
+			// A test binary has no shim face.
+			target = ""
+		}
+	}
 	link := filepath.Join(dir, ShimName)
-	if cur, err := os.Readlink(link); err != nil || cur != exe {
+	if cur, err := os.Readlink(link); err != nil || cur != target {
 		_ = os.Remove(link)
-		if !strings.HasSuffix(exe, ".test") {
-			if err := os.Symlink(exe, link); err != nil {
+		if target != "" {
+			if err := os.Symlink(target, link); err != nil {
 				return "", err
 			}
 		}
 	}
 	return dir, nil
+}
+
+// leanShim returns the containerd-shim-zlayer-v1 installed in the folder of
+// exe (make build and the node image put it there) when it is a separate
+// executable reporting version, or "" to use exe's own face. An error says
+// why one that is there is not used.
+func leanShim(ctx context.Context, exe, version string) (string, error) {
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	path := filepath.Join(filepath.Dir(exe), ShimName)
+	resolved, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if resolved == exe {
+		// A link to this executable: its face, a one-file install.
+		return "", nil
+	}
+	if fi, err := os.Stat(resolved); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s is not an executable file", path)
+	}
+	// A shim left from another build could speak to state this node does
+	// not expect; its -v says which build it is.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "-v")
+	// A child it left holding stdout must not hold up serve either.
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s -v: %w", path, err)
+	}
+	got := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Version:"); ok {
+			got = strings.TrimSpace(v)
+			break
+		}
+	}
+	if got != version {
+		return "", fmt.Errorf("%s is version %q, this zlayer is %q", path, got, version)
+	}
+	return path, nil
 }
 
 func networks(extra reconcile.Networks) reconcile.Networks {
