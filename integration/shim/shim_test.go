@@ -65,6 +65,7 @@ func TestIntegrationShim(t *testing.T) {
 	t.Run("Grouping", e.testGrouping)
 	t.Run("OOMKilled", e.testOOMKilled)
 	t.Run("BadAnnotation", e.testBadAnnotation)
+	t.Run("MultiCallFace", e.testMultiCallFace)
 	// Last: it kills and restarts containerd.
 	t.Run("ContainerdKilled", e.testContainerdKilled)
 }
@@ -85,6 +86,12 @@ func (e *env) nsctx() context.Context { return e.ctx }
 // otherwise) and starts its task; the container is removed at test end.
 func (e *env) run(t *testing.T, id string, annotations map[string]string, script string, ioc cio.Creator, opts ...oci.SpecOpts) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus) {
 	t.Helper()
+	return e.runOn(t, contract.Runtime, id, annotations, script, ioc, opts...)
+}
+
+// runOn is run on the given containerd runtime: a name, or a shim's path.
+func (e *env) runOn(t *testing.T, runtime, id string, annotations map[string]string, script string, ioc cio.Creator, opts ...oci.SpecOpts) (containerd.Container, containerd.Task, <-chan containerd.ExitStatus) {
+	t.Helper()
 	specOpts := append([]oci.SpecOpts{
 		oci.WithImageConfig(e.image),
 		oci.WithProcessArgs("sh", "-c", script),
@@ -93,7 +100,7 @@ func (e *env) run(t *testing.T, id string, annotations map[string]string, script
 	c, err := e.client.NewContainer(e.ctx, id,
 		containerd.WithNewSnapshot(id+"-snap", e.image),
 		containerd.WithNewSpec(specOpts...),
-		containerd.WithRuntime(contract.Runtime, &options.Options{Root: e.s.RuncRoot}),
+		containerd.WithRuntime(runtime, &options.Options{Root: e.s.RuncRoot}),
 	)
 	if err != nil {
 		t.Fatalf("create container %s: %v", id, err)
@@ -154,10 +161,13 @@ func readLog(t *testing.T, path string) []logfile.Record {
 	return recs
 }
 
-// The shim face of the multi-call binary answers -v and -info as containerd
-// expects, and the other faces still work.
+// The shim (the lean build, installed as make build does) answers -v and
+// -info as containerd expects, and the multi-call binary still works.
 func (e *env) testVersionAndInfo(t *testing.T) {
 	bin := filepath.Join(e.s.BinDir, "containerd-shim-zlayer-v1")
+	if fi, err := os.Lstat(bin); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("%s is not the lean build (a file of its own): %v", bin, err)
+	}
 	out, err := exec.Command(bin, "-v").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "containerd-shim-zlayer-v1:") || !strings.Contains(string(out), "Version:") {
 		t.Errorf("-v: %v\n%s", err, out)
@@ -569,6 +579,37 @@ func (e *env) testBadAnnotation(t *testing.T) {
 	}
 	if _, err := os.Stat(e.exitPath(id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("exit record for a task that never ran (stat: %v)", err)
+	}
+}
+
+// zlayer's own containerd-shim-zlayer-v1 face, for one-file installs, still
+// runs a container: containerd takes a shim's absolute path as the runtime,
+// and the face answers to the link's base name.
+func (e *env) testMultiCallFace(t *testing.T) {
+	dir := filepath.Join(e.s.Dir, "face")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zlayer := filepath.Join(e.s.BinDir, "zlayer")
+	face := filepath.Join(dir, "containerd-shim-zlayer-v1")
+	_ = os.Remove(face)
+	if err := os.Symlink(zlayer, face); err != nil {
+		t.Fatal(err)
+	}
+	id := "multi-call-face"
+	_, task, exitC := e.runOn(t, face, id, nil, "echo from-the-face; sleep 1; exit 5", nil)
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", parentPID(t, int(task.Pid()))))
+	if want, _ := filepath.EvalSymlinks(zlayer); err != nil || exe != want {
+		t.Errorf("container's shim runs %q (%v), want the multi-call %s", exe, err, want)
+	}
+	if st := waitExit(t, exitC, 30*time.Second); st.ExitCode() != 5 {
+		t.Fatalf("exit code %d, want 5", st.ExitCode())
+	}
+	if recs := readLog(t, e.logPath(id)); len(recs) != 1 || recs[0].Log != "from-the-face" || recs[0].Stream != "stdout" {
+		t.Errorf("log %+v, want one stdout line from-the-face", recs)
+	}
+	if rec, err := exitrecord.Read(e.exitPath(id)); err != nil || rec.ExitCode != 5 {
+		t.Errorf("exit record %+v (%v), want exit_code 5", rec, err)
 	}
 }
 

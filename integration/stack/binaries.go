@@ -12,16 +12,20 @@ import (
 	"syscall"
 )
 
-// The zlayer binary is built once per test process from the working tree, so
-// tests never run a stale bin/ (and containerd finds our shim by its name).
+// The zlayer binary and the lean containerd-shim-zlayer-v1 are built once per
+// test process from the working tree, so tests never run a stale bin/ (and
+// containerd finds our shim by its name). ZLAYER_BIN names a folder of
+// prebuilt ones instead (tools/test.sh passes make build's bin/).
 var (
 	binOnce sync.Once
 	binDir  string
 	binErr  error
 )
 
-// Links under which the multi-call binary behaves differently.
-var binaryLinks = []string{"zlayer-build", "zlayer-runtime", "containerd-shim-zlayer-v1"}
+// Links under which the multi-call binary behaves differently. Its
+// containerd-shim-zlayer-v1 face is not among them: as make build does, the
+// lean shim is installed under that name.
+var binaryLinks = []string{"zlayer-build", "zlayer-runtime"}
 
 const binDirPrefix = "zlayer-bin-"
 
@@ -67,12 +71,13 @@ func (s *Stack) buildBinaries(ctx context.Context) error {
 		if binDir, binErr = ProcessDir(); binErr != nil {
 			return
 		}
-		out := filepath.Join(binDir, "zlayer")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/zlayer")
+		// One go build links both in parallel; with -o a folder each lands
+		// under its package's name.
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+"/", "./cmd/zlayer", "./cmd/containerd-shim-zlayer-v1")
 		cmd.Dir = s.RepoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/zlayer: %w\n%s", err, b)
+			binErr = fmt.Errorf("go build ./cmd/zlayer ./cmd/containerd-shim-zlayer-v1: %w\n%s", err, b)
 			return
 		}
 		for _, l := range binaryLinks {

@@ -28,7 +28,7 @@ type Stack struct {
 	Dir      string // short temp folder holding sockets, roots and logs
 	RepoRoot string
 	ToolsBin string // pinned tools built by tools/build.sh
-	BinDir   string // zlayer and its links, built from the working tree
+	BinDir   string // zlayer, its links and the lean shim, built from the working tree
 
 	Registry string // 127.0.0.1:PORT, plain HTTP
 
