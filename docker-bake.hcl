@@ -25,6 +25,9 @@ target "frontend" {
 variable "NODE_BINARY" {
   default = "bin/zlayer"
 }
+variable "NODE_SHIM_BINARY" {
+  default = "bin/containerd-shim-zlayer-v1"
+}
 variable "NODE_TOOLS" {
   default = ".cache/tools/bin"
 }
@@ -40,10 +43,11 @@ target "node" {
   dockerfile = "docker/Dockerfile.zlayer-node"
   target     = "node"
   args = {
-    BINARY_PATH = NODE_BINARY
-    TOOLS_PATH  = NODE_TOOLS
-    NODE_DEPS   = NODE_DEPS
-    BASE_IMAGE  = NODE_BASE_IMAGE
+    BINARY_PATH      = NODE_BINARY
+    SHIM_BINARY_PATH = NODE_SHIM_BINARY
+    TOOLS_PATH       = NODE_TOOLS
+    NODE_DEPS        = NODE_DEPS
+    BASE_IMAGE       = NODE_BASE_IMAGE
   }
   tags = ["zlayer-node:${TAG}", "zlayer/zlayer-node:${TAG}"]
 }
@@ -55,8 +59,8 @@ target "node-source" {
   target   = "node-source"
 }
 
-// zlayer, containerd, ctr, the runc shim, runc and the CNI plugins compiled
-// in the build and written to out/binaries.
+// zlayer (also containerd and ctr), our shim, the runc shim, runc and the
+// CNI plugins compiled in the build and written to out/binaries.
 target "binaries" {
   context    = "."
   dockerfile = "docker/Dockerfile.zlayer-node"

@@ -61,8 +61,8 @@ func Privileged() []string {
 	return []string{"--privileged"}
 }
 
-// BuildImage prepares the prebuilt inputs (the working tree's zlayer,
-// docker/node-deps.sh), bakes the node target into a docker-format tar
+// BuildImage prepares the prebuilt inputs (the working tree's zlayer and
+// lean shim, docker/node-deps.sh), bakes the node target into a docker-format tar
 // and loads it into dockerd. It returns the tar's path.
 func BuildImage(ctx context.Context, s *stack.Stack) (string, error) {
 	root, err := RepoRoot()
@@ -72,7 +72,7 @@ func BuildImage(ctx context.Context, s *stack.Stack) (string, error) {
 	if out, err := Run(ctx, s, root, "bash", "docker/node-deps.sh"); err != nil {
 		return out, err
 	}
-	// The binary must be inside the build context; a per-process folder
+	// The binaries must be inside the build context; a per-process folder
 	// keeps concurrent test processes apart.
 	rel := filepath.Join(".cache", "node", fmt.Sprintf("test-%d", os.Getpid()))
 	dir := filepath.Join(root, rel)
@@ -82,15 +82,16 @@ func BuildImage(ctx context.Context, s *stack.Stack) (string, error) {
 	defer os.RemoveAll(dir)
 	// Built as `make build` does (static, stripped), so that the image is
 	// the size a user's is.
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "zlayer"), "./cmd/zlayer")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "./cmd/zlayer", "./cmd/containerd-shim-zlayer-v1")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build zlayer: %w\n%s", err, out)
+		return "", fmt.Errorf("build zlayer and its shim: %w\n%s", err, out)
 	}
 	tar := filepath.Join(s.Dir, "zlayer-node.tar")
 	if _, err := Run(ctx, s, root, "docker", "buildx", "bake", "--allow=fs.write="+s.Dir, "node",
 		"--set", "node.args.BINARY_PATH="+filepath.Join(rel, "zlayer"),
+		"--set", "node.args.SHIM_BINARY_PATH="+filepath.Join(rel, "containerd-shim-zlayer-v1"),
 		"--set", "node.args.TOOLS_PATH="+mustRel(root, s.ToolsBin),
 		"--set", "node.output=type=docker,dest="+tar); err != nil {
 		return "", err
