@@ -37,6 +37,12 @@ services:
 		st, err := n.API.Get(ctx, "shimmed")
 		return err == nil && len(st.Services) == 2 && st.Services[0].State == "ready"
 	})
+	// serve links containerd's shim to the lean build beside zlayer, which
+	// reports zlayer's version, rather than to zlayer's own face.
+	link, err := filepath.EvalSymlinks(filepath.Join(n.Dir, "bin", "containerd-shim-zlayer-v1"))
+	if lean, _ := filepath.EvalSymlinks(filepath.Join(s.BinDir, "containerd-shim-zlayer-v1")); err != nil || link != lean {
+		t.Errorf("serve's shim link leads to %q (%v), want %s", link, err, lean)
+	}
 	n.WaitFor("shim logs", 10*time.Second, func() bool {
 		out, _, _ := n.CLI("logs", "talker")
 		return strings.Contains(out, "talker-1 | hello from 1") && strings.Contains(out, "talker-2 | hello from 2") && strings.Contains(out, "to stderr")
