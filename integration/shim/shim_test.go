@@ -355,6 +355,12 @@ func checkContiguous(t *testing.T, recs []logfile.Record, lines int, all bool) {
 		count[r.Stream]++
 	}
 	for _, s := range []string{"stdout", "stderr"} {
+		// Without all, a stream may be rotated out entirely: each has its
+		// own 64 KiB pipe, so one can be read that far behind the other,
+		// more than the few files kept.
+		if !all && count[s] == 0 && len(recs) > 0 {
+			continue
+		}
 		if next[s] != lines {
 			t.Errorf("%s ends before line %d (next %d)", s, lines-1, next[s])
 		}
