@@ -17,6 +17,11 @@ type backend struct {
 	failures    int
 	failedUntil time.Time
 	idle        chan struct{} // closed when inflight reaches 0 while draining
+
+	// retired is set when no route uses the backend any more.
+	retired   atomic.Bool
+	poolMu    sync.Mutex
+	idleConns []*upConn // the fast path's keep-alive connections, most recent last
 }
 
 // failed records a connection failure: the backend is skipped for a while,

@@ -2,10 +2,8 @@ package ingress
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -46,6 +44,11 @@ func newProxy(g *Ingress) *proxy {
 			pr.Out.URL.Host = "replica" // replaced by the transport
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
+			// Connections the fast path handed over mid-stream no longer
+			// show their TLS; the route knows what the client spoke.
+			if rt, _ := pr.In.Context().Value(ctxKey{}).(*route); rt != nil && rt.Protocol == HTTPS {
+				pr.Out.Header.Set("X-Forwarded-Proto", "https")
+			}
 		},
 		Transport:    (*pickTransport)(p),
 		ErrorHandler: p.errorHandler,
@@ -180,28 +183,4 @@ func (h portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Error(w, "404 no route for "+host+r.URL.Path, http.StatusNotFound)
-}
-
-func (g *Ingress) serveHTTP(l *listener, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	l.addr = ln.Addr()
-	srv := &http.Server{
-		Handler:           portHandler{l: l, p: g.proxy},
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		// Handshake failures and broken clients are routine at a front
-		// door: debug level, not the node's warnings.
-		ErrorLog: slog.NewLogLogger(g.o.Log.Handler(), slog.LevelDebug),
-	}
-	if l.proto == HTTPS {
-		srv.TLSConfig = &tls.Config{GetCertificate: g.certs.get, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-		go func() { _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { _ = srv.Serve(ln) }()
-	}
-	l.close = srv.Shutdown
-	return nil
 }

@@ -42,6 +42,9 @@ type Ingress struct {
 	backends  map[string]*backend // by id + "|" + addr
 	cursors   map[string]*atomic.Uint64
 	closed    bool
+
+	// handoffs counts connections the HTTP/1.1 fast path gave to net/http.
+	handoffs atomic.Int64
 }
 
 // listener is one port: its protocol and the routes it serves, swapped
@@ -124,6 +127,12 @@ func (g *Ingress) Update(routes []Route) error {
 			rt.backends = append(rt.backends, be)
 		}
 		byPort[r.Port] = append(byPort[r.Port], rt)
+	}
+	for k, b := range g.backends {
+		if used[k] == nil {
+			b.retired.Store(true)
+			b.closeIdle()
+		}
 	}
 	g.backends = used
 	g.cursors = cursors
@@ -210,6 +219,7 @@ func (g *Ingress) Drain(ctx context.Context, id string) error {
 			}
 			b.mu.Unlock()
 			b.draining.Store(true)
+			b.closeIdle()
 			bs = append(bs, b)
 		}
 	}

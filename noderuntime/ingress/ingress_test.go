@@ -197,10 +197,39 @@ func TestRetryAndPassiveFailure(t *testing.T) {
 			t.Fatalf("request %d: %d %s (a dead replica must be retried elsewhere)", i, code, body)
 		}
 	}
-	// A POST with a body is not replayed: the first one to hit a dead
-	// replica fails, and that replica is then avoided.
-	dead2 := Backend{ID: "dead2", Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{dead2, ok1}}}); err != nil {
+	// A refused connection means nothing was sent: a POST goes elsewhere too.
+	for range 4 {
+		resp, err := http.Post(url, "text/plain", strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST with a dead replica in the route: %d, want 200", resp.StatusCode)
+		}
+	}
+	// A replica that takes the request and drops the connection may have
+	// acted on it: a POST is not replayed (one 502, then that replica is
+	// avoided), a GET is retried on another replica.
+	drop, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop.Close()
+	go func() {
+		for {
+			c, err := drop.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				c.Close()
+			}()
+		}
+	}()
+	dropper := Backend{ID: "dropper", Addr: drop.Addr().String()}
+	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{dropper, ok1}}}); err != nil {
 		t.Fatal(err)
 	}
 	codes := map[int]int{}
@@ -214,6 +243,15 @@ func TestRetryAndPassiveFailure(t *testing.T) {
 	}
 	if codes[http.StatusBadGateway] != 1 || codes[200] != 5 {
 		t.Fatalf("POST statuses %v, want one 502 then all 200 (failed replica skipped)", codes)
+	}
+	dropper2 := Backend{ID: "dropper2", Addr: drop.Addr().String()}
+	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{dropper2, ok2}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if code, body := get(t, http.DefaultClient, url, ""); code != 200 || !strings.HasPrefix(body, "ok2") {
+			t.Fatalf("GET %d with a replica dropping requests: %d %q, want ok2's answer", i, code, body)
+		}
 	}
 }
 

@@ -1,0 +1,667 @@
+package ingress
+
+// The HTTP/1.1 fast path. net/http's server, ReverseProxy and Transport cost
+// three goroutines, two header maps and dozens of allocations per request;
+// on a small node that was most of the ingress's CPU, and the ingress
+// shares the CPU with the replicas behind it. Plain HTTP/1.1 requests are
+// instead forwarded on their connection's own goroutine: the head is
+// scanned once, rewritten into a reused buffer and written to a pooled
+// replica connection in one write; the response is framed (length, chunked
+// or close) and copied back. Whatever this path does not handle (upgrades,
+// chunked or large request bodies, Expect, HTTP/1.0, h2, escaped paths)
+// hands the connection, unread, to the net/http server, which keeps it.
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	clientIdleTimeout = 120 * time.Second
+	clientHeadTimeout = 30 * time.Second
+	// upstreamIdleTimeout closes pooled replica connections unused this long.
+	upstreamIdleTimeout = 90 * time.Second
+	// freshFor: a request that must not be sent twice only goes out on a
+	// pooled connection used this recently, so a replica that closed an
+	// idle connection cannot make it fail after it was written.
+	freshFor = time.Second
+	// maxIdlePerBackend bounds the pool of one replica.
+	maxIdlePerBackend = 256
+)
+
+// front serves one http(s) port.
+type front struct {
+	g       *Ingress
+	l       *listener
+	ln      net.Listener
+	tlsConf *tls.Config // nil for plain http
+	slow    *http.Server
+	handoff *connQueue
+
+	mu      sync.Mutex
+	conns   map[*clientConn]struct{}
+	closing atomic.Bool
+	wg      sync.WaitGroup
+}
+
+func (g *Ingress) serveHTTP(l *listener, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	l.addr = ln.Addr()
+	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{}}
+	f.handoff = &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
+	f.slow = &http.Server{
+		Handler:           portHandler{l: l, p: g.proxy},
+		ReadHeaderTimeout: clientHeadTimeout,
+		IdleTimeout:       clientIdleTimeout,
+		// Handshake failures and broken clients are routine at a front
+		// door: debug level, not the node's warnings.
+		ErrorLog: slog.NewLogLogger(g.o.Log.Handler(), slog.LevelDebug),
+	}
+	if l.proto == HTTPS {
+		f.tlsConf = &tls.Config{GetCertificate: g.certs.get, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		// With this set, Serve speaks h2 on the TLS connections handed to it.
+		f.slow.TLSConfig = f.tlsConf
+	}
+	go func() { _ = f.slow.Serve(f.handoff) }()
+	f.wg.Add(1)
+	go f.accept()
+	l.close = f.shutdown
+	return nil
+}
+
+func (f *front) accept() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			if f.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		f.wg.Add(1)
+		go f.serveConn(c)
+	}
+}
+
+func (f *front) serveConn(raw net.Conn) {
+	defer f.wg.Done()
+	var c net.Conn = raw
+	if f.tlsConf != nil {
+		tc := tls.Server(raw, f.tlsConf)
+		_ = raw.SetDeadline(time.Now().Add(clientHeadTimeout))
+		if err := tc.Handshake(); err != nil {
+			f.g.o.Log.Debug("ingress tls handshake", "remote", raw.RemoteAddr().String(), "err", err)
+			_ = raw.Close()
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			f.g.handoffs.Add(1)
+			f.handoff.push(tc)
+			return
+		}
+		c = tc
+	}
+	cc := &clientConn{f: f, c: c, https: f.tlsConf != nil}
+	if host, _, err := net.SplitHostPort(raw.RemoteAddr().String()); err == nil {
+		cc.ip = host
+	}
+	f.mu.Lock()
+	if f.closing.Load() {
+		f.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	f.conns[cc] = struct{}{}
+	f.mu.Unlock()
+	cc.serve()
+	f.mu.Lock()
+	delete(f.conns, cc)
+	f.mu.Unlock()
+}
+
+// shutdown stops accepting, closes idle connections, and waits for the
+// requests in flight (the fast path's and net/http's) until ctx ends.
+func (f *front) shutdown(ctx context.Context) error {
+	f.closing.Store(true)
+	err := f.ln.Close()
+	f.mu.Lock()
+	for cc := range f.conns {
+		if cc.state.CompareAndSwap(stateIdle, stateClosed) {
+			_ = cc.c.Close()
+		}
+	}
+	f.mu.Unlock()
+	slowErr := make(chan error, 1)
+	go func() { slowErr <- f.slow.Shutdown(ctx) }()
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		f.mu.Lock()
+		for cc := range f.conns {
+			_ = cc.c.Close()
+		}
+		f.mu.Unlock()
+	}
+	return errors.Join(err, <-slowErr)
+}
+
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+// clientConn is one client connection on the fast path.
+type clientConn struct {
+	f     *front
+	c     net.Conn
+	ip    string
+	https bool
+	state atomic.Int32
+
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	req   reqHead
+	out   []byte // request head (and body) sent upstream
+	body  []byte
+	rhead []byte // response head as read
+	rout  []byte // response head as sent
+}
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8<<10) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
+)
+
+func (cc *clientConn) serve() {
+	cc.br = readerPool.Get().(*bufio.Reader)
+	cc.br.Reset(cc.c)
+	cc.bw = writerPool.Get().(*bufio.Writer)
+	cc.bw.Reset(cc.c)
+	handedOff := false
+	defer func() {
+		cc.bw.Reset(nil)
+		writerPool.Put(cc.bw)
+		if !handedOff {
+			cc.br.Reset(nil)
+			readerPool.Put(cc.br)
+			_ = cc.c.Close()
+		}
+	}()
+	for {
+		// Idle first, then the check: shutdown sets closing before it closes
+		// idle connections, so one of the two always sees the other.
+		cc.state.Store(stateIdle)
+		if cc.f.closing.Load() {
+			return
+		}
+		_ = cc.c.SetReadDeadline(time.Now().Add(clientIdleTimeout))
+		if _, err := cc.br.Peek(1); err != nil {
+			return
+		}
+		if !cc.state.CompareAndSwap(stateIdle, stateActive) {
+			return // shutdown closed it while idle
+		}
+		_ = cc.c.SetReadDeadline(time.Now().Add(clientHeadTimeout))
+		head, err := peekRequestHead(cc.br)
+		if err == nil {
+			err = parseRequestHead(head, &cc.req)
+		}
+		if errors.Is(err, errDecline) {
+			handedOff = true
+			cc.handOff()
+			return
+		}
+		if err != nil {
+			return
+		}
+		if !cc.forward(head) {
+			return
+		}
+	}
+}
+
+// handOff gives the connection, with what it has buffered, to net/http.
+func (cc *clientConn) handOff() {
+	_ = cc.c.SetReadDeadline(time.Time{})
+	cc.f.mu.Lock()
+	delete(cc.f.conns, cc)
+	cc.f.mu.Unlock()
+	cc.f.g.handoffs.Add(1)
+	cc.f.handoff.push(&bufferedConn{Conn: cc.c, r: cc.br})
+}
+
+// forward sends one request to a replica and its response to the client.
+// It returns whether the client connection stays open.
+func (cc *clientConn) forward(head []byte) bool {
+	rq := &cc.req
+	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.https)
+	host := normHost(string(rq.host))
+	path := string(rq.path)
+	// Everything below reads the client again: head is gone after this.
+	if _, err := cc.br.Discard(rq.headLen); err != nil {
+		return false
+	}
+	if rq.bodyLen > 0 {
+		if cap(cc.body) < int(rq.bodyLen) {
+			cc.body = make([]byte, rq.bodyLen)
+		}
+		cc.body = cc.body[:rq.bodyLen]
+		if _, err := io.ReadFull(cc.br, cc.body); err != nil {
+			return false
+		}
+		cc.out = append(cc.out, cc.body...)
+	}
+	keep := !rq.close && !cc.f.closing.Load()
+	var rt *route
+	for _, r := range *cc.f.l.routes.Load() {
+		if hostMatch(r.Host, host) && pathMatch(r.Path, path) {
+			rt = r
+			break
+		}
+	}
+	if rt == nil {
+		return cc.writeError(http.StatusNotFound, "404 no route for "+host+path, keep)
+	}
+	b := rt.pick(nil)
+	if b == nil {
+		return cc.writeError(http.StatusServiceUnavailable, "503 no ready replica for this route", keep)
+	}
+	replayable := rq.replayable()
+	isHead := string(rq.method) == "HEAD"
+	moved := false // retried on another replica already
+	stale := 0
+	for {
+		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, replayable)
+		if err != nil {
+			// Nothing was sent: any request may try another replica.
+			b.failed(cc.f.g.o.FailTimeout)
+			cc.f.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
+			if next := rt.pick(b); !moved && next != nil && next != b {
+				b, moved = next, true
+				continue
+			}
+			return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+		}
+		b.acquire()
+		keepUp, wrote, err := cc.exchange(u, isHead, &keep)
+		b.release()
+		if err == nil {
+			b.succeeded()
+			if keepUp {
+				b.putIdle(u)
+			} else {
+				u.close()
+			}
+			return keep
+		}
+		u.close()
+		if wrote {
+			// The client has part of a response: only closing tells it.
+			cc.f.g.o.Log.Debug("ingress response cut short", "replica", b.ID, "err", err)
+			return false
+		}
+		if reused && stale < 2 && replayable {
+			// Most likely the replica closed an idle pooled connection:
+			// try it again on a new one before calling it failed.
+			stale++
+			b.closeIdle()
+			continue
+		}
+		b.failed(cc.f.g.o.FailTimeout)
+		cc.f.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
+		if replayable && !moved {
+			if next := rt.pick(b); next != nil && next != b {
+				b, moved = next, true
+				continue
+			}
+		}
+		return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+	}
+}
+
+// exchange writes the request to u and copies the response to the client.
+// wrote says whether any of the response reached the client (then a
+// failure cannot be retried or answered with an error).
+func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrote bool, err error) {
+	if _, err := u.c.Write(cc.out); err != nil {
+		return false, false, err
+	}
+	var h respHead
+	for {
+		cc.rhead, err = readResponseHead(u.br, cc.rhead)
+		if err != nil {
+			if err == io.EOF && len(cc.rhead) == 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return false, wrote, err
+		}
+		cc.rout, err = parseResponseHead(cc.rout[:0], cc.rhead, &h)
+		if err != nil {
+			return false, wrote, err
+		}
+		if h.status == http.StatusSwitchingProtocols {
+			return false, wrote, errBadResponse // never asked for
+		}
+		if h.status >= 200 {
+			break
+		}
+		// Interim responses (103 Early Hints) pass through as they come.
+		cc.rout = append(cc.rout, "\r\n"...)
+		wrote = true
+		if _, err := cc.bw.Write(cc.rout); err != nil {
+			return false, wrote, err
+		}
+		if err := cc.bw.Flush(); err != nil {
+			return false, wrote, err
+		}
+	}
+	noBody := isHead || h.status == http.StatusNoContent || h.status == http.StatusNotModified
+	closeDelimited := !noBody && !h.chunked && h.length < 0
+	if closeDelimited {
+		*keep = false
+	}
+	if !*keep {
+		cc.rout = append(cc.rout, "Connection: close\r\n"...)
+	}
+	cc.rout = append(cc.rout, "\r\n"...)
+	wrote = true
+	if _, err := cc.bw.Write(cc.rout); err != nil {
+		return false, wrote, err
+	}
+	switch {
+	case noBody:
+	case h.chunked:
+		err = copyChunked(cc.bw, u.br)
+	case h.length >= 0:
+		err = copyN(cc.bw, u.br, h.length)
+	default:
+		err = copyN(cc.bw, u.br, -1)
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	if err != nil {
+		return false, wrote, err
+	}
+	if err := cc.bw.Flush(); err != nil {
+		return false, wrote, err
+	}
+	return !h.close && !closeDelimited, wrote, nil
+}
+
+// copyN copies n bytes (all, when n < 0) from src to dst, flushing dst
+// whenever src has nothing buffered, so a streamed response reaches the
+// client as it is produced rather than when a buffer fills.
+func copyN(dst *bufio.Writer, src *bufio.Reader, n int64) error {
+	for n != 0 {
+		if src.Buffered() == 0 && dst.Buffered() > 0 {
+			if err := dst.Flush(); err != nil {
+				return err
+			}
+		}
+		want := src.Buffered()
+		if want == 0 {
+			want = 1
+		}
+		if n > 0 && int64(want) > n {
+			want = int(n)
+		}
+		p, err := src.Peek(want)
+		if len(p) > 0 {
+			if _, werr := dst.Write(p); werr != nil {
+				return werr
+			}
+			_, _ = src.Discard(len(p))
+			if n > 0 {
+				n -= int64(len(p))
+			}
+		}
+		if err != nil {
+			if n < 0 && err == io.EOF {
+				return io.EOF
+			}
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// copyChunked passes a chunked body through unchanged, reading its framing
+// to know where it ends.
+func copyChunked(dst *bufio.Writer, src *bufio.Reader) error {
+	for {
+		if src.Buffered() == 0 && dst.Buffered() > 0 {
+			if err := dst.Flush(); err != nil {
+				return err
+			}
+		}
+		line, err := src.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		size, perr := chunkSize(line)
+		if perr != nil {
+			return perr
+		}
+		if _, err := dst.Write(line); err != nil {
+			return err
+		}
+		if size == 0 {
+			// Trailer fields, then the blank line that ends the body.
+			for {
+				line, err := src.ReadSlice('\n')
+				if err != nil {
+					if err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
+					return err
+				}
+				if _, err := dst.Write(line); err != nil {
+					return err
+				}
+				if string(line) == "\r\n" || string(line) == "\n" {
+					return nil
+				}
+			}
+		}
+		if err := copyN(dst, src, size); err != nil {
+			return err
+		}
+		crlf, err := src.ReadSlice('\n')
+		if err != nil || (string(crlf) != "\r\n" && string(crlf) != "\n") {
+			return errBadResponse
+		}
+		if _, err := dst.Write(crlf); err != nil {
+			return err
+		}
+	}
+}
+
+func chunkSize(line []byte) (int64, error) {
+	s := trimOWS(cutCRLF(line))
+	for i, c := range s {
+		if c == ';' || c == ' ' || c == '\t' {
+			s = s[:i]
+			break
+		}
+	}
+	if len(s) == 0 || len(s) > 15 {
+		return 0, errBadResponse
+	}
+	n, err := strconv.ParseInt(string(s), 16, 64)
+	if err != nil || n < 0 {
+		return 0, errBadResponse
+	}
+	return n, nil
+}
+
+func cutCRLF(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// writeError answers the client as http.Error does.
+func (cc *clientConn) writeError(code int, msg string, keep bool) bool {
+	b := cc.rout[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(msg)+1), 10)
+	if !keep {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	b = append(b, "\r\n\r\n"...)
+	if string(cc.req.method) != "HEAD" {
+		b = append(b, msg...)
+		b = append(b, '\n')
+	}
+	cc.rout = b
+	if _, err := cc.bw.Write(b); err != nil {
+		return false
+	}
+	return cc.bw.Flush() == nil && keep
+}
+
+// upConn is a connection to a replica.
+type upConn struct {
+	c        net.Conn
+	br       *bufio.Reader
+	lastUsed time.Time
+}
+
+func (u *upConn) close() {
+	_ = u.c.Close()
+	if u.br != nil {
+		u.br.Reset(nil)
+		readerPool.Put(u.br)
+		u.br = nil
+	}
+}
+
+// upstream returns a pooled connection to b or dials one. Requests that
+// must not be sent twice only take connections used within freshFor.
+func (b *backend) upstream(dialTimeout time.Duration, replayable bool) (*upConn, bool, error) {
+	now := time.Now()
+	b.poolMu.Lock()
+	for len(b.idleConns) > 0 {
+		u := b.idleConns[len(b.idleConns)-1]
+		b.idleConns = b.idleConns[:len(b.idleConns)-1]
+		age := now.Sub(u.lastUsed)
+		if age > upstreamIdleTimeout || (!replayable && age > freshFor) {
+			b.poolMu.Unlock()
+			u.close()
+			b.poolMu.Lock()
+			continue
+		}
+		b.poolMu.Unlock()
+		return u, true, nil
+	}
+	b.poolMu.Unlock()
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.Dial("tcp", b.Addr)
+	if err != nil {
+		return nil, false, err
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(c)
+	return &upConn{c: c, br: br}, false, nil
+}
+
+// putIdle keeps u for the next request unless b is going away.
+func (b *backend) putIdle(u *upConn) {
+	u.lastUsed = time.Now()
+	b.poolMu.Lock()
+	if b.draining.Load() || b.retired.Load() || len(b.idleConns) >= maxIdlePerBackend {
+		b.poolMu.Unlock()
+		u.close()
+		return
+	}
+	b.idleConns = append(b.idleConns, u)
+	b.poolMu.Unlock()
+}
+
+// closeIdle closes b's pooled connections.
+func (b *backend) closeIdle() {
+	b.poolMu.Lock()
+	idle := b.idleConns
+	b.idleConns = nil
+	b.poolMu.Unlock()
+	for _, u := range idle {
+		u.close()
+	}
+}
+
+// bufferedConn is a client connection handed to net/http with bytes the
+// fast path already read (the request it declined) still in r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// connQueue is the net.Listener the net/http server accepts handed-off
+// connections from.
+type connQueue struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+}
+
+func (q *connQueue) push(c net.Conn) {
+	select {
+	case q.ch <- c:
+	case <-q.done:
+		_ = c.Close()
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.ch:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }

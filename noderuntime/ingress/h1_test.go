@@ -1,0 +1,317 @@
+package ingress
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoBackend answers with what it saw, so the tests can check what the
+// ingress sent on.
+func echoBackend(t *testing.T) (*httptest.Server, Backend) {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/chunked":
+			w.Header().Set("Trailer", "X-Sum")
+			for i := range 3 {
+				fmt.Fprintf(w, "part%d;", i)
+				w.(http.Flusher).Flush()
+			}
+			w.Header().Set("X-Sum", "3")
+			return
+		case "/hints":
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		fmt.Fprintf(w, "%s %s len=%d body=%s xff=%s", r.Method, r.URL.RequestURI(), len(body), trunc(body), r.Header.Get("X-Forwarded-For"))
+	}))
+	t.Cleanup(s.Close)
+	return s, Backend{ID: "echo", Addr: s.Listener.Addr().String()}
+}
+
+func trunc(b []byte) string {
+	if len(b) > 16 {
+		return string(b[:16]) + "..."
+	}
+	return string(b)
+}
+
+func oneRoute(t *testing.T, g *Ingress, proto string, b ...Backend) int {
+	t.Helper()
+	port := freePort(t)
+	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: proto, Port: port, Backends: b}}); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func dialPort(t *testing.T, port int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+func readResp(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestFastPathOnOneConnection(t *testing.T) {
+	g := newIngress(t, Options{})
+	_, b := echoBackend(t)
+	port := oneRoute(t, g, HTTP, b)
+	c, br := dialPort(t, port)
+	// Three requests pipelined in one write, one with a body, then a
+	// chunked upload (handed to net/http with the bytes already read),
+	// then another plain request on the same connection.
+	io.WriteString(c, "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"+
+		"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"+
+		"HEAD /c HTTP/1.1\r\nHost: h\r\n\r\n")
+	for _, want := range []struct{ method, body string }{
+		{"GET", "GET /a?x=1 len=0 body= xff=127.0.0.1"},
+		{"POST", "POST /b len=5 body=hello xff=127.0.0.1"},
+		{"HEAD", ""},
+	} {
+		resp, body := readResp(t, br, want.method)
+		if resp.StatusCode != 200 || body != want.body {
+			t.Fatalf("%s: %d %q, want %q", want.method, resp.StatusCode, body, want.body)
+		}
+		if want.method == "HEAD" && resp.ContentLength <= 0 {
+			t.Fatalf("HEAD lost its Content-Length: %d", resp.ContentLength)
+		}
+	}
+	if n := g.handoffs.Load(); n != 0 {
+		t.Fatalf("%d connections handed to net/http, want none yet", n)
+	}
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+	if resp, body := readResp(t, br, "POST"); resp.StatusCode != 200 || body != "POST /up len=5 body=abcde xff=127.0.0.1" {
+		t.Fatalf("chunked upload: %d %q", resp.StatusCode, body)
+	}
+	io.WriteString(c, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /after") {
+		t.Fatalf("after hand-off: %d %q", resp.StatusCode, body)
+	}
+	if n := g.handoffs.Load(); n != 1 {
+		t.Fatalf("%d hand-offs, want 1 (the chunked upload)", n)
+	}
+}
+
+func TestFastPathResponseFraming(t *testing.T) {
+	g := newIngress(t, Options{})
+	_, b := echoBackend(t)
+	port := oneRoute(t, g, HTTP, b)
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET /chunked HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body := readResp(t, br, "GET")
+	if body != "part0;part1;part2;" || resp.Trailer.Get("X-Sum") != "3" || len(resp.TransferEncoding) == 0 {
+		t.Fatalf("chunked: %q trailer %v te %v", body, resp.Trailer, resp.TransferEncoding)
+	}
+	io.WriteString(c, "GET /empty HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 204 || body != "" {
+		t.Fatalf("204: %d %q", resp.StatusCode, body)
+	}
+	// 103 Early Hints reach the client before the final response.
+	io.WriteString(c, "GET /hints HTTP/1.1\r\nHost: h\r\n\r\n")
+	line, _ := br.ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 103") {
+		t.Fatalf("first line %q, want the 103", line)
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /hints") {
+		t.Fatalf("after 103: %d %q", resp.StatusCode, body)
+	}
+	// A large body, and one bigger than the fast path buffers (net/http
+	// streams it).
+	for _, n := range []int{60 << 10, 3 << 20} {
+		payload := bytes.Repeat([]byte("z"), n)
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/big", port), "application/octet-stream", bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("POST /big len=%d", n); !strings.HasPrefix(string(got), want) {
+			t.Fatalf("%d byte upload: %q", n, got)
+		}
+	}
+}
+
+func TestFastPathHTTP10Replica(t *testing.T) {
+	// A replica that answers HTTP/1.0 without a length and closes: the
+	// client gets the whole body and is told the connection closes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold school")
+				}
+			}()
+		}
+	}()
+	g := newIngress(t, Options{})
+	port := oneRoute(t, g, HTTP, Backend{ID: "old", Addr: ln.Addr().String()})
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body := readResp(t, br, "GET")
+	if body != "old school" || !resp.Close {
+		t.Fatalf("%q close=%v", body, resp.Close)
+	}
+}
+
+func TestFastPathStreamsAsProduced(t *testing.T) {
+	next := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first;")
+		w.(http.Flusher).Flush()
+		<-next
+		io.WriteString(w, "second")
+	}))
+	defer s.Close()
+	g := newIngress(t, Options{})
+	port := oneRoute(t, g, HTTP, Backend{ID: "s", Addr: s.Listener.Addr().String()})
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET /events HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first;" {
+		t.Fatalf("first part %q %v (held back by the ingress?)", buf, err)
+	}
+	close(next)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "second" {
+		t.Fatalf("rest %q", rest)
+	}
+}
+
+func TestFastPathStalePooledConnection(t *testing.T) {
+	// The replica closes keep-alive connections after each response
+	// without saying so; GETs must not see it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					time.Sleep(20 * time.Millisecond)
+				}
+				c.Close()
+			}()
+		}
+	}()
+	g := newIngress(t, Options{})
+	port := oneRoute(t, g, HTTP, Backend{ID: "rude", Addr: ln.Addr().String()})
+	c, br := dialPort(t, port)
+	for i := range 5 {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestHTTPSFastPathAndH2(t *testing.T) {
+	g := newIngress(t, Options{DataDir: t.TempDir()})
+	_, b := echoBackend(t)
+	port := oneRoute(t, g, HTTPS, b)
+	url := fmt.Sprintf("https://127.0.0.1:%d/x", port)
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
+		c := &http.Client{Transport: tr}
+		for range 3 {
+			resp, err := c.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "GET /x") || (resp.ProtoMajor == 2) != h2 {
+				t.Fatalf("h2=%v: %s %d %q", h2, resp.Proto, resp.StatusCode, body)
+			}
+		}
+		if n := g.handoffs.Load(); (n > 0) != h2 {
+			t.Fatalf("h2=%v: %d hand-offs (https/1.1 stays on the fast path, h2 goes to net/http)", h2, n)
+		}
+		tr.CloseIdleConnections()
+	}
+}
+
+func TestShutdownClosesIdleKeepAlive(t *testing.T) {
+	g, err := New(Options{ListenHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b := echoBackend(t)
+	port := oneRoute(t, g, HTTP, b)
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	readResp(t, br, "GET")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := g.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Close waited %v for an idle keep-alive connection", time.Since(start))
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("idle connection still open after Close")
+	}
+}
