@@ -127,7 +127,7 @@ func TestCopyChunked(t *testing.T) {
 	src := bufio.NewReader(strings.NewReader(body))
 	var sb strings.Builder
 	dst := bufio.NewWriter(&sb)
-	if err := copyChunked(dst, src); err != nil {
+	if err := (&bodyCopy{dst: dst, src: src}).chunked(); err != nil {
 		t.Fatal(err)
 	}
 	dst.Flush()
@@ -140,7 +140,7 @@ func TestCopyChunked(t *testing.T) {
 	}
 	for _, bad := range []string{"zz\r\nhello\r\n", "5\r\nhelloXX0\r\n\r\n", "5\r\nhel"} {
 		dst := bufio.NewWriter(&strings.Builder{})
-		if err := copyChunked(dst, bufio.NewReader(strings.NewReader(bad))); err == nil {
+		if err := (&bodyCopy{dst: dst, src: bufio.NewReader(strings.NewReader(bad))}).chunked(); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}
 	}
