@@ -110,6 +110,11 @@ func parseRequestHead(head []byte, r *reqHead) error {
 		if !ok || !isToken(name) {
 			return errDecline // also folded continuation lines
 		}
+		if hasCTL(value) {
+			// A bare CR or LF that a replica might take for a line end
+			// would smuggle a header past this parser: net/http refuses.
+			return errDecline
+		}
 		value = trimOWS(value)
 		switch headerID(name) {
 		case hHost:
@@ -378,6 +383,16 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// hasCTL reports whether b holds a control character other than tab.
+func hasCTL(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // isToken reports whether b is a non-empty RFC 9110 token.

@@ -2,8 +2,10 @@ package ingress
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -28,6 +30,9 @@ func TestParseRequestHeadDeclines(t *testing.T) {
 		"connection names":  "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-secret\r\n\r\n",
 		"bad method":        "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
 		"control in target": "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
+		"bare LF in value":  "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\nTransfer-Encoding: chunked\r\n\r\n",
+		"bare CR in value":  "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\rContent-Length: 5\r\n\r\n",
+		"NUL in value":      "GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n",
 	} {
 		var r reqHead
 		if err := parseRequestHead([]byte(head), &r); !errors.Is(err, errDecline) {
@@ -144,4 +149,48 @@ func TestCopyChunked(t *testing.T) {
 			t.Errorf("%q: accepted", bad)
 		}
 	}
+}
+
+// FuzzRequestHeadAgreesWithNetHTTP: whatever the fast path accepts,
+// net/http reads the same way (method, target, host, body length), and the
+// head sent to the replica frames the same request: no byte sequence may
+// mean one request to the ingress and another to a replica.
+func FuzzRequestHeadAgreesWithNetHTTP(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /x?y=1 HTTP/1.1\r\nHost: a:80\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(in), 4096)
+		head, err := peekRequestHead(br)
+		if err != nil {
+			return
+		}
+		var r reqHead
+		if parseRequestHead(head, &r) != nil {
+			return
+		}
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("fast path accepted what net/http refuses (%v):\n%q", err, head)
+		}
+		if req.Method != string(r.method) || req.RequestURI != string(r.target) || req.Host != string(r.host) ||
+			req.ContentLength != r.bodyLen || req.Close != r.close {
+			t.Fatalf("disagreement on %q:\nnet/http %s %s host=%q len=%d close=%v\nfast     %+v",
+				head, req.Method, req.RequestURI, req.Host, req.ContentLength, req.Close, r)
+		}
+		out := appendOutHead(nil, head, &r, "192.0.2.1", false)
+		up, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(out)))
+		if err != nil {
+			t.Fatalf("replica cannot read the forwarded head (%v):\n%q", err, out)
+		}
+		if up.Method != req.Method || up.RequestURI != req.RequestURI || up.Host != req.Host ||
+			up.ContentLength != req.ContentLength || len(up.TransferEncoding) != 0 {
+			t.Fatalf("forwarded head frames another request:\n%q\n->\n%q", head, out)
+		}
+	})
 }
