@@ -333,6 +333,10 @@ func (cc *clientConn) forward(head []byte) bool {
 			return keep
 		}
 		u.close()
+		if errors.Is(err, errClientGone) {
+			cc.f.g.o.Log.Debug("ingress client left before the replica answered", "replica", b.ID)
+			return false
+		}
 		if wrote {
 			// The client has part of a response: only closing tells it.
 			cc.f.g.o.Log.Debug("ingress response cut short", "replica", b.ID, "err", err)
@@ -362,6 +366,9 @@ func (cc *clientConn) forward(head []byte) bool {
 // failure cannot be retried or answered with an error).
 func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrote bool, err error) {
 	if _, err := u.c.Write(cc.out); err != nil {
+		return false, false, err
+	}
+	if err := cc.awaitReplica(u); err != nil {
 		return false, false, err
 	}
 	var h respHead
@@ -440,6 +447,54 @@ type bodyCopy struct {
 
 // bulkMin is the remaining length above which a body bypasses the buffers.
 const bulkMin = 64 << 10
+
+// slowAnswer is how long a replica may take to start answering before the
+// fast path also watches the client for hanging up.
+const slowAnswer = time.Second
+
+var errClientGone = errors.New("client closed the connection while the replica was answering")
+
+// awaitReplica returns once the replica starts answering. If that takes
+// longer than slowAnswer, a watcher reads the client meanwhile: when the
+// client hangs up, the replica connection is closed, so the replica sees
+// the request cancelled (as net/http's path cancels it) instead of working
+// on for nobody, and a long poll does not hold a connection.
+func (cc *clientConn) awaitReplica(u *upConn) error {
+	_ = u.c.SetReadDeadline(time.Now().Add(slowAnswer))
+	_, err := u.br.Peek(1)
+	_ = u.c.SetReadDeadline(time.Time{})
+	if !isTimeout(err) {
+		return err
+	}
+	var gone atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Bytes that arrive (a pipelined request) stay buffered for later;
+		// only an end of stream or a reset means the client left.
+		_, err := cc.br.Peek(1)
+		if err != nil && !isTimeout(err) {
+			gone.Store(true)
+			_ = u.c.Close()
+		}
+	}()
+	_, err = u.br.Peek(1)
+	// Stop the watcher: a read deadline in the past wakes it with a
+	// timeout, which it ignores; the next request sets a fresh deadline.
+	_ = cc.c.SetReadDeadline(time.Unix(1, 0))
+	<-done
+	cc.deadline = time.Time{}
+	_ = cc.c.SetReadDeadline(time.Time{})
+	if gone.Load() {
+		return errClientGone
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 // copyN copies n bytes (all, when n < 0) from src to dst, flushing dst
 // whenever src has nothing buffered, so a streamed response reaches the

@@ -348,3 +348,44 @@ func TestShutdownClosesIdleKeepAlive(t *testing.T) {
 		t.Fatal("idle connection still open after Close")
 	}
 }
+
+func TestFastPathCancelsWhenClientLeaves(t *testing.T) {
+	// A long poll whose client hangs up: the replica sees its request
+	// cancelled, as it would behind net/http's ReverseProxy.
+	cancelled := make(chan struct{}, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/poll" {
+			select {
+			case <-r.Context().Done():
+				cancelled <- struct{}{}
+			case <-time.After(20 * time.Second):
+			}
+			return
+		}
+		time.Sleep(1500 * time.Millisecond) // slow, but the client waits
+		io.WriteString(w, "slow answer")
+	}))
+	defer s.Close()
+	g := newIngress(t, Options{})
+	port := oneRoute(t, g, HTTP, Backend{ID: "s", Addr: s.Listener.Addr().String()})
+	// A slow answer to a client that stays, with a pipelined request
+	// arriving while it waits: both answered, in order.
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(1200 * time.Millisecond)
+	io.WriteString(c, "GET /slow2 HTTP/1.1\r\nHost: h\r\n\r\n")
+	for i := range 2 {
+		if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "slow answer" {
+			t.Fatalf("slow answer %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	c2, _ := dialPort(t, port)
+	io.WriteString(c2, "GET /poll HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(1500 * time.Millisecond)
+	c2.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the replica's request was not cancelled after the client left")
+	}
+}
