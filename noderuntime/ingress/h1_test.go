@@ -80,6 +80,30 @@ func oneRoute(t *testing.T, g *Ingress, proto string, b ...Backend) int {
 	return port
 }
 
+// rawServer serves each connection with handle (then closes it), for
+// replicas that misbehave in ways net/http would not.
+func rawServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 func dialPort(t *testing.T, port int) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -207,27 +231,13 @@ func TestFastPathResponseFraming(t *testing.T) {
 func TestFastPathHTTP10Replica(t *testing.T) {
 	// A replica that answers HTTP/1.0 without a length and closes: the
 	// client gets the whole body and is told the connection closes.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold school")
-				}
-			}()
+	addr := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold school")
 		}
-	}()
+	})
 	g := newIngress(t, Options{})
-	port := oneRoute(t, g, HTTP, Backend{ID: "old", Addr: ln.Addr().String()})
+	port := oneRoute(t, g, HTTP, Backend{ID: "old", Addr: addr})
 	c, br := dialPort(t, port)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	resp, body := readResp(t, br, "GET")
@@ -267,28 +277,14 @@ func TestFastPathStreamsAsProduced(t *testing.T) {
 func TestFastPathStalePooledConnection(t *testing.T) {
 	// The replica closes keep-alive connections after each response
 	// without saying so; GETs must not see it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-					time.Sleep(20 * time.Millisecond)
-				}
-				c.Close()
-			}()
+	addr := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			time.Sleep(20 * time.Millisecond)
 		}
-	}()
+	})
 	g := newIngress(t, Options{})
-	port := oneRoute(t, g, HTTP, Backend{ID: "rude", Addr: ln.Addr().String()})
+	port := oneRoute(t, g, HTTP, Backend{ID: "rude", Addr: addr})
 	c, br := dialPort(t, port)
 	for i := range 5 {
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")

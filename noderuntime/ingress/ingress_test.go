@@ -211,24 +211,8 @@ func TestRetryAndPassiveFailure(t *testing.T) {
 	// A replica that takes the request and drops the connection may have
 	// acted on it: a POST is not replayed (one 502, then that replica is
 	// avoided), a GET is retried on another replica.
-	drop, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer drop.Close()
-	go func() {
-		for {
-			c, err := drop.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_, _ = http.ReadRequest(bufio.NewReader(c))
-				c.Close()
-			}()
-		}
-	}()
-	dropper := Backend{ID: "dropper", Addr: drop.Addr().String()}
+	dropAddr := rawServer(t, func(c net.Conn) { _, _ = http.ReadRequest(bufio.NewReader(c)) })
+	dropper := Backend{ID: "dropper", Addr: dropAddr}
 	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{dropper, ok1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +228,7 @@ func TestRetryAndPassiveFailure(t *testing.T) {
 	if codes[http.StatusBadGateway] != 1 || codes[200] != 5 {
 		t.Fatalf("POST statuses %v, want one 502 then all 200 (failed replica skipped)", codes)
 	}
-	dropper2 := Backend{ID: "dropper2", Addr: drop.Addr().String()}
+	dropper2 := Backend{ID: "dropper2", Addr: dropAddr}
 	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{dropper2, ok2}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -453,25 +437,11 @@ func TestTCPForwarding(t *testing.T) {
 	g := newIngress(t, Options{})
 	var backends []Backend
 	for i := range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					b, _ := io.ReadAll(c)
-					fmt.Fprintf(c, "tcp%d:%s", i, b)
-				}()
-			}
-		}()
-		backends = append(backends, Backend{ID: fmt.Sprint("t", i), Addr: ln.Addr().String()})
+		addr := rawServer(t, func(c net.Conn) {
+			b, _ := io.ReadAll(c)
+			fmt.Fprintf(c, "tcp%d:%s", i, b)
+		})
+		backends = append(backends, Backend{ID: fmt.Sprint("t", i), Addr: addr})
 	}
 	dead := Backend{ID: "dead", Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	port := freePort(t)
