@@ -423,6 +423,10 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 		}
 	})
 
+	t.Run("udp endpoint", func(t *testing.T) {
+		n.udpEndpoint(ctx, t)
+	})
+
 	t.Run("service to service by name", func(t *testing.T) {
 		for _, name := range []string{"api", "api.shop"} {
 			var out, errb bytes.Buffer
@@ -560,6 +564,101 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 			t.Errorf("netns files left: %d", len(ents))
 		}
 	})
+}
+
+// udpEndpoint deploys two replicas of a UDP echo server (a static Go
+// binary on busybox) behind a public udp endpoint and checks that
+// datagrams sent to the node's port come back from both replicas, each
+// client's datagrams from the same one. The deployment is removed after.
+func (n *netNode) udpEndpoint(ctx context.Context, t *testing.T) {
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "udpecho"), "./testdata/udpecho")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build udpecho: %v: %s", err, out)
+	}
+	df := "FROM busybox\nCOPY udpecho /usr/local/bin/udpecho\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := n.s.Registry + "/test/udpecho:1"
+	if err := n.s.BuildDockerfile(ctx, dir, ref); err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf(`version: v1
+deployment: dgram
+services:
+  echo:
+    image: %s
+    network_mode: bridge
+    command: {entrypoint: [/usr/local/bin/udpecho, ":5300"]}
+    endpoints:
+      - {name: dgram, protocol: udp, port: 5300, expose: public}
+    scale: {replicas: 2}
+`, ref)
+	if _, err := n.api.Apply(ctx, "dgram.yaml", spec); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := n.api.Delete(ctx, "dgram"); err != nil {
+			t.Fatal(err)
+		}
+		n.waitFor("dgram replicas removed", time.Minute, func() bool {
+			rs, err := n.api.Replicas(ctx)
+			if err != nil {
+				return false
+			}
+			for _, r := range rs {
+				if r.Deployment == "dgram" {
+					return false
+				}
+			}
+			return true
+		})
+	}()
+	n.waitFor("dgram ready", 2*time.Minute, func() bool {
+		st, err := n.api.Get(ctx, "dgram")
+		return err == nil && st.Ready
+	})
+	// ask sends from one socket (one session at the ingress) until an
+	// answer comes: the replica may still be binding its port.
+	ask := func(c net.Conn, msg string) string {
+		buf := make([]byte, 512)
+		for range 50 {
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if k, err := c.Read(buf); err == nil {
+				return string(buf[:k])
+			}
+		}
+		t.Fatalf("no answer to %q through the udp endpoint", msg)
+		return ""
+	}
+	seen := map[string]bool{}
+	for i := range 6 {
+		c, err := n.dialIn(ctx, "udp", "127.0.0.1:5300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := ask(c, fmt.Sprintf("ping-%d", i))
+		who, payload, _ := strings.Cut(first, ": ")
+		if !strings.HasPrefix(who, "dgram-echo-") || payload != fmt.Sprintf("ping-%d", i) {
+			c.Close()
+			t.Fatalf("answer %q", first)
+		}
+		// A session sticks to its replica.
+		if again := ask(c, "again"); again != who+": again" {
+			c.Close()
+			t.Fatalf("same socket answered by %q after %q", again, who)
+		}
+		c.Close()
+		seen[who] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("udp sessions reached %v, want both replicas", seen)
+	}
 }
 
 func sameCert(t *testing.T, file string, got *x509.Certificate) bool {
