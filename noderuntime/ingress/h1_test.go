@@ -385,3 +385,61 @@ func TestFastPathCancelsWhenClientLeaves(t *testing.T) {
 		t.Fatal("the replica's request was not cancelled after the client left")
 	}
 }
+
+func TestWebsocketOverTLSAfterFastRequests(t *testing.T) {
+	// A TLS connection serves a plain request on the fast path, then
+	// upgrades: it moves to net/http mid-stream, and the replica still
+	// learns the client spoke https.
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto := r.Header.Get("X-Forwarded-Proto")
+		if r.Header.Get("Upgrade") != "websocket" {
+			io.WriteString(w, "plain "+proto)
+			return
+		}
+		c, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		rw.WriteString("proto " + proto + "\n")
+		rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			rw.WriteString("echo " + line)
+			rw.Flush()
+		}
+	}))
+	defer ws.Close()
+	g := newIngress(t, Options{DataDir: t.TempDir()})
+	port := oneRoute(t, g, HTTPS, Backend{ID: "ws", Addr: ws.Listener.Addr().String()})
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "plain https" {
+		t.Fatalf("fast path over TLS: %d %q", resp.StatusCode, body)
+	}
+	io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if line, _ := br.ReadString('\n'); line != "proto https\n" {
+		t.Fatalf("replica saw %q after the hand-off, want https", line)
+	}
+	io.WriteString(c, "hello\n")
+	if line, _ := br.ReadString('\n'); line != "echo hello\n" {
+		t.Fatalf("echo %q", line)
+	}
+	if n := g.handoffs.Load(); n != 1 {
+		t.Fatalf("%d hand-offs, want 1", n)
+	}
+}
