@@ -390,30 +390,11 @@ func TestWebsocketOverTLSAfterFastRequests(t *testing.T) {
 	// A TLS connection serves a plain request on the fast path, then
 	// upgrades: it moves to net/http mid-stream, and the replica still
 	// learns the client spoke https.
-	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		proto := r.Header.Get("X-Forwarded-Proto")
-		if r.Header.Get("Upgrade") != "websocket" {
-			io.WriteString(w, "plain "+proto)
-			return
-		}
-		c, rw, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		rw.WriteString("proto " + proto + "\n")
-		rw.Flush()
-		for {
-			line, err := rw.ReadString('\n')
-			if err != nil {
-				return
-			}
-			rw.WriteString("echo " + line)
-			rw.Flush()
-		}
-	}))
-	defer ws.Close()
+	ws := wsEcho(t,
+		func(r *http.Request) string { return "proto " + r.Header.Get("X-Forwarded-Proto") + "\n" },
+		func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "plain "+r.Header.Get("X-Forwarded-Proto"))
+		})
 	g := newIngress(t, Options{DataDir: t.TempDir()})
 	port := oneRoute(t, g, HTTPS, Backend{ID: "ws", Addr: ws.Listener.Addr().String()})
 	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})

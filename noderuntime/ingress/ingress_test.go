@@ -299,12 +299,14 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	}
 }
 
-func TestWebsocketUpgrade(t *testing.T) {
-	g := newIngress(t, Options{})
-	// A minimal upgrade server: after 101 it echoes lines back.
+// wsEcho is a minimal upgrade server: after 101 it writes greet(r) (when
+// greet is set), then echoes lines back. Requests without an upgrade go to
+// plain.
+func wsEcho(t *testing.T, greet func(*http.Request) string, plain http.HandlerFunc) *httptest.Server {
+	t.Helper()
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "websocket" {
-			http.Error(w, "upgrade required", 426)
+			plain(w, r)
 			return
 		}
 		c, rw, err := w.(http.Hijacker).Hijack()
@@ -313,6 +315,9 @@ func TestWebsocketUpgrade(t *testing.T) {
 		}
 		defer c.Close()
 		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		if greet != nil {
+			rw.WriteString(greet(r))
+		}
 		rw.Flush()
 		for {
 			line, err := rw.ReadString('\n')
@@ -323,7 +328,15 @@ func TestWebsocketUpgrade(t *testing.T) {
 			rw.Flush()
 		}
 	}))
-	defer ws.Close()
+	t.Cleanup(ws.Close)
+	return ws
+}
+
+func TestWebsocketUpgrade(t *testing.T) {
+	g := newIngress(t, Options{})
+	ws := wsEcho(t, nil, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upgrade required", 426)
+	})
 	port := freePort(t)
 	if err := g.Update([]Route{{Deployment: "d", Service: "ws", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{{ID: "ws", Addr: ws.Listener.Addr().String()}}}}); err != nil {
 		t.Fatal(err)
