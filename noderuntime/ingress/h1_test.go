@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -422,5 +423,46 @@ func TestWebsocketOverTLSAfterFastRequests(t *testing.T) {
 	}
 	if n := g.handoffs.Load(); n != 1 {
 		t.Fatalf("%d hand-offs, want 1", n)
+	}
+}
+
+func TestCloseLeavesNoReplicaConnections(t *testing.T) {
+	// Pooled keep-alive connections to replicas end with the ingress.
+	var open atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	s.Start()
+	defer s.Close()
+	g, err := New(Options{ListenHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := oneRoute(t, g, HTTP, Backend{ID: "s", Addr: s.Listener.Addr().String()})
+	for range 3 {
+		if code, _ := get(t, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", port), ""); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	if open.Load() == 0 {
+		t.Fatal("no replica connection was kept for reuse")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Fatalf("%d replica connections still open after Close", n)
 	}
 }

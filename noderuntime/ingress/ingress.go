@@ -243,12 +243,18 @@ func (g *Ingress) Close(ctx context.Context) error {
 	g.closed = true
 	ls := g.listeners
 	g.listeners = map[int]*listener{}
+	bs := g.backends
 	g.mu.Unlock()
 	var errs []error
 	for _, l := range ls {
 		if err := l.close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Keep-alive connections to replicas go last, once nothing uses them.
+	for _, b := range bs {
+		b.retired.Store(true)
+		b.closeIdle()
 	}
 	return errors.Join(errs...)
 }
