@@ -30,8 +30,6 @@ import (
 const (
 	clientIdleTimeout = 120 * time.Second
 	clientHeadTimeout = 30 * time.Second
-	// upstreamIdleTimeout closes pooled replica connections unused this long.
-	upstreamIdleTimeout = 90 * time.Second
 	// freshFor: a request that must not be sent twice only goes out on a
 	// pooled connection used this recently, so a replica that closed an
 	// idle connection cannot make it fail after it was written.
@@ -309,7 +307,7 @@ func (cc *clientConn) forward(head []byte) bool {
 	moved := false // retried on another replica already
 	stale := 0
 	for {
-		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, replayable)
+		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, cc.f.g.o.UpstreamIdle, replayable)
 		if err != nil {
 			// Nothing was sent: any request may try another replica.
 			b.failed(cc.f.g.o.FailTimeout)
@@ -693,14 +691,14 @@ func (u *upConn) close() {
 
 // upstream returns a pooled connection to b or dials one. Requests that
 // must not be sent twice only take connections used within freshFor.
-func (b *backend) upstream(dialTimeout time.Duration, replayable bool) (*upConn, bool, error) {
+func (b *backend) upstream(dialTimeout, idleFor time.Duration, replayable bool) (*upConn, bool, error) {
 	now := time.Now()
 	b.poolMu.Lock()
 	for len(b.idleConns) > 0 {
 		u := b.idleConns[len(b.idleConns)-1]
 		b.idleConns = b.idleConns[:len(b.idleConns)-1]
 		age := now.Sub(u.lastUsed)
-		if age > upstreamIdleTimeout || (!replayable && age > freshFor) {
+		if age > idleFor || (!replayable && age > freshFor) {
 			b.poolMu.Unlock()
 			u.close()
 			b.poolMu.Lock()
@@ -731,6 +729,27 @@ func (b *backend) putIdle(u *upConn) {
 	}
 	b.idleConns = append(b.idleConns, u)
 	b.poolMu.Unlock()
+}
+
+// closeIdleOlder closes b's pooled connections unused for longer than d.
+func (b *backend) closeIdleOlder(d time.Duration) {
+	now := time.Now()
+	var old []*upConn
+	b.poolMu.Lock()
+	keep := b.idleConns[:0]
+	for _, u := range b.idleConns {
+		if now.Sub(u.lastUsed) > d {
+			old = append(old, u)
+		} else {
+			keep = append(keep, u)
+		}
+	}
+	clear(b.idleConns[len(keep):])
+	b.idleConns = keep
+	b.poolMu.Unlock()
+	for _, u := range old {
+		u.close()
+	}
 }
 
 // closeIdle closes b's pooled connections.

@@ -426,8 +426,9 @@ func TestWebsocketOverTLSAfterFastRequests(t *testing.T) {
 	}
 }
 
-func TestCloseLeavesNoReplicaConnections(t *testing.T) {
-	// Pooled keep-alive connections to replicas end with the ingress.
+func TestReplicaConnectionsEnd(t *testing.T) {
+	// Pooled keep-alive connections to replicas end when idle too long,
+	// and with the ingress.
 	var open atomic.Int64
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
@@ -440,29 +441,38 @@ func TestCloseLeavesNoReplicaConnections(t *testing.T) {
 	}
 	s.Start()
 	defer s.Close()
-	g, err := New(Options{ListenHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := oneRoute(t, g, HTTP, Backend{ID: "s", Addr: s.Listener.Addr().String()})
-	for range 3 {
+	use := func(g *Ingress) {
+		t.Helper()
+		port := oneRoute(t, g, HTTP, Backend{ID: "s", Addr: s.Listener.Addr().String()})
 		if code, _ := get(t, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", port), ""); code != 200 {
 			t.Fatal(code)
 		}
+		if open.Load() == 0 {
+			t.Fatal("no replica connection was kept for reuse")
+		}
 	}
-	if open.Load() == 0 {
-		t.Fatal("no replica connection was kept for reuse")
+	waitClosed := func(why string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for open.Load() != 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := open.Load(); n != 0 {
+			t.Fatalf("%d replica connections still open %s", n, why)
+		}
 	}
+	use(newIngress(t, Options{UpstreamIdle: 300 * time.Millisecond}))
+	waitClosed("after being idle")
+
+	g, err := New(Options{ListenHost: "127.0.0.1"}) // idle for 90s by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	use(g)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := g.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for open.Load() != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := open.Load(); n != 0 {
-		t.Fatalf("%d replica connections still open after Close", n)
-	}
+	waitClosed("after Close")
 }

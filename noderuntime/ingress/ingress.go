@@ -28,7 +28,10 @@ type Options struct {
 	DialTimeout time.Duration
 	// UDPIdle ends a udp client's session after this much silence. Default 60s.
 	UDPIdle time.Duration
-	Log     *slog.Logger
+	// UpstreamIdle closes keep-alive connections to replicas unused this
+	// long. Default 90s.
+	UpstreamIdle time.Duration
+	Log          *slog.Logger
 }
 
 // Ingress serves the routes given to Update.
@@ -45,6 +48,8 @@ type Ingress struct {
 
 	// handoffs counts connections the HTTP/1.1 fast path gave to net/http.
 	handoffs atomic.Int64
+
+	stopReaper chan struct{}
 }
 
 // listener is one port: its protocol and the routes it serves, swapped
@@ -68,6 +73,9 @@ func New(o Options) (*Ingress, error) {
 	if o.UDPIdle == 0 {
 		o.UDPIdle = 60 * time.Second
 	}
+	if o.UpstreamIdle == 0 {
+		o.UpstreamIdle = 90 * time.Second
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -77,7 +85,32 @@ func New(o Options) (*Ingress, error) {
 	}
 	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}, cursors: map[string]*atomic.Uint64{}}
 	g.proxy = newProxy(g)
+	g.stopReaper = make(chan struct{})
+	go g.reapIdle()
 	return g, nil
+}
+
+// reapIdle closes replica connections idle longer than UpstreamIdle, so a
+// quiet node does not hold them (and the replicas' sockets) forever.
+func (g *Ingress) reapIdle() {
+	tick := time.NewTicker(max(g.o.UpstreamIdle/3, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-g.stopReaper:
+			return
+		case <-tick.C:
+		}
+		g.mu.Lock()
+		bs := make([]*backend, 0, len(g.backends))
+		for _, b := range g.backends {
+			bs = append(bs, b)
+		}
+		g.mu.Unlock()
+		for _, b := range bs {
+			b.closeIdleOlder(g.o.UpstreamIdle)
+		}
+	}
 }
 
 // Update replaces the route table: listeners open for new ports and close
@@ -240,6 +273,9 @@ func (g *Ingress) Drain(ctx context.Context, id string) error {
 // Close stops every listener, letting in-flight requests finish until ctx ends.
 func (g *Ingress) Close(ctx context.Context) error {
 	g.mu.Lock()
+	if !g.closed {
+		close(g.stopReaper)
+	}
 	g.closed = true
 	ls := g.listeners
 	g.listeners = map[int]*listener{}
