@@ -13,7 +13,6 @@ package ingress
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -117,7 +116,7 @@ func (f *front) serveConn(raw net.Conn) {
 		}
 		c = tc
 	}
-	cc := &clientConn{f: f, c: c, https: f.tlsConf != nil}
+	cc := &clientConn{f: f, c: c}
 	if host, _, err := net.SplitHostPort(raw.RemoteAddr().String()); err == nil {
 		cc.ip = host
 	}
@@ -174,7 +173,6 @@ type clientConn struct {
 	f     *front
 	c     net.Conn
 	ip    string
-	https bool
 	state atomic.Int32
 
 	br    *bufio.Reader
@@ -186,11 +184,6 @@ type clientConn struct {
 	rout  []byte // response head as sent
 
 	deadline time.Time // the read deadline last set
-}
-
-func peekBuffered(br *bufio.Reader) []byte {
-	b, _ := br.Peek(br.Buffered())
-	return b
 }
 
 var (
@@ -232,13 +225,12 @@ func (cc *clientConn) serve() {
 		if !cc.state.CompareAndSwap(stateIdle, stateActive) {
 			return // shutdown closed it while idle
 		}
-		if !bytes.Contains(peekBuffered(cc.br), []byte("\r\n\r\n")) {
+		head, err := peekRequestHead(cc.br, func() {
 			// The head arrives in pieces: it gets clientHeadTimeout, not
 			// the idle allowance (slow-header clients).
 			cc.deadline = time.Now().Add(clientHeadTimeout)
 			_ = cc.c.SetReadDeadline(cc.deadline)
-		}
-		head, err := peekRequestHead(cc.br)
+		})
 		if err == nil {
 			err = parseRequestHead(head, &cc.req)
 		}
@@ -270,7 +262,7 @@ func (cc *clientConn) handOff() {
 // It returns whether the client connection stays open.
 func (cc *clientConn) forward(head []byte) bool {
 	rq := &cc.req
-	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.https)
+	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.f.tlsConf != nil)
 	host := normHost(string(rq.host))
 	path := string(rq.path)
 	// Everything below reads the client again: head is gone after this.
@@ -443,6 +435,15 @@ type bodyCopy struct {
 	dstConn, srcConn net.Conn
 }
 
+// flushIfDrained sends what dst holds when src has nothing buffered: the
+// next read may wait for the replica, and the client should not wait too.
+func (bc *bodyCopy) flushIfDrained() error {
+	if bc.src.Buffered() == 0 && bc.dst.Buffered() > 0 {
+		return bc.dst.Flush()
+	}
+	return nil
+}
+
 // bulkMin is the remaining length above which a body bypasses the buffers.
 const bulkMin = 64 << 10
 
@@ -500,15 +501,11 @@ func isTimeout(err error) bool {
 func (bc *bodyCopy) copyN(n int64) error {
 	dst, src := bc.dst, bc.src
 	for n != 0 {
-		if src.Buffered() == 0 {
-			if dst.Buffered() > 0 {
-				if err := dst.Flush(); err != nil {
-					return err
-				}
-			}
-			if bc.dstConn != nil && (n < 0 || n > bulkMin) {
-				return bc.bulk(n)
-			}
+		if err := bc.flushIfDrained(); err != nil {
+			return err
+		}
+		if src.Buffered() == 0 && bc.dstConn != nil && (n < 0 || n > bulkMin) {
+			return bc.bulk(n)
 		}
 		want := src.Buffered()
 		if want == 0 {
@@ -571,10 +568,8 @@ func (bc *bodyCopy) bulk(n int64) error {
 func (bc *bodyCopy) chunked() error {
 	dst, src := bc.dst, bc.src
 	for {
-		if src.Buffered() == 0 && dst.Buffered() > 0 {
-			if err := dst.Flush(); err != nil {
-				return err
-			}
+		if err := bc.flushIfDrained(); err != nil {
+			return err
 		}
 		line, err := src.ReadSlice('\n')
 		if err != nil {
@@ -731,14 +726,15 @@ func (b *backend) putIdle(u *upConn) {
 	b.poolMu.Unlock()
 }
 
-// closeIdleOlder closes b's pooled connections unused for longer than d.
+// closeIdleOlder closes b's pooled connections unused for d or longer (all
+// of them when d is 0).
 func (b *backend) closeIdleOlder(d time.Duration) {
 	now := time.Now()
 	var old []*upConn
 	b.poolMu.Lock()
 	keep := b.idleConns[:0]
 	for _, u := range b.idleConns {
-		if now.Sub(u.lastUsed) > d {
+		if now.Sub(u.lastUsed) >= d {
 			old = append(old, u)
 		} else {
 			keep = append(keep, u)
@@ -753,14 +749,13 @@ func (b *backend) closeIdleOlder(d time.Duration) {
 }
 
 // closeIdle closes b's pooled connections.
-func (b *backend) closeIdle() {
-	b.poolMu.Lock()
-	idle := b.idleConns
-	b.idleConns = nil
-	b.poolMu.Unlock()
-	for _, u := range idle {
-		u.close()
-	}
+func (b *backend) closeIdle() { b.closeIdleOlder(0) }
+
+// retire is for a backend no route uses any more: its pool closes and takes
+// no connection back.
+func (b *backend) retire() {
+	b.retired.Store(true)
+	b.closeIdle()
 }
 
 // bufferedConn is a client connection handed to net/http with bytes the

@@ -45,8 +45,9 @@ func (r *reqHead) replayable() bool {
 
 // peekRequestHead waits until a whole request head is in br and returns it
 // without consuming it. A head larger than br's buffer, or one using bare
-// LF line ends, is declined: net/http reads those.
-func peekRequestHead(br *bufio.Reader) ([]byte, error) {
+// LF line ends, is declined: net/http reads those. beforeWait (if set) runs
+// once, before the first read that waits for more of the head.
+func peekRequestHead(br *bufio.Reader, beforeWait func()) ([]byte, error) {
 	scanned := 0
 	for {
 		buf, _ := br.Peek(br.Buffered())
@@ -66,6 +67,10 @@ func peekRequestHead(br *bufio.Reader) ([]byte, error) {
 		scanned = len(buf)
 		if scanned >= br.Size() {
 			return nil, errDecline
+		}
+		if beforeWait != nil {
+			beforeWait()
+			beforeWait = nil
 		}
 		if _, err := br.Peek(scanned + 1); err != nil {
 			return nil, err

@@ -70,21 +70,31 @@ func TestPeekRequestHead(t *testing.T) {
 			pw.Write([]byte(piece))
 		}
 	}()
-	head, err := peekRequestHead(br)
+	waits := 0
+	head, err := peekRequestHead(br, func() { waits++ })
 	if err != nil || string(head) != "GET / HTTP/1.1\r\nHost: a\r\n\r\n" {
 		t.Fatalf("head %q, %v", head, err)
 	}
 	if br.Buffered() < len(head) {
 		t.Fatal("head consumed")
 	}
+	if waits != 1 {
+		t.Fatalf("beforeWait ran %d times for a head in pieces, want once", waits)
+	}
+	// A head already whole in the buffer never waits.
+	br = bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	br.Peek(1)
+	if _, err := peekRequestHead(br, func() { t.Fatal("waited for a head already buffered") }); err != nil {
+		t.Fatal(err)
+	}
 	// A head bigger than the buffer is declined.
 	br = bufio.NewReaderSize(strings.NewReader("GET / HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("x", 100)+"\r\n\r\n"), 32)
-	if _, err := peekRequestHead(br); !errors.Is(err, errDecline) {
+	if _, err := peekRequestHead(br, nil); !errors.Is(err, errDecline) {
 		t.Fatalf("oversized head: %v", err)
 	}
 	// Bare LF line ends are net/http's to accept.
 	br = bufio.NewReader(strings.NewReader("GET / HTTP/1.1\nHost: a\n\n"))
-	if _, err := peekRequestHead(br); !errors.Is(err, errDecline) {
+	if _, err := peekRequestHead(br, nil); !errors.Is(err, errDecline) {
 		t.Fatalf("bare LF: %v", err)
 	}
 }
@@ -166,7 +176,7 @@ func FuzzRequestHeadAgreesWithNetHTTP(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(in), 4096)
-		head, err := peekRequestHead(br)
+		head, err := peekRequestHead(br, nil)
 		if err != nil {
 			return
 		}

@@ -163,8 +163,7 @@ func (g *Ingress) Update(routes []Route) error {
 	}
 	for k, b := range g.backends {
 		if used[k] == nil {
-			b.retired.Store(true)
-			b.closeIdle()
+			b.retire()
 		}
 	}
 	g.backends = used
@@ -289,8 +288,7 @@ func (g *Ingress) Close(ctx context.Context) error {
 	}
 	// Keep-alive connections to replicas go last, once nothing uses them.
 	for _, b := range bs {
-		b.retired.Store(true)
-		b.closeIdle()
+		b.retire()
 	}
 	return errors.Join(errs...)
 }
