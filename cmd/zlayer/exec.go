@@ -29,11 +29,7 @@ func (c *ExecCmd) Run(ctx context.Context) error {
 	if len(cmd) == 0 {
 		return errors.New("exec: give a command after --")
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	dep, svc, err := cl.ResolveService(ctx, c.Service, c.Deployment)
+	cl, dep, svc, err := c.serviceClient(ctx, c.Service, c.Deployment)
 	if err != nil {
 		return err
 	}

@@ -19,11 +19,7 @@ type LogsCmd struct {
 }
 
 func (c *LogsCmd) Run(ctx context.Context) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	dep, svc, err := cl.ResolveService(ctx, c.Service, c.Deployment)
+	cl, dep, svc, err := c.serviceClient(ctx, c.Service, c.Deployment)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"strings"
 
@@ -24,4 +25,17 @@ func (f *NodeFlags) client() (*apiclient.Client, error) {
 		token = strings.TrimSpace(string(b))
 	}
 	return apiclient.New(f.Host, token)
+}
+
+// serviceClient is client() plus the deployment and service that service
+// (and deployment, when given) name on the node, as the commands acting on
+// one service need.
+func (f *NodeFlags) serviceClient(ctx context.Context, service, deployment string) (cl *apiclient.Client, dep, svc string, err error) {
+	if cl, err = f.client(); err != nil {
+		return nil, "", "", err
+	}
+	if dep, svc, err = cl.ResolveService(ctx, service, deployment); err != nil {
+		return nil, "", "", err
+	}
+	return cl, dep, svc, nil
 }

@@ -18,11 +18,7 @@ func (c *ScaleCmd) Run(ctx context.Context) error {
 	if c.Replicas < 0 {
 		return errors.New("scale: the replica count cannot be negative")
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	dep, svc, err := cl.ResolveService(ctx, c.Service, c.Deployment)
+	cl, dep, svc, err := c.serviceClient(ctx, c.Service, c.Deployment)
 	if err != nil {
 		return err
 	}
