@@ -6,7 +6,9 @@ package metrics
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,11 +62,7 @@ func key(name string, labels map[string]string) string {
 }
 
 func fmtLabels(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(labels))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		v := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(labels[k])
@@ -146,21 +144,13 @@ func (r *Registry) Write(w io.Writer) {
 		header(s.Name, "gauge")
 		fmt.Fprintf(w, "%s%s %s\n", s.Name, braces(s.Labels), num(s.Value))
 	}
-	keys := make([]string, 0, len(r.counters))
-	for k := range r.counters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(r.counters))
 	for _, k := range keys {
 		s := r.counters[k]
 		header(s.name, "counter")
 		fmt.Fprintf(w, "%s%s %s\n", s.name, braces(s.labels), num(s.value))
 	}
-	names := make([]string, 0, len(r.hists))
-	for n := range r.hists {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(r.hists))
 	for _, n := range names {
 		h := r.hists[n]
 		header(n, "histogram")

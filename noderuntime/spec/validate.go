@@ -2,8 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -384,11 +385,7 @@ func findCycle(deps map[string][]string) []string {
 		color[n] = black
 		return false
 	}
-	keys := make([]string, 0, len(deps))
-	for k := range deps {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(deps))
 	for _, k := range keys {
 		if color[k] == white && visit(k) {
 			return found

@@ -11,8 +11,9 @@ package bake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/zlayer/zlayer/pipeline/buildfile"
@@ -259,11 +260,7 @@ func escapeMap(in map[string]string) map[string]string {
 		return nil
 	}
 	out := make(map[string]string, len(in))
-	keys := make([]string, 0, len(in))
-	for k := range in {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(in))
 	for _, k := range keys {
 		out[k] = escape(in[k])
 	}

@@ -7,9 +7,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -504,12 +505,7 @@ func (p *parser) checkTags(pl *Pipeline) {
 func (im *Image) TagPos(tag string) Pos { return im.tagPos[tag] }
 
 func suggest(name string, names map[string]bool) string {
-	var all []string
-	for n := range names {
-		all = append(all, n)
-	}
-	sort.Strings(all)
-	return fmt.Sprintf(" (images: %s)", strings.Join(all, ", "))
+	return fmt.Sprintf(" (images: %s)", strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 }
 
 func kindName(n *yaml.Node) string {

@@ -1,7 +1,8 @@
 package spec
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -27,11 +28,7 @@ func newResolver(p *parser, raw map[string]string, nodes map[string]*yaml.Node, 
 
 // all resolves every var, reporting undefined references and cycles among vars.
 func (r *resolver) all() map[string]string {
-	names := make([]string, 0, len(r.raw))
-	for k := range r.raw {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(r.raw))
 	out := map[string]string{}
 	for _, k := range names {
 		if !validVarName(k) {
