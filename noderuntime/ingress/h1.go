@@ -109,16 +109,21 @@ func (f *front) serveConn(raw net.Conn) {
 			return
 		}
 		_ = raw.SetDeadline(time.Time{})
-		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		if f.g.o.NoFastPath || tc.ConnectionState().NegotiatedProtocol == "h2" {
 			f.g.handoffs.Add(1)
 			f.handoff.push(tc)
 			return
 		}
 		c = tc
+	} else if f.g.o.NoFastPath {
+		f.g.handoffs.Add(1)
+		f.handoff.push(c)
+		return
 	}
 	cc := &clientConn{f: f, c: c}
 	if host, _, err := net.SplitHostPort(raw.RemoteAddr().String()); err == nil {
 		cc.ip = host
+		cc.trusted = f.g.trusted.trusts(host)
 	}
 	f.mu.Lock()
 	if f.closing.Load() {
@@ -170,10 +175,11 @@ const (
 
 // clientConn is one client connection on the fast path.
 type clientConn struct {
-	f     *front
-	c     net.Conn
-	ip    string
-	state atomic.Int32
+	f       *front
+	c       net.Conn
+	ip      string
+	trusted bool // ip is a trusted proxy
+	state   atomic.Int32
 
 	br    *bufio.Reader
 	bw    *bufio.Writer
@@ -262,7 +268,7 @@ func (cc *clientConn) handOff() {
 // It returns whether the client connection stays open.
 func (cc *clientConn) forward(head []byte) bool {
 	rq := &cc.req
-	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.f.tlsConf != nil)
+	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.trusted, cc.f.tlsConf != nil)
 	host := normHost(string(rq.host))
 	path := string(rq.path)
 	// Everything below reads the client again: head is gone after this.
@@ -280,35 +286,24 @@ func (cc *clientConn) forward(head []byte) bool {
 		cc.out = append(cc.out, cc.body...)
 	}
 	keep := !rq.close && !cc.f.closing.Load()
-	var rt *route
-	for _, r := range *cc.f.l.routes.Load() {
-		if hostMatch(r.Host, host) && pathMatch(r.Path, path) {
-			rt = r
-			break
-		}
-	}
+	rt := cc.f.l.match(host, path)
 	if rt == nil {
 		return cc.writeError(http.StatusNotFound, "404 no route for "+host+path, keep)
 	}
-	b := rt.pick(nil)
+	try := attempts{rt: rt, replayable: rq.replayable()}
+	b := try.first()
 	if b == nil {
 		return cc.writeError(http.StatusServiceUnavailable, "503 no ready replica for this route", keep)
 	}
-	replayable := rq.replayable()
 	isHead := string(rq.method) == "HEAD"
-	moved := false // retried on another replica already
 	stale := 0
-	for {
-		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, cc.f.g.o.UpstreamIdle, replayable)
+	for b != nil {
+		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, cc.f.g.o.UpstreamIdle, try.replayable)
 		if err != nil {
-			// Nothing was sent: any request may try another replica.
-			b.failed(cc.f.g.o.FailTimeout)
-			cc.f.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
-			if next := rt.pick(b); !moved && next != nil && next != b {
-				b, moved = next, true
-				continue
-			}
-			return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+			// Nothing was sent, and the body is buffered: any request may
+			// try another replica.
+			b = try.failed(cc.f.g, false, err)
+			continue
 		}
 		b.acquire()
 		keepUp, wrote, err := cc.exchange(u, isHead, &keep)
@@ -332,23 +327,17 @@ func (cc *clientConn) forward(head []byte) bool {
 			cc.f.g.o.Log.Debug("ingress response cut short", "replica", b.ID, "err", err)
 			return false
 		}
-		if reused && stale < 2 && replayable {
+		if reused && stale < 2 && try.replayable {
 			// Most likely the replica closed an idle pooled connection:
-			// try it again on a new one before calling it failed.
+			// try it again on a new one before calling it failed (the
+			// net/http Transport does the same on its own).
 			stale++
 			b.closeIdle()
 			continue
 		}
-		b.failed(cc.f.g.o.FailTimeout)
-		cc.f.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
-		if replayable && !moved {
-			if next := rt.pick(b); next != nil && next != b {
-				b, moved = next, true
-				continue
-			}
-		}
-		return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+		b = try.failed(cc.f.g, true, err)
 	}
+	return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
 }
 
 // exchange writes the request to u and copies the response to the client.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -31,7 +32,12 @@ type Options struct {
 	// UpstreamIdle closes keep-alive connections to replicas unused this
 	// long. Default 90s.
 	UpstreamIdle time.Duration
-	Log          *slog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-* headers are kept
+	// and appended to; every other client's are replaced.
+	TrustedProxies []netip.Prefix
+	// NoFastPath sends every HTTP connection through net/http.
+	NoFastPath bool
+	Log        *slog.Logger
 }
 
 // Ingress serves the routes given to Update.
@@ -39,6 +45,8 @@ type Ingress struct {
 	o     Options
 	certs *certStore
 	proxy *proxy
+	// trusted is Options.TrustedProxies.
+	trusted trustedSet
 
 	mu        sync.Mutex
 	listeners map[int]*listener
@@ -84,6 +92,7 @@ func New(o Options) (*Ingress, error) {
 		return nil, err
 	}
 	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}, cursors: map[string]*atomic.Uint64{}}
+	g.trusted = trustedSet(o.TrustedProxies)
 	g.proxy = newProxy(g)
 	g.stopReaper = make(chan struct{})
 	go g.reapIdle()
