@@ -27,8 +27,6 @@ import (
 )
 
 const (
-	clientIdleTimeout = 120 * time.Second
-	clientHeadTimeout = 30 * time.Second
 	// freshFor: a request that must not be sent twice only goes out on a
 	// pooled connection used this recently, so a replica that closed an
 	// idle connection cannot make it fail after it was written.
@@ -43,6 +41,7 @@ type front struct {
 	l       *listener
 	ln      net.Listener
 	tlsConf *tls.Config // nil for plain http
+	adm     *admission
 	slow    *http.Server
 	handoff *connQueue
 
@@ -58,12 +57,16 @@ func (g *Ingress) serveHTTP(l *listener, addr string) error {
 		return err
 	}
 	l.addr = ln.Addr()
-	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{}}
+	lim := g.o.Limits
+	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{},
+		adm: newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, "connection", l.port, g.o.Log)}
 	f.handoff = &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
 	f.slow = &http.Server{
 		Handler:           portHandler{l: l, p: g.proxy},
-		ReadHeaderTimeout: clientHeadTimeout,
-		IdleTimeout:       clientIdleTimeout,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		// Write stalls are cut by guardConn: WriteTimeout here would bound
+		// whole responses (downloads, websockets) instead.
 		// Handshake failures and broken clients are routine at a front
 		// door: debug level, not the node's warnings.
 		ErrorLog: slog.NewLogLogger(g.o.Log.Handler(), slog.LevelDebug),
@@ -92,8 +95,13 @@ func (f *front) accept() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		src := peerAddr(c.RemoteAddr())
+		if !f.adm.admit(src) {
+			_ = c.Close()
+			continue
+		}
 		f.wg.Add(1)
-		go f.serveConn(c)
+		go f.serveConn(&guardConn{Conn: c, a: f.adm, src: src, timeout: f.g.o.Limits.WriteTimeout})
 	}
 }
 
@@ -102,7 +110,7 @@ func (f *front) serveConn(raw net.Conn) {
 	var c net.Conn = raw
 	if f.tlsConf != nil {
 		tc := tls.Server(raw, f.tlsConf)
-		_ = raw.SetDeadline(time.Now().Add(clientHeadTimeout))
+		_ = raw.SetDeadline(time.Now().Add(f.g.o.Limits.HeaderTimeout))
 		if err := tc.Handshake(); err != nil {
 			f.g.o.Log.Debug("ingress tls handshake", "remote", raw.RemoteAddr().String(), "err", err)
 			_ = raw.Close()
@@ -203,6 +211,11 @@ func (cc *clientConn) serve() {
 	cc.bw = writerPool.Get().(*bufio.Writer)
 	cc.bw.Reset(cc.c)
 	handedOff := false
+	lim := cc.f.g.o.Limits
+	// Until its first request a connection has the head's allowance.
+	cc.deadline = time.Now().Add(lim.HeaderTimeout)
+	_ = cc.c.SetReadDeadline(cc.deadline)
+	first := true
 	defer func() {
 		cc.bw.Reset(nil)
 		writerPool.Put(cc.bw)
@@ -221,10 +234,11 @@ func (cc *clientConn) serve() {
 		}
 		// Moving a deadline costs a timer update; at thousands of requests
 		// a second it is only moved when it is a second out of date.
-		if now := time.Now(); cc.deadline.Sub(now) < clientIdleTimeout-time.Second {
-			cc.deadline = now.Add(clientIdleTimeout)
+		if now := time.Now(); !first && cc.deadline.Sub(now) < lim.IdleTimeout-slack(lim.IdleTimeout) {
+			cc.deadline = now.Add(lim.IdleTimeout)
 			_ = cc.c.SetReadDeadline(cc.deadline)
 		}
+		first = false
 		if _, err := cc.br.Peek(1); err != nil {
 			return
 		}
@@ -232,9 +246,9 @@ func (cc *clientConn) serve() {
 			return // shutdown closed it while idle
 		}
 		head, err := peekRequestHead(cc.br, func() {
-			// The head arrives in pieces: it gets clientHeadTimeout, not
-			// the idle allowance (slow-header clients).
-			cc.deadline = time.Now().Add(clientHeadTimeout)
+			// The head arrives in pieces: it gets HeaderTimeout, not the
+			// idle allowance (slow-header clients).
+			cc.deadline = time.Now().Add(lim.HeaderTimeout)
 			_ = cc.c.SetReadDeadline(cc.deadline)
 		})
 		if err == nil {

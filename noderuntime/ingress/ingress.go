@@ -27,8 +27,8 @@ type Options struct {
 	FailTimeout time.Duration
 	// DialTimeout bounds connecting to a backend. Default 2s.
 	DialTimeout time.Duration
-	// UDPIdle ends a udp client's session after this much silence. Default 60s.
-	UDPIdle time.Duration
+	// Limits bound connections, sessions and the time clients may take.
+	Limits Limits
 	// UpstreamIdle closes keep-alive connections to replicas unused this
 	// long. Default 90s.
 	UpstreamIdle time.Duration
@@ -56,6 +56,8 @@ type Ingress struct {
 
 	// handoffs counts connections the HTTP/1.1 fast path gave to net/http.
 	handoffs atomic.Int64
+	// The counters Stats reports.
+	refusedConns, droppedUDP, openConns, openUDP atomic.Int64
 
 	stopReaper chan struct{}
 }
@@ -78,9 +80,7 @@ func New(o Options) (*Ingress, error) {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 2 * time.Second
 	}
-	if o.UDPIdle == 0 {
-		o.UDPIdle = 60 * time.Second
-	}
+	o.Limits = o.Limits.withDefaults()
 	if o.UpstreamIdle == 0 {
 		o.UpstreamIdle = 90 * time.Second
 	}
