@@ -13,6 +13,7 @@ package ingress
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -567,9 +568,13 @@ func (bc *bodyCopy) bulk(n int64) error {
 }
 
 // chunked passes a chunked body through unchanged, reading its framing
-// to know where it ends.
+// to know where it ends. It reads the framing as strictly as net/http's
+// client does (CRLF line ends, plain hex sizes, valid trailer fields, a
+// bound on framing overhead), so a body framed one way for the ingress
+// cannot be framed another way for the client.
 func (bc *bodyCopy) chunked() error {
 	dst, src := bc.dst, bc.src
+	var excess int64 // framing bytes beyond a fair share, as net/http counts them
 	for {
 		if err := bc.flushIfDrained(); err != nil {
 			return err
@@ -579,62 +584,112 @@ func (bc *bodyCopy) chunked() error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
+			if err == bufio.ErrBufferFull {
+				err = errBadChunk
+			}
 			return err
 		}
-		size, perr := chunkSize(line)
-		if perr != nil {
-			return perr
+		size, err := chunkSize(line)
+		if err != nil {
+			return err
+		}
+		excess += int64(len(line)) - 16 - 2*size
+		if excess = max(excess, 0); excess > 16<<10 {
+			return errBadChunk
 		}
 		if _, err := dst.Write(line); err != nil {
 			return err
 		}
 		if size == 0 {
-			// Trailer fields, then the blank line that ends the body.
-			for {
-				line, err := src.ReadSlice('\n')
-				if err != nil {
-					if err == io.EOF {
-						err = io.ErrUnexpectedEOF
-					}
-					return err
-				}
-				if _, err := dst.Write(line); err != nil {
-					return err
-				}
-				if string(line) == "\r\n" || string(line) == "\n" {
-					return nil
-				}
-			}
+			return bc.trailer()
 		}
 		if err := bc.copyN(size); err != nil {
 			return err
 		}
-		crlf, err := src.ReadSlice('\n')
-		if err != nil || (string(crlf) != "\r\n" && string(crlf) != "\n") {
-			return errBadResponse
+		crlf, err := src.Peek(2)
+		if err != nil || string(crlf) != "\r\n" {
+			if err == nil || err == io.EOF {
+				err = errBadChunk
+			}
+			return err
 		}
 		if _, err := dst.Write(crlf); err != nil {
 			return err
 		}
+		_, _ = src.Discard(2)
 	}
 }
 
-func chunkSize(line []byte) (int64, error) {
-	s := trimOWS(cutCRLF(line))
-	for i, c := range s {
-		if c == ';' || c == ' ' || c == '\t' {
-			s = s[:i]
-			break
+// maxTrailer bounds the trailer section (net/http's client reads at most
+// its 4 KiB buffer).
+const maxTrailer = 4 << 10
+
+// trailer passes on the trailer fields after the last chunk and the blank
+// line that ends the body.
+func (bc *bodyCopy) trailer() error {
+	total := 0
+	for {
+		line, err := bc.src.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			if err == bufio.ErrBufferFull {
+				err = errBadChunk
+			}
+			return err
+		}
+		// CRLF line ends only: net/http's client looks for a CRLF CRLF.
+		if total += len(line); total > maxTrailer || len(line) < 2 || line[len(line)-2] != '\r' {
+			return errBadChunk
+		}
+		l := line[:len(line)-2]
+		if len(l) > 0 && !validField(l) {
+			return errBadChunk
+		}
+		if _, err := bc.dst.Write(line); err != nil {
+			return err
+		}
+		if len(l) == 0 {
+			return nil
 		}
 	}
+}
+
+var errBadChunk = errors.New("malformed chunked body from replica")
+
+// chunkSize reads a chunk-size line: hex digits, optional trailing
+// whitespace and extensions, CRLF.
+func chunkSize(line []byte) (int64, error) {
+	n := len(line)
+	if n < 2 || line[n-2] != '\r' || bytes.IndexByte(line[:n-2], '\r') >= 0 || n-2 >= 4096 {
+		return 0, errBadChunk // bare LF, stray CR, or too long
+	}
+	s := line[:n-2]
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	if i := bytes.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
 	if len(s) == 0 || len(s) > 15 {
-		return 0, errBadResponse
+		return 0, errBadChunk
 	}
-	n, err := strconv.ParseInt(string(s), 16, 64)
-	if err != nil || n < 0 {
-		return 0, errBadResponse
+	var v int64
+	for _, c := range s {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, errBadChunk
+		}
+		v = v<<4 | int64(c)
 	}
-	return n, nil
+	return v, nil
 }
 
 func cutCRLF(b []byte) []byte {

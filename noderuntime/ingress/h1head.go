@@ -253,7 +253,7 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 	switch string(version) {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
-		h.http10, h.close = true, true
+		h.http10 = true
 	default:
 		return dst, errBadResponse
 	}
@@ -267,20 +267,21 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 	dst = append(dst, after...)
 	dst = append(dst, "\r\n"...)
 	clStart, clEnd := -1, -1
+	var hasClose, hasKeepAlive, sawTE bool
 	for len(rest) > 0 {
 		line, rest = cutLine(rest)
 		if len(line) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
+		if !validField(line) {
 			return dst, errBadResponse
 		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
 		value = trimOWS(value)
 		switch headerID(name) {
 		case hContentLength:
 			v, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || v < 0 || (h.length >= 0 && v != h.length) {
+			if err != nil || v < 0 || value[0] == '+' || (h.length >= 0 && v != h.length) {
 				return dst, errBadResponse
 			}
 			if h.length >= 0 {
@@ -292,16 +293,18 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 			clEnd = len(dst)
 			continue
 		case hTransferEncoding:
-			toks := bytes.Split(value, []byte(","))
-			h.chunked = asciiEqualFold(trimOWS(toks[len(toks)-1]), "chunked")
+			// net/http's client takes "chunked" alone and nothing else
+			// (and no transfer coding at all from HTTP/1.0): anything
+			// else is refused here too, not framed another way.
+			if sawTE || h.http10 || !asciiEqualFold(value, "chunked") {
+				return dst, errBadResponse
+			}
+			sawTE, h.chunked = true, true
 		case hConnection:
 			for _, tok := range bytes.Split(value, []byte(",")) {
 				tok = trimOWS(tok)
-				if asciiEqualFold(tok, "close") {
-					h.close = true
-				} else if h.http10 && asciiEqualFold(tok, "keep-alive") {
-					h.close = false
-				}
+				hasClose = hasClose || asciiEqualFold(tok, "close")
+				hasKeepAlive = hasKeepAlive || asciiEqualFold(tok, "keep-alive")
 			}
 			continue
 		case hKeepAlive, hProxyConnection, hProxyAuthenticate, hUpgrade, hTE:
@@ -309,11 +312,20 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 		}
 		dst = append(append(dst, line...), "\r\n"...)
 	}
+	// As net/http decides: HTTP/1.0 closes unless asked to keep alive.
+	h.close = hasClose || (h.http10 && !hasKeepAlive)
 	if h.chunked && clStart >= 0 {
 		dst = append(dst[:clStart], dst[clEnd:]...)
 		h.length = -1
 	}
 	return dst, nil
+}
+
+// validField reports whether line is a header field net/http reads: a
+// token name right before the colon, a value without control characters.
+func validField(line []byte) bool {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	return ok && isToken(name) && !hasCTL(value)
 }
 
 func cutLine(b []byte) (line, rest []byte) {
