@@ -206,3 +206,34 @@ func TestOneRetryPolicy(t *testing.T) {
 		}
 	})
 }
+
+// The rules cost the fast path no allocation: parsing a head (with a
+// client's X-Forwarded-* to replace), checking its path and writing the
+// head sent on reuse the connection's buffers.
+func TestFastPathHeadAllocationFree(t *testing.T) {
+	head := []byte("GET /api/x?q=1 HTTP/1.1\r\nHost: a.example\r\nUser-Agent: t\r\nX-Forwarded-For: 6.6.6.6\r\n" +
+		"X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n")
+	trusted := trustedSet{netip.MustParsePrefix("10.0.0.0/8")}
+	var r reqHead
+	out := make([]byte, 0, 1024)
+	allocs := testing.AllocsPerRun(100, func() {
+		if parseRequestHead(head, &r) != nil {
+			t.Fatal("declined")
+		}
+		out = appendOutHead(out[:0], head, &r, "192.0.2.7", trusted.trusts("192.0.2.7"), false)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per request head", allocs)
+	}
+}
+
+func BenchmarkFastPathHead(b *testing.B) {
+	head := []byte("GET /api/x?q=1 HTTP/1.1\r\nHost: a.example\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
+	var r reqHead
+	out := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for range b.N {
+		_ = parseRequestHead(head, &r)
+		out = appendOutHead(out[:0], head, &r, "192.0.2.7", false, false)
+	}
+}
