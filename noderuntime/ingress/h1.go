@@ -13,6 +13,7 @@ package ingress
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -27,8 +28,6 @@ import (
 )
 
 const (
-	clientIdleTimeout = 120 * time.Second
-	clientHeadTimeout = 30 * time.Second
 	// freshFor: a request that must not be sent twice only goes out on a
 	// pooled connection used this recently, so a replica that closed an
 	// idle connection cannot make it fail after it was written.
@@ -43,6 +42,7 @@ type front struct {
 	l       *listener
 	ln      net.Listener
 	tlsConf *tls.Config // nil for plain http
+	adm     *admission
 	slow    *http.Server
 	handoff *connQueue
 
@@ -58,12 +58,16 @@ func (g *Ingress) serveHTTP(l *listener, addr string) error {
 		return err
 	}
 	l.addr = ln.Addr()
-	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{}}
+	lim := g.o.Limits
+	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{},
+		adm: newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, "connection", l.port, g.o.Log)}
 	f.handoff = &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
 	f.slow = &http.Server{
 		Handler:           portHandler{l: l, p: g.proxy},
-		ReadHeaderTimeout: clientHeadTimeout,
-		IdleTimeout:       clientIdleTimeout,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		// Write stalls are cut by guardConn: WriteTimeout here would bound
+		// whole responses (downloads, websockets) instead.
 		// Handshake failures and broken clients are routine at a front
 		// door: debug level, not the node's warnings.
 		ErrorLog: slog.NewLogLogger(g.o.Log.Handler(), slog.LevelDebug),
@@ -92,8 +96,13 @@ func (f *front) accept() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		src := peerAddr(c.RemoteAddr())
+		if !f.adm.admit(src) {
+			_ = c.Close()
+			continue
+		}
 		f.wg.Add(1)
-		go f.serveConn(c)
+		go f.serveConn(&guardConn{Conn: c, a: f.adm, src: src, timeout: f.g.o.Limits.WriteTimeout})
 	}
 }
 
@@ -102,23 +111,28 @@ func (f *front) serveConn(raw net.Conn) {
 	var c net.Conn = raw
 	if f.tlsConf != nil {
 		tc := tls.Server(raw, f.tlsConf)
-		_ = raw.SetDeadline(time.Now().Add(clientHeadTimeout))
+		_ = raw.SetDeadline(time.Now().Add(f.g.o.Limits.HeaderTimeout))
 		if err := tc.Handshake(); err != nil {
 			f.g.o.Log.Debug("ingress tls handshake", "remote", raw.RemoteAddr().String(), "err", err)
 			_ = raw.Close()
 			return
 		}
 		_ = raw.SetDeadline(time.Time{})
-		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		if f.g.o.NoFastPath || tc.ConnectionState().NegotiatedProtocol == "h2" {
 			f.g.handoffs.Add(1)
 			f.handoff.push(tc)
 			return
 		}
 		c = tc
+	} else if f.g.o.NoFastPath {
+		f.g.handoffs.Add(1)
+		f.handoff.push(c)
+		return
 	}
 	cc := &clientConn{f: f, c: c}
 	if host, _, err := net.SplitHostPort(raw.RemoteAddr().String()); err == nil {
 		cc.ip = host
+		cc.trusted = f.g.trusted.trusts(host)
 	}
 	f.mu.Lock()
 	if f.closing.Load() {
@@ -170,10 +184,11 @@ const (
 
 // clientConn is one client connection on the fast path.
 type clientConn struct {
-	f     *front
-	c     net.Conn
-	ip    string
-	state atomic.Int32
+	f       *front
+	c       net.Conn
+	ip      string
+	trusted bool // ip is a trusted proxy
+	state   atomic.Int32
 
 	br    *bufio.Reader
 	bw    *bufio.Writer
@@ -197,6 +212,11 @@ func (cc *clientConn) serve() {
 	cc.bw = writerPool.Get().(*bufio.Writer)
 	cc.bw.Reset(cc.c)
 	handedOff := false
+	lim := cc.f.g.o.Limits
+	// Until its first request a connection has the head's allowance.
+	cc.deadline = time.Now().Add(lim.HeaderTimeout)
+	_ = cc.c.SetReadDeadline(cc.deadline)
+	first := true
 	defer func() {
 		cc.bw.Reset(nil)
 		writerPool.Put(cc.bw)
@@ -215,10 +235,11 @@ func (cc *clientConn) serve() {
 		}
 		// Moving a deadline costs a timer update; at thousands of requests
 		// a second it is only moved when it is a second out of date.
-		if now := time.Now(); cc.deadline.Sub(now) < clientIdleTimeout-time.Second {
-			cc.deadline = now.Add(clientIdleTimeout)
+		if now := time.Now(); !first && cc.deadline.Sub(now) < lim.IdleTimeout-slack(lim.IdleTimeout) {
+			cc.deadline = now.Add(lim.IdleTimeout)
 			_ = cc.c.SetReadDeadline(cc.deadline)
 		}
+		first = false
 		if _, err := cc.br.Peek(1); err != nil {
 			return
 		}
@@ -226,9 +247,9 @@ func (cc *clientConn) serve() {
 			return // shutdown closed it while idle
 		}
 		head, err := peekRequestHead(cc.br, func() {
-			// The head arrives in pieces: it gets clientHeadTimeout, not
-			// the idle allowance (slow-header clients).
-			cc.deadline = time.Now().Add(clientHeadTimeout)
+			// The head arrives in pieces: it gets HeaderTimeout, not the
+			// idle allowance (slow-header clients).
+			cc.deadline = time.Now().Add(lim.HeaderTimeout)
 			_ = cc.c.SetReadDeadline(cc.deadline)
 		})
 		if err == nil {
@@ -262,7 +283,7 @@ func (cc *clientConn) handOff() {
 // It returns whether the client connection stays open.
 func (cc *clientConn) forward(head []byte) bool {
 	rq := &cc.req
-	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.f.tlsConf != nil)
+	cc.out = appendOutHead(cc.out[:0], head, rq, cc.ip, cc.trusted, cc.f.tlsConf != nil)
 	host := normHost(string(rq.host))
 	path := string(rq.path)
 	// Everything below reads the client again: head is gone after this.
@@ -280,35 +301,24 @@ func (cc *clientConn) forward(head []byte) bool {
 		cc.out = append(cc.out, cc.body...)
 	}
 	keep := !rq.close && !cc.f.closing.Load()
-	var rt *route
-	for _, r := range *cc.f.l.routes.Load() {
-		if hostMatch(r.Host, host) && pathMatch(r.Path, path) {
-			rt = r
-			break
-		}
-	}
+	rt := cc.f.l.match(host, path)
 	if rt == nil {
 		return cc.writeError(http.StatusNotFound, "404 no route for "+host+path, keep)
 	}
-	b := rt.pick(nil)
+	try := attempts{rt: rt, replayable: rq.replayable()}
+	b := try.first()
 	if b == nil {
 		return cc.writeError(http.StatusServiceUnavailable, "503 no ready replica for this route", keep)
 	}
-	replayable := rq.replayable()
 	isHead := string(rq.method) == "HEAD"
-	moved := false // retried on another replica already
 	stale := 0
-	for {
-		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, cc.f.g.o.UpstreamIdle, replayable)
+	for b != nil {
+		u, reused, err := b.upstream(cc.f.g.o.DialTimeout, cc.f.g.o.UpstreamIdle, try.replayable)
 		if err != nil {
-			// Nothing was sent: any request may try another replica.
-			b.failed(cc.f.g.o.FailTimeout)
-			cc.f.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
-			if next := rt.pick(b); !moved && next != nil && next != b {
-				b, moved = next, true
-				continue
-			}
-			return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+			// Nothing was sent, and the body is buffered: any request may
+			// try another replica.
+			b = try.failed(cc.f.g, false, err)
+			continue
 		}
 		b.acquire()
 		keepUp, wrote, err := cc.exchange(u, isHead, &keep)
@@ -332,23 +342,17 @@ func (cc *clientConn) forward(head []byte) bool {
 			cc.f.g.o.Log.Debug("ingress response cut short", "replica", b.ID, "err", err)
 			return false
 		}
-		if reused && stale < 2 && replayable {
+		if reused && stale < 2 && try.replayable {
 			// Most likely the replica closed an idle pooled connection:
-			// try it again on a new one before calling it failed.
+			// try it again on a new one before calling it failed (the
+			// net/http Transport does the same on its own).
 			stale++
 			b.closeIdle()
 			continue
 		}
-		b.failed(cc.f.g.o.FailTimeout)
-		cc.f.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
-		if replayable && !moved {
-			if next := rt.pick(b); next != nil && next != b {
-				b, moved = next, true
-				continue
-			}
-		}
-		return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+		b = try.failed(cc.f.g, true, err)
 	}
+	return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
 }
 
 // exchange writes the request to u and copies the response to the client.
@@ -564,9 +568,13 @@ func (bc *bodyCopy) bulk(n int64) error {
 }
 
 // chunked passes a chunked body through unchanged, reading its framing
-// to know where it ends.
+// to know where it ends. It reads the framing as strictly as net/http's
+// client does (CRLF line ends, plain hex sizes, valid trailer fields, a
+// bound on framing overhead), so a body framed one way for the ingress
+// cannot be framed another way for the client.
 func (bc *bodyCopy) chunked() error {
 	dst, src := bc.dst, bc.src
+	var excess int64 // framing bytes beyond a fair share, as net/http counts them
 	for {
 		if err := bc.flushIfDrained(); err != nil {
 			return err
@@ -576,62 +584,112 @@ func (bc *bodyCopy) chunked() error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
+			if err == bufio.ErrBufferFull {
+				err = errBadChunk
+			}
 			return err
 		}
-		size, perr := chunkSize(line)
-		if perr != nil {
-			return perr
+		size, err := chunkSize(line)
+		if err != nil {
+			return err
+		}
+		excess += int64(len(line)) - 16 - 2*size
+		if excess = max(excess, 0); excess > 16<<10 {
+			return errBadChunk
 		}
 		if _, err := dst.Write(line); err != nil {
 			return err
 		}
 		if size == 0 {
-			// Trailer fields, then the blank line that ends the body.
-			for {
-				line, err := src.ReadSlice('\n')
-				if err != nil {
-					if err == io.EOF {
-						err = io.ErrUnexpectedEOF
-					}
-					return err
-				}
-				if _, err := dst.Write(line); err != nil {
-					return err
-				}
-				if string(line) == "\r\n" || string(line) == "\n" {
-					return nil
-				}
-			}
+			return bc.trailer()
 		}
 		if err := bc.copyN(size); err != nil {
 			return err
 		}
-		crlf, err := src.ReadSlice('\n')
-		if err != nil || (string(crlf) != "\r\n" && string(crlf) != "\n") {
-			return errBadResponse
+		crlf, err := src.Peek(2)
+		if err != nil || string(crlf) != "\r\n" {
+			if err == nil || err == io.EOF {
+				err = errBadChunk
+			}
+			return err
 		}
 		if _, err := dst.Write(crlf); err != nil {
 			return err
 		}
+		_, _ = src.Discard(2)
 	}
 }
 
-func chunkSize(line []byte) (int64, error) {
-	s := trimOWS(cutCRLF(line))
-	for i, c := range s {
-		if c == ';' || c == ' ' || c == '\t' {
-			s = s[:i]
-			break
+// maxTrailer bounds the trailer section (net/http's client reads at most
+// its 4 KiB buffer).
+const maxTrailer = 4 << 10
+
+// trailer passes on the trailer fields after the last chunk and the blank
+// line that ends the body.
+func (bc *bodyCopy) trailer() error {
+	total := 0
+	for {
+		line, err := bc.src.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			if err == bufio.ErrBufferFull {
+				err = errBadChunk
+			}
+			return err
+		}
+		// CRLF line ends only: net/http's client looks for a CRLF CRLF.
+		if total += len(line); total > maxTrailer || len(line) < 2 || line[len(line)-2] != '\r' {
+			return errBadChunk
+		}
+		l := line[:len(line)-2]
+		if len(l) > 0 && !validField(l) {
+			return errBadChunk
+		}
+		if _, err := bc.dst.Write(line); err != nil {
+			return err
+		}
+		if len(l) == 0 {
+			return nil
 		}
 	}
+}
+
+var errBadChunk = errors.New("malformed chunked body from replica")
+
+// chunkSize reads a chunk-size line: hex digits, optional trailing
+// whitespace and extensions, CRLF.
+func chunkSize(line []byte) (int64, error) {
+	n := len(line)
+	if n < 2 || line[n-2] != '\r' || bytes.IndexByte(line[:n-2], '\r') >= 0 || n-2 >= 4096 {
+		return 0, errBadChunk // bare LF, stray CR, or too long
+	}
+	s := line[:n-2]
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	if i := bytes.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
 	if len(s) == 0 || len(s) > 15 {
-		return 0, errBadResponse
+		return 0, errBadChunk
 	}
-	n, err := strconv.ParseInt(string(s), 16, 64)
-	if err != nil || n < 0 {
-		return 0, errBadResponse
+	var v int64
+	for _, c := range s {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, errBadChunk
+		}
+		v = v<<4 | int64(c)
 	}
-	return n, nil
+	return v, nil
 }
 
 func cutCRLF(b []byte) []byte {

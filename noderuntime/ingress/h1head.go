@@ -25,22 +25,17 @@ type reqHead struct {
 	path    []byte // target without the query
 	host    []byte
 	bodyLen int64
-	close   bool   // the client asked to close after this response
-	xff     []byte // prior X-Forwarded-For values, comma-joined
-	headLen int    // bytes of the head in the buffer, blank line included
+	close   bool // the client asked to close after this response
+	// The client's own X-Forwarded-* values (forwardedFor decides whether
+	// they count): For comma-joined, Host and Proto the first given.
+	xff, xfHost, xfProto []byte
+	headLen              int // bytes of the head in the buffer, blank line included
 }
 
 // replayable is whether the request may be sent again to another replica
 // after it may have reached the first: idempotent methods without a body.
 func (r *reqHead) replayable() bool {
-	if r.bodyLen != 0 {
-		return false
-	}
-	switch string(r.method) {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
+	return r.bodyLen == 0 && replayableMethod(string(r.method))
 }
 
 // peekRequestHead waits until a whole request head is in br and returns it
@@ -104,8 +99,9 @@ func parseRequestHead(head []byte, r *reqHead) error {
 	if i := bytes.IndexByte(target, '?'); i >= 0 {
 		r.path = target[:i]
 	}
-	if bytes.IndexByte(r.path, '%') >= 0 {
-		// Routes match the unescaped path; net/http unescapes.
+	if bytes.IndexByte(r.path, '%') >= 0 || !isCleanPath(r.path) {
+		// Routes match the unescaped, clean path: net/http unescapes, and
+		// its path cleans (and forwards what it routed on).
 		return errDecline
 	}
 	seenCL := false
@@ -154,6 +150,14 @@ func parseRequestHead(head []byte, r *reqHead) error {
 			} else {
 				r.xff = value
 			}
+		case hXForwardedHost:
+			if r.xfHost == nil {
+				r.xfHost = value
+			}
+		case hXForwardedProto:
+			if r.xfProto == nil {
+				r.xfProto = value
+			}
 		}
 	}
 	if r.host == nil {
@@ -164,8 +168,9 @@ func parseRequestHead(head []byte, r *reqHead) error {
 
 // appendOutHead writes the head sent to the replica: the request line and
 // end-to-end headers as the client sent them, hop-by-hop headers dropped,
-// and the X-Forwarded-* set the slow path's ReverseProxy sets too.
-func appendOutHead(dst, head []byte, r *reqHead, clientIP string, https bool) []byte {
+// and the client's X-Forwarded-* replaced by what forwardedFor decides (the
+// net/http path sets the same).
+func appendOutHead(dst, head []byte, r *reqHead, clientIP string, trusted, https bool) []byte {
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	dst = append(dst, line...)
 	dst = append(dst, "\r\n"...)
@@ -180,18 +185,17 @@ func appendOutHead(dst, head []byte, r *reqHead, clientIP string, https bool) []
 		dst = append(dst, line...)
 		dst = append(dst, "\r\n"...)
 	}
+	fw := forwardedFor(trusted, forwarded{priorFor: r.xff, host: r.xfHost, proto: r.xfProto}, r.host, https)
 	dst = append(dst, "X-Forwarded-For: "...)
-	if len(r.xff) > 0 {
-		dst = append(append(dst, r.xff...), ", "...)
+	if len(fw.priorFor) > 0 {
+		dst = append(append(dst, fw.priorFor...), ", "...)
 	}
 	dst = append(dst, clientIP...)
 	dst = append(dst, "\r\nX-Forwarded-Host: "...)
-	dst = append(dst, r.host...)
-	if https {
-		dst = append(dst, "\r\nX-Forwarded-Proto: https\r\n\r\n"...)
-	} else {
-		dst = append(dst, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
-	}
+	dst = append(dst, fw.host...)
+	dst = append(dst, "\r\nX-Forwarded-Proto: "...)
+	dst = append(dst, fw.proto...)
+	dst = append(dst, "\r\n\r\n"...)
 	return dst
 }
 
@@ -249,7 +253,7 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 	switch string(version) {
 	case "HTTP/1.1":
 	case "HTTP/1.0":
-		h.http10, h.close = true, true
+		h.http10 = true
 	default:
 		return dst, errBadResponse
 	}
@@ -263,20 +267,21 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 	dst = append(dst, after...)
 	dst = append(dst, "\r\n"...)
 	clStart, clEnd := -1, -1
+	var hasClose, hasKeepAlive, sawTE bool
 	for len(rest) > 0 {
 		line, rest = cutLine(rest)
 		if len(line) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
+		if !validField(line) {
 			return dst, errBadResponse
 		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
 		value = trimOWS(value)
 		switch headerID(name) {
 		case hContentLength:
 			v, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || v < 0 || (h.length >= 0 && v != h.length) {
+			if err != nil || v < 0 || value[0] == '+' || (h.length >= 0 && v != h.length) {
 				return dst, errBadResponse
 			}
 			if h.length >= 0 {
@@ -288,16 +293,18 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 			clEnd = len(dst)
 			continue
 		case hTransferEncoding:
-			toks := bytes.Split(value, []byte(","))
-			h.chunked = asciiEqualFold(trimOWS(toks[len(toks)-1]), "chunked")
+			// net/http's client takes "chunked" alone and nothing else
+			// (and no transfer coding at all from HTTP/1.0): anything
+			// else is refused here too, not framed another way.
+			if sawTE || h.http10 || !asciiEqualFold(value, "chunked") {
+				return dst, errBadResponse
+			}
+			sawTE, h.chunked = true, true
 		case hConnection:
 			for _, tok := range bytes.Split(value, []byte(",")) {
 				tok = trimOWS(tok)
-				if asciiEqualFold(tok, "close") {
-					h.close = true
-				} else if h.http10 && asciiEqualFold(tok, "keep-alive") {
-					h.close = false
-				}
+				hasClose = hasClose || asciiEqualFold(tok, "close")
+				hasKeepAlive = hasKeepAlive || asciiEqualFold(tok, "keep-alive")
 			}
 			continue
 		case hKeepAlive, hProxyConnection, hProxyAuthenticate, hUpgrade, hTE:
@@ -305,11 +312,20 @@ func parseResponseHead(dst, head []byte, h *respHead) ([]byte, error) {
 		}
 		dst = append(append(dst, line...), "\r\n"...)
 	}
+	// As net/http decides: HTTP/1.0 closes unless asked to keep alive.
+	h.close = hasClose || (h.http10 && !hasKeepAlive)
 	if h.chunked && clStart >= 0 {
 		dst = append(dst[:clStart], dst[clEnd:]...)
 		h.length = -1
 	}
 	return dst, nil
+}
+
+// validField reports whether line is a header field net/http reads: a
+// token name right before the colon, a value without control characters.
+func validField(line []byte) bool {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	return ok && isToken(name) && !hasCTL(value)
 }
 
 func cutLine(b []byte) (line, rest []byte) {

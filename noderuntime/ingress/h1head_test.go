@@ -52,7 +52,7 @@ func TestRequestHeadRewrite(t *testing.T) {
 	if string(r.path) != "/api/x" || string(r.host) != "Example.COM:8080" || !r.close || r.bodyLen != 2 || r.headLen != len(head) || r.replayable() {
 		t.Fatalf("parsed %+v", r)
 	}
-	out := string(appendOutHead(nil, []byte(head), &r, "192.0.2.7", true))
+	out := string(appendOutHead(nil, []byte(head), &r, "192.0.2.7", true, true))
 	want := "GET /api/x?q=%20 HTTP/1.1\r\nhost: Example.COM:8080\r\nUser-Agent: t\r\nContent-Length: 2\r\n" +
 		"X-Forwarded-For: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\nX-Forwarded-Host: Example.COM:8080\r\nX-Forwarded-Proto: https\r\n\r\n"
 	if out != want {
@@ -193,7 +193,7 @@ func FuzzRequestHeadAgreesWithNetHTTP(f *testing.F) {
 			t.Fatalf("disagreement on %q:\nnet/http %s %s host=%q len=%d close=%v\nfast     %+v",
 				head, req.Method, req.RequestURI, req.Host, req.ContentLength, req.Close, r)
 		}
-		out := appendOutHead(nil, head, &r, "192.0.2.1", false)
+		out := appendOutHead(nil, head, &r, "192.0.2.1", false, false)
 		up, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(out)))
 		if err != nil {
 			t.Fatalf("replica cannot read the forwarded head (%v):\n%q", err, out)

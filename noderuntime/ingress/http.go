@@ -39,23 +39,45 @@ func newProxy(g *Ingress) *proxy {
 		DisableCompression: true,
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = "replica" // replaced by the transport
-			pr.Out.Host = pr.In.Host
-			pr.SetXForwarded()
-			// Connections the fast path handed over mid-stream no longer
-			// show their TLS; the route knows what the client spoke.
-			if rt, _ := pr.In.Context().Value(ctxKey{}).(*route); rt != nil && rt.Protocol == HTTPS {
-				pr.Out.Header.Set("X-Forwarded-Proto", "https")
-			}
-		},
+		Rewrite:      p.rewrite,
 		Transport:    (*pickTransport)(p),
 		ErrorHandler: p.errorHandler,
 		// Without a pool every response allocates a fresh 32 KiB buffer.
 		BufferPool: &bufferPool{},
 	}
 	return p
+}
+
+// rewrite makes the request the replica gets. ReverseProxy has already
+// dropped the client's Forwarded and X-Forwarded-* from Out; forwardedFor
+// decides what goes back, as on the fast path.
+func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
+	rt, _ := pr.In.Context().Value(ctxKey{}).(*route)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = "replica" // replaced by the transport
+	pr.Out.Host = pr.In.Host
+	// The replica gets the path routing saw. When cleaning changed
+	// nothing, the client's escaping (a%2Fb) is kept as sent.
+	if clean := cleanPath(pr.In.URL.Path); clean != pr.In.URL.Path {
+		pr.Out.URL.Path, pr.Out.URL.RawPath = clean, ""
+	}
+	ip, _, err := net.SplitHostPort(pr.In.RemoteAddr)
+	if err != nil {
+		return // no client address to tell
+	}
+	h := pr.In.Header
+	in := forwarded{priorFor: joinValues(h.Values("X-Forwarded-For")), host: []byte(h.Get("X-Forwarded-Host")), proto: []byte(h.Get("X-Forwarded-Proto"))}
+	// Connections the fast path handed over mid-stream no longer show
+	// their TLS; the route knows what the client spoke.
+	https := pr.In.TLS != nil || (rt != nil && rt.Protocol == HTTPS)
+	fw := forwardedFor(p.g.trusted.trusts(ip), in, []byte(pr.In.Host), https)
+	xff := ip
+	if len(fw.priorFor) > 0 {
+		xff = string(fw.priorFor) + ", " + ip
+	}
+	pr.Out.Header.Set("X-Forwarded-For", xff)
+	pr.Out.Header.Set("X-Forwarded-Host", string(fw.host))
+	pr.Out.Header.Set("X-Forwarded-Proto", string(fw.proto))
 }
 
 type bufferPool struct{ p sync.Pool }
@@ -89,15 +111,8 @@ func (t *pickTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt == nil {
 		return nil, errNoBackend
 	}
-	var tried *backend
-	for attempt := 0; attempt < 2; attempt++ {
-		b := rt.pick(tried)
-		if b == nil {
-			if tried != nil {
-				break
-			}
-			return nil, errNoBackend
-		}
+	try := attempts{rt: rt, replayable: replayable(req)}
+	for b := try.first(); b != nil; {
 		out := *req
 		u := *req.URL
 		u.Host = b.Addr
@@ -109,30 +124,32 @@ func (t *pickTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.Context().Err() != nil {
 				return nil, err
 			}
-			b.failed(t.g.o.FailTimeout)
-			t.g.o.Log.Debug("ingress backend failed", "replica", b.ID, "addr", b.Addr, "err", err)
-			if !replayable(req) {
+			// The Transport closes a request body it could not send, so
+			// only a bodiless request that never left counts as unsent.
+			b = try.failed(t.g, !isDialError(err) || !noBody(req), err)
+			if b == nil {
 				return nil, err
 			}
-			tried = b
 			continue
 		}
 		b.succeeded()
 		resp.Body = wrapBody(resp.Body, b)
 		return resp, nil
 	}
-	return nil, errors.New("no replica answered")
+	return nil, errNoBackend
 }
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+func noBody(r *http.Request) bool { return r.Body == nil || r.Body == http.NoBody }
 
 // replayable is whether a request may be sent again to another replica:
 // idempotent methods without a body to resend.
 func replayable(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-	default:
-		return false
-	}
-	return r.Body == nil || r.Body == http.NoBody
+	return noBody(r) && replayableMethod(r.Method)
 }
 
 // wrapBody releases the backend when the response is done. Upgraded
@@ -175,12 +192,10 @@ type portHandler struct {
 }
 
 func (h portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := normHost(r.Host)
-	for _, rt := range *h.l.routes.Load() {
-		if hostMatch(rt.Host, host) && pathMatch(rt.Path, r.URL.Path) {
-			h.p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rt)))
-			return
-		}
+	host, path := normHost(r.Host), cleanPath(r.URL.Path)
+	if rt := h.l.match(host, path); rt != nil {
+		h.p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rt)))
+		return
 	}
-	http.Error(w, "404 no route for "+host+r.URL.Path, http.StatusNotFound)
+	http.Error(w, "404 no route for "+host+path, http.StatusNotFound)
 }

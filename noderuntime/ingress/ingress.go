@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -26,12 +27,17 @@ type Options struct {
 	FailTimeout time.Duration
 	// DialTimeout bounds connecting to a backend. Default 2s.
 	DialTimeout time.Duration
-	// UDPIdle ends a udp client's session after this much silence. Default 60s.
-	UDPIdle time.Duration
+	// Limits bound connections, sessions and the time clients may take.
+	Limits Limits
 	// UpstreamIdle closes keep-alive connections to replicas unused this
 	// long. Default 90s.
 	UpstreamIdle time.Duration
-	Log          *slog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-* headers are kept
+	// and appended to; every other client's are replaced.
+	TrustedProxies []netip.Prefix
+	// NoFastPath sends every HTTP connection through net/http.
+	NoFastPath bool
+	Log        *slog.Logger
 }
 
 // Ingress serves the routes given to Update.
@@ -39,6 +45,8 @@ type Ingress struct {
 	o     Options
 	certs *certStore
 	proxy *proxy
+	// trusted is Options.TrustedProxies.
+	trusted trustedSet
 
 	mu        sync.Mutex
 	listeners map[int]*listener
@@ -48,6 +56,8 @@ type Ingress struct {
 
 	// handoffs counts connections the HTTP/1.1 fast path gave to net/http.
 	handoffs atomic.Int64
+	// The counters Stats reports.
+	refusedConns, droppedUDP, openConns, openUDP atomic.Int64
 
 	stopReaper chan struct{}
 }
@@ -70,9 +80,7 @@ func New(o Options) (*Ingress, error) {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 2 * time.Second
 	}
-	if o.UDPIdle == 0 {
-		o.UDPIdle = 60 * time.Second
-	}
+	o.Limits = o.Limits.withDefaults()
 	if o.UpstreamIdle == 0 {
 		o.UpstreamIdle = 90 * time.Second
 	}
@@ -84,6 +92,7 @@ func New(o Options) (*Ingress, error) {
 		return nil, err
 	}
 	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}, cursors: map[string]*atomic.Uint64{}}
+	g.trusted = trustedSet(o.TrustedProxies)
 	g.proxy = newProxy(g)
 	g.stopReaper = make(chan struct{})
 	go g.reapIdle()

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +44,17 @@ const (
 //	  disabled: false
 //	  certs:
 //	    - {hosts: [example.com], cert: /etc/zlayer/example.crt, key: /etc/zlayer/example.key}
+//	  trusted_proxies: [10.0.0.0/8, 127.0.0.1]  # peers whose X-Forwarded-* are kept
+//	  fast_path: true           # false: every http request through net/http
+//	  max_conns: 10000          # per http/https/tcp listener
+//	  max_conns_per_source: 256
+//	  header_timeout: 30s       # TLS handshake and request head
+//	  idle_timeout: 120s        # http keep-alive
+//	  write_timeout: 60s        # a client that reads nothing this long is cut off
+//	  tcp_idle_timeout: 10m
+//	  udp_idle_timeout: 60s
+//	  udp_max_sessions: 10000   # per udp listener
+//	  udp_max_sessions_per_source: 256
 type NodeConfig struct {
 	Network struct {
 		// Disabled turns bridge networking off: every replica shares the
@@ -54,13 +67,48 @@ type NodeConfig struct {
 		Listen   string         `yaml:"listen"`
 		Disabled bool           `yaml:"disabled"`
 		Certs    []ingress.Cert `yaml:"certs"`
+		// TrustedProxies are addresses or CIDRs; Load parses them into
+		// TrustedPrefixes.
+		TrustedProxies  []string       `yaml:"trusted_proxies"`
+		TrustedPrefixes []netip.Prefix `yaml:"-"`
+		FastPath        *bool          `yaml:"fast_path"`
+
+		MaxConns                int           `yaml:"max_conns"`
+		MaxConnsPerSource       int           `yaml:"max_conns_per_source"`
+		HeaderTimeout           time.Duration `yaml:"header_timeout"`
+		IdleTimeout             time.Duration `yaml:"idle_timeout"`
+		WriteTimeout            time.Duration `yaml:"write_timeout"`
+		TCPIdleTimeout          time.Duration `yaml:"tcp_idle_timeout"`
+		UDPIdleTimeout          time.Duration `yaml:"udp_idle_timeout"`
+		UDPMaxSessions          int           `yaml:"udp_max_sessions"`
+		UDPMaxSessionsPerSource int           `yaml:"udp_max_sessions_per_source"`
 	} `yaml:"ingress"`
+}
+
+// IngressOptions are the ingress settings of the config (the rest of
+// ingress.Options comes from the node).
+func (c *NodeConfig) IngressOptions() ingress.Options {
+	i := c.Ingress
+	return ingress.Options{
+		ListenHost:     i.Listen,
+		Certs:          i.Certs,
+		TrustedProxies: i.TrustedPrefixes,
+		NoFastPath:     i.FastPath != nil && !*i.FastPath,
+		Limits: ingress.Limits{
+			MaxConns: i.MaxConns, MaxConnsPerSource: i.MaxConnsPerSource,
+			HeaderTimeout: i.HeaderTimeout, IdleTimeout: i.IdleTimeout, WriteTimeout: i.WriteTimeout,
+			TCPIdle: i.TCPIdleTimeout, UDPIdle: i.UDPIdleTimeout,
+			MaxUDPSessions: i.UDPMaxSessions, MaxUDPSessionsPerSource: i.UDPMaxSessionsPerSource,
+		},
+	}
 }
 
 var knownKeys = map[string][]string{
 	"network": {"disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir"},
-	"ingress": {"listen", "disabled", "certs"},
-	"certs":   {"hosts", "cert", "key"},
+	"ingress": {"listen", "disabled", "certs", "trusted_proxies", "fast_path", "max_conns", "max_conns_per_source",
+		"header_timeout", "idle_timeout", "write_timeout", "tcp_idle_timeout", "udp_idle_timeout",
+		"udp_max_sessions", "udp_max_sessions_per_source"},
+	"certs": {"hosts", "cert", "key"},
 }
 
 // LoadNodeConfig reads the network and ingress sections of the node config
@@ -106,7 +154,76 @@ func LoadNodeConfig(path string) (*NodeConfig, error) {
 	if c.Ingress.Listen != "" && net.ParseIP(c.Ingress.Listen) == nil {
 		return nil, fmt.Errorf("node config %s: ingress.listen: %q is not an IP address", path, c.Ingress.Listen)
 	}
+	if err := checkIngress(path, &doc, c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkIngress parses trusted_proxies and refuses negative limits, naming
+// the line and column of the value.
+func checkIngress(file string, doc *yaml.Node, c *NodeConfig) error {
+	sec := sectionNode(doc, "ingress")
+	at := func(key string) string {
+		if v := valueNode(sec, key); v != nil {
+			return fmt.Sprintf("%s:%d:%d", file, v.Line, v.Column)
+		}
+		return file
+	}
+	var errs []error
+	items := valueNode(sec, "trusted_proxies")
+	for i, s := range c.Ingress.TrustedProxies {
+		pos := at("trusted_proxies")
+		if items != nil && i < len(items.Content) {
+			pos = fmt.Sprintf("%s:%d:%d", file, items.Content[i].Line, items.Content[i].Column)
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("%s: ingress.trusted_proxies: %q is not an address or CIDR", pos, s))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.Ingress.TrustedPrefixes = append(c.Ingress.TrustedPrefixes, p.Masked())
+	}
+	i := c.Ingress
+	for key, v := range map[string]int{"max_conns": i.MaxConns, "max_conns_per_source": i.MaxConnsPerSource,
+		"udp_max_sessions": i.UDPMaxSessions, "udp_max_sessions_per_source": i.UDPMaxSessionsPerSource} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: ingress.%s: %d is negative (0 or absent: the default)", at(key), key, v))
+		}
+	}
+	for key, v := range map[string]time.Duration{"header_timeout": i.HeaderTimeout, "idle_timeout": i.IdleTimeout,
+		"write_timeout": i.WriteTimeout, "tcp_idle_timeout": i.TCPIdleTimeout, "udp_idle_timeout": i.UDPIdleTimeout} {
+		if v < 0 || (v > 0 && v < 10*time.Millisecond) {
+			errs = append(errs, fmt.Errorf("%s: ingress.%s: %v is below 10ms (0 or absent: the default)", at(key), key, v))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// sectionNode is the value of a top-level key of the document (nil if absent).
+func sectionNode(doc *yaml.Node, key string) *yaml.Node {
+	if len(doc.Content) != 1 {
+		return nil
+	}
+	return valueNode(doc.Content[0], key)
+}
+
+// valueNode is the value of key in mapping m (nil if absent).
+func valueNode(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func checkKeys(file, section string, n *yaml.Node) []error {

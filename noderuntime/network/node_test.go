@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/spec"
@@ -47,6 +48,49 @@ ingress:
 	os.WriteFile(p, nil, 0o644)
 	if _, err := LoadNodeConfig(p); err != nil {
 		t.Fatalf("empty file: %v", err)
+	}
+}
+
+func TestLoadNodeConfigIngressHardening(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "node.yaml")
+	os.WriteFile(p, []byte(`ingress:
+  trusted_proxies: [10.0.0.0/8, 127.0.0.1, "::1"]
+  fast_path: false
+  max_conns: 50
+  max_conns_per_source: 5
+  header_timeout: 2s
+  idle_timeout: 1m
+  write_timeout: 15s
+  tcp_idle_timeout: 5m
+  udp_idle_timeout: 20s
+  udp_max_sessions: 40
+  udp_max_sessions_per_source: 4
+`), 0o644)
+	c, err := LoadNodeConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.IngressOptions()
+	if got := fmt.Sprint(o.TrustedProxies); got != "[10.0.0.0/8 127.0.0.1/32 ::1/128]" || !o.NoFastPath {
+		t.Fatalf("trusted %s, no fast path %v", got, o.NoFastPath)
+	}
+	want := ingress.Limits{MaxConns: 50, MaxConnsPerSource: 5, HeaderTimeout: 2 * time.Second, IdleTimeout: time.Minute,
+		WriteTimeout: 15 * time.Second, TCPIdle: 5 * time.Minute, UDPIdle: 20 * time.Second, MaxUDPSessions: 40, MaxUDPSessionsPerSource: 4}
+	if o.Limits != want {
+		t.Fatalf("limits %+v, want %+v", o.Limits, want)
+	}
+	// Absent: defaults (the fast path on, no trusted proxy).
+	os.WriteFile(p, []byte("ingress:\n  listen: 127.0.0.1\n"), 0o644)
+	if c, err := LoadNodeConfig(p); err != nil || c.IngressOptions().NoFastPath || len(c.IngressOptions().TrustedProxies) != 0 || c.IngressOptions().Limits != (ingress.Limits{}) {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	os.WriteFile(p, []byte("ingress:\n  trusted_proxies:\n    - 10.0.0.0/8\n    - proxy.example\n  max_conns: -1\n  write_timeout: 1ns\n"), 0o644)
+	_, err = LoadNodeConfig(p)
+	for _, w := range []string{p + `:4:7: ingress.trusted_proxies: "proxy.example" is not an address or CIDR`,
+		p + ":5:14: ingress.max_conns: -1 is negative", p + ":6:18: ingress.write_timeout: 1ns is below 10ms"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("err = %v, want %q", err, w)
+		}
 	}
 }
 

@@ -47,7 +47,9 @@ func Setup(dataDir, configFile string, log *slog.Logger) (*Node, error) {
 		}
 	}
 	if !cfg.Ingress.Disabled {
-		g, err := ingress.New(ingress.Options{ListenHost: cfg.Ingress.Listen, DataDir: dataDir, Certs: cfg.Ingress.Certs, Log: log.With("component", "ingress")})
+		o := cfg.IngressOptions()
+		o.DataDir, o.Log = dataDir, log.With("component", "ingress")
+		g, err := ingress.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("ingress: %w", err)
 		}
