@@ -636,8 +636,15 @@ services:
 		t.Fatalf("no answer to %q through the udp endpoint", msg)
 		return ""
 	}
+	// Ready means started, not bound: a replica still binding its port
+	// answers the first datagram with ICMP refused and is skipped for the
+	// ingress's fail timeout (1 s), so new sessions are opened, spaced past
+	// that window, until both replicas have answered one.
 	seen := map[string]bool{}
-	for i := range 6 {
+	for i := 0; i < 30 && len(seen) < 2; i++ {
+		if i >= 6 {
+			time.Sleep(500 * time.Millisecond)
+		}
 		c, err := n.dialIn(ctx, "udp", "127.0.0.1:5300")
 		if err != nil {
 			t.Fatal(err)
