@@ -329,7 +329,32 @@ func syntaxError(file string, data []byte, err error) error {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
+	if m := anchorRE.FindStringSubmatch(msg); m != nil {
+		return &Error{File: file, Pos: aliasPos(data, m[1]), Msg: msg}
+	}
 	return &Error{File: file, Pos: badCharPos(data), Msg: msg}
+}
+
+var anchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// aliasPos finds the first *name in data that is a whole alias, or returns
+// the zero Pos.
+func aliasPos(data []byte, name string) Pos {
+	at := 0
+	for {
+		i := bytes.Index(data[at:], []byte("*"+name))
+		if i < 0 {
+			return Pos{}
+		}
+		i += at
+		end := i + 1 + len(name)
+		if end == len(data) || strings.IndexByte(" \t\r\n,]}", data[end]) >= 0 {
+			line := 1 + bytes.Count(data[:i], []byte("\n"))
+			col := 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
+			return Pos{Line: line, Column: col}
+		}
+		at = i + 1
+	}
 }
 
 // badCharPos returns the position of the first byte that is not valid UTF-8

@@ -183,9 +183,10 @@ func TestEmptyAndMultipleDocuments(t *testing.T) {
 
 func TestSyntaxErrorsArePositioned(t *testing.T) {
 	cases := map[string]Pos{
-		"a: 1\nb: [\n":           {Line: 2, Column: 1},
-		"a: 1\nb: \x01\n":        {Line: 2, Column: 4},
-		"a: ok\nb: \xff\xfe x\n": {Line: 2, Column: 4},
+		"a: 1\nb: [\n":                  {Line: 2, Column: 1},
+		"a: 1\nb: \x01\n":               {Line: 2, Column: 4},
+		"a: ok\nb: \xff\xfe x\n":        {Line: 2, Column: 4},
+		"x: &abc 1\na: *abc\nb: [*a]\n": {Line: 3, Column: 5},
 	}
 	for doc, want := range cases {
 		_, err := Parse("s.yaml", []byte(doc), Limits{})
