@@ -320,7 +320,8 @@ func kindName(n *yaml.Node) string {
 var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntaxError locates a yaml.v3 parse error. yaml.v3 gives only a line (as
-// text) for most, and no position for bad characters, which are found here.
+// text) for most, and no position for bad characters or unknown anchors,
+// which are found here.
 func syntaxError(file string, data []byte, err error) error {
 	msg := err.Error()
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
@@ -329,10 +330,18 @@ func syntaxError(file string, data []byte, err error) error {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
+	var p Pos
 	if m := anchorRE.FindStringSubmatch(msg); m != nil {
-		return &Error{File: file, Pos: aliasPos(data, m[1]), Msg: msg}
+		p = aliasPos(data, m[1])
+	} else {
+		p = badCharPos(data)
 	}
-	return &Error{File: file, Pos: badCharPos(data), Msg: msg}
+	if p.Line == 0 {
+		// yaml.v3 leaves out the line when the problem is on the first one
+		// (it prints 0-based lines and omits line 0).
+		p = Pos{Line: 1, Column: 1}
+	}
+	return &Error{File: file, Pos: p, Msg: msg}
 }
 
 var anchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
@@ -348,7 +357,7 @@ func aliasPos(data []byte, name string) Pos {
 		}
 		i += at
 		end := i + 1 + len(name)
-		if end == len(data) || strings.IndexByte(" \t\r\n,]}", data[end]) >= 0 {
+		if end == len(data) || strings.IndexByte(" \t\r\n,]}:", data[end]) >= 0 {
 			line := 1 + bytes.Count(data[:i], []byte("\n"))
 			col := 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
 			return Pos{Line: line, Column: col}
