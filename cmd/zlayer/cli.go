@@ -96,7 +96,7 @@ func run(name string, args []string) int {
 		args = []string{"--help"}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 
 	parser, err := kong.New(grammar,
@@ -126,6 +126,10 @@ func run(name string, args []string) int {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(logger, g, kctx.Model)
 	if err := kctx.Run(); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "%s: interrupted\n", name)
+			return 130
+		}
 		var ee exitError
 		if errors.As(err, &ee) {
 			if msg := ee.Error(); msg != "" {
@@ -137,6 +141,19 @@ func run(name string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, so that every
+// long step (waits, follows, execs, builds) stops cleanly; the signals then
+// get their default action back, so a second one ends the process at once,
+// whatever it is doing.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 func globalsOf(grammar any) *Globals {
