@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -144,16 +145,36 @@ func run(name string, args []string) int {
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, so that every
-// long step (waits, follows, execs, builds) stops cleanly; the signals then
-// get their default action back, so a second one ends the process at once,
-// whatever it is doing.
+// long step (waits, follows, execs, builds) stops cleanly; a second one ends
+// the process at once, by that signal, whatever it is doing. The channel
+// stays registered throughout, so no second signal falls in a gap.
 func signalContext() (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		stop()
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-ch:
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		case <-done:
+		}
 	}()
-	return ctx, stop
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}
 }
 
 func globalsOf(grammar any) *Globals {
