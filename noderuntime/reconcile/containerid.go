@@ -8,30 +8,36 @@ import (
 )
 
 // ContainerID names a replica's container; the spec hash in it lets the old
-// and new replica of a rolling update coexist.
+// and new replica of a rolling update coexist. The ID is also the replica's
+// host name on a bridge network, so it is a DNS label: lowercase letters,
+// digits and single '-', at most maxIDLen characters (containerd takes 76).
 //
-// It is injective: deployment and service names cannot hold '_' or '.'
-// (spec.CheckName), so DEP_SVC_INDEX_HASH splits back one way only, whatever
-// dashes the names hold. containerd takes at most maxIDLen characters, so
-// when two long names do not fit, the ID is a readable prefix, a '.', and a
-// digest of the pair: the '.' keeps those apart from the plain form, the
-// digest (128 bits of SHA-256) keeps them apart from each other.
+// It is injective, whatever dashes the names hold (spec.CheckName allows
+// single dashes inside names). The last dash-separated part tells the form:
 //
-// Containers named by the node's earlier DEP-SVC-INDEX-HASH scheme are still
-// adopted by their labels and replaced only when their spec changes; IDs are
-// never parsed back.
+//	DEP-SVC-INDEX-HASH8      DEP holds no dash: 8 hex characters last
+//	DEP-SVC-INDEX-HASH8-K    DEP holds K dashes: 1 or 2 digits last
+//	PREFIX-DIGEST-INDEX-HASH8-z  too long otherwise: a readable prefix and
+//	                         128 bits of SHA-256 of the two names
+//
+// so each form splits back one way only. The first is the node's earlier
+// scheme, which therefore names most containers exactly as before; any other
+// container of that scheme is still adopted by its labels and replaced only
+// when its spec changes, as IDs are never parsed back.
 func ContainerID(dep, svc string, index int, hash string) string {
-	tail := fmt.Sprintf("_%d_%s", index, hash[:min(8, len(hash))])
-	if id := dep + "_" + svc + tail; len(id) <= maxIDLen {
+	hash8 := hash[:min(8, len(hash))]
+	id := fmt.Sprintf("%s-%s-%d-%s", dep, svc, index, hash8)
+	if k := strings.Count(dep, "-"); k > 0 {
+		id += fmt.Sprintf("-%d", k)
+	}
+	if len(id) <= maxIDLen {
 		return id
 	}
 	sum := sha256.Sum256([]byte(dep + "/" + svc))
-	digest := hex.EncodeToString(sum[:16])
-	prefix := (dep + "_" + svc)[:maxIDLen-len(tail)-1-len(digest)]
-	// containerd wants a letter or digit on each side of a separator.
-	prefix = strings.TrimRight(prefix, "_-")
-	return prefix + "." + digest + tail
+	tail := fmt.Sprintf("-%s-%d-%s-z", hex.EncodeToString(sum[:16]), index, hash8)
+	prefix := strings.TrimRight((dep + "-" + svc)[:maxIDLen-len(tail)], "-")
+	return prefix + tail
 }
 
-// maxIDLen is containerd's limit on identifiers.
-const maxIDLen = 76
+// maxIDLen is the longest DNS label (and within containerd's 76).
+const maxIDLen = 63

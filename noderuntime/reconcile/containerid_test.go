@@ -10,25 +10,29 @@ import (
 )
 
 // containerd's identifier rule (pkg/identifiers): alphanumerics separated by
-// single '.', '_' or '-', at most 76 characters.
-var containerdID = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
+// single '.', '_' or '-', at most 76 characters; and, as the ID is the
+// replica's host name, a DNS label (lowercase, digits, '-', at most 63).
+var (
+	containerdID = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
 
 func TestContainerIDIsInjective(t *testing.T) {
 	long := strings.Repeat("a", 38) + "-z"
-	names := []string{"a", "b", "c", "a-b", "b-c", "a-b-c", "ab", "1", "1-2", "x1", long, long[:38], strings.Repeat("b", 40), strings.Repeat("a-", 19) + "ab"}
+	names := []string{"a", "b", "c", "a-b", "b-c", "a-b-c", "ab", "1", "1-2", "2-1", "x1", "a-1", "1-a-2", "12345678", "a-b-1-2", long, long[:38], strings.Repeat("b", 40), strings.Repeat("a-", 19) + "ab"}
 	for _, n := range names {
 		if err := spec.CheckName(n); err != nil {
 			t.Fatalf("test name %q: %v", n, err)
 		}
 	}
-	hashes := []string{"0123456789ab", "ba9876543210"}
+	hashes := []string{"0123456789ab", "ba9876543210", "123456780000"}
 	seen := map[string][4]any{}
 	for _, dep := range names {
 		for _, svc := range names {
 			for _, idx := range []int{1, 2, 10, 12, 1000} {
 				for _, h := range hashes {
 					id := ContainerID(dep, svc, idx, h)
-					if len(id) > maxIDLen || !containerdID.MatchString(id) {
+					if len(id) > 76 || !containerdID.MatchString(id) || !dnsLabel.MatchString(id) {
 						t.Fatalf("ContainerID(%q, %q, %d) = %q is not a containerd ID", dep, svc, idx, id)
 					}
 					key := [4]any{dep, svc, idx, h[:8]}
@@ -44,8 +48,9 @@ func TestContainerIDIsInjective(t *testing.T) {
 	if ContainerID("a-b", "c", 1, "0123456789ab") == ContainerID("a", "b-c", 1, "0123456789ab") {
 		t.Fatal("a-b/c and a/b-c collide")
 	}
-	if got := ContainerID("shop", "web", 1, "0123456789ab"); got != "shop_web_1_01234567" {
-		t.Errorf("short names stay readable: %q", got)
+	// Names without a dash in the deployment keep the earlier scheme's ID.
+	if got := ContainerID("shop", "web-api", 1, "0123456789ab"); got != "shop-web-api-1-01234567" {
+		t.Errorf("got %q", got)
 	}
 }
 

@@ -211,8 +211,9 @@ func TestValuesOutOfRange(t *testing.T) {
 }
 
 func TestServiceAndDeploymentNamesAreOneRule(t *testing.T) {
-	doc := "version: v1\ndeployment: ../x\nservices:\n  a_b:\n    image: busybox\n"
-	mustRefuse(t, doc, `h.yaml:2:13: deployment: "../x" is not a valid name`, `h.yaml:4:3: services.a_b: "a_b" is not a valid name`)
+	doc := "version: v1\ndeployment: ../x\nservices:\n  a_b:\n    image: busybox\n  a--b:\n    image: busybox\n  ok-1:\n    image: busybox\n"
+	mustRefuse(t, doc, `h.yaml:2:13: deployment: "../x" is not a valid name`, `h.yaml:4:3: services.a_b: "a_b" is not a valid name`,
+		`h.yaml:6:3: services.a--b: "a--b" is not a valid name`)
 }
 
 func TestErrorsAreCapped(t *testing.T) {

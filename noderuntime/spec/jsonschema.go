@@ -95,6 +95,9 @@ func (r *rule) addJSON(m map[string]any) {
 	if r.pattern != "" {
 		m["pattern"] = r.pattern
 	}
+	if r.maxLen > 0 {
+		m["maxLength"] = r.maxLen
+	}
 	if r.notPattern != "" {
 		m["not"] = map[string]any{"pattern": r.notPattern}
 	}

@@ -13,10 +13,11 @@ import (
 type rule struct {
 	check               func(string) error
 	pattern, notPattern string
+	maxLen              int
 }
 
 var (
-	nameRule     = &rule{check: CheckName, pattern: namePattern}
+	nameRule     = &rule{check: CheckName, pattern: namePattern, maxLen: maxNameLen}
 	absPathRule  = &rule{check: CheckAbsPath, pattern: "^/"}
 	urlPathRule  = &rule{check: checkURLPath, pattern: "^/"}
 	hostRule     = &rule{check: checkHost, pattern: hostPattern}
@@ -24,18 +25,21 @@ var (
 	envNameRule  = &rule{check: checkEnvName, pattern: "^[^=]+$"}
 )
 
-const namePattern = `^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`
+const (
+	namePattern = `^[a-z0-9]+(-[a-z0-9]+)*$`
+	maxNameLen  = 40
+)
 
 var nameRE = regexp.MustCompile(namePattern)
 
 // CheckName is the rule for every name the node turns into a path or an ID
-// (deployments, services, volumes): lowercase letters, digits and '-', up to
-// 40 characters, starting and ending with a letter or digit. Such a name has
-// no '/' or '.', so it can never leave the folder it is joined to, and never
-// '_', which container IDs use as their separator.
+// (deployments, services, volumes): lowercase letters and digits, single '-'
+// between them, up to 40 characters. Such a name has no '/' or '.', so it can
+// never leave the folder it is joined to, and no "--", which containerd IDs
+// and DNS labels refuse (reconcile.ContainerID relies on both).
 func CheckName(s string) error {
-	if !nameRE.MatchString(s) {
-		return fmt.Errorf("%q is not a valid name: use lowercase letters, digits and '-', up to 40 characters, starting and ending with a letter or digit", s)
+	if len(s) > maxNameLen || !nameRE.MatchString(s) {
+		return fmt.Errorf("%q is not a valid name: use lowercase letters, digits and single '-' between them, up to 40 characters", s)
 	}
 	return nil
 }

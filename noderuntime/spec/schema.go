@@ -145,7 +145,7 @@ var resourcesS = &schema{kind: kObject, desc: "Resource limits.", fields: []fiel
 var storageS = &schema{kind: kObject, desc: "A mount: bind (host path), named (node volume) or tmpfs.", fields: []field{
 	{name: "type", required: true, s: &schema{kind: kEnum, enum: []string{"bind", "named", "tmpfs"}, desc: "Mount type."}},
 	{name: "source", s: &schema{kind: kString, rule: absPathRule, desc: "Absolute host path (bind)."}},
-	{name: "name", s: nameS("Volume name (named): lowercase letters, digits and '-', up to 40 characters.")},
+	{name: "name", s: nameS("Volume name (named): lowercase letters and digits, single '-' between them, up to 40 characters.")},
 	{name: "target", required: true, s: &schema{kind: kString, rule: absPathRule, desc: "Absolute path in the container."}},
 	{name: "readonly", s: &schema{kind: kBool, desc: "Mount read-only."}},
 	{name: "size", s: &schema{kind: kQuantity, minBytes: MinTmpfsSize, desc: "tmpfs size limit (at least 4Ki)."}},
@@ -168,6 +168,6 @@ var serviceS = &schema{kind: kObject, desc: "A service: a set of identical repli
 
 var rootS = &schema{kind: kObject, desc: "ZLayer deployment spec (v1).", fields: []field{
 	{name: "version", required: true, s: &schema{kind: kEnum, enum: []string{"v1"}, desc: "Spec version."}},
-	{name: "deployment", required: true, s: nameS("Deployment name: lowercase letters, digits and '-', up to 40 characters.")},
-	{name: "services", required: true, s: &schema{kind: kStringMap, elem: serviceS, keyRule: nameRule, desc: "Services by name: lowercase letters, digits and '-', up to 40 characters."}},
+	{name: "deployment", required: true, s: nameS("Deployment name: lowercase letters and digits, single '-' between them, up to 40 characters.")},
+	{name: "services", required: true, s: &schema{kind: kStringMap, elem: serviceS, keyRule: nameRule, desc: "Services by name: lowercase letters and digits, single '-' between them, up to 40 characters."}},
 }}
