@@ -167,7 +167,7 @@ func Parse(file string, data []byte, lim Limits) (*yaml.Node, error) {
 		return nil, &Error{File: file, Msg: "empty document", Err: ErrEmpty}
 	}
 	root := doc.Content[0]
-	x := &expander{file: file, limit: lim.MaxAliasNodes, budget: lim.MaxAliasNodes}
+	x := &expander{file: file, limit: lim.MaxAliasNodes, budget: lim.MaxAliasNodes, active: map[*yaml.Node]bool{}}
 	out, err := x.expand(root, false)
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ type expander struct {
 	limit, budget int
 	// active holds the nodes being copied: an alias to one of them is a
 	// value that contains itself.
-	active []*yaml.Node
+	active map[*yaml.Node]bool
 }
 
 func (x *expander) errAt(n *yaml.Node, cause error, format string, args ...any) error {
@@ -203,10 +203,8 @@ func (x *expander) expand(n *yaml.Node, aliased bool) (*yaml.Node, error) {
 		if n.Alias == nil {
 			return nil, x.errAt(n, nil, "alias *%s names no anchor", n.Value)
 		}
-		for _, a := range x.active {
-			if a == n.Alias {
-				return nil, x.errAt(n, nil, "alias *%s refers to a value that contains it", n.Value)
-			}
+		if x.active[n.Alias] {
+			return nil, x.errAt(n, nil, "alias *%s refers to a value that contains it", n.Value)
 		}
 		c, err := x.expand(n.Alias, true)
 		if err != nil {
@@ -217,8 +215,10 @@ func (x *expander) expand(n *yaml.Node, aliased bool) (*yaml.Node, error) {
 		c.Line, c.Column = n.Line, n.Column
 		return c, nil
 	}
-	x.active = append(x.active, n)
-	defer func() { x.active = x.active[:len(x.active)-1] }()
+	// A node is never its own descendant in a parsed document, so the
+	// entry can simply be removed on the way out.
+	x.active[n] = true
+	defer delete(x.active, n)
 	c := *n
 	c.Anchor, c.Alias, c.Content = "", nil, nil
 	if n.Kind == yaml.MappingNode {
