@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -96,7 +97,7 @@ func run(name string, args []string) int {
 		args = []string{"--help"}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 
 	parser, err := kong.New(grammar,
@@ -126,6 +127,10 @@ func run(name string, args []string) int {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(logger, g, kctx.Model)
 	if err := kctx.Run(); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "%s: interrupted\n", name)
+			return 130
+		}
 		var ee exitError
 		if errors.As(err, &ee) {
 			if msg := ee.Error(); msg != "" {
@@ -137,6 +142,39 @@ func run(name string, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, so that every
+// long step (waits, follows, execs, builds) stops cleanly; a second one ends
+// the process at once, by that signal, whatever it is doing. The channel
+// stays registered throughout, so no second signal falls in a gap.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-ch:
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}
 }
 
 func globalsOf(grammar any) *Globals {

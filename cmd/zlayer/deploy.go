@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zlayer/zlayer/internal/yamldoc"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
@@ -32,7 +33,7 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 	if c.SpecArg != "" && c.Spec != "" && c.SpecArg != c.Spec {
 		return errors.New("deploy: give the spec once, as an argument or with --spec")
 	}
-	data, err := os.ReadFile(path)
+	data, err := yamldoc.ReadFile(path, spec.MaxBytes)
 	if err != nil {
 		return err
 	}

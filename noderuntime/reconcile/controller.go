@@ -465,12 +465,6 @@ func (c *Controller) createFn(d *spec.Deployment, name string, index int) func()
 	}
 }
 
-// ContainerID names a replica's container; the spec hash in it lets the old
-// and new replica of a rolling update coexist.
-func ContainerID(dep, svc string, index int, hash string) string {
-	return fmt.Sprintf("%s-%s-%d-%s", dep, svc, index, hash[:8])
-}
-
 // backoff is delay * 2^(n-1), capped at 60 s.
 func backoff(delay time.Duration, n int) time.Duration {
 	if delay <= 0 {

@@ -44,6 +44,7 @@ func toJSON(s *schema) map[string]any {
 		}
 	case kString:
 		m["type"] = "string"
+		s.rule.addJSON(m)
 	case kBool:
 		m["type"] = "boolean"
 	case kInt:
@@ -61,12 +62,17 @@ func toJSON(s *schema) map[string]any {
 		m["pattern"] = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	case kQuantity:
 		m["type"] = []string{"string", "integer"}
-		m["pattern"] = `^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|k|M|G|T|B)?$`
+		m["pattern"] = quantityPattern
 	case kCPU:
 		m["type"] = []string{"string", "number"}
-		m["pattern"] = `^[0-9]+(\.[0-9]+)?m?$`
+		m["pattern"] = cpuPattern
 	case kStringMap:
 		m["type"] = "object"
+		if s.keyRule != nil {
+			names := map[string]any{}
+			s.keyRule.addJSON(names)
+			m["propertyNames"] = names
+		}
 		if s.elem != nil {
 			m["additionalProperties"] = toJSON(s.elem)
 		} else {
@@ -79,4 +85,20 @@ func toJSON(s *schema) map[string]any {
 		m["oneOf"] = []any{map[string]any{"type": "string"}, map[string]any{"type": "array", "items": map[string]any{"type": "string"}}}
 	}
 	return m
+}
+
+// addJSON says what it can of r as JSON Schema patterns.
+func (r *rule) addJSON(m map[string]any) {
+	if r == nil {
+		return
+	}
+	if r.pattern != "" {
+		m["pattern"] = r.pattern
+	}
+	if r.maxLen > 0 {
+		m["maxLength"] = r.maxLen
+	}
+	if r.notPattern != "" {
+		m["not"] = map[string]any{"pattern": r.notPattern}
+	}
 }

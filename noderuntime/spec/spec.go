@@ -9,12 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zlayer/zlayer/internal/yamldoc"
 )
 
 // Deployment is a validated spec.
@@ -206,31 +206,38 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// ParseFile reads and validates the spec at path.
+// ParseFile reads and validates the spec at path (at most MaxBytes).
 func ParseFile(path string) (*Deployment, error) {
-	b, err := os.ReadFile(path)
+	b, err := yamldoc.ReadFile(path, MaxBytes)
 	if err != nil {
-		return nil, err
+		return nil, docError(path, err)
 	}
 	return Parse(path, b)
 }
 
+// MaxBytes is the largest spec accepted, the node API's body limit.
+const MaxBytes = yamldoc.DefaultMaxBytes
+
 // Parse validates data (named file in errors) and returns the deployment
 // with defaults applied. Every problem found is returned at once, as Errors.
+//
+// Aliases and merge keys are expanded first, within a node budget, and both
+// the checks and the decoding work on that expanded tree: what is checked is
+// what is decoded.
 func Parse(file string, data []byte) (*Deployment, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{yamlError(file, err)}
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+	root, err := yamldoc.Parse(file, data, yamldoc.Limits{MaxBytes: MaxBytes})
+	if errors.Is(err, yamldoc.ErrEmpty) {
 		return nil, Errors{{File: file, Msg: "empty spec"}}
 	}
-	root := doc.Content[0]
+	if err != nil {
+		return nil, docError(file, err)
+	}
 	c := &checker{file: file}
+	c.tags(root, "")
 	c.walk(root, rootS, "")
 	c.semantic(root)
 	if len(c.errs) > 0 {
-		return nil, c.errs
+		return nil, c.result()
 	}
 	d := &Deployment{
 		Version:    mapGet(root, "version").Value,
@@ -251,22 +258,13 @@ func Parse(file string, data []byte) (*Deployment, error) {
 	return d, nil
 }
 
-var yamlLineRE = "line "
-
-// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into an Error
-// with a line number.
-func yamlError(file string, err error) Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := Error{File: file, Msg: msg}
-	if strings.HasPrefix(msg, yamlLineRE) {
-		rest := msg[len(yamlLineRE):]
-		if i := strings.Index(rest, ":"); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				e.Line, e.Column, e.Msg = n, 1, strings.TrimSpace(rest[i+1:])
-			}
-		}
+// docError makes a yamldoc error (or a read error) one spec Error.
+func docError(file string, err error) Errors {
+	var e *yamldoc.Error
+	if errors.As(err, &e) {
+		return Errors{{File: e.File, Line: e.Pos.Line, Column: e.Pos.Column, Msg: e.Msg, cause: e.Err}}
 	}
-	return e
+	return Errors{{File: file, Msg: err.Error(), cause: err}}
 }
 
 func (s *Service) applyDefaults() {

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,7 +20,11 @@ type Error struct {
 	Column int
 	Path   string // e.g. services.web.scale.replicas
 	Msg    string
+	// cause is what the error wraps (e.g. yamldoc.ErrTooLarge), for errors.Is.
+	cause error
 }
+
+func (e Error) Unwrap() error { return e.cause }
 
 func (e Error) Error() string {
 	loc := e.File
@@ -38,6 +43,15 @@ func (e Error) Error() string {
 // Errors are all the problems found in one spec, in file order.
 type Errors []Error
 
+// Unwrap lets errors.Is see the causes (e.g. yamldoc.ErrTooLarge).
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
 func (es Errors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {
@@ -49,14 +63,55 @@ func (es Errors) Error() string {
 type checker struct {
 	file string
 	errs Errors
+	// dropped counts the errors past MaxErrors: a hostile document cannot
+	// make the node build an unbounded report.
+	dropped int
 }
 
 func (c *checker) add(n *yaml.Node, path, format string, args ...any) {
+	if len(c.errs) >= MaxErrors {
+		c.dropped++
+		return
+	}
 	e := Error{File: c.file, Path: path, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
 	c.errs = append(c.errs, e)
+}
+
+// result is every error found, the last saying how many were left out.
+func (c *checker) result() Errors {
+	if c.dropped > 0 {
+		return append(c.errs, Error{File: c.file, Msg: fmt.Sprintf("... and %d more errors", c.dropped)})
+	}
+	return c.errs
+}
+
+// apply reports what r says of v, at n.
+func (c *checker) apply(r *rule, n *yaml.Node, path, v string) {
+	if r == nil {
+		return
+	}
+	if err := r.check(v); err != nil {
+		c.add(n, path, "%v", err)
+	}
+}
+
+// tags refuses explicit tags beyond YAML's core schema: the decoder acts on
+// some (!!binary turns base64 into the string it encodes), so a value could
+// read one way to a check and another to the decoder.
+func (c *checker) tags(n *yaml.Node, path string) {
+	if n.Style&yaml.TaggedStyle != 0 {
+		switch n.Tag {
+		case "!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq":
+		default:
+			c.add(n, path, "tag %s is not allowed in a deployment spec", n.Tag)
+		}
+	}
+	for _, e := range n.Content {
+		c.tags(e, path)
+	}
 }
 
 func join(path, key string) string {
@@ -77,16 +132,13 @@ func kindName(n *yaml.Node) string {
 			return "null"
 		}
 		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
 	}
 	return "nothing"
 }
 
+// walk checks n against s. n comes from yamldoc: aliases and merge keys are
+// already expanded, so this sees the very nodes the decoder decodes.
 func (c *checker) walk(n *yaml.Node, s *schema, path string) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
 	switch s.kind {
 	case kObject:
 		if n.Kind == yaml.ScalarNode && s.shorthand != "" && n.Tag != "!!null" {
@@ -133,6 +185,7 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 				c.add(k, join(path, k.Value), "duplicate key")
 			}
 			seen[k.Value] = true
+			c.apply(s.keyRule, k, join(path, k.Value), k.Value)
 			if s.elem != nil {
 				c.walk(v, s.elem, join(path, k.Value))
 			} else if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
@@ -183,9 +236,13 @@ func (c *checker) scalar(n *yaml.Node, s *schema, path string) {
 	case kString:
 		if n.Tag != "!!str" && v == "" {
 			c.add(n, path, "must be a string")
+			return
 		}
+		c.apply(s.rule, n, path, v)
 	case kBool:
-		if _, err := strconv.ParseBool(v); err != nil {
+		// Decoded as the decoder will, so both agree on what is a bool.
+		var b bool
+		if err := n.Decode(&b); err != nil {
 			c.add(n, path, "must be true or false, got %q", v)
 		}
 	case kEnum:
@@ -196,27 +253,44 @@ func (c *checker) scalar(n *yaml.Node, s *schema, path string) {
 		}
 		c.add(n, path, "must be one of %s, got %q", strings.Join(s.enum, ", "), v)
 	case kInt:
-		i, err := strconv.Atoi(v)
-		if err != nil {
-			c.add(n, path, "must be an integer, got %q", v)
+		// Only what YAML resolves as an integer: yaml.v3 would decode 1.5
+		// as 1 and -.inf as the smallest int64 into an int field.
+		var i int64
+		if n.ShortTag() != "!!int" || n.Decode(&i) != nil {
+			if digitsRE.MatchString(v) {
+				c.add(n, path, "is out of range, got %s", v)
+			} else {
+				c.add(n, path, "must be an integer, got %q", v)
+			}
 			return
 		}
-		if s.min != nil && i < *s.min {
+		if s.min != nil && i < int64(*s.min) {
 			c.add(n, path, "must be at least %d, got %d", *s.min, i)
 		}
-		if s.max != nil && i > *s.max {
+		if s.max != nil && i > int64(*s.max) {
 			c.add(n, path, "must be at most %d, got %d", *s.max, i)
 		}
 	case kDuration:
 		d, err := time.ParseDuration(v)
-		if err != nil {
+		maxDur := s.maxDur
+		if maxDur == 0 {
+			maxDur = MaxDuration
+		}
+		switch {
+		case err != nil:
 			c.add(n, path, "must be a duration such as 500ms, 10s or 2m, got %q", v)
-		} else if d < 0 {
+		case d < 0:
 			c.add(n, path, "must not be negative")
+		case d < s.minDur:
+			c.add(n, path, "must be at least %s, got %s", s.minDur, d)
+		case d > maxDur:
+			c.add(n, path, "must be at most %s, got %s", maxDur, d)
 		}
 	case kQuantity:
-		if _, err := ParseBytes(v); err != nil {
+		if b, err := ParseBytes(v); err != nil {
 			c.add(n, path, "%v", err)
+		} else if b < s.minBytes {
+			c.add(n, path, "must be at least %d bytes, got %q", s.minBytes, v)
 		}
 	case kCPU:
 		if _, err := ParseCPU(v); err != nil {
@@ -225,14 +299,9 @@ func (c *checker) scalar(n *yaml.Node, s *schema, path string) {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
-
 // semantic checks what the shape cannot: names, references, cycles and
 // per-type required fields. It runs on the node tree so errors keep positions.
 func (c *checker) semantic(root *yaml.Node) {
-	if n := mapGet(root, "deployment"); n != nil && n.Kind == yaml.ScalarNode && !nameRE.MatchString(n.Value) {
-		c.add(n, "deployment", "%q is not a valid name: use lowercase letters, digits and '-', up to 40 characters", n.Value)
-	}
 	svcs := mapGet(root, "services")
 	if svcs == nil || svcs.Kind != yaml.MappingNode {
 		return
@@ -248,9 +317,6 @@ func (c *checker) semantic(root *yaml.Node) {
 	for i := 0; i+1 < len(svcs.Content); i += 2 {
 		k, v := svcs.Content[i], svcs.Content[i+1]
 		p := "services." + k.Value
-		if !nameRE.MatchString(k.Value) {
-			c.add(k, p, "%q is not a valid service name: use lowercase letters, digits and '-', up to 40 characters", k.Value)
-		}
 		if v.Kind != yaml.MappingNode {
 			continue
 		}
@@ -306,8 +372,8 @@ func (c *checker) semantic(root *yaml.Node) {
 			for j, m := range st.Content {
 				sp := fmt.Sprintf("%s.storage[%d]", p, j)
 				t := mapGet(m, "type")
-				if tg := mapGet(m, "target"); tg != nil && !strings.HasPrefix(tg.Value, "/") {
-					c.add(tg, sp+".target", "must be an absolute path, got %q", tg.Value)
+				if tg := mapGet(m, "target"); tg != nil && tg.Value == "/" {
+					c.add(tg, sp+".target", "cannot mount over the container's root")
 				}
 				if t == nil {
 					continue
@@ -316,14 +382,15 @@ func (c *checker) semantic(root *yaml.Node) {
 				case "bind":
 					if src := mapGet(m, "source"); src == nil {
 						c.add(m, sp+".source", "required for a bind mount")
-					} else if !strings.HasPrefix(src.Value, "/") {
-						c.add(src, sp+".source", "must be an absolute host path, got %q", src.Value)
 					}
 				case "named":
 					if n := mapGet(m, "name"); n == nil {
 						c.add(m, sp+".name", "required for a named volume")
-					} else if !nameRE.MatchString(n.Value) {
-						c.add(n, sp+".name", "%q is not a valid volume name", n.Value)
+					}
+				}
+				for _, only := range [][2]string{{"source", "bind"}, {"name", "named"}} {
+					if n := mapGet(m, only[0]); n != nil && t.Value != only[1] {
+						c.add(n, sp+"."+only[0], "only for a %s mount", only[1])
 					}
 				}
 				if n := mapGet(m, "size"); n != nil && t.Value != "tmpfs" {
@@ -407,10 +474,28 @@ func mapGet(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// quantityRE and cpuRE are the only forms of sizes and CPU counts: no sign,
+// exponent, hex, NaN or Inf, which strconv.ParseFloat would also take.
+const (
+	quantityPattern = `^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|k|M|G|T|B)?$`
+	cpuPattern      = `^[0-9]+(\.[0-9]+)?m?$`
+)
+
+var (
+	digitsRE   = regexp.MustCompile(`^[-+]?[0-9]+$`)
+	quantityRE = regexp.MustCompile(quantityPattern)
+	cpuRE      = regexp.MustCompile(cpuPattern)
+)
+
 // ParseBytes reads a memory size: plain bytes, or a number with a K/M/G/T
-// (powers of 1000) or Ki/Mi/Gi/Ti (powers of 1024) suffix.
+// (powers of 1000) or Ki/Mi/Gi/Ti (powers of 1024) suffix. Sizes of 2^63
+// bytes or more are refused, not wrapped.
 func ParseBytes(s string) (int64, error) {
 	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("must be a size such as 256Mi, 1Gi, 512M or a byte count, got %q", s)
+	if !quantityRE.MatchString(s) {
+		return 0, bad
+	}
 	units := []struct {
 		suf  string
 		mult float64
@@ -419,29 +504,36 @@ func ParseBytes(s string) (int64, error) {
 		if u.suf != "" && !strings.HasSuffix(s, u.suf) {
 			continue
 		}
-		num := strings.TrimSuffix(s, u.suf)
-		f, err := strconv.ParseFloat(num, 64)
-		if err != nil || f < 0 {
-			break
+		f, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suf), 64)
+		if err != nil {
+			return 0, bad
 		}
-		return int64(f * u.mult), nil
+		b := f * u.mult
+		if b >= math.MaxInt64 {
+			return 0, fmt.Errorf("size %q is too large", s)
+		}
+		return int64(b), nil
 	}
-	return 0, fmt.Errorf("must be a size such as 256Mi, 1Gi, 512M or a byte count, got %q", s)
+	return 0, bad
 }
 
-// ParseCPU reads a CPU limit in cores ("0.5", "2") or millicores ("500m").
+// ParseCPU reads a CPU limit in cores ("0.5", "2") or millicores ("500m"),
+// between MinCPU and MaxCPU.
 func ParseCPU(s string) (float64, error) {
 	s = strings.TrimSpace(s)
-	var f float64
-	var err error
-	if strings.HasSuffix(s, "m") {
-		f, err = strconv.ParseFloat(strings.TrimSuffix(s, "m"), 64)
-		f /= 1000
-	} else {
-		f, err = strconv.ParseFloat(s, 64)
+	bad := fmt.Errorf("must be a number of cores from %g to %d such as 0.5, 2 or \"500m\", got %q", MinCPU, MaxCPU, s)
+	if !cpuRE.MatchString(s) {
+		return 0, bad
 	}
-	if err != nil || f <= 0 {
-		return 0, fmt.Errorf("must be a positive number of cores such as 0.5, 2 or \"500m\", got %q", s)
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "m"), 64)
+	if err != nil {
+		return 0, bad
+	}
+	if strings.HasSuffix(s, "m") {
+		f /= 1000
+	}
+	if f < MinCPU || f > MaxCPU {
+		return 0, bad
 	}
 	return f, nil
 }

@@ -1,0 +1,107 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// A rule checks one kind of string value wherever the spec uses it; pattern
+// and notPattern (when set) say as much of it to JSON Schema readers.
+type rule struct {
+	check               func(string) error
+	pattern, notPattern string
+	maxLen              int
+}
+
+var (
+	nameRule     = &rule{check: CheckName, pattern: namePattern, maxLen: maxNameLen}
+	absPathRule  = &rule{check: CheckAbsPath, pattern: "^/"}
+	urlPathRule  = &rule{check: checkURLPath, pattern: "^/"}
+	hostRule     = &rule{check: checkHost, pattern: hostPattern}
+	labelKeyRule = &rule{check: CheckLabelKey, pattern: "^.+$", notPattern: "^[Zz][Ll][Aa][Yy][Ee][Rr]\\."}
+	envNameRule  = &rule{check: checkEnvName, pattern: "^[^=]+$"}
+)
+
+const (
+	namePattern = `^[a-z0-9]+(-[a-z0-9]+)*$`
+	maxNameLen  = 40
+)
+
+var nameRE = regexp.MustCompile(namePattern)
+
+// CheckName is the rule for every name the node turns into a path or an ID
+// (deployments, services, volumes): lowercase letters and digits, single '-'
+// between them, up to 40 characters. Such a name has no '/' or '.', so it can
+// never leave the folder it is joined to, and no "--", which containerd IDs
+// and DNS labels refuse (reconcile.ContainerID relies on both).
+func CheckName(s string) error {
+	if len(s) > maxNameLen || !nameRE.MatchString(s) {
+		return fmt.Errorf("%q is not a valid name: use lowercase letters, digits and single '-' between them, up to 40 characters", s)
+	}
+	return nil
+}
+
+// CheckAbsPath is the rule for file paths: absolute and clean (no "..", ".",
+// "//" or trailing "/"), so what the spec shows is what gets mounted.
+func CheckAbsPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("must be an absolute path, got %q", p)
+	case strings.ContainsRune(p, 0):
+		return errors.New("must not contain a NUL byte")
+	case path.Clean(p) != p:
+		return fmt.Errorf("must be a clean path (no \"..\", \".\", \"//\" or trailing \"/\"): write %q, got %q", path.Clean(p), p)
+	}
+	return nil
+}
+
+// checkURLPath: an HTTP path starts with "/" and is clean (the ingress
+// matches cleaned request paths, so an unclean prefix could never match).
+func checkURLPath(p string) error {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	if !strings.HasPrefix(p, "/") || c != p {
+		return fmt.Errorf("must be a clean path starting with \"/\", got %q", p)
+	}
+	return nil
+}
+
+const hostPattern = `^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`
+
+var hostRE = regexp.MustCompile(hostPattern)
+
+func checkHost(h string) error {
+	if len(h) > 253 || !hostRE.MatchString(h) {
+		return fmt.Errorf("%q is not a host name: use a lowercase DNS name such as app.example.com, or *.example.com", h)
+	}
+	return nil
+}
+
+// ReservedLabelPrefix starts the labels the node sets on every container
+// (zlayer.deployment, zlayer.service, zlayer.replica, zlayer.spec-hash...):
+// it finds and adopts its containers by them, so a spec may not set them.
+const ReservedLabelPrefix = "zlayer."
+
+// CheckLabelKey refuses empty keys and keys in the node's reserved prefix
+// (in any case).
+func CheckLabelKey(k string) error {
+	switch {
+	case k == "":
+		return errors.New("a label key must not be empty")
+	case strings.HasPrefix(strings.ToLower(k), ReservedLabelPrefix):
+		return fmt.Errorf("label %q: keys starting with %q are reserved for the node", k, ReservedLabelPrefix)
+	}
+	return nil
+}
+
+func checkEnvName(k string) error {
+	if k == "" || strings.ContainsAny(k, "=\x00") {
+		return fmt.Errorf("%q is not a valid environment variable name (empty, or holds '=' or NUL)", k)
+	}
+	return nil
+}
