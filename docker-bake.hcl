@@ -28,6 +28,9 @@ variable "NODE_BINARY" {
 variable "NODE_SHIM_BINARY" {
   default = "bin/containerd-shim-zlayer-v1"
 }
+variable "NODE_LOGGER_BINARY" {
+  default = "bin/zlayer-logger"
+}
 variable "NODE_TOOLS" {
   default = ".cache/tools/bin"
 }
@@ -45,6 +48,7 @@ target "node" {
   args = {
     BINARY_PATH      = NODE_BINARY
     SHIM_BINARY_PATH = NODE_SHIM_BINARY
+    LOGGER_BINARY_PATH = NODE_LOGGER_BINARY
     TOOLS_PATH       = NODE_TOOLS
     NODE_DEPS        = NODE_DEPS
     BASE_IMAGE       = NODE_BASE_IMAGE

@@ -12,6 +12,8 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/zlayer/zlayer/shim"
+	"github.com/zlayer/zlayer/shim/contract"
+	"github.com/zlayer/zlayer/shim/logger"
 )
 
 // Invocation names of the multi-call binary.
@@ -73,6 +75,12 @@ func run(name string, args []string) int {
 		// containerd's shim protocol owns argv and stdio; kong must not see it.
 		shim.Version = buildVersion()
 		shim.Main()
+		return 0
+	}
+	if name == contract.LoggerName {
+		// The runtime's logging protocol owns argv and fds 3-5, as above.
+		logger.Version = buildVersion()
+		logger.Main()
 		return 0
 	}
 	if face, ok := containerdFaces[name]; ok {
