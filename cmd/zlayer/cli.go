@@ -20,7 +20,7 @@ import (
 const (
 	nameBuild   = "zlayer-build"
 	nameRuntime = "zlayer-runtime"
-	nameShim    = "containerd-shim-zlayer-v1"
+	nameShim    = contract.ShimBinary
 )
 
 // buildCommands are the commands of the build side, shared by the full CLI and

@@ -59,7 +59,7 @@ type Config struct {
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
-const ShimName = "containerd-shim-zlayer-v1"
+const ShimName = contract.ShimBinary
 
 // Run serves until ctx ends. Replicas keep running after it returns.
 func Run(ctx context.Context, cfg Config) error {
@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	} else {
 		env := []string{
-			"ZLAYER_STATE_DIR=" + cfg.StateDir,
+			contract.StateDirEnv + "=" + cfg.StateDir,
 			"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		}
 		bin := cfg.ContainerdBinary

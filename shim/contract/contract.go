@@ -19,6 +19,10 @@ import (
 // containerd-shim-zlayer-v1 on its PATH from it.
 const Runtime = "io.containerd.zlayer.v1"
 
+// ShimBinary is the shim's executable, found by containerd on its PATH from
+// Runtime.
+const ShimBinary = "containerd-shim-zlayer-v1"
+
 // Annotations on the OCI spec.
 const (
 	// GroupAnnotation puts containers with the same value (the node uses
