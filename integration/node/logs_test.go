@@ -12,6 +12,7 @@ import (
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/shim/contract"
 	"github.com/zlayer/zlayer/shim/logfile"
 )
 
@@ -75,6 +76,12 @@ func testLogs(t *testing.T, rt string) {
 		return false
 	})
 	logPath := filepath.Join(n.Dir, "containers", "logs", n.NS, id+".log")
+	// serve links runc's logger to the lean build beside zlayer, as it
+	// does the shim.
+	link, err := filepath.EvalSymlinks(filepath.Join(n.Dir, "bin", contract.LoggerName))
+	if lean, _ := filepath.EvalSymlinks(filepath.Join(s.BinDir, contract.LoggerName)); err != nil || link != lean {
+		t.Errorf("serve's logger link leads to %q (%v), want %s", link, err, lean)
+	}
 	n.WaitFor("first phase logged", 20*time.Second, func() bool {
 		recs, _ := logfile.Tail(logPath, 1)
 		return len(recs) == 1 && strings.HasPrefix(recs[0].Log, "a 199 ")
