@@ -106,21 +106,18 @@ func testLogs(t *testing.T, rt string) {
 		return append([]api.LogEntry(nil), followed...)
 	}
 	n.WaitFor("follower has the history", 10*time.Second, func() bool { return len(got()) >= 3 })
-	n.MustCLI("exec", "writer", "--", "touch", "/tmp/go")
+	n.MustCLI("exec", "writer", "--replica", "1", "--", "touch", "/tmp/go")
 	n.WaitFor("follower sees the end", 60*time.Second, func() bool {
 		f := got()
 		return len(f) > 0 && f[len(f)-1].Log == "end"
 	})
 
-	var want []string
-	for i := 197; i < 200; i++ {
-		want = append(want, fmt.Sprintf("a %d padding-padding-padding", i))
-	}
+	want := firstPhase(197, 200)
 	for i := 0; i < 600; i++ {
 		want = append(want, fmt.Sprintf("b %d padding-padding-padding", i))
 	}
 	want = append(want, "part1 part2", strings.Repeat("x", longLine), "end")
-	checkLines(t, "logs -f", entries(got()), want)
+	checkLines(t, "logs -f", entries(got(), 1), want)
 	if files, _ := logfile.Files(logPath); len(files) < 5 {
 		t.Errorf("log rotated into %d files, want several", len(files))
 	}
@@ -129,8 +126,16 @@ func testLogs(t *testing.T, rt string) {
 	out := n.MustCLI("logs", "writer", "--replica", "1", "-n", "605")
 	checkLines(t, "logs -n 605", strings.Split(strings.TrimSuffix(out, "\n"), "\n"), want[len(want)-605:])
 
+	// A replica that appears while following is followed from its start.
+	n.MustCLI("scale", "writer", "2")
+	n.WaitFor("follower sees the new replica", 60*time.Second, func() bool {
+		e := entries(got(), 2)
+		return len(e) == 200
+	})
+	checkLines(t, "logs -f of a new replica", entries(got(), 2), firstPhase(0, 200))
+
 	// Lines written while serve is down are there once it is back.
-	n.MustCLI("exec", "writer", "--", "touch", "/tmp/go2")
+	n.MustCLI("exec", "writer", "--replica", "1", "--", "touch", "/tmp/go2")
 	fcancel()
 	<-fdone
 	n.Kill9()
@@ -155,10 +160,13 @@ func testLogs(t *testing.T, rt string) {
 	n.MustCLI("down", "chatty")
 }
 
-func entries(es []api.LogEntry) []string {
+// entries are the lines of one replica.
+func entries(es []api.LogEntry, replica int) []string {
 	var out []string
 	for _, e := range es {
-		out = append(out, e.Log)
+		if e.Replica == replica {
+			out = append(out, e.Log)
+		}
 	}
 	return out
 }
@@ -184,4 +192,12 @@ func checkLines(t *testing.T, what string, got, want []string) {
 			return
 		}
 	}
+}
+
+func firstPhase(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("a %d padding-padding-padding", i))
+	}
+	return out
 }
