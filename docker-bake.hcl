@@ -46,12 +46,12 @@ target "node" {
   dockerfile = "docker/Dockerfile.zlayer-node"
   target     = "node"
   args = {
-    BINARY_PATH      = NODE_BINARY
-    SHIM_BINARY_PATH = NODE_SHIM_BINARY
+    BINARY_PATH        = NODE_BINARY
+    SHIM_BINARY_PATH   = NODE_SHIM_BINARY
     LOGGER_BINARY_PATH = NODE_LOGGER_BINARY
-    TOOLS_PATH       = NODE_TOOLS
-    NODE_DEPS        = NODE_DEPS
-    BASE_IMAGE       = NODE_BASE_IMAGE
+    TOOLS_PATH         = NODE_TOOLS
+    NODE_DEPS          = NODE_DEPS
+    BASE_IMAGE         = NODE_BASE_IMAGE
   }
   tags = ["zlayer-node:${TAG}", "zlayer/zlayer-node:${TAG}"]
 }
