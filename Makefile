@@ -22,6 +22,7 @@ build:
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/zlayer ./cmd/zlayer
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/containerd-shim-zlayer-v1 ./cmd/containerd-shim-zlayer-v1
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/zlayer-logger ./cmd/zlayer-logger
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/zimagefile-frontend ./cmd/zimagefile-frontend
 	@for l in $(LINKS); do ln -sf zlayer bin/$$l; done
 

@@ -28,6 +28,9 @@ variable "NODE_BINARY" {
 variable "NODE_SHIM_BINARY" {
   default = "bin/containerd-shim-zlayer-v1"
 }
+variable "NODE_LOGGER_BINARY" {
+  default = "bin/zlayer-logger"
+}
 variable "NODE_TOOLS" {
   default = ".cache/tools/bin"
 }
@@ -43,11 +46,12 @@ target "node" {
   dockerfile = "docker/Dockerfile.zlayer-node"
   target     = "node"
   args = {
-    BINARY_PATH      = NODE_BINARY
-    SHIM_BINARY_PATH = NODE_SHIM_BINARY
-    TOOLS_PATH       = NODE_TOOLS
-    NODE_DEPS        = NODE_DEPS
-    BASE_IMAGE       = NODE_BASE_IMAGE
+    BINARY_PATH        = NODE_BINARY
+    SHIM_BINARY_PATH   = NODE_SHIM_BINARY
+    LOGGER_BINARY_PATH = NODE_LOGGER_BINARY
+    TOOLS_PATH         = NODE_TOOLS
+    NODE_DEPS          = NODE_DEPS
+    BASE_IMAGE         = NODE_BASE_IMAGE
   }
   tags = ["zlayer-node:${TAG}", "zlayer/zlayer-node:${TAG}"]
 }

@@ -196,28 +196,10 @@ func (c *tracked) startLogging(ctx context.Context, bundle, path string, opts lo
 func (c *tracked) pump(ctx context.Context, rc io.ReadCloser, w *logfile.Stream) {
 	defer c.pumps.Done()
 	defer rc.Close()
-	buf := make([]byte, 32<<10)
-	var failing bool
-	for {
-		n, rerr := rc.Read(buf)
-		if n > 0 {
-			// On a write error (disk full) keep draining: a container stalled
-			// on a full disk would be worse than the lines lost meanwhile.
-			// The error is logged once per episode.
-			if _, err := w.Write(buf[:n]); err != nil {
-				if !failing {
-					log.G(ctx).WithError(err).WithField("container", c.id).Error("container log write failed; output dropped until it recovers")
-				}
-				failing = true
-			} else {
-				failing = false
-			}
-		}
-		if rerr != nil {
-			break
-		}
-	}
-	if err := w.Close(); err != nil {
+	err := logfile.Pump(rc, w, func(err error) {
+		log.G(ctx).WithError(err).WithField("container", c.id).Error("container log write failed; output dropped until it recovers")
+	})
+	if err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.id).Error("flush container log")
 	}
 }

@@ -13,13 +13,15 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/zlayer/zlayer/shim"
+	"github.com/zlayer/zlayer/shim/contract"
+	"github.com/zlayer/zlayer/shim/logger"
 )
 
 // Invocation names of the multi-call binary.
 const (
 	nameBuild   = "zlayer-build"
 	nameRuntime = "zlayer-runtime"
-	nameShim    = "containerd-shim-zlayer-v1"
+	nameShim    = contract.ShimBinary
 )
 
 // buildCommands are the commands of the build side, shared by the full CLI and
@@ -74,6 +76,12 @@ func run(name string, args []string) int {
 		// containerd's shim protocol owns argv and stdio; kong must not see it.
 		shim.Version = buildVersion()
 		shim.Main()
+		return 0
+	}
+	if name == contract.LoggerName {
+		// The runtime's logging protocol owns argv and fds 3-5, as above.
+		logger.Version = buildVersion()
+		logger.Main()
 		return 0
 	}
 	if face, ok := containerdFaces[name]; ok {

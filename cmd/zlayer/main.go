@@ -3,7 +3,9 @@
 // pipeline), zlayer-runtime (the node commands) or containerd-shim-zlayer-v1
 // (the containerd shim, which containerd finds on PATH by that name; make
 // build installs the lean cmd/containerd-shim-zlayer-v1 under that name
-// instead, which starts faster, and this face serves one-file installs).
+// instead, which starts faster, and this face serves one-file installs) or
+// zlayer-logger (the logging binary of runc-runtime replicas; the lean
+// cmd/zlayer-logger likewise).
 package main
 
 import (

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
+	"github.com/zlayer/zlayer/shim/contract"
 )
 
 // ServeCmd runs the node runtime.
@@ -26,12 +28,21 @@ type ServeCmd struct {
 	Snapshotter       string        `env:"ZLAYER_SNAPSHOTTER" default:"overlayfs" help:"containerd snapshotter (overlayfs falls back to native where it cannot mount)."`
 	ContainerdRuntime string        `name:"runtime" env:"ZLAYER_RUNTIME" default:"io.containerd.zlayer.v1" help:"containerd runtime for containers (io.containerd.zlayer.v1 or io.containerd.runc.v2)."`
 	StopTimeout       time.Duration `name:"stop-timeout" env:"ZLAYER_STOP_TIMEOUT" default:"10s" help:"Grace between SIGTERM and SIGKILL when a replica stops."`
+	LogMaxSize        string        `name:"log-max-size" env:"ZLAYER_LOG_MAX_SIZE" default:"10m" help:"Size at which a replica's log rotates (b, k, m, g: powers of 1024)."`
+	LogMaxFiles       string        `name:"log-max-files" env:"ZLAYER_LOG_MAX_FILES" default:"3" help:"Files a replica's log keeps, the current one included."`
 }
 
 func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	// The node is mostly idle; a soft limit keeps its footprint small
 	// without capping what a burst of work may use.
 	debug.SetMemoryLimit(32 << 20)
+	// Read by the shim's own rule, as it reads the annotations they become.
+	logOpts, err := contract.LogOptions(map[string]string{
+		contract.LogMaxSizeAnnotation: c.LogMaxSize, contract.LogMaxFilesAnnotation: c.LogMaxFiles,
+	})
+	if err != nil {
+		return fmt.Errorf("--log-max-size/--log-max-files: %w", err)
+	}
 	// Node networking: bridge mode through CNI (when its plugins are
 	// installed or configured), the ingress on public endpoints' ports and
 	// service discovery; see the network and ingress sections of --config.
@@ -42,7 +53,7 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	spec.DefaultNetworkMode = nn.DefaultMode
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
-		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir,
+		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir, LogOptions: logOpts,
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
 		Version:  buildVersion(),
 		Networks: nn.Networks(), Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},

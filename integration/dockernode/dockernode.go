@@ -82,7 +82,7 @@ func BuildImage(ctx context.Context, s *stack.Stack) (string, error) {
 	defer os.RemoveAll(dir)
 	// Built as `make build` does (static, stripped), so that the image is
 	// the size a user's is.
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "./cmd/zlayer", "./cmd/containerd-shim-zlayer-v1")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "./cmd/zlayer", "./cmd/containerd-shim-zlayer-v1", "./cmd/zlayer-logger")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -92,6 +92,7 @@ func BuildImage(ctx context.Context, s *stack.Stack) (string, error) {
 	if _, err := Run(ctx, s, root, "docker", "buildx", "bake", "--allow=fs.write="+s.Dir, "node",
 		"--set", "node.args.BINARY_PATH="+filepath.Join(rel, "zlayer"),
 		"--set", "node.args.SHIM_BINARY_PATH="+filepath.Join(rel, "containerd-shim-zlayer-v1"),
+		"--set", "node.args.LOGGER_BINARY_PATH="+filepath.Join(rel, "zlayer-logger"),
 		"--set", "node.args.TOOLS_PATH="+mustRel(root, s.ToolsBin),
 		"--set", "node.output=type=docker,dest="+tar); err != nil {
 		return "", err

@@ -66,6 +66,7 @@ func TestIntegrationShim(t *testing.T) {
 	t.Run("OOMKilled", e.testOOMKilled)
 	t.Run("BadAnnotation", e.testBadAnnotation)
 	t.Run("MultiCallFace", e.testMultiCallFace)
+	t.Run("LoggerUnderRunc", e.testLoggerUnderRunc)
 	// Last: it kills and restarts containerd.
 	t.Run("ContainerdKilled", e.testContainerdKilled)
 }
@@ -617,6 +618,73 @@ func (e *env) testMultiCallFace(t *testing.T) {
 	if rec, err := exitrecord.Read(e.exitPath(id)); err != nil || rec.ExitCode != 5 {
 		t.Errorf("exit record %+v (%v), want exit_code 5", rec, err)
 	}
+}
+
+// zlayer-logger as the binary-v2 log of a task on runc's own runtime
+// writes the shim's format and rotates without losing a line, lean or as the
+// zlayer face; a logger that cannot open its log fails the task's creation.
+func (e *env) testLoggerUnderRunc(t *testing.T) {
+	const lines = 3000
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line $i of the rotation test, padded to make it longer"; echo "err $i" >&2; i=$((i+1)); done`, lines)
+	face := filepath.Join(e.s.Dir, "logger-face", contract.LoggerName)
+	if err := os.MkdirAll(filepath.Dir(face), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(face)
+	if err := os.Symlink(filepath.Join(e.s.BinDir, "zlayer"), face); err != nil {
+		t.Fatal(err)
+	}
+	logURI := func(t *testing.T, binary, stateDir string) cio.Creator {
+		uri, err := cio.LogURIGenerator("binary-v2", binary,
+			contract.LoggerArgs(stateDir, logfile.Options{MaxSize: 32 << 10, MaxFiles: 100}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cio.LogURI(uri)
+	}
+	for name, bin := range map[string]string{"lean": filepath.Join(e.s.BinDir, contract.LoggerName), "face": face} {
+		t.Run(name, func(t *testing.T) {
+			id := "logger-" + name
+			_, _, exitC := e.runOn(t, "io.containerd.runc.v2", id, nil, script, logURI(t, bin, e.s.StateDir))
+			if st := waitExit(t, exitC, 60*time.Second); st.ExitCode() != 0 {
+				t.Fatalf("exit %d", st.ExitCode())
+			}
+			// The logger writes until the pipes end, which may be just after
+			// the exit is reported.
+			var recs []logfile.Record
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				recs = readLog(t, e.logPath(id))
+				if len(recs) >= 2*lines || time.Now().After(deadline) {
+					break
+				}
+			}
+			files, _ := logfile.Files(e.logPath(id))
+			if len(files) < 5 {
+				t.Errorf("%d files; want several rotations", len(files))
+			}
+			checkContiguous(t, recs, lines, true)
+		})
+	}
+	t.Run("LogCannotOpen", func(t *testing.T) {
+		id := "logger-cannot-open"
+		blocker := filepath.Join(e.s.Dir, "not-a-dir")
+		if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.client.NewContainer(e.ctx, id,
+			containerd.WithNewSnapshot(id+"-snap", e.image),
+			containerd.WithNewSpec(oci.WithImageConfig(e.image), oci.WithProcessArgs("echo", "never")),
+			containerd.WithRuntime("io.containerd.runc.v2", &options.Options{Root: e.s.RuncRoot}),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.remove(c) })
+		if task, err := c.NewTask(e.ctx, logURI(t, filepath.Join(e.s.BinDir, contract.LoggerName), blocker)); err == nil {
+			_, _ = task.Delete(e.ctx)
+			t.Fatal("task created though its logger cannot open the log")
+		}
+	})
 }
 
 func (e *env) testContainerdKilled(t *testing.T) {

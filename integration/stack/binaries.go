@@ -12,7 +12,7 @@ import (
 	"syscall"
 )
 
-// The zlayer binary and the lean containerd-shim-zlayer-v1 are built once per
+// The zlayer binary, the lean containerd-shim-zlayer-v1 and zlayer-logger are built once per
 // test process from the working tree, so tests never run a stale bin/ (and
 // containerd finds our shim by its name). ZLAYER_BIN names a folder of
 // prebuilt ones instead (tools/test.sh passes make build's bin/).
@@ -73,11 +73,11 @@ func (s *Stack) buildBinaries(ctx context.Context) error {
 		}
 		// One go build links both in parallel; with -o a folder each lands
 		// under its package's name.
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+"/", "./cmd/zlayer", "./cmd/containerd-shim-zlayer-v1")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+"/", "./cmd/zlayer", "./cmd/containerd-shim-zlayer-v1", "./cmd/zlayer-logger")
 		cmd.Dir = s.RepoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/zlayer ./cmd/containerd-shim-zlayer-v1: %w\n%s", err, b)
+			binErr = fmt.Errorf("go build ./cmd/zlayer ./cmd/containerd-shim-zlayer-v1 ./cmd/zlayer-logger: %w\n%s", err, b)
 			return
 		}
 		for _, l := range binaryLinks {

@@ -1,12 +1,15 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
-	"io"
-	"os"
+	"net/http"
+	"strconv"
+	"sync"
 	"time"
+
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/shim/logfile"
 )
 
 // LogEntry is one line of a replica's output.
@@ -16,79 +19,143 @@ type LogEntry struct {
 	Time    time.Time `json:"time,omitzero"`
 	Stream  string    `json:"stream,omitempty"`
 	Log     string    `json:"log"`
+	// Partial marks a line that did not end with a newline: the last
+	// output of a replica that stopped mid-line, or a piece of a line
+	// longer than logfile.MaxJoined (the next entry of its stream goes on).
+	Partial bool `json:"partial,omitempty"`
 }
 
-// parseLine reads a line written by the zlayer shim (JSON: time, stream,
-// log) or by runc's log file (raw text).
-func parseLine(line []byte) LogEntry {
-	if bytes.HasPrefix(line, []byte("{")) {
-		var e struct {
-			Time   time.Time `json:"time"`
-			Stream string    `json:"stream"`
-			Log    string    `json:"log"`
-		}
-		if json.Unmarshal(line, &e) == nil {
-			if len(e.Log) > 0 && e.Log[len(e.Log)-1] == '\n' {
-				e.Log = e.Log[:len(e.Log)-1]
-			}
-			return LogEntry{Time: e.Time, Stream: e.Stream, Log: e.Log}
-		}
-	}
-	return LogEntry{Log: string(line)}
+func entryOf(rs reconcile.ReplicaStatus, r logfile.Record) LogEntry {
+	return LogEntry{Replica: rs.Replica, ID: rs.ID, Time: r.Time, Stream: r.Stream, Log: r.Log, Partial: r.Partial}
 }
 
-// tailFile returns the last n lines (all when n < 0) and the offset read to.
-func tailFile(path string, n int) ([][]byte, int64) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0
+// logs answers GET .../logs?tail=N&follow=1&replica=R with the replicas'
+// lines as JSON lines, read by shim/logfile (the format both runtimes write)
+// across rotated files.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	rec, svc := s.service(w, r)
+	if rec == nil {
+		return
 	}
-	defer f.Close()
-	var lines [][]byte
-	var off int64
-	r := bufio.NewReaderSize(f, 64<<10)
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			off += int64(len(line))
-			lines = append(lines, bytes.TrimRight(line, "\n"))
-			if n >= 0 && len(lines) > n {
-				lines = lines[1:]
-			}
-		}
+	q := r.URL.Query()
+	tail := -1
+	if v := q.Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
 		if err != nil {
-			break
+			writeErr(w, 400, "bad_request", "tail must be a number")
+			return
 		}
+		tail = n
 	}
-	if n == 0 {
-		lines = nil
+	only, _ := strconv.Atoi(q.Get("replica"))
+	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	out := &logWriter{enc: json.NewEncoder(w)}
+	out.fl, _ = w.(http.Flusher)
+	if !follow {
+		for _, rs := range s.replicasOf(rec.Name, svc, only) {
+			err := logfile.Lines(s.Controller.LogPath(rs.ID), tail, func(lr logfile.Record) error {
+				return out.write(entryOf(rs, lr))
+			})
+			if err != nil {
+				s.Log.Warn("reading a replica's log", "id", rs.ID, "err", err)
+				if out.failed() {
+					return
+				}
+			}
+		}
+		out.flush()
+		return
 	}
-	return lines, off
+	s.followLogs(r.Context(), out, rec.Name, svc, only, tail)
 }
 
-// readFrom reads complete lines after off; a file that shrank (rotated or
-// truncated) is read again from its start.
-func readFrom(path string, off int64) ([][]byte, int64) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, off
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() < off {
-		off = 0
-	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return nil, off
-	}
-	var lines [][]byte
-	r := bufio.NewReader(f)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			break
+// followLogs follows every replica of the service, starting on those that
+// appear meanwhile (from their first line) and stopping on those that go.
+func (s *Server) followLogs(ctx context.Context, out *logWriter, dep, svc string, only, tail int) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	followers := map[string]context.CancelFunc{}
+	update := func(n int) {
+		seen := map[string]bool{}
+		for _, rs := range s.replicasOf(dep, svc, only) {
+			seen[rs.ID] = true
+			if followers[rs.ID] != nil {
+				continue
+			}
+			fctx, fcancel := context.WithCancel(ctx)
+			followers[rs.ID] = fcancel
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := logfile.Follow(fctx, s.Controller.LogPath(rs.ID), n, func(lr logfile.Record) error {
+					return out.write(entryOf(rs, lr))
+				})
+				if out.failed() {
+					cancel() // the client has gone
+				} else if err != nil {
+					s.Log.Warn("following a replica's log", "id", rs.ID, "err", err)
+				}
+			}()
 		}
-		off += int64(len(line))
-		lines = append(lines, bytes.TrimRight(line, "\n"))
+		for id, fcancel := range followers {
+			if !seen[id] {
+				fcancel()
+				delete(followers, id)
+			}
+		}
 	}
-	return lines, off
+	update(tail)
+	look := time.NewTicker(time.Second)
+	defer look.Stop()
+	flush := time.NewTicker(100 * time.Millisecond)
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-flush.C:
+			out.flush()
+		case <-look.C:
+			update(-1) // new since the request: all of it is news
+		}
+	}
+}
+
+// logWriter serialises the entries of concurrent followers onto one answer.
+type logWriter struct {
+	mu    sync.Mutex
+	enc   *json.Encoder
+	fl    http.Flusher
+	dirty bool
+	err   error
+}
+
+func (l *logWriter) write(e LogEntry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	l.err = l.enc.Encode(e)
+	l.dirty = true
+	return l.err
+}
+
+func (l *logWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dirty && l.fl != nil && l.err == nil {
+		l.fl.Flush()
+	}
+	l.dirty = false
+}
+
+func (l *logWriter) failed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err != nil
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -347,65 +346,6 @@ func (s *Server) replicasOf(dep, svc string, only int) []reconcile.ReplicaStatus
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Replica < out[j].Replica })
 	return out
-}
-
-func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
-	rec, svc := s.service(w, r)
-	if rec == nil {
-		return
-	}
-	q := r.URL.Query()
-	tail := -1
-	if v := q.Get("tail"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeErr(w, 400, "bad_request", "tail must be a number")
-			return
-		}
-		tail = n
-	}
-	only, _ := strconv.Atoi(q.Get("replica"))
-	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(200)
-	enc := json.NewEncoder(w)
-	fl, _ := w.(http.Flusher)
-	offsets := map[string]int64{}
-	emit := func(rs reconcile.ReplicaStatus, lines [][]byte) {
-		for _, l := range lines {
-			e := parseLine(l)
-			e.Replica, e.ID = rs.Replica, rs.ID
-			_ = enc.Encode(e)
-		}
-	}
-	for _, rs := range s.replicasOf(rec.Name, svc, only) {
-		lines, off := tailFile(s.Controller.LogPath(rs.ID), tail)
-		offsets[rs.ID] = off
-		emit(rs, lines)
-	}
-	if fl != nil {
-		fl.Flush()
-	}
-	if !follow {
-		return
-	}
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-t.C:
-		}
-		for _, rs := range s.replicasOf(rec.Name, svc, only) {
-			lines, off := readFrom(s.Controller.LogPath(rs.ID), offsets[rs.ID])
-			offsets[rs.ID] = off
-			emit(rs, lines)
-		}
-		if fl != nil {
-			fl.Flush()
-		}
-	}
 }
 
 type frameWriter struct {

@@ -182,7 +182,9 @@ func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow boo
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	// A joined line is up to logfile.MaxJoined bytes, and JSON escapes
+	// may make it six times that.
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
 	for sc.Scan() {
 		var e api.LogEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {

@@ -1,86 +1,15 @@
-// Package logfile writes a log that rotates by size (name, name.1 ... name.N)
-// so a long-running child such as containerd cannot fill the disk.
+// Package logfile keeps containerd's own log (which containerd writes to a
+// file it holds open, O_APPEND) within a size. Replicas' logs are not kept
+// here: the zlayer shim and zlayer-logger write them through shim/logfile,
+// rotating by rename, which loses nothing; copy-and-truncate can lose what
+// is written between the copy and the truncate, acceptable for a daemon's
+// diagnostics but not for a workload's output.
 package logfile
 
 import (
 	"fmt"
 	"os"
-	"sync"
 )
-
-type Rotating struct {
-	path    string
-	maxSize int64
-	keep    int
-
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-}
-
-// Open appends to path, rotating when it grows past maxSize and keeping keep
-// older files.
-func Open(path string, maxSize int64, keep int) (*Rotating, error) {
-	r := &Rotating{path: path, maxSize: maxSize, keep: keep}
-	if err := r.open(); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-func (r *Rotating) open() error {
-	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	r.f, r.size = f, st.Size()
-	return nil
-}
-
-func (r *Rotating) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.f == nil {
-		return 0, os.ErrClosed
-	}
-	if r.size > 0 && r.size+int64(len(p)) > r.maxSize {
-		if err := r.rotate(); err != nil {
-			return 0, err
-		}
-	}
-	n, err := r.f.Write(p)
-	r.size += int64(n)
-	return n, err
-}
-
-func (r *Rotating) rotate() error {
-	r.f.Close()
-	for i := r.keep - 1; i >= 1; i-- {
-		_ = os.Rename(fmt.Sprintf("%s.%d", r.path, i), fmt.Sprintf("%s.%d", r.path, i+1))
-	}
-	if r.keep > 0 {
-		_ = os.Rename(r.path, r.path+".1")
-	} else {
-		_ = os.Remove(r.path)
-	}
-	return r.open()
-}
-
-func (r *Rotating) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.f == nil {
-		return nil
-	}
-	err := r.f.Close()
-	r.f = nil
-	return err
-}
 
 // CopyTruncate rotates a file another process appends to (with O_APPEND) when
 // it is larger than maxSize: the content moves to path.1 (older ones shift)

@@ -7,21 +7,25 @@ import (
 	"testing"
 )
 
-func TestRotatingKeepsBoundedFiles(t *testing.T) {
+func TestCopyTruncateKeepsBoundedFiles(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.log")
-	r, err := Open(p, 100, 2)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 50; i++ {
-		if _, err := r.Write([]byte(strings.Repeat("a", 19) + "\n")); err != nil {
+	defer f.Close()
+	for i := 0; i < 5; i++ {
+		f.WriteString(strings.Repeat("a", 150) + "\n")
+		if err := CopyTruncate(p, 100, 2); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.Close()
-	for _, n := range []string{p, p + ".1", p + ".2"} {
-		st, err := os.Stat(n)
-		if err != nil || st.Size() > 100 {
+	f.WriteString("after\n")
+	if b, _ := os.ReadFile(p); string(b) != "after\n" {
+		t.Fatalf("the writer's descriptor does not append at the start of the truncated file: %q", b)
+	}
+	for _, n := range []string{p + ".1", p + ".2"} {
+		if st, err := os.Stat(n); err != nil || st.Size() != 151 {
 			t.Fatalf("%s: %v %v", n, st, err)
 		}
 	}

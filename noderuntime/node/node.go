@@ -21,6 +21,8 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/registry"
 	"github.com/zlayer/zlayer/noderuntime/store"
+	"github.com/zlayer/zlayer/shim/contract"
+	"github.com/zlayer/zlayer/shim/logfile"
 )
 
 // Config is everything `zlayer serve` takes.
@@ -43,6 +45,8 @@ type Config struct {
 	// StopTimeout is the grace between SIGTERM and SIGKILL when a replica stops.
 	StopTimeout time.Duration
 	Log         *slog.Logger
+	// LogOptions rotate replicas' logs (zero: the shim's defaults).
+	LogOptions logfile.Options
 	// Networks adds network modes beyond host (bridge, from node
 	// networking); specs asking for a mode missing here are refused.
 	Networks reconcile.Networks
@@ -55,7 +59,7 @@ type Config struct {
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
-const ShimName = "containerd-shim-zlayer-v1"
+const ShimName = contract.ShimBinary
 
 // Run serves until ctx ends. Replicas keep running after it returns.
 func Run(ctx context.Context, cfg Config) error {
@@ -92,6 +96,11 @@ func Run(ctx context.Context, cfg Config) error {
 	var ctrl *reconcile.Controller
 	socket := cfg.ContainerdSocket
 	var sup *containerdproc.Supervisor
+	// The logger's link is needed by runc's shim under any containerd.
+	binDir, err := shimDir(ctx, cfg.DataDir, cfg.Version, log)
+	if err != nil {
+		return err
+	}
 	if socket != "" && containerdproc.Answers(ctx, socket) {
 		log.Info("using running containerd", "socket", socket)
 		if cfg.Runtime == reconcile.RuntimeZLayer {
@@ -99,12 +108,8 @@ func Run(ctx context.Context, cfg Config) error {
 				"state_dir", cfg.StateDir)
 		}
 	} else {
-		binDir, err := shimDir(ctx, cfg.DataDir, cfg.Version, log)
-		if err != nil {
-			return err
-		}
 		env := []string{
-			"ZLAYER_STATE_DIR=" + cfg.StateDir,
+			contract.StateDirEnv + "=" + cfg.StateDir,
 			"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		}
 		bin := cfg.ContainerdBinary
@@ -158,7 +163,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
-		StopTimeout: cfg.StopTimeout,
+		StopTimeout: cfg.StopTimeout, LoggerBinary: filepath.Join(binDir, contract.LoggerName),
+		LogOptions: cfg.LogOptions,
 	})
 	if sup != nil {
 		m.Gauge(func() []metrics.Sample {
@@ -204,7 +210,8 @@ func Run(ctx context.Context, cfg Config) error {
 // containerd-shim-zlayer-v1, in a folder put first on containerd's PATH, to
 // the lean shim installed beside this executable when it is of this build,
 // else to this executable (whose face of that name is the same shim, only
-// slower to start).
+// slower to start). zlayer-logger, which runc's shim runs by absolute path,
+// is linked there the same way.
 func shimDir(ctx context.Context, dataDir, version string, log *slog.Logger) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -214,38 +221,40 @@ func shimDir(ctx context.Context, dataDir, version string, log *slog.Logger) (st
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	target, err := leanShim(ctx, exe, version)
-	if err != nil {
-		log.Warn("using the zlayer face as "+ShimName+" instead of the binary beside it", "reason", err)
-	}
-	if target == "" {
-		target = exe
-		if strings.HasSuffix(exe, ".test") {
-			// A test binary has no shim face.
-			target = ""
+	for _, name := range []string{ShimName, contract.LoggerName} {
+		target, err := leanShim(ctx, exe, name, version)
+		if err != nil {
+			log.Warn("using the zlayer face as "+name+" instead of the binary beside it", "reason", err)
 		}
-	}
-	link := filepath.Join(dir, ShimName)
-	if cur, err := os.Readlink(link); err != nil || cur != target {
-		_ = os.Remove(link)
-		if target != "" {
-			if err := os.Symlink(target, link); err != nil {
-				return "", err
+		if target == "" {
+			target = exe
+			if strings.HasSuffix(exe, ".test") {
+				// A test binary has no shim face.
+				target = ""
+			}
+		}
+		link := filepath.Join(dir, name)
+		if cur, err := os.Readlink(link); err != nil || cur != target {
+			_ = os.Remove(link)
+			if target != "" {
+				if err := os.Symlink(target, link); err != nil {
+					return "", err
+				}
 			}
 		}
 	}
 	return dir, nil
 }
 
-// leanShim returns the containerd-shim-zlayer-v1 installed in the folder of
-// exe (make build and the node image put it there) when it is a separate
-// executable reporting version, or "" to use exe's own face. An error says
-// why one that is there is not used.
-func leanShim(ctx context.Context, exe, version string) (string, error) {
+// leanShim returns the lean binary name (containerd-shim-zlayer-v1,
+// zlayer-logger) installed in the folder of exe (make build and the node
+// image put it there) when it is a separate executable reporting version, or
+// "" to use exe's own face. An error says why one that is there is not used.
+func leanShim(ctx context.Context, exe, name, version string) (string, error) {
 	if r, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = r
 	}
-	path := filepath.Join(filepath.Dir(exe), ShimName)
+	path := filepath.Join(filepath.Dir(exe), name)
 	resolved, err := filepath.EvalSymlinks(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil

@@ -37,14 +37,14 @@ func TestLeanShimChoice(t *testing.T) {
 
 	t.Run("none beside", func(t *testing.T) {
 		_, exe := fakeInstall(t)
-		if got, err := leanShim(ctx, exe, "v1.2.3"); got != "" || err != nil {
+		if got, err := leanShim(ctx, exe, ShimName, "v1.2.3"); got != "" || err != nil {
 			t.Errorf("got %q, %v; want the face, no warning", got, err)
 		}
 	})
 	t.Run("same version", func(t *testing.T) {
 		dir, exe := fakeInstall(t)
 		p := writeShim(t, dir, shimV, 0o755)
-		if got, err := leanShim(ctx, exe, "v1.2.3"); got != p || err != nil {
+		if got, err := leanShim(ctx, exe, ShimName, "v1.2.3"); got != p || err != nil {
 			t.Errorf("got %q, %v; want %s", got, err, p)
 		}
 	})
@@ -56,14 +56,14 @@ func TestLeanShimChoice(t *testing.T) {
 		if err := os.Symlink(exe, link); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := leanShim(ctx, link, "v1.2.3"); got != p || err != nil {
+		if got, err := leanShim(ctx, link, ShimName, "v1.2.3"); got != p || err != nil {
 			t.Errorf("got %q, %v; want %s", got, err, p)
 		}
 	})
 	t.Run("other version", func(t *testing.T) {
 		dir, exe := fakeInstall(t)
 		writeShim(t, dir, shimV, 0o755)
-		if got, err := leanShim(ctx, exe, "v1.2.4"); got != "" || err == nil {
+		if got, err := leanShim(ctx, exe, ShimName, "v1.2.4"); got != "" || err == nil {
 			t.Errorf("got %q, %v; want the face and a warning", got, err)
 		}
 	})
@@ -72,21 +72,21 @@ func TestLeanShimChoice(t *testing.T) {
 		if err := os.Symlink("zlayer", filepath.Join(dir, ShimName)); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := leanShim(ctx, exe, "v1.2.3"); got != "" || err != nil {
+		if got, err := leanShim(ctx, exe, ShimName, "v1.2.3"); got != "" || err != nil {
 			t.Errorf("got %q, %v; want the face, no warning", got, err)
 		}
 	})
 	t.Run("not executable", func(t *testing.T) {
 		dir, exe := fakeInstall(t)
 		writeShim(t, dir, shimV, 0o644)
-		if got, err := leanShim(ctx, exe, "v1.2.3"); got != "" || err == nil {
+		if got, err := leanShim(ctx, exe, ShimName, "v1.2.3"); got != "" || err == nil {
 			t.Errorf("got %q, %v; want the face and a warning", got, err)
 		}
 	})
 	t.Run("fails", func(t *testing.T) {
 		dir, exe := fakeInstall(t)
 		writeShim(t, dir, "echo broken >&2; exit 1", 0o755)
-		if got, err := leanShim(ctx, exe, "v1.2.3"); got != "" || err == nil {
+		if got, err := leanShim(ctx, exe, ShimName, "v1.2.3"); got != "" || err == nil {
 			t.Errorf("got %q, %v; want the face and a warning", got, err)
 		}
 	})
@@ -96,7 +96,7 @@ func TestLeanShimChoice(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		t0 := time.Now()
-		got, err := leanShim(ctx, exe, "v1.2.3")
+		got, err := leanShim(ctx, exe, ShimName, "v1.2.3")
 		if got != "" || err == nil {
 			t.Errorf("got %q, %v; want the face and a warning", got, err)
 		}

@@ -25,6 +25,8 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/registry"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
+	"github.com/zlayer/zlayer/shim/contract"
+	"github.com/zlayer/zlayer/shim/logfile"
 )
 
 // Container labels: the controller's whole view of a container comes from
@@ -38,9 +40,9 @@ const (
 	// LabelHealthy keeps the last health verdict, so a restarted node
 	// does not hold adopted replicas out of service until a check runs.
 	LabelHealthy    = "zlayer.healthy"
-	AnnotationGroup = "zlayer.io/group"
+	AnnotationGroup = contract.GroupAnnotation
 
-	RuntimeZLayer = "io.containerd.zlayer.v1"
+	RuntimeZLayer = contract.Runtime
 	RuntimeRunc   = "io.containerd.runc.v2"
 )
 
@@ -73,6 +75,11 @@ type Options struct {
 	Log         *slog.Logger
 	// StopTimeout is how long a replica gets between SIGTERM and SIGKILL.
 	StopTimeout time.Duration
+	// LogOptions rotate replicas' logs; zero fields take the shim's defaults.
+	LogOptions logfile.Options
+	// LoggerBinary is zlayer-logger, which writes replicas' logs under
+	// runtimes other than ours (runc's shim runs it per task).
+	LoggerBinary string
 	// Parallel bounds concurrent replica creations in one pass.
 	Parallel int
 	// BeforeStop runs before a replica is stopped for good (removal, scale
@@ -260,7 +267,6 @@ func (c *Controller) pass(ctx context.Context) error {
 		wg.Wait()
 		c.Trigger()
 	}
-	c.rotateLogs()
 	return errors.Join(errs...)
 }
 
@@ -536,15 +542,15 @@ func (c *Controller) afterExit(r *Replica, ran time.Duration) {
 }
 
 func (c *Controller) logPath(id string) string {
-	return filepath.Join(c.o.StateDir, "logs", c.o.Namespace, id+".log")
+	return contract.LogPath(c.o.StateDir, c.o.Namespace, id)
 }
 
 func (c *Controller) exitPath(id string) string {
-	return filepath.Join(c.o.StateDir, "exits", c.o.Namespace, id+".json")
+	return contract.ExitPath(c.o.StateDir, c.o.Namespace, id)
 }
 
-// LogPath is where a replica's output is kept (by the node for runc, by the
-// zlayer shim for its runtime; same place and format family).
+// LogPath is where a replica's output is kept, in shim/logfile's format
+// (written by the zlayer shim, or by zlayer-logger under runc's shim).
 func (c *Controller) LogPath(id string) string { return c.logPath(id) }
 
 func atoi(s string) int {

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -24,18 +23,26 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zlayer/zlayer/noderuntime/health"
-	"github.com/zlayer/zlayer/noderuntime/logfile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/shim/contract"
+	"github.com/zlayer/zlayer/shim/exitrecord"
+	"github.com/zlayer/zlayer/shim/logfile"
 )
 
 func withNS(ctx context.Context, ns string) context.Context { return namespaces.WithNamespace(ctx, ns) }
 
-// logMaxSize and logMaxFiles bound a replica's log (passed to the zlayer
-// shim as annotations; applied by the node itself for runc).
-const (
-	logMaxSize  = 10 << 20
-	logMaxFiles = 3
-)
+// logOptions bound a replica's log: the zlayer shim gets them as
+// annotations, zlayer-logger (under runc's shim) as its arguments.
+func (c *Controller) logOptions() logfile.Options {
+	o := c.o.LogOptions
+	if o.MaxSize <= 0 {
+		o.MaxSize = logfile.DefaultMaxSize
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = logfile.DefaultMaxFiles
+	}
+	return o
+}
 
 // create makes the container and starts its first task.
 func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica) error {
@@ -87,10 +94,11 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))
 	}
+	lo := c.logOptions()
 	opts = append(opts, oci.WithAnnotations(map[string]string{
-		AnnotationGroup:           d.Deployment + "/" + r.Service,
-		"zlayer.io/log-max-size":  strconv.Itoa(logMaxSize),
-		"zlayer.io/log-max-files": strconv.Itoa(logMaxFiles),
+		contract.GroupAnnotation:       d.Deployment + "/" + r.Service,
+		contract.LogMaxSizeAnnotation:  strconv.FormatInt(lo.MaxSize, 10),
+		contract.LogMaxFilesAnnotation: strconv.Itoa(lo.MaxFiles),
 	}))
 	labels := map[string]string{
 		LabelDeployment: d.Deployment, LabelService: r.Service, LabelReplica: strconv.Itoa(r.Index),
@@ -103,7 +111,7 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	if old, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
 		c.deleteContainer(ctx, old)
 	}
-	_ = os.Remove(c.logPath(r.ID))
+	_ = logfile.Remove(c.logPath(r.ID))
 	_ = os.Remove(c.exitPath(r.ID))
 	ctr, err := c.o.Client.NewContainer(ctx, r.ID,
 		containerd.WithImage(img),
@@ -181,12 +189,20 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	}
 	var creator cio.Creator = cio.NullIO
 	if c.o.Runtime != RuntimeZLayer {
-		// runc's shim writes both streams to the file itself, so the log
-		// keeps filling while the node is away.
-		if err := mkdirFor(c.logPath(r.ID)); err != nil {
+		// Our shim logs a container without stdio itself; other runtimes
+		// get zlayer-logger as the task's logging binary, which runs beside
+		// their shim (so the log keeps filling while the node is away) and
+		// writes the same format and rotation. binary-v2: a logger that
+		// cannot open the log fails the start instead of leaving the
+		// container writing into a pipe nobody reads.
+		if c.o.LoggerBinary == "" {
+			return fmt.Errorf("runtime %s needs %s to log, and the node has none", c.o.Runtime, contract.LoggerName)
+		}
+		uri, err := cio.LogURIGenerator("binary-v2", c.o.LoggerBinary, contract.LoggerArgs(c.o.StateDir, c.logOptions()))
+		if err != nil {
 			return err
 		}
-		creator = cio.LogFile(c.logPath(r.ID))
+		creator = cio.LogURI(uri)
 	}
 	task, err := ctr.NewTask(ctx, creator)
 	if err != nil {
@@ -338,14 +354,8 @@ func (c *Controller) watch(ctx context.Context, r *Replica, exitCh <-chan contai
 // OOM details when there is one) and applies the restart policy. c.mu held.
 func (c *Controller) recordExit(r *Replica, code int, at time.Time) {
 	ex := &ExitInfo{Code: code, At: at}
-	if b, err := os.ReadFile(c.exitPath(r.ID)); err == nil {
-		var rec struct {
-			ExitCode  int       `json:"exit_code"`
-			ExitedAt  time.Time `json:"exited_at"`
-			Signal    any       `json:"signal"` // a number or a name such as "SIGKILL"
-			OOMKilled bool      `json:"oom_killed"`
-		}
-		if json.Unmarshal(b, &rec) == nil && (at.IsZero() || !rec.ExitedAt.Before(at.Add(-time.Second))) {
+	if rec, err := exitrecord.Read(c.exitPath(r.ID)); err == nil {
+		if at.IsZero() || !rec.ExitedAt.Before(at.Add(-time.Second)) {
 			ex.Signal, ex.OOMKilled = signalNumber(rec.Signal), rec.OOMKilled
 			if at.IsZero() {
 				ex.Code, ex.At = rec.ExitCode, rec.ExitedAt
@@ -389,12 +399,8 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 			_ = n.Detach(ctx, r.ID)
 		}
 	}
-	for _, p := range []string{c.logPath(r.ID), c.exitPath(r.ID)} {
-		_ = os.Remove(p)
-		for i := 1; i <= logMaxFiles; i++ {
-			_ = os.Remove(fmt.Sprintf("%s.%d", p, i))
-		}
-	}
+	_ = logfile.Remove(c.logPath(r.ID))
+	_ = os.Remove(c.exitPath(r.ID))
 	c.mu.Lock()
 	if c.replicas[r.ID] == r {
 		delete(c.replicas, r.ID)
@@ -513,17 +519,6 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 	case <-ctx.Done():
 		_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
 		return -1, ctx.Err()
-	}
-}
-
-// rotateLogs applies the size limit to logs the runc path writes; the
-// zlayer shim rotates its own.
-func (c *Controller) rotateLogs() {
-	if c.o.Runtime == RuntimeZLayer {
-		return
-	}
-	for _, r := range c.snapshotReplicas() {
-		_ = logfile.CopyTruncate(c.logPath(r.ID), logMaxSize, logMaxFiles)
 	}
 }
 

@@ -5,6 +5,7 @@ package contract
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,10 @@ import (
 // Runtime is the containerd runtime name; containerd finds the shim binary
 // containerd-shim-zlayer-v1 on its PATH from it.
 const Runtime = "io.containerd.zlayer.v1"
+
+// ShimBinary is the shim's executable, found by containerd on its PATH from
+// Runtime.
+const ShimBinary = "containerd-shim-zlayer-v1"
 
 // Annotations on the OCI spec.
 const (
@@ -102,9 +107,63 @@ func ParseSize(s string) (int64, error) {
 	if err != nil || num == "" {
 		return 0, fmt.Errorf("%q is not a size (e.g. 10m, 512k, 1048576)", s)
 	}
+	if f*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q: size too large", s)
+	}
 	n := int64(f * mult)
 	if n < 1 {
 		return 0, fmt.Errorf("%q: size must be at least one byte", s)
 	}
 	return n, nil
+}
+
+// LoggerName is the logging binary that writes a container's stdout and
+// stderr in the shim's format under any runtime that speaks containerd's
+// binary:// log URI (io.containerd.runc.v2): the runtime starts it per task
+// with the container's pipes as fds 3 and 4.
+const LoggerName = "zlayer-logger"
+
+// The logger's arguments. containerd turns each query parameter of the log
+// URI into two arguments (name, value), in no fixed order; the runtime
+// passes the logger no environment but the container's id and namespace.
+const (
+	loggerStateDir = "state-dir"
+	loggerMaxSize  = "max-size"
+	loggerMaxFiles = "max-files"
+)
+
+// LoggerArgs are the log URI's query parameters that make the logger write
+// under stateDir, rotating as opts says.
+func LoggerArgs(stateDir string, opts logfile.Options) map[string]string {
+	return map[string]string{
+		loggerStateDir: stateDir,
+		loggerMaxSize:  strconv.FormatInt(opts.MaxSize, 10),
+		loggerMaxFiles: strconv.Itoa(opts.MaxFiles),
+	}
+}
+
+// ParseLoggerArgs reads the arguments LoggerArgs made, as the logger gets
+// them (name value pairs in any order).
+func ParseLoggerArgs(args []string) (stateDir string, opts logfile.Options, err error) {
+	if len(args)%2 != 0 {
+		return "", opts, fmt.Errorf("logger arguments come in name value pairs, got %q", args)
+	}
+	ann := map[string]string{}
+	for i := 0; i < len(args); i += 2 {
+		switch name, v := args[i], args[i+1]; name {
+		case loggerStateDir:
+			stateDir = v
+		case loggerMaxSize:
+			ann[LogMaxSizeAnnotation] = v
+		case loggerMaxFiles:
+			ann[LogMaxFilesAnnotation] = v
+		default:
+			return "", opts, fmt.Errorf("unknown logger argument %q", name)
+		}
+	}
+	if !filepath.IsAbs(stateDir) {
+		return "", opts, fmt.Errorf("logger argument %s must be an absolute path, got %q", loggerStateDir, stateDir)
+	}
+	opts, err = LogOptions(ann)
+	return stateDir, opts, err
 }

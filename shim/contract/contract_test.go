@@ -3,6 +3,8 @@ package contract
 import (
 	"strings"
 	"testing"
+
+	"github.com/zlayer/zlayer/shim/logfile"
 )
 
 func TestParseSize(t *testing.T) {
@@ -12,7 +14,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "abc", "10x", "0", "-5", "m"} {
+	for _, in := range []string{"", "abc", "10x", "0", "-5", "m", "99999999999g", "1e30", "NaN"} {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}
@@ -49,5 +51,22 @@ func TestPaths(t *testing.T) {
 	}
 	if got := ExitPath(StateDir(), "ns", "c"); got != "/x/exits/ns/c.json" {
 		t.Errorf("ExitPath = %q", got)
+	}
+}
+
+// The logger gets its arguments as name value pairs in whatever order
+// containerd iterates the URI's query; they read back to what was given.
+func TestLoggerArgsRoundTrip(t *testing.T) {
+	in := logfile.Options{MaxSize: 4096, MaxFiles: 7}
+	m := LoggerArgs("/var/lib/zlayer/containers", in)
+	for round := 0; round < 5; round++ {
+		var args []string
+		for k, v := range m {
+			args = append(args, k, v)
+		}
+		dir, out, err := ParseLoggerArgs(args)
+		if err != nil || dir != "/var/lib/zlayer/containers" || out.MaxSize != in.MaxSize || out.MaxFiles != in.MaxFiles {
+			t.Fatalf("ParseLoggerArgs(%q) = %q %+v %v", args, dir, out, err)
+		}
 	}
 }

@@ -13,42 +13,28 @@ import (
 	"time"
 )
 
-// Tail returns the last n records of the log (all of them when n < 0).
-func Tail(path string, n int) ([]Record, error) {
-	var ring []Record
-	err := Read(path, func(r Record) error {
-		ring = keepLast(ring, r, n)
-		return nil
-	})
-	return ring, err
-}
+// partialWait is how long Follow holds the unfinished piece of a line for
+// the rest of it before giving it out as it is: the writer cuts only lines
+// longer than MaxLine (their pieces follow at once) and the last line of a
+// stream that ended without a newline (nothing follows).
+const partialWait = time.Second
 
-func keepLast(ring []Record, r Record, n int) []Record {
-	if n == 0 {
-		return ring
-	}
-	if n > 0 && len(ring) == n {
-		copy(ring, ring[1:])
-		ring = ring[:n-1]
-	}
-	return append(ring, r)
-}
-
-// Follow calls fn with the last tail records of the log (all when tail < 0,
-// none when 0), then with each new record as it is written, across
-// rotations, until ctx ends (it then returns nil) or fn fails. A log that
-// does not exist yet is waited for.
+// Follow calls fn with the last tail lines of the log (all when tail < 0,
+// none when 0), then with each new line as it is written, across rotations,
+// until ctx ends (it then returns nil) or fn fails. Lines are joined from
+// their pieces as Lines joins them. A log that does not exist yet is waited
+// for; one removed and written anew (the container created again) is
+// followed into its new files.
 func Follow(ctx context.Context, path string, tail int, fn func(Record) error) error {
 	const poll = 100 * time.Millisecond
-	var f *os.File
+	var snap []*os.File
 	for {
 		var err error
-		f, err = os.Open(path)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
+		if snap, err = snapshot(path); err != nil {
 			return err
+		}
+		if len(snap) > 0 {
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -56,38 +42,47 @@ func Follow(ctx context.Context, path string, tail int, fn func(Record) error) e
 		case <-time.After(poll):
 		}
 	}
+	// History: the rotated files whole, then the current one up to its end
+	// now, all from one snapshot so that no file is read twice or skipped.
+	keep := &ring{n: tail}
+	out := keep.add
+	if tail < 0 {
+		out = fn
+	}
+	last := time.Now()
+	j := newJoiner(func(r Record) error { return out(r) })
+	add := func(r Record) error {
+		last = time.Now()
+		return j.add(r)
+	}
+	cur := snap[len(snap)-1]
+	err := func() error {
+		defer closeFiles(snap[:len(snap)-1])
+		for _, f := range snap[:len(snap)-1] {
+			if err := Decode(f, f.Name(), add); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	f := cur
 	defer func() { f.Close() }()
-
-	// History: rotated files, then the open file up to its end now.
-	files, err := Files(path)
 	if err != nil {
 		return err
 	}
-	var ring []Record
-	emit := func(r Record) error {
-		if tail < 0 {
-			return fn(r)
-		}
-		ring = keepLast(ring, r, tail)
-		return nil
-	}
-	for _, name := range files[:max(len(files)-1, 0)] {
-		if err := readFile(name, emit); err != nil {
-			return err
-		}
-	}
 	fr := &followReader{f: f, name: path}
-	if err := fr.drain(emit); err != nil {
+	if err := fr.drain(add); err != nil {
 		return err
 	}
-	for _, r := range ring {
+	for _, r := range keep.recs {
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
+	out = fn
 
 	for {
-		if err := fr.drain(fn); err != nil {
+		if err := fr.drain(add); err != nil {
 			return err
 		}
 		next, err := fr.successor(path)
@@ -98,7 +93,7 @@ func Follow(ctx context.Context, path string, tail int, fn func(Record) error) e
 			// Rotated: finish the old file, then go on with the one the
 			// writer moved to next, not necessarily the newest, so that
 			// a file rotated in and out between two polls is read too.
-			if err := fr.drain(fn); err != nil {
+			if err := fr.drain(add); err != nil {
 				next.Close()
 				return err
 			}
@@ -107,24 +102,17 @@ func Follow(ctx context.Context, path string, tail int, fn func(Record) error) e
 			fr = &followReader{f: f, name: next.Name()}
 			continue
 		}
+		if j.holding() && time.Since(last) >= partialWait {
+			if err := j.flush(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(poll):
 		}
 	}
-}
-
-func readFile(name string, fn func(Record) error) error {
-	f, err := os.Open(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return Decode(f, name, fn)
 }
 
 // followReader reads whole records from a file that is still being written,

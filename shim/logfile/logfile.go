@@ -158,6 +158,14 @@ func (l *File) write(b []byte) error {
 		return nil
 	}
 	n, err := l.f.Write(b)
+	if err != nil && n > 0 {
+		// A short write (disk full) leaves half a record, onto which the
+		// next record would be glued into one undecodable line: cut it
+		// off, so that the file keeps whole records only.
+		if terr := l.f.Truncate(l.size); terr == nil {
+			n = 0
+		}
+	}
 	l.size += int64(n)
 	if err != nil {
 		return fmt.Errorf("write log: %w", err)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func readAll(t *testing.T, path string) []Record {
@@ -349,5 +351,47 @@ func TestReopenWithFewerFilesDropsExtras(t *testing.T) {
 	recs := readAll(t, path)
 	if recs[len(recs)-1].Log != "line 9" {
 		t.Errorf("last record %q", recs[len(recs)-1].Log)
+	}
+}
+
+// A write the disk cannot take whole leaves no half record behind: once
+// there is room again, the log reads back as whole records.
+func TestFullDiskLeavesWholeRecords(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	path := filepath.Join(dir, "c.log")
+	l, err := Open(path, Options{MaxSize: 1 << 20, MaxFiles: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.Stream("stdout")
+	// Records of 1 KiB do not end on the 4 KiB pages tmpfs allocates, so
+	// the write that finds the disk full is a short one.
+	line := strings.Repeat("f", 1000) + "\n"
+	failed := false
+	for i := 0; i < 200 && !failed; i++ {
+		_, err := s.Write([]byte(line))
+		failed = err != nil
+	}
+	if !failed {
+		t.Fatal("the 64k tmpfs never filled up")
+	}
+	// Room again: a record goes after the whole ones.
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_REMOUNT, "size=128k"); err != nil {
+		t.Fatalf("grow tmpfs: %v", err)
+	}
+	if _, err := s.Write([]byte("after\n")); err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, path)
+	if len(recs) == 0 || recs[len(recs)-1].Log != "after" {
+		t.Fatalf("log after a full disk: %d records", len(recs))
 	}
 }

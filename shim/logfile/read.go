@@ -48,29 +48,73 @@ func Files(path string) ([]string, error) {
 	return files, nil
 }
 
-// Read calls fn with every record of the log at path, oldest first, across
-// rotated files. A missing log reads as empty. An undecodable line is an
-// error naming its file and line.
-func Read(path string, fn func(Record) error) error {
+// Remove deletes the log at path and all its rotated files, whatever
+// MaxFiles was when they were written.
+func Remove(path string) error {
 	files, err := Files(path)
 	if err != nil {
 		return err
 	}
-	for _, name := range files {
-		f, err := os.Open(name)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // rotated away while we read
+	var errs []error
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
-		if err != nil {
-			return err
-		}
-		err = Decode(f, name, fn)
-		f.Close()
-		if err != nil {
+	}
+	return errors.Join(errs...)
+}
+
+// Read calls fn with every record of the log at path, oldest first, across
+// rotated files, as written (the pieces of a long line apart). A missing log
+// reads as empty. An undecodable line is an error naming its file and line.
+func Read(path string, fn func(Record) error) error {
+	snap, err := snapshot(path)
+	if err != nil {
+		return err
+	}
+	defer closeFiles(snap)
+	for _, f := range snap {
+		if err := Decode(f, f.Name(), fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Lines calls fn with the last tail lines of the log (all of them when tail
+// < 0), oldest first, across rotated files, with the pieces of a line that
+// the writer cut (Partial) joined back up to MaxJoined. A last line the
+// writer left unfinished comes out as it is, still marked Partial.
+func Lines(path string, tail int, fn func(Record) error) error {
+	keep := &ring{n: tail}
+	out := keep.add
+	if tail < 0 {
+		out = fn
+	}
+	j := newJoiner(out)
+	if err := Read(path, j.add); err != nil {
+		return err
+	}
+	if err := j.flush(); err != nil {
+		return err
+	}
+	for _, r := range keep.recs {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tail returns the last n lines of the log (all of them when n < 0), as
+// Lines gives them.
+func Tail(path string, n int) ([]Record, error) {
+	var recs []Record
+	err := Lines(path, n, func(r Record) error {
+		recs = append(recs, r)
+		return nil
+	})
+	return recs, err
 }
 
 // Decode reads JSON-lines records from r; name labels errors. A last line
@@ -98,5 +142,27 @@ func Decode(r io.Reader, name string, fn func(Record) error) error {
 		if err != nil {
 			return fmt.Errorf("%s:%d: %w", name, n, err)
 		}
+	}
+}
+
+// snapshot opens the log's files, oldest first, such that no name moved
+// while they were opened: reading them then sees every record once even
+// while the writer rotates.
+func snapshot(path string) ([]*os.File, error) {
+	for attempt := 0; ; attempt++ {
+		snap, ok, err := openSnapshot(path)
+		if err != nil || ok {
+			return snap, err
+		}
+		if attempt == 100 {
+			return nil, fmt.Errorf("%s: rotated faster than it can be read", path)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
 	}
 }
