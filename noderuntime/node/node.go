@@ -25,16 +25,16 @@ import (
 
 // Config is everything `zlayer serve` takes.
 type Config struct {
-	DataDir          string
-	Socket           string
-	Bind             string
-	TokenFile        string
+	DataDir   string
+	Socket    string
+	Bind      string
+	TokenFile string
 	// API hardening (see api.Limits, api.ServingTLS): plain HTTP only on
 	// InsecureBind; the read-only token in ReadTokenFile.
-	InsecureBind  string
-	ReadTokenFile string
-	TLS           api.TLSFiles
-	APILimits     api.Limits
+	InsecureBind     string
+	ReadTokenFile    string
+	TLS              api.TLSFiles
+	APILimits        api.Limits
 	ConfigFile       string
 	ContainerdSocket string
 	Namespace        string
@@ -190,7 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := &api.Server{
 		Store: st, Controller: ctrl, Metrics: m, Token: token, ReadToken: readToken, Limits: cfg.APILimits,
-		Log: log.With("component", "api"),
+		Log:    log.With("component", "api"),
 		Bridge: cfg.Networks["bridge"] != nil,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
