@@ -25,16 +25,10 @@ import (
 
 // Config is everything `zlayer serve` takes.
 type Config struct {
-	DataDir   string
-	Socket    string
-	Bind      string
-	TokenFile string
-	// API hardening (see api.Limits, api.ServingTLS): plain HTTP only on
-	// InsecureBind; the read-only token in ReadTokenFile.
-	InsecureBind     string
-	ReadTokenFile    string
-	TLS              api.TLSFiles
-	APILimits        api.Limits
+	DataDir          string
+	Socket           string
+	Bind             string
+	TokenFile        string
 	ConfigFile       string
 	ContainerdSocket string
 	Namespace        string
@@ -58,6 +52,12 @@ type Config struct {
 	// BeforeStop runs before a replica is stopped for good (the ingress
 	// drains it).
 	BeforeStop func(ctx context.Context, id string)
+	// API hardening (see api.Limits, api.ServingTLS): plain HTTP only on
+	// InsecureBind; the read-only token in ReadTokenFile.
+	InsecureBind  string
+	ReadTokenFile string
+	TLS           api.TLSFiles
+	APILimits     api.Limits
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
