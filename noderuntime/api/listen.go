@@ -271,9 +271,12 @@ type sem chan struct{}
 
 func newSem(n int) sem { return make(sem, n) }
 
-// limitListener holds Accept while n connections are open, as
-// golang.org/x/net/netutil does: clients beyond the cap wait in the
-// kernel's backlog instead of costing the node a goroutine and buffers.
+// limitListener serves at most cap(s) connections at once: a connection
+// over the cap waits, unserved, until one closes, and the listener accepts
+// no other meanwhile, so the rest wait in the kernel's backlog instead of
+// costing the node goroutines and buffers (as HAProxy's maxconn does). The
+// slot is taken after Accept, not before, so that listeners sharing s do
+// not each hold one while idle.
 func limitListener(l net.Listener, s sem) net.Listener {
 	return &limited{Listener: l, sem: s, done: make(chan struct{})}
 }
@@ -286,15 +289,15 @@ type limited struct {
 }
 
 func (l *limited) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case l.sem <- struct{}{}:
 	case <-l.done:
+		c.Close()
 		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
 	}
 	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
 }

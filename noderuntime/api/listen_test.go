@@ -51,8 +51,20 @@ func TestLimitListenerCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := limitListener(tl, newSem(2))
+	// A second, idle listener on the same cap takes no slot.
+	tl2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := newSem(2)
+	l, l2 := limitListener(tl, sm), limitListener(tl2, sm)
 	defer l.Close()
+	defer l2.Close()
+	go func() {
+		if c, err := l2.Accept(); err == nil {
+			c.Close()
+		}
+	}()
 	accepted := make(chan net.Conn, 10)
 	go func() {
 		for {
@@ -73,7 +85,16 @@ func TestLimitListenerCaps(t *testing.T) {
 		defer c.Close()
 		clients = append(clients, c)
 	}
-	a, b := <-accepted, <-accepted
+	next := func() net.Conn {
+		select {
+		case c := <-accepted:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatal("a connection under the cap was not accepted")
+		}
+		return nil
+	}
+	a, b := next(), next()
 	// The third waits in the backlog until one of the two is closed
 	// (without the cap it is accepted at once).
 	select {
@@ -82,7 +103,7 @@ func TestLimitListenerCaps(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	a.Close()
-	third := <-accepted
+	third := next()
 	if third == nil {
 		t.Fatal("listener closed")
 	}

@@ -342,3 +342,7 @@ func (c *Client) connError(err error) error {
 	}
 	return err
 }
+
+// CloseIdleConnections closes kept-alive connections to the node, which
+// otherwise hold a slot of its connection cap until its idle timeout.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
