@@ -160,7 +160,6 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 			MaxHeaderBytes:    lim.MaxHeaderBytes,
 			// HTTP/1.1 only, on TLS too (see TLSConfig).
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-			ErrorLog:     nil,
 		}
 	}
 	servers := []*http.Server{newServer(s.Handler(false))}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/zlayer/zlayer/noderuntime/pki"
 )
@@ -59,7 +60,7 @@ func ServingTLS(dataDir string, f TLSFiles, log *slog.Logger) (*tls.Config, erro
 	}
 	// The line operators copy the fingerprint from (docker logs NODE).
 	log.Info("API TLS CA fingerprint", "fingerprint", pki.Fingerprint(ca.Cert),
-		"ca", filepath.Join(dir, pki.CACertFile), "new", created, "sans", append(c.Leaf.DNSNames, ipStrings(c.Leaf)...))
+		"ca", filepath.Join(dir, pki.CACertFile), "new", created, "sans", slices.Concat(c.Leaf.DNSNames, ipStrings(c.Leaf)))
 	return TLSConfig(c), nil
 }
 
