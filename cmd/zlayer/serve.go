@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/node"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
@@ -19,8 +20,15 @@ import (
 type ServeCmd struct {
 	DataDir           string        `name:"data-dir" env:"ZLAYER_DATA_DIR" default:"/var/lib/zlayer" help:"Node data directory." type:"path"`
 	Socket            string        `env:"ZLAYER_SOCKET" default:"/run/zlayer/zlayer.sock" help:"Unix socket of the API (mode 0660)."`
-	Bind              string        `env:"ZLAYER_BIND" default:"0.0.0.0:3669" help:"TCP address of the API (bearer token required; empty: no TCP)."`
-	TokenFile         string        `name:"token-file" env:"ZLAYER_TOKEN_FILE" help:"File holding the API token (default: generated into the data dir)." type:"path"`
+	Bind              string        `env:"ZLAYER_BIND" default:"0.0.0.0:3669" help:"TCP address of the API, TLS only (bearer token required; empty: no TCP)."`
+	InsecureBind      string        `name:"insecure-bind" env:"ZLAYER_INSECURE_BIND" help:"TCP address serving the API over plain HTTP (token in clear text: loopback or a trusted network only)."`
+	TLSCert           string        `name:"tls-cert" env:"ZLAYER_TLS_CERT" help:"Serving certificate (PEM chain) of the TLS API (default: issued by the node's own CA in DATA-DIR/tls)." type:"path"`
+	TLSKey            string        `name:"tls-key" env:"ZLAYER_TLS_KEY" help:"Key of --tls-cert (mode 0600)." type:"path"`
+	TLSSAN            []string      `name:"tls-san" env:"ZLAYER_TLS_SAN" help:"Extra DNS names or IPs of the node's serving certificate (repeatable)."`
+	TokenFile         string        `name:"token-file" env:"ZLAYER_TOKEN_FILE" help:"File holding the API admin token, mode 0600 (default: generated into the data dir)." type:"path"`
+	ReadTokenFile     string        `name:"read-token-file" env:"ZLAYER_READ_TOKEN_FILE" help:"File holding the read-only API token (GET only: status, logs, metrics), mode 0600 (default: DATA-DIR/token.read, generated)." type:"path"`
+	APIHeaderTimeout  time.Duration `name:"api-header-timeout" env:"ZLAYER_API_HEADER_TIMEOUT" default:"10s" help:"Time a client has to send a request head (and TLS handshake) to the API."`
+	APIMaxConns       int           `name:"api-max-conns" env:"ZLAYER_API_MAX_CONNS" default:"256" help:"Open TCP connections the API accepts at once (more wait); the unix socket has its own cap."`
 	Config            string        `env:"ZLAYER_CONFIG" help:"Node config file: registry mirrors and plain-HTTP registries (k3s registries.yaml style), network (bridge, subnet, default_mode, plugin_dirs) and ingress (listen, certs)." type:"path"`
 	ContainerdSocket  string        `name:"containerd-socket" env:"CONTAINERD_SOCKET" default:"/run/containerd/containerd.sock" help:"containerd to use; started as a child when it does not answer."`
 	Namespace         string        `env:"ZLAYER_NAMESPACE" default:"zlayer" help:"containerd namespace for containers."`
@@ -53,6 +61,9 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	spec.DefaultNetworkMode = nn.DefaultMode
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
+		InsecureBind: c.InsecureBind, ReadTokenFile: c.ReadTokenFile,
+		TLS:              api.TLSFiles{Cert: c.TLSCert, Key: c.TLSKey, SANs: c.TLSSAN},
+		APILimits:        api.Limits{ReadHeaderTimeout: c.APIHeaderTimeout, MaxConns: c.APIMaxConns},
 		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir, LogOptions: logOpts,
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
 		Version:  buildVersion(),

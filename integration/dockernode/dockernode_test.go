@@ -57,6 +57,10 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	if err != nil {
 		t.Fatal(err)
 	}
+	apiPort, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// dockerd runs with --bridge=none here, so publishing a port needs a
 	// network: a user-defined bridge (removed below, and checked).
@@ -66,7 +70,7 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 
 	args := append([]string{"run"}, Privileged()...)
 	args = append(args, "-d", "--name", "zlayer", "--network", "zlnet",
-		"-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", port), "-p", fmt.Sprintf("127.0.0.1:%d:3669", apiPort),
 		"-v", "zlayer-state:/var/lib/zlayer", "-v", specs+":/specs:ro",
 		Image, "serve")
 	docker(args...)
@@ -82,6 +86,13 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 			t.Errorf("docker logs zlayer lacks %q:\n%s", want, logs)
 		}
 	}
+	// The host CLI over the published TLS API, trusting the node's CA by
+	// its file and by the fingerprint from `docker logs`.
+	hostAPI := hostCLI(ctx, t, s, docker, logs, apiPort)
+	if out := hostAPI("status"); !strings.Contains(out, "no deployments") {
+		t.Errorf("host CLI status: %s", out)
+	}
+
 	if out := docker("exec", "zlayer", "ctr", "version"); !strings.Contains(out, "Server:") {
 		t.Errorf("ctr version inside the container does not reach the node's containerd:\n%s", out)
 	}
@@ -130,6 +141,10 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	}
 	if out := docker("exec", "zlayer", "zlayer-runtime", "status"); !strings.Contains(out, "1/1") {
 		t.Errorf("after docker restart status is not 1/1:\n%s", out)
+	}
+	// The CA lives on the volume: the remembered fingerprint still holds.
+	if out := hostAPI("status"); !strings.Contains(out, "1/1") {
+		t.Errorf("host CLI status after docker restart: %s", out)
 	}
 
 	// The nested containers' cgroups sit under the node container's.
@@ -393,4 +408,50 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+var fingerprintLog = regexp.MustCompile(`API TLS CA fingerprint.* fingerprint=(sha256:[0-9a-f]{64})`)
+
+// hostCLI checks what docker/README.md shows for driving the node from the
+// host: the CA copied out with docker exec verifies the TLS API, and the
+// fingerprint from docker logs, given once, is remembered. It returns a
+// runner of host CLI commands using the remembered fingerprint and the
+// read-only token.
+func hostCLI(ctx context.Context, t *testing.T, s *stack.Stack, docker func(...string) string, logs string, apiPort int) func(...string) string {
+	t.Helper()
+	caFile := filepath.Join(s.Dir, "node-ca.crt")
+	if err := os.WriteFile(caFile, []byte(docker("exec", "zlayer", "cat", "/var/lib/zlayer/tls/ca.crt")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(docker("exec", "zlayer", "cat", "/var/lib/zlayer/token.read"))
+	m := fingerprintLog.FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("docker logs lacks the API TLS CA fingerprint:\n%s", logs)
+	}
+	if fileFP := strings.TrimSpace(docker("exec", "zlayer", "cat", "/var/lib/zlayer/tls/ca.fingerprint")); fileFP != m[1] {
+		t.Errorf("logged fingerprint %s, ca.fingerprint %s", m[1], fileFP)
+	}
+	known := filepath.Join(s.Dir, "known_nodes")
+	host := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	run := func(args ...string) (string, error) {
+		args = append(args, "--host", host, "--token", token, "--known-nodes", known)
+		return Run(ctx, s, s.Dir, filepath.Join(s.BinDir, "zlayer"), args...)
+	}
+	if out, err := run("status", "--ca-file", caFile); err != nil || !strings.Contains(out, "no deployments") {
+		t.Errorf("host CLI with the CA file: %v %s", err, out)
+	}
+	if out, err := run("status"); err == nil || !strings.Contains(out, m[1]) {
+		t.Errorf("host CLI trusting nothing: %v %s", err, out)
+	}
+	if out, err := run("status", "--ca-fingerprint", m[1]); err != nil {
+		t.Errorf("host CLI with the fingerprint: %v %s", err, out)
+	}
+	return func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Errorf("host CLI: %v", err)
+		}
+		return out
+	}
 }

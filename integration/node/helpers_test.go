@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net/http"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images/archive"
@@ -20,4 +21,12 @@ func withResolver(s *stack.Stack) containerd.RemoteOpt {
 
 func exportImage(c *containerd.Client, ref string) archive.ExportOpt {
 	return archive.WithImage(c.ImageService(), ref)
+}
+
+// tlsClient trusts n's CA and offers TLS versions up to max only.
+func tlsClient(n *Node, max uint16) *http.Client {
+	c := n.HTTPS()
+	cfg := c.Transport.(*http.Transport).TLSClientConfig
+	cfg.MinVersion, cfg.MaxVersion = 0x0301, max
+	return c
 }

@@ -6,8 +6,11 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +39,8 @@ type Node struct {
 	exited  chan struct{}
 	logPath string
 	API     *apiclient.Client
+	// Args are extra `zlayer serve` flags (StartNodeWithArgs).
+	Args []string
 }
 
 func FreePort(t testing.TB) int {
@@ -59,7 +64,12 @@ func StartNode(t testing.TB, s *stack.Stack) *Node {
 
 // StartNodeWith is StartNode with a given containerd runtime.
 func StartNodeWith(t testing.TB, s *stack.Stack, rt string) *Node {
-	n := &Node{
+	return StartNodeWithArgs(t, s, rt)
+}
+
+// StartNodeWithArgs is StartNodeWith with extra serve flags.
+func StartNodeWithArgs(t testing.TB, s *stack.Stack, rt string, args ...string) *Node {
+	n := &Node{Args: args,
 		t: t, s: s, Dir: filepath.Join(s.Dir, "n"), Socket: filepath.Join(s.Dir, "api.sock"),
 		Bind: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), NS: "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl"),
 		Runtime: rt, Config: filepath.Join(s.Dir, "node.yaml"), logPath: filepath.Join(s.Dir, "logs", "serve.log"),
@@ -78,6 +88,17 @@ func StartNodeWith(t testing.TB, s *stack.Stack, rt string) *Node {
 	return n
 }
 
+// ServeCommand is the `zlayer serve` this node runs.
+func (n *Node) ServeCommand(ctx context.Context) *exec.Cmd {
+	args := append([]string{"serve", "--log-level", "debug",
+		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
+		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
+		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s"}, n.Args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(n.s.BinDir, "zlayer"), args...)
+	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
+	return cmd
+}
+
 func (n *Node) Start() {
 	t := n.t
 	t.Helper()
@@ -85,11 +106,7 @@ func (n *Node) Start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(n.s.BinDir, "zlayer"), "serve", "--log-level", "debug",
-		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
-		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
-		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s")
-	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
+	cmd := n.ServeCommand(context.Background())
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -127,6 +144,54 @@ func (n *Node) Stop() {
 		_ = n.cmd.Process.Kill()
 		<-n.exited
 	}
+}
+
+// CAFile is the node's own CA certificate, which clients trust.
+func (n *Node) CAFile() string { return filepath.Join(n.Dir, "tls", "ca.crt") }
+
+// Token reads the admin token, or the read-only one.
+func (n *Node) Token(readOnly bool) string {
+	n.t.Helper()
+	name := "token"
+	if readOnly {
+		name = "token.read"
+	}
+	b, err := os.ReadFile(filepath.Join(n.Dir, name))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TCP is a client of the TLS API with token, trusting the node's CA.
+func (n *Node) TCP(token string) *apiclient.Client {
+	n.t.Helper()
+	c, err := apiclient.NewWith("https://"+n.Bind, apiclient.Options{Token: token, CAFile: n.CAFile()})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return c
+}
+
+// HTTPS is an HTTP client trusting the node's CA, without keep-alive (an
+// idle connection would hold a slot of the API's connection cap).
+func (n *Node) HTTPS() *http.Client {
+	n.t.Helper()
+	b, err := os.ReadFile(n.CAFile())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		n.t.Fatalf("no certificate in %s", n.CAFile())
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+}
+
+// Log is serve's output so far.
+func (n *Node) Log() string {
+	b, _ := os.ReadFile(n.logPath)
+	return string(b)
 }
 
 // ContainerdPID is the node's containerd child.

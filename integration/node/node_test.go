@@ -65,20 +65,17 @@ func TestIntegrationNodeServe(t *testing.T) {
 		t.Fatalf("status on an empty node: %q", out)
 	}
 
-	// TCP needs the token; health does not.
-	tok, err := os.ReadFile(filepath.Join(n.Dir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// TCP (TLS) needs the token; health does not.
+	tok := n.Token(false)
 	for _, c := range []struct {
 		path, token string
 		want        int
-	}{{"/v1/deployments", "", 401}, {"/v1/deployments", "wrong", 401}, {"/v1/deployments", strings.TrimSpace(string(tok)), 200}, {"/health/live", "", 200}, {"/v1/deployments/nope", strings.TrimSpace(string(tok)), 404}} {
-		req, _ := http.NewRequest("GET", "http://"+n.Bind+c.path, nil)
+	}{{"/v1/deployments", "", 401}, {"/v1/deployments", "wrong", 401}, {"/v1/deployments", tok, 200}, {"/health/live", "", 200}, {"/v1/deployments/nope", tok, 404}} {
+		req, _ := http.NewRequest("GET", "https://"+n.Bind+c.path, nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := n.HTTPS().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,14 +89,14 @@ func TestIntegrationNodeServe(t *testing.T) {
 			t.Errorf("GET %s: error body without code and message: %v", c.path, body)
 		}
 	}
-	resp, err := http.Post("http://"+n.Bind+"/v1/deployments/x/services/y/scale", "application/json", strings.NewReader("{"))
+	resp, err := n.HTTPS().Post("https://"+n.Bind+"/v1/deployments/x/services/y/scale", "application/json", strings.NewReader("{"))
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode != 401 {
 			t.Errorf("scale without token: %d", resp.StatusCode)
 		}
 	}
-	tcp, _ := apiclient.New("http://"+n.Bind, strings.TrimSpace(string(tok)))
+	tcp := n.TCP(tok)
 	if _, err := tcp.Scale(ctx, "nope", "web", 2); !apiclient.IsNotFound(err) {
 		t.Errorf("scale of an unknown deployment: %v", err)
 	}

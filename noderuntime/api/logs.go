@@ -51,7 +51,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(200)
-	out := &logWriter{enc: json.NewEncoder(w)}
+	// A follower may wait for hours between lines: every write gets its own
+	// write deadline instead of the server's one for the whole answer.
+	out := &logWriter{enc: json.NewEncoder(w), extend: func() { s.extendWrite(w) }}
 	out.fl, _ = w.(http.Flusher)
 	if !follow {
 		for _, rs := range s.replicasOf(rec.Name, svc, only) {
@@ -127,11 +129,12 @@ func (s *Server) followLogs(ctx context.Context, out *logWriter, dep, svc string
 
 // logWriter serialises the entries of concurrent followers onto one answer.
 type logWriter struct {
-	mu    sync.Mutex
-	enc   *json.Encoder
-	fl    http.Flusher
-	dirty bool
-	err   error
+	mu     sync.Mutex
+	enc    *json.Encoder
+	fl     http.Flusher
+	extend func()
+	dirty  bool
+	err    error
 }
 
 func (l *logWriter) write(e LogEntry) error {
@@ -140,6 +143,7 @@ func (l *logWriter) write(e LogEntry) error {
 	if l.err != nil {
 		return l.err
 	}
+	l.extend()
 	l.err = l.enc.Encode(e)
 	l.dirty = true
 	return l.err
@@ -149,6 +153,7 @@ func (l *logWriter) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.dirty && l.fl != nil && l.err == nil {
+		l.extend()
 		l.fl.Flush()
 	}
 	l.dirty = false

@@ -1,8 +1,11 @@
 // Package api serves the node's HTTP/JSON API on a unix socket (trusted by
-// its file mode) and on TCP (bearer token required).
+// its file mode) and on TCP: TLS by default, plain HTTP only on an address
+// asked for explicitly, a bearer token required on both (the admin token
+// for everything, the read token for GETs).
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -12,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
@@ -63,8 +66,14 @@ type Server struct {
 	Store      *store.Store
 	Controller *reconcile.Controller
 	Metrics    *metrics.Registry
-	Token      string
-	Log        *slog.Logger
+	// Token may do everything on TCP; ReadToken only reads (GET): status,
+	// deployments, replicas, logs and /metrics.
+	Token     string
+	ReadToken string
+	Log       *slog.Logger
+	// Limits bound the listeners and bodies; zero fields take the
+	// defaults of DefaultLimits.
+	Limits Limits
 	// Healthy reports whether containerd answers.
 	Healthy func(context.Context) error
 	// Bridge says whether bridge networking is available.
@@ -81,15 +90,19 @@ func (s *Server) lock(name string) func() {
 }
 
 // LoadOrCreateToken returns the token in path, generating one (0600) at
-// first start.
+// first start. An existing file that group or others may read is refused
+// (a *pki.LooseModeError naming the file and the fix): the token in it can
+// no longer be trusted to be secret.
 func LoadOrCreateToken(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
+	b, err := pki.ReadPrivate(path)
+	if err == nil {
 		t := strings.TrimSpace(string(b))
 		if t == "" {
 			return "", fmt.Errorf("token file %s is empty", path)
 		}
 		return t, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
+	}
+	if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
 	buf := make([]byte, 32)
@@ -100,7 +113,7 @@ func LoadOrCreateToken(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
-	return t, os.WriteFile(path, []byte(t+"\n"), 0o600)
+	return t, pki.WriteFile(path, []byte(t+"\n"), 0o600)
 }
 
 // Handler returns the API; requireToken is set for the TCP listener.
@@ -136,14 +149,47 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.Token)) != 1 {
+		switch s.scope(r) {
+		case scopeAdmin:
+		case scopeRead:
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				writeErr(w, 403, "forbidden", "the read-only token may only read (GET); "+r.Method+" needs the admin token")
+				return
+			}
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="zlayer"`)
 			writeErr(w, 401, "unauthorized", "a valid bearer token is required on the TCP API (see the token file in the node's data dir)")
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+type scope int
+
+const (
+	scopeNone scope = iota
+	scopeRead
+	scopeAdmin
+)
+
+// scope is what the request's bearer token may do. Both tokens are
+// compared in constant time, whichever matches.
+func (s *Server) scope(r *http.Request) scope {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return scopeNone
+	}
+	got = strings.TrimSpace(got)
+	admin := s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
+	read := s.ReadToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.ReadToken)) == 1
+	switch {
+	case admin:
+		return scopeAdmin
+	case read:
+		return scopeRead
+	}
+	return scopeNone
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -174,10 +220,42 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]string{"status": "ready"})
 }
 
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+// readBody reads the whole body, up to limit bytes. A longer body is
+// answered 413 and nothing is applied: a body cut at the limit could be a
+// valid spec that says less than what was sent.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeTooLarge(w, limit)
+			return nil, false
+		}
+		writeErr(w, 400, "bad_request", "reading the body: "+err.Error())
+		return nil, false
+	}
+	bodyRead(w)
+	return b, true
+}
+
+func writeTooLarge(w http.ResponseWriter, limit int64) {
+	writeErr(w, 413, "too_large", fmt.Sprintf("the body is larger than the limit of %d bytes; nothing was changed", limit))
+}
+
+// decodeJSON reads a JSON body of at most limit bytes holding one value
+// and nothing after it.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	b, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON value")
+	}
+	if err != nil {
 		writeErr(w, 400, "bad_request", "invalid JSON body: "+err.Error())
 		return false
 	}
@@ -186,14 +264,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	var req ApplyRequest
+	lim := s.limits()
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		if !decodeJSON(w, r, &req) {
+		// JSON escaping may double the spec's size, plus the envelope.
+		if !decodeJSON(w, r, 2*lim.MaxSpecBytes+4096, &req) {
+			return
+		}
+		if int64(len(req.Spec)) > lim.MaxSpecBytes {
+			writeErr(w, 413, "too_large", fmt.Sprintf("the spec is larger than the limit of %d bytes; nothing was changed", lim.MaxSpecBytes))
 			return
 		}
 	} else {
-		b, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
-		if err != nil {
-			writeErr(w, 400, "bad_request", err.Error())
+		b, ok := readBody(w, r, lim.MaxSpecBytes)
+		if !ok {
 			return
 		}
 		req.Spec, req.File = string(b), r.URL.Query().Get("file")
@@ -295,6 +378,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	s.extendWrite(w)
 	writeJSON(w, 200, map[string]string{"deleted": name})
 }
 
@@ -313,7 +397,7 @@ func (s *Server) service(w http.ResponseWriter, r *http.Request) (*store.Record,
 
 func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 	var req ScaleRequest
-	if !decodeJSON(w, r, &req) {
+	if !decodeJSON(w, r, s.limits().MaxJSONBytes, &req) {
 		return
 	}
 	if req.Replicas == nil || *req.Replicas < 0 || *req.Replicas > 1000 {
@@ -353,11 +437,13 @@ type frameWriter struct {
 	enc    *json.Encoder
 	fl     http.Flusher
 	stream string
+	extend func() // a write deadline for this frame: a command may be quiet for long
 }
 
 func (f frameWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.extend()
 	if err := f.enc.Encode(ExecFrame{Stream: f.stream, Data: string(p)}); err != nil {
 		return 0, err
 	}
@@ -384,8 +470,8 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, 500, "internal", err.Error())
 			return
 		}
-		stdin = r.Body
-	} else if !decodeJSON(w, r, &req) {
+		stdin = s.idleReader(w, r.Body)
+	} else if !decodeJSON(w, r, s.limits().MaxJSONBytes, &req) {
 		return
 	}
 	if len(req.Command) == 0 {
@@ -410,10 +496,12 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	mu := &sync.Mutex{}
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)
+	extend := func() { s.extendWrite(w) }
 	code, err := s.Controller.Exec(r.Context(), rs.ID, req.Command, stdin,
-		frameWriter{mu, enc, fl, "stdout"}, frameWriter{mu, enc, fl, "stderr"})
+		frameWriter{mu, enc, fl, "stdout", extend}, frameWriter{mu, enc, fl, "stderr", extend})
 	mu.Lock()
 	defer mu.Unlock()
+	extend()
 	f := ExecFrame{ExitCode: &code}
 	if err != nil {
 		f.Error = err.Error()
@@ -422,61 +510,25 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
-	imgs, err := s.Controller.Import(r.Context(), r.Body, r.URL.Query().Get("name"))
+	lim := s.limits()
+	// A declared length over the limit is refused before a byte is read;
+	// a chunked body is cut at the limit and the import, which then sees a
+	// broken archive, fails as a whole.
+	if r.ContentLength > lim.MaxImportBytes {
+		writeTooLarge(w, lim.MaxImportBytes)
+		return
+	}
+	body := http.MaxBytesReader(w, s.idleReader(w, r.Body), lim.MaxImportBytes)
+	imgs, err := s.Controller.Import(r.Context(), body, r.URL.Query().Get("name"))
+	s.extendWrite(w)
 	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeTooLarge(w, lim.MaxImportBytes)
+			return
+		}
 		writeErr(w, 400, "import_failed", err.Error())
 		return
 	}
 	writeJSON(w, 200, imgs)
-}
-
-// Serve runs the API on a unix socket (mode 0660) and, when bind is set, on
-// TCP with the token required, until ctx ends.
-func (s *Server) Serve(ctx context.Context, socket, bind string) error {
-	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
-		return err
-	}
-	if c, err := net.DialTimeout("unix", socket, 200*time.Millisecond); err == nil {
-		c.Close()
-		return fmt.Errorf("another node already serves on %s", socket)
-	}
-	_ = os.Remove(socket)
-	ul, err := net.Listen("unix", socket)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", socket, err)
-	}
-	if err := os.Chmod(socket, 0o660); err != nil {
-		ul.Close()
-		return err
-	}
-	servers := []*http.Server{{Handler: s.Handler(false), ReadHeaderTimeout: 10 * time.Second}}
-	listeners := []net.Listener{ul}
-	if bind != "" {
-		tl, err := net.Listen("tcp", bind)
-		if err != nil {
-			ul.Close()
-			return fmt.Errorf("listen %s: %w", bind, err)
-		}
-		servers = append(servers, &http.Server{Handler: s.Handler(true), ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, tl)
-	}
-	errc := make(chan error, len(servers))
-	for i, srv := range servers {
-		go func() { errc <- srv.Serve(listeners[i]) }()
-	}
-	s.Log.Info("API listening", "socket", socket, "bind", bind)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		_ = srv.Shutdown(sctx)
-	}
-	_ = os.Remove(socket)
-	return nil
 }

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -111,5 +113,101 @@ func TestConcurrentAppliesAreSerialized(t *testing.T) {
 	rec, err := s.Store.Get("app")
 	if err != nil || rec.Generation != 20 {
 		t.Fatalf("generation %v, want 20 (%v)", rec, err)
+	}
+}
+
+// A body one byte over its limit is refused with 413 and a JSON error, and
+// the store is unchanged: never cut at the limit and applied.
+func TestBodyOverLimitRefused(t *testing.T) {
+	s, srv := newServer(t)
+	s.Limits = Limits{MaxSpecBytes: 1000, MaxJSONBytes: 200}
+	// A valid spec padded with a comment: cut anywhere, it still parses.
+	pad := func(n int) string {
+		return appSpec + "#" + strings.Repeat("x", n-len(appSpec)-2) + "\n"
+	}
+	if len(pad(1001)) != 1001 {
+		t.Fatal(len(pad(1001)))
+	}
+	code, m := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/yaml", pad(1001))
+	if code != 413 || m["code"] != "too_large" || m["message"] == nil {
+		t.Errorf("YAML 1 byte over: %d %v", code, m)
+	}
+	js, _ := json.Marshal(ApplyRequest{Spec: pad(1001)})
+	if code, m := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/json", string(js)); code != 413 || m["code"] != "too_large" {
+		t.Errorf("JSON spec 1 byte over: %d %v", code, m)
+	}
+	if _, err := s.Store.Get("app"); err == nil {
+		t.Fatal("a spec over the limit was stored")
+	}
+	if code, m := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/yaml", pad(1000)); code != 201 {
+		t.Fatalf("spec at the limit: %d %v", code, m)
+	}
+	before, _ := s.Store.Get("app")
+	// JSON with whitespace after the value: a decoder that stops at the
+	// value would never see the limit.
+	body := `{"replicas": 3}`
+	body += strings.Repeat(" ", 201-len(body))
+	if code, m := do(t, "POST", srv.URL+"/v1/deployments/app/services/web/scale", "sekrit", "application/json", body); code != 413 || m["code"] != "too_large" {
+		t.Errorf("scale 1 byte over: %d %v", code, m)
+	}
+	if code, m := do(t, "POST", srv.URL+"/v1/deployments/app/services/web/scale", "sekrit", "application/json", `{"replicas": 3} {"replicas": 4}`); code != 400 {
+		t.Errorf("two JSON values: %d %v", code, m)
+	}
+	if after, _ := s.Store.Get("app"); after.Generation != before.Generation {
+		t.Errorf("refused scale changed the store: generation %d -> %d", before.Generation, after.Generation)
+	}
+	s.Limits.MaxImportBytes = 10
+	if code, m := do(t, "POST", srv.URL+"/v1/images/import", "sekrit", "application/x-tar", strings.Repeat("x", 11)); code != 413 || m["code"] != "too_large" {
+		t.Errorf("import 1 byte over: %d %v", code, m)
+	}
+}
+
+func TestReadTokenOnlyReads(t *testing.T) {
+	s, srv := newServer(t)
+	s.ReadToken = "reader"
+	s.Metrics = metrics.New()
+	if code, _ := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/yaml", appSpec); code != 201 {
+		t.Fatalf("admin apply: %d", code)
+	}
+	for _, p := range []string{"/v1/deployments", "/v1/deployments/app", "/v1/replicas", "/metrics"} {
+		if code, _ := do(t, "GET", srv.URL+p, "reader", "", ""); code != 200 {
+			t.Errorf("read token GET %s: %d", p, code)
+		}
+	}
+	for _, c := range [][3]string{
+		{"POST", "/v1/deployments", appSpec},
+		{"DELETE", "/v1/deployments/app", ""},
+		{"POST", "/v1/deployments/app/services/web/scale", `{"replicas": 2}`},
+		{"POST", "/v1/deployments/app/services/web/exec", `{"command": ["id"]}`},
+		{"POST", "/v1/images/import", "x"},
+	} {
+		if code, m := do(t, c[0], srv.URL+c[1], "reader", "application/json", c[2]); code != 403 || m["code"] != "forbidden" {
+			t.Errorf("read token %s %s: %d %v", c[0], c[1], code, m)
+		}
+	}
+	if rec, _ := s.Store.Get("app"); rec == nil || rec.Generation != 1 {
+		t.Errorf("the read token changed the store: %+v", rec)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/v1/deployments", "readerx", "", ""); code != 401 {
+		t.Errorf("wrong token: %d", code)
+	}
+}
+
+func TestLooseTokenFileRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "token")
+	tok, err := LoadOrCreateToken(p)
+	if err != nil || len(tok) != 64 {
+		t.Fatalf("create: %q %v", tok, err)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Errorf("new token file mode %v", st.Mode())
+	}
+	if again, err := LoadOrCreateToken(p); err != nil || again != tok {
+		t.Errorf("reload: %v", err)
+	}
+	os.Chmod(p, 0o644)
+	_, err = LoadOrCreateToken(p)
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("token file 0644: %v", err)
 	}
 }

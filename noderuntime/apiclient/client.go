@@ -1,11 +1,13 @@
 // Package apiclient talks to a node's API: over its unix socket, or over
-// http(s) with a bearer token.
+// TCP with a bearer token, verifying the node's TLS certificate by a CA
+// file or a pinned, remembered fingerprint.
 package apiclient
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,18 +50,38 @@ type Client struct {
 	hc    *http.Client
 }
 
-// New makes a client for host: a unix socket path (or unix://PATH), or an
-// http:// or https:// URL (token required by the node on TCP).
+// New makes a client for host with token, trusting an https node by the
+// system's roots only; NewWith takes a CA or a fingerprint.
 func New(host, token string) (*Client, error) {
+	return NewWith(host, Options{Token: token})
+}
+
+// NewWith makes a client for host: a unix socket path (or unix://PATH), an
+// https:// URL (tcp://HOST:PORT is the same; the node verified as o says),
+// or an http:// URL of a node's --insecure-bind.
+func NewWith(host string, o Options) (*Client, error) {
 	switch {
 	case strings.HasPrefix(host, "http://"), strings.HasPrefix(host, "https://"):
 		u, err := url.Parse(host)
 		if err != nil {
 			return nil, fmt.Errorf("node address %q: %w", host, err)
 		}
-		return &Client{base: strings.TrimSuffix(u.String(), "/"), token: token, hc: &http.Client{}}, nil
+		c := &Client{base: strings.TrimSuffix(u.String(), "/"), token: o.Token, hc: &http.Client{}}
+		if u.Scheme == "https" {
+			addr := u.Host
+			if u.Port() == "" {
+				addr = net.JoinHostPort(u.Hostname(), "443")
+			}
+			cfg, err := tlsConfig(addr, o)
+			if err != nil {
+				return nil, err
+			}
+			c.hc.Transport = &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}
+		}
+		return c, nil
 	case strings.HasPrefix(host, "tcp://"):
-		return New("http://"+strings.TrimPrefix(host, "tcp://"), token)
+		// The node's TCP API is TLS.
+		return NewWith("https://"+strings.TrimPrefix(host, "tcp://"), o)
 	default:
 		path := strings.TrimPrefix(host, "unix://")
 		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -70,7 +92,7 @@ func New(host, token string) (*Client, error) {
 			}
 			return c, nil
 		}}
-		return &Client{base: "http://zlayer", token: token, hc: &http.Client{Transport: tr}}, nil
+		return &Client{base: "http://zlayer", token: o.Token, hc: &http.Client{Transport: tr}}, nil
 	}
 }
 
@@ -92,12 +114,16 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, c.connError(err)
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
 		e := &Error{Status: resp.StatusCode}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		// net/http's TLS server answers a plain request so.
+		if resp.StatusCode == 400 && strings.Contains(string(b), "HTTP request to an HTTPS server") {
+			return nil, fmt.Errorf("the node at %s serves TLS on this port: use %s (with --ca-file or --ca-fingerprint)", c.base, "https://"+strings.TrimPrefix(c.base, "http://"))
+		}
 		var ae api.Error
 		if json.Unmarshal(b, &ae) != nil || ae.Message == "" {
 			ae.Code, ae.Message = http.StatusText(resp.StatusCode), strings.TrimSpace(string(b))
@@ -301,3 +327,24 @@ func (c *Client) ResolveService(ctx context.Context, name, dep string) (string, 
 	}
 	return "", "", fmt.Errorf("service %q is in several deployments (%s): name one with -d or DEPLOYMENT/SERVICE", name, strings.Join(found, ", "))
 }
+
+// connError makes the failures a user can act on plain: trust errors as
+// they are (not behind "Get URL:"), and a TLS client meeting plain HTTP.
+func (c *Client) connError(err error) error {
+	var ue *UntrustedError
+	var ce *ChangedError
+	var rh tls.RecordHeaderError
+	switch {
+	case errors.As(err, &ue):
+		return ue
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &rh), errors.Is(err, http.ErrSchemeMismatch):
+		return fmt.Errorf("the node at %s does not speak TLS on this port (plain HTTP of --insecure-bind? then use %s): %w", c.base, "http://"+strings.TrimPrefix(c.base, "https://"), err)
+	}
+	return err
+}
+
+// CloseIdleConnections closes kept-alive connections to the node, which
+// otherwise hold a slot of its connection cap until its idle timeout.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }

@@ -56,6 +56,12 @@ type Config struct {
 	// BeforeStop runs before a replica is stopped for good (the ingress
 	// drains it).
 	BeforeStop func(ctx context.Context, id string)
+	// API hardening (see api.Limits, api.ServingTLS): plain HTTP only on
+	// InsecureBind; the read-only token in ReadTokenFile.
+	InsecureBind  string
+	ReadTokenFile string
+	TLS           api.TLSFiles
+	APILimits     api.Limits
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
@@ -88,6 +94,23 @@ func Run(ctx context.Context, cfg Config) error {
 	token, err := api.LoadOrCreateToken(tokenFile)
 	if err != nil {
 		return fmt.Errorf("API token: %w", err)
+	}
+	readTokenFile := cfg.ReadTokenFile
+	if readTokenFile == "" {
+		readTokenFile = filepath.Join(cfg.DataDir, "token.read")
+	}
+	readToken, err := api.LoadOrCreateToken(readTokenFile)
+	if err != nil {
+		return fmt.Errorf("API read token: %w", err)
+	}
+	if readToken == token {
+		return fmt.Errorf("API read token in %s is the admin token of %s: give it its own", readTokenFile, tokenFile)
+	}
+	listeners := api.Listeners{Socket: cfg.Socket, Bind: cfg.Bind, InsecureBind: cfg.InsecureBind}
+	if cfg.Bind != "" {
+		if listeners.TLS, err = api.ServingTLS(cfg.DataDir, cfg.TLS, log.With("component", "api")); err != nil {
+			return err
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -172,7 +195,8 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	srv := &api.Server{
-		Store: st, Controller: ctrl, Metrics: m, Token: token, Log: log.With("component", "api"),
+		Store: st, Controller: ctrl, Metrics: m, Token: token, ReadToken: readToken, Limits: cfg.APILimits,
+		Log:    log.With("component", "api"),
 		Bridge: cfg.Networks["bridge"] != nil,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -186,7 +210,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	errc := make(chan error, 2+len(cfg.Extensions))
 	go func() { errc <- ctrl.Run(ctx) }()
-	go func() { errc <- srv.Serve(ctx, cfg.Socket, cfg.Bind) }()
+	go func() { errc <- srv.Serve(ctx, listeners) }()
 	for _, ext := range cfg.Extensions {
 		go func() { errc <- ext(ctx, ctrl, st) }()
 	}
