@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,15 @@ services:
 		if !strings.Contains(string(log), "refusing new udp sessions") || !strings.Contains(string(log), "refusing new tcp connections") {
 			t.Fatal("the node did not log the refusals")
 		}
+		m, err := n.api.Raw(ctx, "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"zlayer_ingress_refused_connections_total", "zlayer_ingress_dropped_udp_sessions_total"} {
+			if v := metricValue(m, name); v <= 0 {
+				t.Errorf("%s = %v after the floods, want > 0:\n%s", name, v, m)
+			}
+		}
 	})
 }
 
@@ -310,4 +320,17 @@ func fdCount(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// metricValue is the value of an unlabelled sample in Prometheus text, or -1.
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

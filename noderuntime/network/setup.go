@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/ingress"
+	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -108,6 +109,22 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 	case <-ctx.Done():
 		return nil
 	case <-ctrl.Ready():
+	}
+	if g := n.Ingress; g != nil {
+		m := ctrl.Metrics()
+		m.Help("zlayer_ingress_refused_connections_total", "Connections the ingress closed at accept: over a connection cap.")
+		m.Help("zlayer_ingress_dropped_udp_sessions_total", "UDP sessions not opened: over a session cap.")
+		m.Help("zlayer_ingress_open_connections", "Open http, https and tcp connections.")
+		m.Help("zlayer_ingress_open_udp_sessions", "Open udp sessions.")
+		m.Gauge(func() []metrics.Sample {
+			st := g.Stats()
+			return []metrics.Sample{
+				{Name: "zlayer_ingress_refused_connections_total", Value: float64(st.RefusedConns)},
+				{Name: "zlayer_ingress_dropped_udp_sessions_total", Value: float64(st.DroppedUDPSessions)},
+				{Name: "zlayer_ingress_open_connections", Value: float64(st.Conns)},
+				{Name: "zlayer_ingress_open_udp_sessions", Value: float64(st.UDPSessions)},
+			}
+		})
 	}
 	if n.Bridge != nil {
 		live := map[string]bool{}

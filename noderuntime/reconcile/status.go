@@ -170,3 +170,7 @@ func (c *Controller) gauges() []metrics.Sample {
 	c.mu.Unlock()
 	return out
 }
+
+// Metrics is the registry the controller reports to, for the parts of the
+// node that run beside it (networking, ingress) to add their own.
+func (c *Controller) Metrics() *metrics.Registry { return c.o.Metrics }
