@@ -21,10 +21,6 @@ func (d *decoder) file0(f *File, root *yaml.Node) {
 	}
 	f.Pos = pos
 	for _, e := range entries {
-		if d.nodes > maxNodes {
-			d.errorf(e.k, "document too large (alias expansion)")
-			return
-		}
 		v := e.value
 		switch e.key {
 		case "version":
@@ -129,10 +125,6 @@ func (d *decoder) stages(n *yaml.Node) Stages {
 	}
 	var out Stages
 	for _, e := range entries {
-		if d.nodes > maxNodes {
-			d.errorf(e.k, "document too large (alias expansion)")
-			return out
-		}
 		name := e.key
 		if !stageNameRe.MatchString(name) {
 			d.errorf(e.k, "invalid stage name %q: start with a letter, then letters, digits, '_', '-' or '.'", name)
@@ -191,11 +183,7 @@ func (d *decoder) steps(n *yaml.Node) []*Step {
 	}
 	var out []*Step
 	for _, c := range n.Content {
-		if d.nodes > maxNodes {
-			d.errorf(c, "document too large (alias expansion)")
-			return out
-		}
-		if s := d.step(d.resolve(c)); s != nil {
+		if s := d.step(c); s != nil {
 			out = append(out, s)
 		}
 	}
@@ -303,7 +291,6 @@ func (d *decoder) caches(n *yaml.Node) []*CacheMount {
 	}
 	var out []*CacheMount
 	for _, c := range n.Content {
-		c = d.resolve(c)
 		entries, pos, ok := d.mapping(c, "cache mount", cacheKeys)
 		if !ok {
 			continue
