@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -194,7 +195,7 @@ func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) ([]entry,
 			continue
 		}
 		key := k.Value
-		if allowed != nil && !contains(allowed, key) {
+		if allowed != nil && !slices.Contains(allowed, key) {
 			d.errorf(k, "%s", yamldoc.UnknownKey(key, what, allowed))
 			continue
 		}
@@ -210,33 +211,21 @@ func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) ([]entry,
 	return out, pos, true
 }
 
+// kindName names n's type, as "must be a string, not a number" wants;
+// collections are named as yamldoc names them.
 func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "null"
-		case "!!int", "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		}
-		return "a string"
+	if n.Kind != yaml.ScalarNode {
+		return yamldoc.KindName(n)
 	}
-	return "an unsupported YAML node"
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
+	switch n.Tag {
+	case "!!null":
+		return "null"
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
 	}
-	return false
+	return "a string"
 }
 
 // scalar returns a scalar's text; numbers and booleans are accepted as their

@@ -3,6 +3,7 @@ package zimagefile
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ func (d *decoder) file0(f *File, root *yaml.Node) {
 			if !ok {
 				continue
 			}
-			if !contains(Runtimes, s) {
+			if !slices.Contains(Runtimes, s) {
 				msg := fmt.Sprintf("unknown runtime %q (known: %s)", s, strings.Join(Runtimes, ", "))
 				d.errorf(v, "%s", msg)
 				continue
@@ -336,7 +337,7 @@ func (d *decoder) wasm(n *yaml.Node) *Wasm {
 	w := &Wasm{Range: rangeOf(n), Pos: pos}
 	enum := func(v *yaml.Node, what string, allowed ...string) string {
 		s, ok := d.oneLine(v, what)
-		if ok && !contains(allowed, s) {
+		if ok && !slices.Contains(allowed, s) {
 			d.errorf(v, "%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
 		}
 		return s

@@ -164,7 +164,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(ke
 			continue
 		}
 		seen[key] = k
-		if allowed != nil && !contains(allowed, key) {
+		if allowed != nil && !slices.Contains(allowed, key) {
 			p.errorf(k, "%s", yamldoc.UnknownKey(key, what, allowed))
 			continue
 		}
@@ -474,15 +474,6 @@ func (im *Image) TagPos(tag string) Pos { return im.tagPos[tag] }
 
 func suggest(name string, names map[string]bool) string {
 	return fmt.Sprintf(" (images: %s)", strings.Join(slices.Sorted(maps.Keys(names)), ", "))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func validImageName(s string) bool {
