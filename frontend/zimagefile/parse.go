@@ -37,10 +37,11 @@ var (
 	signalRe    = regexp.MustCompile(`^(SIG[A-Z0-9+-]+|[A-Z][A-Z0-9+-]*|[0-9]+)$`)
 )
 
-// Limits bound the work one ZImagefile may cause. The frontend runs inside
-// buildkitd, so a hostile file must not pin its CPU: aliases and merge keys
-// are expanded once, up to MaxAliasNodes, and every check then walks a tree.
-var Limits = yamldoc.Limits{MaxBytes: yamldoc.DefaultMaxBytes, MaxAliasNodes: 200_000}
+// maxAliasNodes bounds the nodes aliases and merge keys may add. The
+// frontend runs inside buildkitd, so a hostile file must not pin its CPU:
+// aliases are expanded once, up to this budget, and every check then walks a
+// plain tree.
+const maxAliasNodes = 200_000
 
 type decoder struct {
 	file string
@@ -90,7 +91,7 @@ const emptyMsg = "empty ZImagefile: set one of runtime, base + steps, stages or 
 // document reads the one YAML document in data, expanded: no aliases, merge
 // keys applied.
 func (d *decoder) document(data []byte) (*yaml.Node, bool) {
-	root, err := yamldoc.Parse(d.file, data, Limits)
+	root, err := yamldoc.Parse(d.file, data, yamldoc.Limits{MaxAliasNodes: maxAliasNodes})
 	if err == nil {
 		return root, true
 	}
