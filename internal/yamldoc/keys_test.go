@@ -1,6 +1,9 @@
 package yamldoc
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestUnknownKey(t *testing.T) {
 	allowed := []string{"steps", "base", "env"}
@@ -12,6 +15,19 @@ func TestUnknownKey(t *testing.T) {
 	} {
 		if got := UnknownKey(c.key, "stage", allowed); got != c.want {
 			t.Errorf("UnknownKey(%q) = %s, want %s", c.key, got, c.want)
+		}
+	}
+}
+
+// Readers with their own wording for these match the causes, not the text.
+func TestCauses(t *testing.T) {
+	for src, want := range map[string]error{
+		"a: [1\n":           ErrSyntax,
+		"a: 1\n---\nb: 2\n": ErrMultipleDocs,
+		"# nothing\n":       ErrEmpty,
+	} {
+		if _, err := Parse("f.yaml", []byte(src), Limits{}); !errors.Is(err, want) {
+			t.Errorf("%q: got %v, want %v", src, err, want)
 		}
 	}
 }

@@ -107,3 +107,11 @@ func TestEmptyImageRefused(t *testing.T) {
 		t.Fatalf("empty image: got %v", err)
 	}
 }
+
+func TestLoadRefusesHugeFile(t *testing.T) {
+	dir := tree(t, map[string]string{"ZPipeline.yaml": "# " + strings.Repeat("x", MaxBytes) + "\n"})
+	_, err := Load(filepath.Join(dir, "ZPipeline.yaml"), nil)
+	if !errors.Is(err, yamldoc.ErrTooLarge) || !strings.Contains(err.Error(), "ZPipeline.yaml: larger than") {
+		t.Fatalf("huge file: got %v", err)
+	}
+}
