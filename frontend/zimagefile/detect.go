@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -56,7 +57,7 @@ func LooksLike(data []byte) bool {
 		return false
 	}
 	for k := range m {
-		if contains(topKeys, k) {
+		if slices.Contains(topKeys, k) {
 			return true
 		}
 	}

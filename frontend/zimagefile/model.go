@@ -217,8 +217,6 @@ type Positions map[string]KeyPos
 type KeyPos struct {
 	Key   Pos
 	Value Range
-	// merged is set for keys that came in through a YAML merge (<<).
-	merged bool
 }
 
 // Has reports whether the key was present.

@@ -1,15 +1,16 @@
 package zimagefile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zlayer/zlayer/internal/yamldoc"
 )
 
 // Key sets, shared by the parser, the schema and error messages.
@@ -36,15 +37,16 @@ var (
 	signalRe    = regexp.MustCompile(`^(SIG[A-Z0-9+-]+|[A-Z][A-Z0-9+-]*|[0-9]+)$`)
 )
 
-// maxNodes bounds alias expansion ("billion laughs").
-const maxNodes = 200000
+// maxAliasNodes bounds the nodes aliases and merge keys may add. The
+// frontend runs inside buildkitd, so a hostile file must not pin its CPU:
+// aliases are expanded once, up to this budget, and every check then walks a
+// plain tree.
+const maxAliasNodes = 200_000
 
 type decoder struct {
-	file     string
-	errs     ErrorList
-	nodes    int
-	tooLarge bool
-	opts     Options
+	file string
+	errs ErrorList
+	opts Options
 }
 
 // Options adjust validation to the build a file is used in.
@@ -84,46 +86,36 @@ func ParseWithOptions(filename string, data []byte, opts Options) (f *File, err 
 	return f, nil
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+const emptyMsg = "empty ZImagefile: set one of runtime, base + steps, stages or wasm"
 
+// document reads the one YAML document in data, expanded: no aliases, merge
+// keys applied.
 func (d *decoder) document(data []byte) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.add(Range{Pos{1, 1}, Pos{1, 1}}, "empty ZImagefile: set one of runtime, base + steps, stages or wasm")
-			return nil, false
-		}
-		d.yamlError(err)
+	root, err := yamldoc.Parse(d.file, data, yamldoc.Limits{MaxAliasNodes: maxAliasNodes})
+	if err == nil {
+		return root, true
+	}
+	var e *yamldoc.Error
+	if !errors.As(err, &e) {
+		d.add(Range{Pos{1, 1}, Pos{1, 1}}, "cannot read file: %v", err)
 		return nil, false
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		d.add(rangeOf(&extra), "a ZImagefile holds one YAML document; found a second one")
-	} else if !errors.Is(err, io.EOF) {
-		d.yamlError(err)
+	at := Pos{e.Pos.Line, e.Pos.Column}
+	if at.Line < 1 {
+		at = Pos{1, 1}
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.add(Range{Pos{1, 1}, Pos{1, 1}}, "empty ZImagefile: set one of runtime, base + steps, stages or wasm")
-		return nil, false
+	r := Range{at, at}
+	switch {
+	case errors.Is(err, yamldoc.ErrEmpty):
+		d.add(r, emptyMsg)
+	case errors.Is(err, yamldoc.ErrMultipleDocs):
+		d.add(r, "a ZImagefile holds one YAML document; found a second one")
+	case errors.Is(err, yamldoc.ErrSyntax):
+		d.add(r, "invalid YAML: %s", e.Msg)
+	default:
+		d.add(r, "%s", e.Msg)
 	}
-	return doc.Content[0], true
-}
-
-func (d *decoder) yamlError(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line, col := 1, 1
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		if m[2] != "" {
-			col, _ = strconv.Atoi(m[2])
-		}
-		msg = m[3]
-	}
-	if line < 1 {
-		line = 1
-	}
-	d.add(Range{Pos{line, col}, Pos{line, col}}, "invalid YAML: %s", msg)
+	return nil, false
 }
 
 func (d *decoder) add(r Range, format string, args ...any) {
@@ -132,15 +124,6 @@ func (d *decoder) add(r Range, format string, args ...any) {
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 	d.add(rangeOf(n), format, args...)
-}
-
-// resolve follows aliases.
-func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		n = n.Alias
-	}
-	d.nodes++
-	return n
 }
 
 func rangeOf(n *yaml.Node) Range {
@@ -187,16 +170,15 @@ func endOf(n *yaml.Node, start Pos, depth int) Pos {
 	return end
 }
 
-// entry is a mapping entry after merges.
+// entry is a mapping entry; value is v (aliases are already expanded).
 type entry struct {
 	key   string
 	k, v  *yaml.Node
-	value *yaml.Node // resolved
+	value *yaml.Node
 }
 
 // mapping walks a mapping node, reporting unknown and duplicate keys.
 func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) ([]entry, Positions, bool) {
-	n = d.resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			d.errorf(n, "%s is empty: expected a mapping", what)
@@ -207,145 +189,44 @@ func (d *decoder) mapping(n *yaml.Node, what string, allowed []string) ([]entry,
 	}
 	var out []entry
 	pos := Positions{}
-	d.collect(n, what, allowed, &out, pos, 0)
-	return out, pos, true
-}
-
-func (d *decoder) collect(n *yaml.Node, what string, allowed []string, out *[]entry, pos Positions, depth int) {
-	if depth > 20 {
-		d.errorf(n, "merge keys nested too deeply")
-		return
-	}
-	d.nodes += len(n.Content)
-	if d.nodes > maxNodes {
-		if !d.tooLarge {
-			d.tooLarge = true
-			d.errorf(n, "document too large (alias or merge expansion)")
-		}
-		return
-	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		rk := d.resolve(k)
-		if rk.Kind != yaml.ScalarNode {
+		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, "%s: keys must be strings", what)
 			continue
 		}
-		if rk.Tag == "!!merge" || (rk.Value == "<<" && rk.Style == 0) {
-			rv := d.resolve(v)
-			switch rv.Kind {
-			case yaml.MappingNode:
-				d.collect(rv, what, allowed, out, pos, depth+1)
-			case yaml.SequenceNode:
-				for _, m := range rv.Content {
-					if rm := d.resolve(m); rm.Kind == yaml.MappingNode {
-						d.collect(rm, what, allowed, out, pos, depth+1)
-					} else {
-						d.errorf(m, "merge (<<) needs mappings")
-					}
-				}
-			default:
-				d.errorf(v, "merge (<<) needs a mapping")
-			}
+		key := k.Value
+		if allowed != nil && !slices.Contains(allowed, key) {
+			d.errorf(k, "%s", yamldoc.UnknownKey(key, what, allowed))
 			continue
 		}
-		key := rk.Value
-		if allowed != nil && !contains(allowed, key) {
-			msg := fmt.Sprintf("unknown key %q in %s", key, what)
-			if s := suggest(key, allowed); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += " (allowed: " + strings.Join(allowed, ", ") + ")"
-			}
-			d.errorf(k, "%s", msg)
-			continue
-		}
+		// Keys merged in (<<) that are also written were dropped by
+		// yamldoc, so a duplicate here is one the user wrote twice.
 		if p, dup := pos[key]; dup {
-			if depth > 0 {
-				// An explicit key (or an earlier merge) wins over a merged one.
-				continue
-			}
-			if !p.merged {
-				d.errorf(k, "duplicate key %q in %s (first at line %d)", key, what, p.Key.Line)
-				continue
-			}
-			for j := range *out {
-				if (*out)[j].key == key {
-					*out = append((*out)[:j], (*out)[j+1:]...)
-					break
-				}
-			}
+			d.errorf(k, "duplicate key %q in %s (first at line %d)", key, what, p.Key.Line)
+			continue
 		}
-		rv := d.resolve(v)
-		pos[key] = KeyPos{Key: Pos{k.Line, k.Column}, Value: rangeOf(rv), merged: depth > 0}
-		*out = append(*out, entry{key: key, k: k, v: v, value: rv})
+		pos[key] = KeyPos{Key: Pos{k.Line, k.Column}, Value: rangeOf(v)}
+		out = append(out, entry{key: key, k: k, v: v, value: v})
 	}
+	return out, pos, true
 }
 
+// kindName names n's type, as "must be a string, not a number" wants;
+// collections are named as yamldoc names them.
 func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return "null"
-		case "!!int", "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		}
-		return "a string"
+	if n.Kind != yaml.ScalarNode {
+		return yamldoc.KindName(n)
 	}
-	return "an unsupported YAML node"
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
+	switch n.Tag {
+	case "!!null":
+		return "null"
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
 	}
-	return false
-}
-
-// suggest returns the allowed key closest to key when it is a likely typo.
-func suggest(key string, allowed []string) string {
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if dd := distance(strings.ToLower(key), a); dd < bestD {
-			best, bestD = a, dd
-		}
-	}
-	if len(key) <= 2 && bestD > 0 {
-		return ""
-	}
-	return best
-}
-
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return "a string"
 }
 
 // scalar returns a scalar's text; numbers and booleans are accepted as their
@@ -406,7 +287,7 @@ func (d *decoder) stringList(n *yaml.Node, what string) StringList {
 		}
 		out := make(StringList, 0, len(n.Content))
 		for _, c := range n.Content {
-			if s, ok := d.oneLine(d.resolve(c), what+" entry"); ok {
+			if s, ok := d.oneLine(c, what+" entry"); ok {
 				out = append(out, s)
 			}
 		}
@@ -427,7 +308,6 @@ func (d *decoder) command(n *yaml.Node, what string, multiline bool) *Command {
 		}
 		c.IsExec = true
 		for _, e := range n.Content {
-			e = d.resolve(e)
 			s, ok := d.scalar(e, what+" argument")
 			if !ok {
 				return nil
@@ -498,7 +378,7 @@ func (d *decoder) ports(n *yaml.Node) Ports {
 			d.errorf(n, "expose must not be an empty list")
 		}
 		for _, c := range n.Content {
-			items = append(items, d.resolve(c))
+			items = append(items, c)
 		}
 	} else {
 		items = []*yaml.Node{n}

@@ -3,6 +3,7 @@ package zimagefile
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,10 +22,6 @@ func (d *decoder) file0(f *File, root *yaml.Node) {
 	}
 	f.Pos = pos
 	for _, e := range entries {
-		if d.nodes > maxNodes {
-			d.errorf(e.k, "document too large (alias expansion)")
-			return
-		}
 		v := e.value
 		switch e.key {
 		case "version":
@@ -38,7 +35,7 @@ func (d *decoder) file0(f *File, root *yaml.Node) {
 			if !ok {
 				continue
 			}
-			if !contains(Runtimes, s) {
+			if !slices.Contains(Runtimes, s) {
 				msg := fmt.Sprintf("unknown runtime %q (known: %s)", s, strings.Join(Runtimes, ", "))
 				d.errorf(v, "%s", msg)
 				continue
@@ -129,10 +126,6 @@ func (d *decoder) stages(n *yaml.Node) Stages {
 	}
 	var out Stages
 	for _, e := range entries {
-		if d.nodes > maxNodes {
-			d.errorf(e.k, "document too large (alias expansion)")
-			return out
-		}
 		name := e.key
 		if !stageNameRe.MatchString(name) {
 			d.errorf(e.k, "invalid stage name %q: start with a letter, then letters, digits, '_', '-' or '.'", name)
@@ -191,11 +184,7 @@ func (d *decoder) steps(n *yaml.Node) []*Step {
 	}
 	var out []*Step
 	for _, c := range n.Content {
-		if d.nodes > maxNodes {
-			d.errorf(c, "document too large (alias expansion)")
-			return out
-		}
-		if s := d.step(d.resolve(c)); s != nil {
+		if s := d.step(c); s != nil {
 			out = append(out, s)
 		}
 	}
@@ -303,7 +292,6 @@ func (d *decoder) caches(n *yaml.Node) []*CacheMount {
 	}
 	var out []*CacheMount
 	for _, c := range n.Content {
-		c = d.resolve(c)
 		entries, pos, ok := d.mapping(c, "cache mount", cacheKeys)
 		if !ok {
 			continue
@@ -349,7 +337,7 @@ func (d *decoder) wasm(n *yaml.Node) *Wasm {
 	w := &Wasm{Range: rangeOf(n), Pos: pos}
 	enum := func(v *yaml.Node, what string, allowed ...string) string {
 		s, ok := d.oneLine(v, what)
-		if ok && !contains(allowed, s) {
+		if ok && !slices.Contains(allowed, s) {
 			d.errorf(v, "%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
 		}
 		return s

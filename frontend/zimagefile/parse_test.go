@@ -198,7 +198,7 @@ func TestParseErrors(t *testing.T) {
 		{"wasm bad target", "wasm:\n  language: rust\n  target: preview3\n", []string{`3:11: wasm target: "preview3" is not one of preview1, preview2`}},
 		{"wasm bad language", "wasm:\n  language: cobol\n", []string{`2:13: wasm language: "cobol"`}},
 		{"platform outside single", "platform: linux/amd64\nstages:\n  a:\n    base: x\n", []string{"1:1: top-level platform only applies"}},
-		{"two documents", "base: a\n---\nbase: b\n", []string{"2:1: a ZImagefile holds one YAML document"}},
+		{"two documents", "base: a\n---\nbase: b\n", []string{"3:1: a ZImagefile holds one YAML document"}},
 		{"readonly not bool", "base: a\nsteps:\n  - run: x\n    cache:\n      - target: /c\n        readonly: maybe\n", []string{"6:19: cache readonly must be true or false"}},
 		{"workdir multiline", "base: a\nworkdir: |\n  /a\n  /b\n", []string{"2:10: workdir must be a single line"}},
 	}

@@ -99,6 +99,10 @@ var (
 	// ErrBudget: aliases and merge keys would expand the document past
 	// Limits.MaxAliasNodes.
 	ErrBudget = errors.New("document expands too much via aliases")
+	// ErrSyntax: the input is not well-formed YAML.
+	ErrSyntax = errors.New("invalid YAML")
+	// ErrMultipleDocs: the input holds a second, non-empty document.
+	ErrMultipleDocs = errors.New("more than one document")
 )
 
 // ReadFile reads the file at path, refusing one over maxBytes (0: the default).
@@ -161,7 +165,7 @@ func Parse(file string, data []byte, lim Limits) (*yaml.Node, error) {
 		if len(next.Content) > 0 {
 			p = PosOf(next.Content[0])
 		}
-		return nil, &Error{File: file, Pos: p, Msg: "more than one document (a second one starts here); give one document per file"}
+		return nil, &Error{File: file, Pos: p, Msg: "more than one document (a second one starts here); give one document per file", Err: ErrMultipleDocs}
 	}
 	if len(doc.Content) == 0 || isEmpty(doc.Content[0]) {
 		return nil, &Error{File: file, Msg: "empty document", Err: ErrEmpty}
@@ -273,7 +277,7 @@ func (x *expander) mapping(n, c *yaml.Node, aliased bool) (*yaml.Node, error) {
 				return nil, err
 			}
 			if m.Kind != yaml.MappingNode {
-				return nil, x.errAt(src, nil, "a merge key (<<) takes a mapping or a list of mappings, got %s", kindName(m))
+				return nil, x.errAt(src, nil, "a merge key (<<) takes a mapping or a list of mappings, got %s", KindName(m))
 			}
 			for j := 0; j+1 < len(m.Content); j += 2 {
 				mk := m.Content[j]
@@ -307,14 +311,21 @@ func isMerge(k *yaml.Node) bool {
 	return k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge"
 }
 
-func kindName(n *yaml.Node) string {
+// KindName names what n is for messages that say what was expected instead:
+// a mapping, a list, null, or the scalar as written.
+func KindName(n *yaml.Node) string {
 	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return "null"
+		}
 		return fmt.Sprintf("%q", n.Value)
 	}
-	return "a mapping"
+	return "nothing"
 }
 
 var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -326,7 +337,7 @@ func syntaxError(file string, data []byte, err error) error {
 	msg := err.Error()
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		if l, convErr := strconv.Atoi(m[1]); convErr == nil {
-			return &Error{File: file, Pos: Pos{Line: l, Column: 1}, Msg: m[2]}
+			return &Error{File: file, Pos: Pos{Line: l, Column: 1}, Msg: m[2], Err: ErrSyntax}
 		}
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -341,7 +352,7 @@ func syntaxError(file string, data []byte, err error) error {
 		// (it prints 0-based lines and omits line 0).
 		p = Pos{Line: 1, Column: 1}
 	}
-	return &Error{File: file, Pos: p, Msg: msg}
+	return &Error{File: file, Pos: p, Msg: msg, Err: ErrSyntax}
 }
 
 var anchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)

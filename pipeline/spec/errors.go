@@ -1,31 +1,16 @@
 package spec
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/zlayer/zlayer/internal/yamldoc"
 )
 
 // Pos is a place in a pipeline file, 1-based as editors count.
-type Pos struct {
-	File string
-	Line int
-	Col  int
-}
-
-func (p Pos) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
+type Pos = yamldoc.Pos
 
 // Error is one problem in a pipeline file, placed where the user must look.
-type Error struct {
-	Pos Pos
-	Msg string
-}
-
-func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+type Error = yamldoc.Error
 
 // ErrorList carries every problem found in one pass, so a user fixes a file
 // in one edit instead of one error per run.
@@ -47,15 +32,4 @@ func (l ErrorList) err() error {
 		return nil
 	}
 	return l
-}
-
-// CycleError reports a dependency cycle; Cycle lists the image names along it,
-// first name repeated at the end.
-type CycleError struct {
-	Pos   Pos
-	Cycle []string
-}
-
-func (e *CycleError) Error() string {
-	return fmt.Sprintf("%s: dependency cycle: %s", e.Pos, strings.Join(e.Cycle, " -> "))
 }

@@ -4,7 +4,6 @@
 package spec
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +13,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zlayer/zlayer/internal/depcycle"
+	"github.com/zlayer/zlayer/internal/yamldoc"
 )
 
 // DefaultFiles are tried in order when no pipeline file is named.
@@ -33,7 +35,7 @@ type Pipeline struct {
 // Image is one image of a pipeline.
 type Image struct {
 	Name      string
-	Pos       Pos    // of the image's key
+	Pos       Pos    // of the image's key, in Pipeline.File
 	File      string // absolute path of the Dockerfile or ZImagefile
 	Context   string // absolute build context folder
 	Tags      []string
@@ -73,13 +75,19 @@ func Find(dir string) (string, error) {
 	return "", fmt.Errorf("no pipeline file in %s (looked for %s); name one with -f", where, strings.Join(DefaultFiles, ", "))
 }
 
+// MaxBytes is the largest pipeline file read.
+const MaxBytes = yamldoc.DefaultMaxBytes
+
 // Load reads and validates the pipeline file at path. sets override or add
 // vars, as `--set K=V` does.
 func Load(path string, sets map[string]string) (*Pipeline, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamldoc.ReadFile(path, MaxBytes)
 	if err != nil {
-		if os.IsNotExist(err) {
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("pipeline file %s does not exist", path)
+		}
+		if errors.Is(err, yamldoc.ErrTooLarge) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("read pipeline: %w", err)
 	}
@@ -104,24 +112,21 @@ func ParseSets(kvs []string) (map[string]string, error) {
 
 // Parse validates data as the pipeline file named filename. Relative paths in
 // it are taken from filename's folder.
+//
+// Aliases and merge keys are expanded first, within yamldoc's node budget,
+// so every check below sees each value where it is used.
 func Parse(filename string, data []byte, sets map[string]string) (*Pipeline, error) {
 	dir, err := filepath.Abs(filepath.Dir(filename))
 	if err != nil {
 		return nil, err
 	}
 	p := &parser{file: filename}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, errEOF) || strings.Contains(err.Error(), "EOF") {
-			return nil, &Error{Pos: Pos{File: filename}, Msg: "empty pipeline file: it needs at least an images: section"}
-		}
-		pos, msg := yamlErr(filename, err)
-		return nil, &Error{Pos: pos, Msg: msg}
+	root, err := yamldoc.Parse(filename, data, yamldoc.Limits{MaxBytes: MaxBytes})
+	if errors.Is(err, yamldoc.ErrEmpty) {
+		return nil, &Error{File: filename, Msg: "empty pipeline file: it needs at least an images: section", Err: yamldoc.ErrEmpty}
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
+	if err != nil {
+		return nil, err
 	}
 	pl := p.pipeline(root, dir, sets)
 	if err := p.errs.err(); err != nil {
@@ -130,17 +135,15 @@ func Parse(filename string, data []byte, sets map[string]string) (*Pipeline, err
 	return pl, nil
 }
 
-var errEOF = errors.New("EOF")
-
 type parser struct {
 	file string
 	errs ErrorList
 }
 
-func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
+func (p *parser) pos(n *yaml.Node) Pos { return yamldoc.PosOf(n) }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Error{File: p.file, Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
 }
 
 // mapping walks a mapping node, rejecting keys not in allowed and duplicates.
@@ -149,7 +152,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(ke
 		if n.Tag == "!!null" {
 			return
 		}
-		p.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
+		p.errorf(n, "%s must be a mapping, not %s", what, yamldoc.KindName(n))
 		return
 	}
 	seen := map[string]*yaml.Node{}
@@ -161,8 +164,8 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string, fn func(ke
 			continue
 		}
 		seen[key] = k
-		if allowed != nil && !contains(allowed, key) {
-			p.errorf(k, "unknown key %q in %s (known: %s)", key, what, strings.Join(allowed, ", "))
+		if allowed != nil && !slices.Contains(allowed, key) {
+			p.errorf(k, "%s", yamldoc.UnknownKey(key, what, allowed))
 			continue
 		}
 		fn(key, k, v)
@@ -174,7 +177,7 @@ func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 		if n.Kind == yaml.ScalarNode {
 			return "", true
 		}
-		p.errorf(n, "%s must be a string, not %s", what, kindName(n))
+		p.errorf(n, "%s must be a string, not %s", what, yamldoc.KindName(n))
 		return "", false
 	}
 	return n.Value, true
@@ -198,14 +201,14 @@ func (p *parser) strList(n *yaml.Node, what string) ([]string, []*yaml.Node) {
 		return []string{n.Value}, []*yaml.Node{n}
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s must be a list of strings, not %s", what, kindName(n))
+		p.errorf(n, "%s must be a list of strings, not %s", what, yamldoc.KindName(n))
 		return nil, nil
 	}
 	var out []string
 	var nodes []*yaml.Node
 	for _, it := range n.Content {
 		if it.Kind != yaml.ScalarNode {
-			p.errorf(it, "%s entries must be strings, not %s", what, kindName(it))
+			p.errorf(it, "%s entries must be strings, not %s", what, yamldoc.KindName(it))
 			continue
 		}
 		out = append(out, it.Value)
@@ -221,7 +224,7 @@ func (p *parser) strMap(n *yaml.Node, what string) (map[string]string, map[strin
 	nodes := map[string]*yaml.Node{}
 	p.mapping(n, what, nil, func(key string, k, v *yaml.Node) {
 		if v.Kind != yaml.ScalarNode {
-			p.errorf(v, "%s.%s must be a string, not %s", what, key, kindName(v))
+			p.errorf(v, "%s.%s must be a string, not %s", what, key, yamldoc.KindName(v))
 			return
 		}
 		out[key] = v.Value
@@ -291,7 +294,8 @@ func (p *parser) pipeline(root *yaml.Node, dir string, sets map[string]string) *
 		p.errorf(root, "no images: section; a pipeline needs at least one image")
 		return pl
 	}
-	if imagesNode.Kind == yaml.MappingNode && len(imagesNode.Content) == 0 {
+	// "images:" with nothing under it is null, as empty as "images: {}".
+	if imagesNode.Kind == yaml.MappingNode && len(imagesNode.Content) == 0 || imagesNode.Kind == yaml.ScalarNode && imagesNode.Tag == "!!null" {
 		p.errorf(imagesNode, "images: is empty; a pipeline needs at least one image")
 	}
 	deps := map[string][]*yaml.Node{}
@@ -364,6 +368,10 @@ func (p *parser) image(name string, k, v *yaml.Node, dir string, defs *defaults,
 		}
 	})
 	if v.Kind != yaml.MappingNode {
+		// An image written with nothing under it still needs its file.
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			p.errorf(k, "image %s: file is required (path of its Dockerfile or ZImagefile)", name)
+		}
 		return nil, nil
 	}
 	if len(args) > 0 {
@@ -428,7 +436,11 @@ func (p *parser) checkDeps(pl *Pipeline, deps map[string][]*yaml.Node) {
 	if !ok {
 		return
 	}
-	if cyc := findCycle(pl); cyc != nil {
+	order := make([]string, len(pl.Images))
+	for i, im := range pl.Images {
+		order[i] = im.Name
+	}
+	if cyc := depcycle.Find(order, func(n string) []string { return pl.Image(n).DependsOn }); cyc != nil {
 		im := pl.Image(cyc[0])
 		pos := im.Pos
 		for i, d := range im.DependsOn {
@@ -436,52 +448,8 @@ func (p *parser) checkDeps(pl *Pipeline, deps map[string][]*yaml.Node) {
 				pos = p.pos(deps[im.Name][i])
 			}
 		}
-		p.errs = append(p.errs, &Error{Pos: pos, Msg: (&CycleError{Cycle: cyc}).msg()})
+		p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: "dependency cycle: " + strings.Join(cyc, " -> ")})
 	}
-}
-
-func (e *CycleError) msg() string { return "dependency cycle: " + strings.Join(e.Cycle, " -> ") }
-
-// findCycle returns one cycle as a path of names, first repeated at the end,
-// or nil.
-func findCycle(pl *Pipeline) []string {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	var found []string
-	var visit func(name string) bool
-	visit = func(name string) bool {
-		color[name] = grey
-		stack = append(stack, name)
-		for _, d := range pl.Image(name).DependsOn {
-			switch color[d] {
-			case grey:
-				for i, s := range stack {
-					if s == d {
-						found = append(append([]string{}, stack[i:]...), d)
-						return true
-					}
-				}
-			case white:
-				if visit(d) {
-					return true
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[name] = black
-		return false
-	}
-	for _, im := range pl.Images {
-		if color[im.Name] == white && visit(im.Name) {
-			return found
-		}
-	}
-	return nil
 }
 
 func (p *parser) checkTags(pl *Pipeline) {
@@ -491,9 +459,9 @@ func (p *parser) checkTags(pl *Pipeline) {
 			if prev, ok := owner[t]; ok {
 				where := "twice"
 				if prev != im {
-					where = fmt.Sprintf("also by image %s at %s", prev.Name, prev.tagPos[t])
+					where = fmt.Sprintf("also by image %s at %s:%s", prev.Name, p.file, prev.tagPos[t])
 				}
-				p.errs = append(p.errs, &Error{Pos: im.tagPos[t], Msg: fmt.Sprintf("duplicate tag %q: image %s, %s", t, im.Name, where)})
+				p.errs = append(p.errs, &Error{File: p.file, Pos: im.tagPos[t], Msg: fmt.Sprintf("duplicate tag %q: image %s, %s", t, im.Name, where)})
 				continue
 			}
 			owner[t] = im
@@ -508,30 +476,6 @@ func suggest(name string, names map[string]bool) string {
 	return fmt.Sprintf(" (images: %s)", strings.Join(slices.Sorted(maps.Keys(names)), ", "))
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	if n.Tag == "!!null" {
-		return "null"
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func validImageName(s string) bool {
 	if s == "" {
 		return false
@@ -543,19 +487,4 @@ func validImageName(s string) bool {
 		}
 	}
 	return true
-}
-
-// yamlErr pulls "line N: " out of a yaml.v3 syntax error, which carries no
-// structured position, so the message reads like every other one.
-func yamlErr(file string, err error) (Pos, string) {
-	var line int
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	if strings.HasPrefix(s, "line ") {
-		if _, e := fmt.Sscanf(s[5:], "%d", &line); e == nil {
-			if i := strings.Index(s, ": "); i >= 0 {
-				s = s[i+2:]
-			}
-		}
-	}
-	return Pos{File: file, Line: line, Col: 1}, s
 }

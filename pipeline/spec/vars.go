@@ -109,7 +109,7 @@ func (r *resolver) defined(name string) bool {
 
 func (r *resolver) errAt(n *yaml.Node, format string, args ...any) {
 	if n == nil {
-		r.p.errs = append(r.p.errs, &Error{Pos: Pos{File: r.p.file}, Msg: sprintf(format, args...)})
+		r.p.errs = append(r.p.errs, &Error{File: r.p.file, Msg: sprintf(format, args...)})
 		return
 	}
 	r.p.errorf(n, format, args...)
