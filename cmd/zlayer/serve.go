@@ -10,6 +10,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/node"
+	"github.com/zlayer/zlayer/noderuntime/nodeconfig"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
@@ -54,13 +55,17 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	// Node networking: bridge mode through CNI (when its plugins are
 	// installed or configured), the ingress on public endpoints' ports and
 	// service discovery; see the network and ingress sections of --config.
-	nn, err := network.Setup(c.DataDir, c.Config, log.With("component", "network"))
+	conf, err := nodeconfig.Load(c.Config)
+	if err != nil {
+		return err
+	}
+	nn, err := network.Setup(c.DataDir, conf.Network, conf.Ingress, log.With("component", "network"))
 	if err != nil {
 		return err
 	}
 	spec.DefaultNetworkMode = nn.DefaultMode
 	return node.Run(ctx, node.Config{
-		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
+		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, Registries: &conf.Registries,
 		InsecureBind: c.InsecureBind, ReadTokenFile: c.ReadTokenFile,
 		TLS:              api.TLSFiles{Cert: c.TLSCert, Key: c.TLSKey, SANs: c.TLSSAN},
 		APILimits:        api.Limits{ReadHeaderTimeout: c.APIHeaderTimeout, MaxConns: c.APIMaxConns},

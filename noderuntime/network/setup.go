@@ -12,43 +12,40 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
-// Setup builds the node's networking from the node config file: the bridge
+// Setup builds the node's networking from the node config's network and
+// ingress sections: the bridge
 // (left out, with the reason logged, when the config disables it or the CNI
 // plugins are missing, so the node still runs host-network replicas), the
 // ingress, and the default mode for specs that do not say.
-func Setup(dataDir, configFile string, log *slog.Logger) (*Node, error) {
+func Setup(dataDir string, nw NetworkSection, ing IngressSection, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := LoadNodeConfig(configFile)
-	if err != nil {
-		return nil, err
-	}
 	n := &Node{Log: log, DefaultMode: ModeHost}
-	if cfg.Network.Disabled {
+	if nw.Disabled {
 		log.Info("bridge networking disabled by the node config; replicas share the node's network")
 	} else {
-		bc := cfg.Network.Config
+		bc := nw.Config
 		bc.DataDir = dataDir
 		br, err := NewBridge(bc)
 		if err != nil {
 			// A config that asks for something specific must work; the
 			// defaults may simply not apply to this machine.
-			if bc.Subnet != "" || bc.Bridge != "" || len(bc.PluginDirs) > 0 || cfg.Network.DefaultMode == ModeBridge {
+			if bc.Subnet != "" || bc.Bridge != "" || len(bc.PluginDirs) > 0 || nw.DefaultMode == ModeBridge {
 				return nil, err
 			}
 			log.Warn("bridge networking unavailable; replicas share the node's network", "reason", err)
 		} else {
 			n.Bridge = br
 			n.DefaultMode = ModeBridge
-			if cfg.Network.DefaultMode == ModeHost {
+			if nw.DefaultMode == ModeHost {
 				n.DefaultMode = ModeHost
 			}
 			log.Info("bridge networking", "bridge", br.cfg.Bridge, "subnet", br.cfg.Subnet, "gateway", br.Gateway().String(), "default_mode", n.DefaultMode)
 		}
 	}
-	if !cfg.Ingress.Disabled {
-		o := cfg.IngressOptions()
+	if !ing.Disabled {
+		o := ing.Options()
 		o.DataDir, o.Log = dataDir, log.With("component", "ingress")
 		g, err := ingress.New(o)
 		if err != nil {

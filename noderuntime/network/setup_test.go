@@ -24,36 +24,25 @@ func fakePlugins(t *testing.T) string {
 	return dir
 }
 
-func writeConfig(t *testing.T, body string) string {
-	p := filepath.Join(t.TempDir(), "node.yaml")
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestSetupModes(t *testing.T) {
 	plugins := fakePlugins(t)
 	t.Setenv(EnvCNIPath, "")
 	for _, c := range []struct {
-		name, config string
-		bridge       bool
-		mode         string
-		err          string
+		name   string
+		config NetworkSection
+		bridge bool
+		mode   string
+		err    string
 	}{
-		{"plugins found: bridge by default", "network:\n  plugin_dirs: [" + plugins + "]\n", true, ModeBridge, ""},
-		{"config makes host the default", "network:\n  plugin_dirs: [" + plugins + "]\n  default_mode: host\n", true, ModeHost, ""},
-		{"disabled", "network:\n  disabled: true\n", false, ModeHost, ""},
-		{"no plugins anywhere: host only", "", false, ModeHost, ""},
-		{"asked for bridge without plugins", "network:\n  default_mode: bridge\n", false, "", "CNI plugins"},
-		{"bad subnet", "network:\n  plugin_dirs: [" + plugins + "]\n  subnet: nope\n", false, "", "subnet"},
+		{"plugins found: bridge by default", NetworkSection{Config: Config{PluginDirs: []string{plugins}}}, true, ModeBridge, ""},
+		{"config makes host the default", NetworkSection{DefaultMode: ModeHost, Config: Config{PluginDirs: []string{plugins}}}, true, ModeHost, ""},
+		{"disabled", NetworkSection{Disabled: true}, false, ModeHost, ""},
+		{"no plugins anywhere: host only", NetworkSection{}, false, ModeHost, ""},
+		{"asked for bridge without plugins", NetworkSection{DefaultMode: ModeBridge}, false, "", "CNI plugins"},
+		{"bad subnet", NetworkSection{Config: Config{PluginDirs: []string{plugins}, Subnet: "nope"}}, false, "", "subnet"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := ""
-			if c.config != "" {
-				cfg = writeConfig(t, c.config)
-			}
-			n, err := Setup(t.TempDir(), cfg, nil)
+			n, err := Setup(t.TempDir(), c.config, IngressSection{}, nil)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("err %v, want %q", err, c.err)
@@ -77,7 +66,7 @@ func TestSetupModes(t *testing.T) {
 	}
 	// CNI_PATH is searched.
 	t.Setenv(EnvCNIPath, plugins)
-	n, err := Setup(t.TempDir(), "", nil)
+	n, err := Setup(t.TempDir(), NetworkSection{}, IngressSection{}, nil)
 	if err != nil || n.Bridge == nil {
 		t.Fatalf("plugins on CNI_PATH not used: %v", err)
 	}

@@ -31,7 +31,7 @@ type Config struct {
 	Socket           string
 	Bind             string
 	TokenFile        string
-	ConfigFile       string
+	Registries       *registry.Registries // the node config's registries: section (nil: none)
 	ContainerdSocket string
 	Namespace        string
 	StateDir         string
@@ -78,9 +78,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	regs, err := registry.Load(cfg.ConfigFile)
-	if err != nil {
-		return err
+	regs := cfg.Registries
+	if regs == nil {
+		regs = &registry.Registries{}
 	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"))
 	if err != nil {

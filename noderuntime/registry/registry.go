@@ -1,37 +1,27 @@
-// Package registry reads the node config file (k3s registries.yaml style:
-// mirrors and per-registry configs) and turns it into a containerd resolver.
+// Package registry turns the node config's registry settings (k3s
+// registries.yaml style: mirrors and per-registry configs) into a containerd
+// resolver.
 // Loopback registries (127.0.0.1:5000, localhost, [::1]) use plain HTTP with
 // no config, as BuildKit does.
 package registry
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/distribution/reference"
-	"gopkg.in/yaml.v3"
 )
 
-// Config is the node config file. The registries part may be written at the
-// top level (as k3s's registries.yaml) or under `registries:`.
-type Config struct {
-	Registries Registries            `yaml:"registries"`
-	Mirrors    map[string]Mirror     `yaml:"mirrors"`
-	Configs    map[string]HostConfig `yaml:"configs"`
-	// The networking sections, read by noderuntime/network.
-	Network yaml.Node `yaml:"network"`
-	Ingress yaml.Node `yaml:"ingress"`
-}
-
+// Registries are the registry settings of the node config (read by
+// noderuntime/nodeconfig): mirrors and per-registry configs, keyed by
+// registry host.
 type Registries struct {
 	Mirrors map[string]Mirror     `yaml:"mirrors"`
 	Configs map[string]HostConfig `yaml:"configs"`
@@ -50,40 +40,6 @@ type HostConfig struct {
 		InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 	} `yaml:"tls"`
 	PlainHTTP bool `yaml:"plain_http"`
-}
-
-// Load reads the config file at path; an empty path is an empty config.
-func Load(path string) (*Registries, error) {
-	r := &Registries{Mirrors: map[string]Mirror{}, Configs: map[string]HostConfig{}}
-	if path == "" {
-		return r, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("node config: %w", err)
-	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
-		return nil, fmt.Errorf("node config %s: %w", path, err)
-	}
-	for _, m := range []map[string]Mirror{c.Mirrors, c.Registries.Mirrors} {
-		for k, v := range m {
-			for _, e := range v.Endpoint {
-				if u, err := url.Parse(e); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-					return nil, fmt.Errorf("node config %s: mirrors.%s: endpoint %q must be an http:// or https:// URL", path, k, e)
-				}
-			}
-			r.Mirrors[k] = v
-		}
-	}
-	for _, m := range []map[string]HostConfig{c.Configs, c.Registries.Configs} {
-		for k, v := range m {
-			r.Configs[k] = v
-		}
-	}
-	return r, nil
 }
 
 // IsLoopback reports whether host (with optional port) is this machine.
