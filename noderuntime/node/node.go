@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"))
+	st, err := store.OpenWith(filepath.Join(cfg.DataDir, "state.db"), store.Options{Log: log.With("component", "store")})
 	if err != nil {
 		return err
 	}
@@ -154,6 +154,11 @@ func Run(ctx context.Context, cfg Config) error {
 	defer client.Close()
 
 	m := metrics.New()
+	m.Help("zlayer_store_quarantined_records", "State records that could not be decoded and were set aside.")
+	m.Gauge(func() []metrics.Sample {
+		q, _ := st.Quarantined()
+		return []metrics.Sample{{Name: "zlayer_store_quarantined_records", Value: float64(len(q))}}
+	})
 	ctrl = reconcile.New(reconcile.Options{
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
