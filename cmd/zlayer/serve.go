@@ -26,6 +26,8 @@ type ServeCmd struct {
 	Snapshotter       string        `env:"ZLAYER_SNAPSHOTTER" default:"overlayfs" help:"containerd snapshotter (overlayfs falls back to native where it cannot mount)."`
 	ContainerdRuntime string        `name:"runtime" env:"ZLAYER_RUNTIME" default:"io.containerd.zlayer.v1" help:"containerd runtime for containers (io.containerd.zlayer.v1 or io.containerd.runc.v2)."`
 	StopTimeout       time.Duration `name:"stop-timeout" env:"ZLAYER_STOP_TIMEOUT" default:"10s" help:"Grace between SIGTERM and SIGKILL when a replica stops."`
+	PullTimeout       time.Duration `name:"pull-progress-timeout" env:"ZLAYER_PULL_PROGRESS_TIMEOUT" default:"1m" help:"Fail an image pull when the registry sends nothing for this long (retried with backoff); big images that keep arriving are not cut off."`
+	CreateTimeout     time.Duration `name:"create-timeout" env:"ZLAYER_CREATE_TIMEOUT" default:"2m" help:"Fail creating or restarting a replica's container that takes longer (a wedged shim); retried with backoff."`
 }
 
 func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
@@ -44,6 +46,7 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, ConfigFile: c.Config,
 		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir,
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
+		PullProgressTimeout: c.PullTimeout, CreateTimeout: c.CreateTimeout,
 		Version:  buildVersion(),
 		Networks: nn.Networks(), Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},
 		BeforeStop: nn.BeforeStop(c.StopTimeout),

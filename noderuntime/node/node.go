@@ -52,6 +52,9 @@ type Config struct {
 	// BeforeStop runs before a replica is stopped for good (the ingress
 	// drains it).
 	BeforeStop func(ctx context.Context, id string)
+	// PullProgressTimeout and CreateTimeout are the reconciler's deadlines
+	// (reconcile.Options); zero takes its defaults.
+	PullProgressTimeout, CreateTimeout time.Duration
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
@@ -163,7 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
-		StopTimeout: cfg.StopTimeout,
+		StopTimeout: cfg.StopTimeout, PullProgressTimeout: cfg.PullProgressTimeout, CreateTimeout: cfg.CreateTimeout,
 	})
 	if sup != nil {
 		m.Gauge(func() []metrics.Sample {
