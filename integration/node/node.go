@@ -36,6 +36,8 @@ type Node struct {
 	exited  chan struct{}
 	logPath string
 	API     *apiclient.Client
+	// Args are added to every `zlayer serve` this Node starts.
+	Args []string
 }
 
 func FreePort(t testing.TB) int {
@@ -59,7 +61,12 @@ func StartNode(t testing.TB, s *stack.Stack) *Node {
 
 // StartNodeWith is StartNode with a given containerd runtime.
 func StartNodeWith(t testing.TB, s *stack.Stack, rt string) *Node {
-	n := &Node{
+	return StartNodeArgs(t, s, rt)
+}
+
+// StartNodeArgs is StartNodeWith with extra `zlayer serve` arguments.
+func StartNodeArgs(t testing.TB, s *stack.Stack, rt string, args ...string) *Node {
+	n := &Node{Args: args,
 		t: t, s: s, Dir: filepath.Join(s.Dir, "n"), Socket: filepath.Join(s.Dir, "api.sock"),
 		Bind: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), NS: "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl"),
 		Runtime: rt, Config: filepath.Join(s.Dir, "node.yaml"), logPath: filepath.Join(s.Dir, "logs", "serve.log"),
@@ -85,10 +92,11 @@ func (n *Node) Start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(n.s.BinDir, "zlayer"), "serve", "--log-level", "debug",
+	args := append([]string{"serve", "--log-level", "debug",
 		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
 		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
-		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s")
+		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s"}, n.Args...)
+	cmd := exec.Command(filepath.Join(n.s.BinDir, "zlayer"), args...)
 	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

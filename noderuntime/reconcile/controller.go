@@ -277,9 +277,21 @@ func (c *Controller) pass(ctx context.Context) error {
 	for _, r := range recs {
 		desired[r.Name] = r
 	}
+	// A deployment whose record was quarantined (could not be decoded) is
+	// not known to be unwanted: its replicas are left running, untouched,
+	// until the name is deployed again.
+	held := map[string]bool{}
+	if q, err := c.o.Store.Quarantined(); err == nil {
+		for _, e := range q {
+			held[e.Key] = true
+		}
+	}
 	// Orphans first: they may hold ports the desired replicas need.
 	for _, r := range c.snapshotReplicas() {
 		rec := desired[r.Deployment]
+		if rec == nil && held[r.Deployment] {
+			continue
+		}
 		if rec == nil || rec.Spec.Services[r.Service] == nil {
 			if c.startRemove(ctx, r) {
 				c.o.Log.Info("removing orphan replica", "id", r.ID)
