@@ -72,7 +72,7 @@ services:
     image: ` + reg + `/stalled/app:1
     restart_policy: {kind: always, delay: 1s}
 `
-	n.MustCLI("deploy", n.WriteSpec("stuck.yaml", stuck))
+	n.MustCLI("deploy", "--no-wait", n.WriteSpec("stuck.yaml", stuck))
 	n.WaitFor("A's pull to reach the stalled registry", time.Minute, func() bool { return accepted.Load() > 0 })
 	stateOfA := func() reconcile.ReplicaStatus {
 		rs := n.Replicas("stuck", "a")
@@ -181,4 +181,7 @@ func TestIntegrationCorruptStateRecord(t *testing.T) {
 	// Deploying the name again takes the replica over.
 	n.MustCLI("deploy", n.WriteSpec("other.yaml", strings.Replace(sleeperSpec, "deployment: fine", "deployment: other", 1)))
 	n.WaitFor("other ready again", time.Minute, func() bool { return n.Ready("other") })
+	// ... and down of it then removes them.
+	n.MustCLI("down", "other")
+	n.WaitFor("other's replica removed", time.Minute, func() bool { return len(n.Replicas("other", "")) == 0 })
 }

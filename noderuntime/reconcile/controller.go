@@ -283,7 +283,7 @@ func (c *Controller) pass(ctx context.Context) error {
 	held := map[string]bool{}
 	if q, err := c.o.Store.Quarantined(); err == nil {
 		for _, e := range q {
-			held[e.Key] = true
+			held[e.Key] = held[e.Key] || !e.Superseded
 		}
 	}
 	// Orphans first: they may hold ports the desired replicas need.

@@ -58,6 +58,9 @@ type Quarantined struct {
 	Error string    `json:"error"` // why it could not be decoded
 	At    time.Time `json:"at"`    // when it was set aside
 	Value []byte    `json:"value"` // the stored bytes, unchanged
+	// Superseded is set once the name was deployed again: the new record,
+	// not the lost one, says what runs under it.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // Options configure a Store.
@@ -171,6 +174,18 @@ func (s *Store) quarantine(tx *bolt.Tx, k, v []byte, cause error) error {
 	return nil
 }
 
+// supersede marks the quarantined records of name as replaced by a new one.
+func supersede(tx *bolt.Tx, name string, at time.Time) error {
+	q := tx.Bucket(bucketQuarantine)
+	return q.ForEachBucket(func(k []byte) error {
+		qb := q.Bucket(k)
+		if string(qb.Get([]byte("key"))) != name || qb.Get([]byte("superseded")) != nil {
+			return nil
+		}
+		return qb.Put([]byte("superseded"), []byte(at.Format(time.RFC3339Nano)))
+	})
+}
+
 // Quarantined lists the records set aside, oldest first.
 func (s *Store) Quarantined() ([]Quarantined, error) {
 	var out []Quarantined
@@ -179,6 +194,7 @@ func (s *Store) Quarantined() ([]Quarantined, error) {
 			qb := tx.Bucket(bucketQuarantine).Bucket(name)
 			q := Quarantined{Key: string(qb.Get([]byte("key"))), Error: string(qb.Get([]byte("error"))), Value: clone(qb.Get([]byte("value")))}
 			q.At, _ = time.Parse(time.RFC3339Nano, string(qb.Get([]byte("at"))))
+			q.Superseded = qb.Get([]byte("superseded")) != nil
 			out = append(out, q)
 			return nil
 		})
@@ -220,6 +236,9 @@ func (s *Store) Put(d *spec.Deployment, source string) (*Record, error) {
 			} else {
 				rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
 			}
+		}
+		if err := supersede(tx, d.Deployment, now); err != nil {
+			return err
 		}
 		rec.Spec, rec.Source, rec.UpdatedAt = d, source, now
 		rec.Generation++

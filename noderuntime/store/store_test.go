@@ -136,9 +136,16 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	if q, _ := s.Quarantined(); len(q) != len(bad)+1 {
 		t.Errorf("quarantine holds %d, want %d", len(q), len(bad)+1)
 	}
-	// Putting a deployment of a quarantined name stores it afresh.
+	// Putting a deployment of a quarantined name stores it afresh and
+	// marks the lost record superseded.
 	if r, err := s.Put(d, "again"); err != nil || r.Generation != 1 {
 		t.Fatalf("put after quarantine: %+v %v", r, err)
+	}
+	q, _ = s.Quarantined()
+	for _, e := range q {
+		if e.Superseded != (e.Key == "good") {
+			t.Errorf("quarantined %q superseded=%v after a put of %q", e.Key, e.Superseded, "good")
+		}
 	}
 }
 
