@@ -39,6 +39,8 @@ type ServeCmd struct {
 	StopTimeout       time.Duration `name:"stop-timeout" env:"ZLAYER_STOP_TIMEOUT" default:"10s" help:"Grace between SIGTERM and SIGKILL when a replica stops."`
 	LogMaxSize        string        `name:"log-max-size" env:"ZLAYER_LOG_MAX_SIZE" default:"10m" help:"Size at which a replica's log rotates (b, k, m, g: powers of 1024)."`
 	LogMaxFiles       string        `name:"log-max-files" env:"ZLAYER_LOG_MAX_FILES" default:"3" help:"Files a replica's log keeps, the current one included."`
+	PullTimeout       time.Duration `name:"pull-progress-timeout" env:"ZLAYER_PULL_PROGRESS_TIMEOUT" default:"1m" help:"Fail an image pull when the registry sends nothing for this long (retried with backoff); big images that keep arriving are not cut off."`
+	CreateTimeout     time.Duration `name:"create-timeout" env:"ZLAYER_CREATE_TIMEOUT" default:"2m" help:"Fail creating or restarting a replica's container that takes longer (a wedged shim); retried with backoff."`
 }
 
 func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
@@ -71,6 +73,7 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 		APILimits:        api.Limits{ReadHeaderTimeout: c.APIHeaderTimeout, MaxConns: c.APIMaxConns},
 		ContainerdSocket: c.ContainerdSocket, Namespace: c.Namespace, StateDir: c.StateDir, LogOptions: logOpts,
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
+		PullProgressTimeout: c.PullTimeout, CreateTimeout: c.CreateTimeout,
 		Version:  buildVersion(),
 		Networks: nn.Networks(), Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},
 		BeforeStop: nn.BeforeStop(c.StopTimeout),

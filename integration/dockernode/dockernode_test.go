@@ -65,6 +65,14 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The bridge replicas' ingress port, published too.
+	bport, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(specs, "bridged.yaml"), []byte(bridgedSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// dockerd runs with --bridge=none here, so publishing a port needs a
 	// network: a user-defined bridge (removed below, and checked).
@@ -75,6 +83,7 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	args := append([]string{"run"}, Privileged()...)
 	args = append(args, "-d", "--name", "zlayer", "--network", "zlnet",
 		"-p", fmt.Sprintf("127.0.0.1:%d:80", port), "-p", fmt.Sprintf("127.0.0.1:%d:3669", apiPort),
+		"-p", fmt.Sprintf("127.0.0.1:%d:%d", bport, bridgedPort),
 		"-v", "zlayer-state:/var/lib/zlayer", "-v", specs+":/specs:ro",
 		Image, "serve")
 	docker(args...)
@@ -113,6 +122,10 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	if body := httpGet(t, url, 30*time.Second); !strings.Contains(body, Body) {
 		t.Fatalf("published port answered %q, want %q", body, Body)
 	}
+	// Bridge replicas behind the ingress: each answers its own name.
+	docker("exec", "zlayer", "zlayer-runtime", "deploy", "--spec", "/specs/bridged.yaml")
+	burl := fmt.Sprintf("http://127.0.0.1:%d/", bport)
+	bridged := answering(t, burl, 2, 60*time.Second)
 	ctrLs := docker("exec", "zlayer", "ctr", "-n", "zlayer", "containers", "ls")
 	replica := firstReplica(ctrLs, "web-httpd-")
 	if replica == "" {
@@ -149,6 +162,17 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	// The CA lives on the volume: the remembered fingerprint still holds.
 	if out := hostAPI("status"); !strings.Contains(out, "1/1") {
 		t.Errorf("host CLI status after docker restart: %s", out)
+	}
+	// The bridge replicas' namespaces went with the container's /run: the
+	// node recreates them, and both answer through the ingress again.
+	if again := answering(t, burl, 2, 2*time.Minute); !sameSet(again, bridged) {
+		t.Errorf("after docker restart the bridge replicas answering are %v, before %v", again, bridged)
+	}
+	if out := docker("exec", "zlayer", "zlayer-runtime", "status"); !regexp.MustCompile(`web\s+2/2`).MatchString(out) {
+		t.Errorf("after docker restart the bridge service is not 2/2:\n%s", out)
+	}
+	if out := docker("logs", "zlayer"); strings.Contains(out, "no such file or directory") && strings.Contains(out, "namespace") {
+		t.Errorf("a replica restart failed on its vanished namespace:\n%s", out)
 	}
 
 	// The nested containers' cgroups sit under the node container's.
@@ -340,6 +364,63 @@ func httpGet(t *testing.T, url string, timeout time.Duration) string {
 	}
 	t.Fatalf("GET %s: no answer within %v: %v", url, timeout, last)
 	return ""
+}
+
+// bridgedPort is the ingress port of bridgedSpec.
+const bridgedPort = 8081
+
+// bridgedSpec is two bridge-network replicas behind a public endpoint on
+// the ingress, each answering its hostname (its container id).
+var bridgedSpec = fmt.Sprintf(`version: v1
+deployment: bridged
+services:
+  web:
+    image: {name: docker.io/library/busybox:latest, pull_policy: never}
+    network_mode: bridge
+    command:
+      entrypoint: ["/bin/sh", "-c"]
+      args: ["mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    endpoints:
+      - {name: http, protocol: http, port: %d, target_port: 8080, expose: public}
+    scale: {replicas: 2}
+    restart_policy: {kind: always, delay: 500ms}
+    health: {interval: 500ms, check: {type: http, port: 8080, path: /}}
+`, bridgedPort)
+
+// answering polls url until n different bodies have answered and returns
+// them.
+func answering(t *testing.T, url string, n int, timeout time.Duration) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	deadline := time.Now().Add(timeout)
+	for len(seen) < n && time.Now().Before(deadline) {
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				seen[strings.TrimSpace(string(b))] = true
+				continue
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(seen) < n {
+		t.Fatalf("GET %s: %d of %d replicas answered within %v: %v", url, len(seen), n, timeout, seen)
+	}
+	return seen
+}
+
+func sameSet(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func firstReplica(ctrLs, prefix string) string {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -354,8 +355,10 @@ func (b *Bridge) Detach(ctx context.Context, id string) error {
 	a, aerr := b.readAttachment(id)
 	if aerr == nil {
 		ns := a.Netns
-		if _, err := os.Stat(ns); err != nil {
-			ns = "" // gone with its task: plugins still release the lease and rules
+		if !isNetns(ns) {
+			// Gone (with its task, or with the node's /run): the plugins
+			// still release the lease; dropMasq below undoes the rules.
+			ns = ""
 		}
 		if err := b.cni.DelNetworkList(ctx, b.main, b.rt(id, ns)); err != nil {
 			errs = append(errs, fmt.Errorf("detach %s: %w", id, err))
@@ -363,8 +366,21 @@ func (b *Bridge) Detach(ctx context.Context, id string) error {
 		if ns != "" {
 			_ = b.cni.DelNetworkList(ctx, b.lo, &libcni.RuntimeConf{ContainerID: id, NetNS: ns, IfName: "lo"})
 		}
-	} else if !errors.Is(aerr, os.ErrNotExist) {
+	} else if errors.Is(aerr, os.ErrNotExist) {
+		// No record of an attachment, but a lease may still be held.
+		if slices.Contains(b.leaseHolders(), id) {
+			if err := b.cni.DelNetworkList(ctx, b.main, b.rt(id, "")); err != nil {
+				errs = append(errs, fmt.Errorf("detach %s: %w", id, err))
+			}
+		}
+	} else {
 		errs = append(errs, aerr)
+	}
+	if !isNetns(netns) {
+		// The plugins could not see the namespace to undo its NAT rules.
+		if err := dropMasq(networkName, id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := removeNetns(netns); err != nil {
 		errs = append(errs, err)
@@ -382,8 +398,8 @@ func (b *Bridge) Detach(ctx context.Context, id string) error {
 	return errors.Join(errs...)
 }
 
-// Attached lists the replicas with an attachment or a namespace on this
-// node.
+// Attached lists the replicas with an attachment, a namespace or an
+// address lease on this node.
 func (b *Bridge) Attached() []string {
 	seen := map[string]bool{}
 	ents, _ := os.ReadDir(filepath.Join(b.dir, "attach"))
@@ -395,6 +411,9 @@ func (b *Bridge) Attached() []string {
 	ents, _ = os.ReadDir(b.cfg.NetnsDir)
 	for _, e := range ents {
 		seen[e.Name()] = true
+	}
+	for _, id := range b.leaseHolders() {
+		seen[id] = true
 	}
 	out := make([]string, 0, len(seen))
 	for id := range seen {

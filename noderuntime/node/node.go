@@ -62,6 +62,9 @@ type Config struct {
 	ReadTokenFile string
 	TLS           api.TLSFiles
 	APILimits     api.Limits
+	// PullProgressTimeout and CreateTimeout are the reconciler's deadlines
+	// (reconcile.Options); zero takes its defaults.
+	PullProgressTimeout, CreateTimeout time.Duration
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
@@ -82,7 +85,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if regs == nil {
 		regs = &registry.Registries{}
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"))
+	st, err := store.OpenWith(filepath.Join(cfg.DataDir, "state.db"), store.Options{Log: log.With("component", "store")})
 	if err != nil {
 		return err
 	}
@@ -182,12 +185,18 @@ func Run(ctx context.Context, cfg Config) error {
 	defer client.Close()
 
 	m := metrics.New()
+	m.Help("zlayer_store_quarantined_records", "State records that could not be decoded and were set aside.")
+	m.Gauge(func() []metrics.Sample {
+		q, _ := st.Quarantined()
+		return []metrics.Sample{{Name: "zlayer_store_quarantined_records", Value: float64(len(q))}}
+	})
 	ctrl = reconcile.New(reconcile.Options{
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
 		StopTimeout: cfg.StopTimeout, LoggerBinary: filepath.Join(binDir, contract.LoggerName),
-		LogOptions: cfg.LogOptions,
+		LogOptions:          cfg.LogOptions,
+		PullProgressTimeout: cfg.PullProgressTimeout, CreateTimeout: cfg.CreateTimeout,
 	})
 	if sup != nil {
 		m.Gauge(func() []metrics.Sample {

@@ -80,8 +80,15 @@ type Options struct {
 	// LoggerBinary is zlayer-logger, which writes replicas' logs under
 	// runtimes other than ours (runc's shim runs it per task).
 	LoggerBinary string
-	// Parallel bounds concurrent replica creations in one pass.
+	// Parallel bounds concurrent container creations (pulls do not count:
+	// they wait on registries, not on the node).
 	Parallel int
+	// PullProgressTimeout fails a pull whose registry sends nothing for
+	// this long (default 1m); a big image that keeps arriving is not cut off.
+	PullProgressTimeout time.Duration
+	// CreateTimeout bounds creating a container and starting its task
+	// (default 2m), so a wedged shim fails that replica, not the node.
+	CreateTimeout time.Duration
 	// BeforeStop runs before a replica is stopped for good (removal, scale
 	// down, rolling replacement): node networking drains it from the ingress.
 	BeforeStop func(ctx context.Context, id string)
@@ -98,6 +105,7 @@ type Controller struct {
 	passes   int64
 	adopted  bool
 	ready    chan struct{} // closed after the first converged pass after start
+	slots    chan struct{} // Parallel container creations at a time
 
 	runCtx context.Context
 }
@@ -140,6 +148,46 @@ type Replica struct {
 	healthOf     *spec.Health // the check the prober runs
 	healthCancel context.CancelFunc
 	waitCtx      context.Context
+	keepLogs     bool // a recreated container keeps its replica's logs
+	// work is closed when the replica's create or restart in flight ends;
+	// workCancel abandons it (the replica is being removed).
+	work       chan struct{}
+	workCancel context.CancelFunc
+}
+
+// beginWork starts r's create or restart, unless one is in flight or r is
+// being removed. c.mu held.
+func (c *Controller) beginWork(ctx context.Context, r *Replica) (context.Context, bool) {
+	if r.work != nil || r.removing {
+		return nil, false
+	}
+	ctx, r.workCancel = context.WithCancel(ctx)
+	r.work = make(chan struct{})
+	return ctx, true
+}
+
+// endWork marks r's work done and asks for a pass to follow it up.
+func (c *Controller) endWork(r *Replica) {
+	c.mu.Lock()
+	if r.work != nil {
+		close(r.work)
+		r.work = nil
+		r.workCancel()
+	}
+	c.mu.Unlock()
+	c.Trigger()
+}
+
+// abandonWork cancels r's create or restart in flight and waits for it to
+// end, so removal never races a container being made.
+func (c *Controller) abandonWork(r *Replica) {
+	c.mu.Lock()
+	work, cancel := r.work, r.workCancel
+	c.mu.Unlock()
+	if work != nil {
+		cancel()
+		<-work
+	}
 }
 
 func New(o Options) *Controller {
@@ -149,13 +197,19 @@ func New(o Options) *Controller {
 	if o.Parallel == 0 {
 		o.Parallel = 4
 	}
+	if o.PullProgressTimeout <= 0 {
+		o.PullProgressTimeout = time.Minute
+	}
+	if o.CreateTimeout <= 0 {
+		o.CreateTimeout = 2 * time.Minute
+	}
 	if o.Networks == nil {
 		o.Networks = Networks{"host": HostNetwork{}}
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, trigger: make(chan struct{}, 1), ready: make(chan struct{})}
+	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, trigger: make(chan struct{}, 1), ready: make(chan struct{}), slots: make(chan struct{}, o.Parallel)}
 	c.o.Metrics.Help("zlayer_replicas", "Replicas by deployment, service and state.")
 	c.o.Metrics.Help("zlayer_replica_restarts_total", "Replica restarts done by the node.")
 	c.o.Metrics.Help("zlayer_reconcile_duration_seconds", "Duration of reconcile passes.")
@@ -230,9 +284,21 @@ func (c *Controller) pass(ctx context.Context) error {
 	for _, r := range recs {
 		desired[r.Name] = r
 	}
+	// A deployment whose record was quarantined (could not be decoded) is
+	// not known to be unwanted: its replicas are left running, untouched,
+	// until the name is deployed again.
+	held := map[string]bool{}
+	if q, err := c.o.Store.Quarantined(); err == nil {
+		for _, e := range q {
+			held[e.Key] = held[e.Key] || !e.Superseded
+		}
+	}
 	// Orphans first: they may hold ports the desired replicas need.
 	for _, r := range c.snapshotReplicas() {
 		rec := desired[r.Deployment]
+		if rec == nil && held[r.Deployment] {
+			continue
+		}
 		if rec == nil || rec.Spec.Services[r.Service] == nil {
 			if c.startRemove(ctx, r) {
 				c.o.Log.Info("removing orphan replica", "id", r.ID)
@@ -252,20 +318,10 @@ func (c *Controller) pass(ctx context.Context) error {
 			creates = append(creates, fns...)
 		}
 	}
-	if len(creates) > 0 {
-		sem := make(chan struct{}, c.o.Parallel)
-		var wg sync.WaitGroup
-		for _, f := range creates {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				f()
-			}()
-		}
-		wg.Wait()
-		c.Trigger()
+	// Creations run on their own (each ends with a trigger): a pass never
+	// waits on a pull or a shim, so other services keep converging.
+	for _, f := range creates {
+		go f()
 	}
 	return errors.Join(errs...)
 }
@@ -457,16 +513,22 @@ func (c *Controller) createFn(d *spec.Deployment, name string, index int) func()
 		return func() {}
 	}
 	c.replicas[id] = r
+	ctx, _ := c.beginWork(c.ctx(c.runCtx), r)
 	c.mu.Unlock()
 	return func() {
-		ctx := c.ctx(c.runCtx)
+		defer c.endWork(r)
 		if err := c.create(ctx, d, r); err != nil {
-			c.o.Log.Error("create replica", "id", id, "err", err)
 			c.mu.Lock()
+			defer c.mu.Unlock()
+			if r.removing {
+				return // abandoned: the replica is going away
+			}
+			c.o.Log.Error("create replica", "id", id, "err", err)
 			r.State, r.Message = StateFailed, err.Error()
 			r.consecutive++
-			r.nextRestart = time.Now().Add(backoff(s.RestartPolicy.Delay.D(), r.consecutive))
-			c.mu.Unlock()
+			wait := backoff(s.RestartPolicy.Delay.D(), r.consecutive)
+			r.nextRestart = time.Now().Add(wait)
+			time.AfterFunc(wait, c.Trigger)
 		}
 	}
 }
@@ -483,23 +545,48 @@ func backoff(delay time.Duration, n int) time.Duration {
 	return min(d, time.Minute)
 }
 
-// maybeRestart restarts an exited replica when its policy and backoff say so.
+// maybeRestart restarts an exited replica when its policy and backoff say
+// so, in the background and within the create timeout: a wedged shim holds
+// up that replica only. A replica whose node-side resources vanished (a node
+// restart) is recreated instead.
 func (c *Controller) maybeRestart(ctx context.Context, r *Replica, s *spec.Service) {
 	c.mu.Lock()
 	if (r.State != StateRestart && r.State != StateCrashLoop) || r.removing || time.Now().Before(r.nextRestart) {
 		c.mu.Unlock()
 		return
 	}
+	ctx, ok := c.beginWork(ctx, r)
+	if !ok {
+		c.mu.Unlock()
+		return
+	}
 	r.spec = s
 	c.mu.Unlock()
-	if err := c.startTask(ctx, r, true); err != nil {
-		c.o.Log.Error("restart replica", "id", r.ID, "err", err)
-		c.mu.Lock()
-		r.consecutive++
-		r.nextRestart = time.Now().Add(backoff(s.RestartPolicy.Delay.D(), r.consecutive))
-		r.Message = err.Error()
-		c.mu.Unlock()
-	}
+	go func() {
+		defer c.endWork(r)
+		tctx, cancel := context.WithTimeout(ctx, c.o.CreateTimeout)
+		err := c.startTask(tctx, r, true)
+		cancel()
+		var gone *vanishedError
+		if errors.As(err, &gone) {
+			err = c.recreate(ctx, r, gone.why)
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("restart did not finish within %s (create timeout): %w", c.o.CreateTimeout, err)
+		}
+		if err != nil {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if r.removing {
+				return
+			}
+			c.o.Log.Error("restart replica", "id", r.ID, "err", err)
+			r.consecutive++
+			wait := backoff(s.RestartPolicy.Delay.D(), r.consecutive)
+			r.nextRestart = time.Now().Add(wait)
+			r.Message = err.Error()
+			time.AfterFunc(wait, c.Trigger)
+		}
+	}()
 }
 
 // afterExit decides, under c.mu, what an exit leads to.

@@ -37,20 +37,36 @@ func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (conta
 		if policy == "never" {
 			return nil, fmt.Errorf("%s: %w and pull_policy is never (import it with `zlayer image import`)", name, ErrImageNotPresent)
 		}
-		v, err, _ := pulls.Do(c.o.Namespace+"\x00"+name, func() (any, error) {
+		// The pull runs on its own, watched for progress: one stalled
+		// registry fails its pull after the progress timeout, and a caller
+		// that stops waiting (its replica removed) does not cancel the pull
+		// for others waiting on the same image.
+		ch := pulls.DoChan(c.o.Namespace+"\x00"+name, func() (any, error) {
 			start := time.Now()
-			img, err := c.o.Client.Pull(ctx, name,
+			pctx, resolver, done := watchPull(context.WithoutCancel(ctx), name, c.o.PullProgressTimeout, c.o.Registries.Resolver())
+			defer done()
+			img, err := c.o.Client.Pull(pctx, name,
 				containerd.WithPullUnpack,
 				containerd.WithPullSnapshotter(c.o.Snapshotter),
-				containerd.WithResolver(c.o.Registries.Resolver()),
+				containerd.WithResolver(resolver),
 			)
 			c.o.Metrics.Observe("zlayer_image_pull_duration_seconds", time.Since(start))
 			if err != nil {
+				if cause := context.Cause(pctx); cause != nil && pctx.Err() != nil {
+					return nil, cause
+				}
 				return nil, fmt.Errorf("pull %s: %w", name, err)
 			}
 			c.o.Log.Info("pulled image", "image", name, "digest", img.Target().Digest, "took", time.Since(start).Round(time.Millisecond))
 			return img, nil
 		})
+		var v any
+		select {
+		case res := <-ch:
+			v, err = res.Val, res.Err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pull %s: %w", name, ctx.Err())
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,27 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	c.mu.Lock()
 	r.ImageDigest, r.Image = img.Target().Digest.String(), img.Name()
 	c.mu.Unlock()
+	// The image is here; making the container waits for a slot (bounding
+	// the node's concurrent creations) and has the create timeout.
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.slots }()
+	ctx, cancel := context.WithTimeout(ctx, c.o.CreateTimeout)
+	defer cancel()
+	if err := c.makeContainer(ctx, d, r, s, netw, img); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("creating the container did not finish within %s (create timeout): %w", c.o.CreateTimeout, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// makeContainer creates r's container from img and starts its first task.
+func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *Replica, s *spec.Service, netw Network, img containerd.Image) error {
 
 	opts := []oci.SpecOpts{oci.WithDefaultSpecForPlatform("linux/amd64"), oci.WithImageConfig(img)}
 	switch {
@@ -111,8 +133,13 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	if old, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
 		c.deleteContainer(ctx, old)
 	}
-	_ = logfile.Remove(c.logPath(r.ID))
-	_ = os.Remove(c.exitPath(r.ID))
+	c.mu.Lock()
+	keepLogs := r.keepLogs
+	c.mu.Unlock()
+	if !keepLogs {
+		_ = logfile.Remove(c.logPath(r.ID))
+		_ = os.Remove(c.exitPath(r.ID))
+	}
 	ctr, err := c.o.Client.NewContainer(ctx, r.ID,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(c.o.Snapshotter),
@@ -180,6 +207,11 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	ctr, err := c.o.Client.LoadContainer(ctx, r.ID)
 	if err != nil {
 		return err
+	}
+	if restart {
+		if why := vanished(ctx, ctr); why != "" {
+			return &vanishedError{why: why}
+		}
 	}
 	if t, err := ctr.Task(ctx, nil); err == nil {
 		killTask(ctx, t, 0)
@@ -382,6 +414,12 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.mu.Lock()
 	r.removing = true
 	r.State = StateStopping
+	c.mu.Unlock()
+	// A create or restart in flight (a pull that hangs, say) is abandoned
+	// first: down and scale never wait on it, and it cannot leave a
+	// container behind.
+	c.abandonWork(r)
+	c.mu.Lock()
 	cancel := r.cancel
 	c.mu.Unlock()
 	if c.o.BeforeStop != nil {

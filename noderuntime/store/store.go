@@ -1,13 +1,17 @@
 // Package store keeps the node's desired state (deployments) durably in a
 // bbolt file in the data dir, so a restarted node converges to what was
-// last applied.
+// last applied. A record that cannot be decoded is never fatal and never
+// dropped: it is moved, as it was, to a quarantine bucket and reported, and
+// the other deployments go on.
 package store
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,10 +19,28 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
-var bucketDeployments = []byte("deployments")
+var (
+	bucketDeployments = []byte("deployments")
+	// bucketQuarantine holds one sub-bucket per set-aside record, named
+	// KEY@UNIXNANO so that repeated quarantines of one name all stay.
+	bucketQuarantine = []byte("quarantine")
+)
 
 // ErrNotFound is returned for an unknown deployment.
 var ErrNotFound = errors.New("deployment not found")
+
+// CorruptError is a stored record that could not be decoded. The record has
+// been moved to quarantine; the deployment it was is no longer desired.
+type CorruptError struct {
+	Key string
+	Err error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state record %q cannot be decoded (moved to quarantine): %v", e.Key, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Record is a stored deployment: the validated spec plus bookkeeping.
 type Record struct {
@@ -30,28 +52,175 @@ type Record struct {
 	UpdatedAt  time.Time        `json:"updated_at"`
 }
 
-type Store struct{ db *bolt.DB }
+// Quarantined is a record set aside because it could not be decoded.
+type Quarantined struct {
+	Key   string    `json:"key"`   // the deployment name it was stored under
+	Error string    `json:"error"` // why it could not be decoded
+	At    time.Time `json:"at"`    // when it was set aside
+	Value []byte    `json:"value"` // the stored bytes, unchanged
+	// Superseded is set once the name was deployed again: the new record,
+	// not the lost one, says what runs under it.
+	Superseded bool `json:"superseded,omitempty"`
+}
+
+// Options configure a Store.
+type Options struct {
+	// Log gets one line per record set aside (key and decode error).
+	Log *slog.Logger
+}
+
+type Store struct {
+	db  *bolt.DB
+	log *slog.Logger
+}
 
 // Open opens (creating) the database at path. A second node on the same data
 // dir fails here after a short wait instead of corrupting state.
-func Open(path string) (*Store, error) {
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options. Records that cannot be decoded are moved
+// to quarantine here, before anything reads them.
+func OpenWith(path string, o Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open state %s (is another zlayer serve using this data dir?): %w", path, err)
 	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{db: db, log: o.Log}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketDeployments)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketQuarantine); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketDeployments)
+		if err != nil {
+			return err
+		}
+		type bad struct {
+			k, v []byte
+			err  error
+		}
+		var bads []bad
+		if err := b.ForEach(func(k, v []byte) error {
+			if _, err := decode(k, v); err != nil {
+				bads = append(bads, bad{k: clone(k), v: clone(v), err: err})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, x := range bads {
+			if err := s.quarantine(tx, x.k, x.v, x.err); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
 func (s *Store) Close() error { return s.db.Close() }
 
-// Put stores d, bumping its generation; it returns the stored record.
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// decode reads a record and checks what the controller relies on: a record
+// that decodes but names another deployment, or has no spec, is as unusable
+// as one that does not decode.
+func decode(k, v []byte) (*Record, error) {
+	rec := &Record{}
+	if err := json.Unmarshal(v, rec); err != nil {
+		return nil, err
+	}
+	switch {
+	case rec.Spec == nil:
+		return nil, errors.New("record has no spec")
+	case rec.Name != string(k) || rec.Spec.Deployment != string(k):
+		return nil, fmt.Errorf("record names deployment %q (spec %q)", rec.Name, rec.Spec.Deployment)
+	}
+	for name, svc := range rec.Spec.Services {
+		if svc == nil {
+			return nil, fmt.Errorf("service %q has no definition", name)
+		}
+	}
+	return rec, nil
+}
+
+// quarantine moves the record k out of the deployments bucket into its own
+// quarantine sub-bucket, keeping its bytes and the decode error. tx is a
+// write transaction.
+func (s *Store) quarantine(tx *bolt.Tx, k, v []byte, cause error) error {
+	at := time.Now().UTC()
+	name := []byte(string(k) + "@" + strconv.FormatInt(at.UnixNano(), 10))
+	qb, err := tx.Bucket(bucketQuarantine).CreateBucketIfNotExists(name)
+	if err != nil {
+		return fmt.Errorf("quarantine %q: %w", k, err)
+	}
+	for field, val := range map[string][]byte{
+		"key": k, "value": v, "error": []byte(cause.Error()), "at": []byte(at.Format(time.RFC3339Nano)),
+	} {
+		if err := qb.Put([]byte(field), val); err != nil {
+			return fmt.Errorf("quarantine %q: %w", k, err)
+		}
+	}
+	if err := tx.Bucket(bucketDeployments).Delete(k); err != nil {
+		return fmt.Errorf("quarantine %q: %w", k, err)
+	}
+	s.log.Error("state record cannot be decoded; moved to quarantine, other deployments go on",
+		"key", string(k), "err", cause, "quarantine", string(name))
+	return nil
+}
+
+// supersede marks the quarantined records of name as replaced by a new one.
+func supersede(tx *bolt.Tx, name string, at time.Time) error {
+	q := tx.Bucket(bucketQuarantine)
+	return q.ForEachBucket(func(k []byte) error {
+		qb := q.Bucket(k)
+		if string(qb.Get([]byte("key"))) != name || qb.Get([]byte("superseded")) != nil {
+			return nil
+		}
+		return qb.Put([]byte("superseded"), []byte(at.Format(time.RFC3339Nano)))
+	})
+}
+
+// Quarantined lists the records set aside, oldest first.
+func (s *Store) Quarantined() ([]Quarantined, error) {
+	var out []Quarantined
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketQuarantine).ForEachBucket(func(name []byte) error {
+			qb := tx.Bucket(bucketQuarantine).Bucket(name)
+			q := Quarantined{Key: string(qb.Get([]byte("key"))), Error: string(qb.Get([]byte("error"))), Value: clone(qb.Get([]byte("value")))}
+			q.At, _ = time.Parse(time.RFC3339Nano, string(qb.Get([]byte("at"))))
+			q.Superseded = qb.Get([]byte("superseded")) != nil
+			out = append(out, q)
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, err
+}
+
+// setAside quarantines the record k if it still holds v (it may have been
+// replaced since it was read) and returns the error to report for it.
+func (s *Store) setAside(k, v []byte, cause error) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketDeployments).Get(k)
+		if cur == nil || string(cur) != string(v) {
+			return nil
+		}
+		return s.quarantine(tx, k, v, cause)
+	})
+	if err != nil {
+		return err
+	}
+	return &CorruptError{Key: string(k), Err: cause}
+}
+
+// Put stores d, bumping its generation; it returns the stored record. An
+// undecodable record of the same name is quarantined, not overwritten.
 func (s *Store) Put(d *spec.Deployment, source string) (*Record, error) {
 	var rec Record
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -59,10 +228,17 @@ func (s *Store) Put(d *spec.Deployment, source string) (*Record, error) {
 		now := time.Now().UTC()
 		rec = Record{Name: d.Deployment, CreatedAt: now}
 		if old := b.Get([]byte(d.Deployment)); old != nil {
-			var prev Record
-			if err := json.Unmarshal(old, &prev); err == nil {
+			prev, err := decode([]byte(d.Deployment), old)
+			if err != nil {
+				if err := s.quarantine(tx, []byte(d.Deployment), clone(old), err); err != nil {
+					return err
+				}
+			} else {
 				rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
 			}
+		}
+		if err := supersede(tx, d.Deployment, now); err != nil {
+			return err
 		}
 		rec.Spec, rec.Source, rec.UpdatedAt = d, source, now
 		rec.Generation++
@@ -75,34 +251,60 @@ func (s *Store) Put(d *spec.Deployment, source string) (*Record, error) {
 	return &rec, err
 }
 
+// Get returns the deployment name; a record that cannot be decoded is
+// quarantined and reported as a *CorruptError.
 func (s *Store) Get(name string) (*Record, error) {
-	var rec *Record
+	var raw []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketDeployments).Get([]byte(name))
 		if v == nil {
 			return ErrNotFound
 		}
-		rec = &Record{}
-		return json.Unmarshal(v, rec)
+		raw = clone(v)
+		return nil
 	})
-	return rec, err
+	if err != nil {
+		return nil, err
+	}
+	rec, err := decode([]byte(name), raw)
+	if err != nil {
+		return nil, s.setAside([]byte(name), raw, err)
+	}
+	return rec, nil
 }
 
-// List returns all deployments, by name.
+// List returns all deployments that decode, by name. Records that do not
+// are quarantined (and logged) and left out: one bad record does not stop
+// the node from running the others.
 func (s *Store) List() ([]*Record, error) {
 	var out []*Record
+	type bad struct {
+		k, v []byte
+		err  error
+	}
+	var bads []bad
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDeployments).ForEach(func(k, v []byte) error {
-			rec := &Record{}
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("deployment %s: %w", k, err)
+			rec, err := decode(k, v)
+			if err != nil {
+				bads = append(bads, bad{clone(k), clone(v), err})
+				return nil
 			}
 			out = append(out, rec)
 			return nil
 		})
 	})
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bads {
+		var ce *CorruptError
+		if err := s.setAside(b.k, b.v, b.err); !errors.As(err, &ce) {
+			return nil, err
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, err
+	return out, nil
 }
 
 func (s *Store) Delete(name string) error {
