@@ -209,7 +209,9 @@ func New(o Options) *Controller {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, trigger: make(chan struct{}, 1), ready: make(chan struct{}), slots: make(chan struct{}, o.Parallel)}
+	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, trigger: make(chan struct{}, 1), ready: make(chan struct{}), slots: make(chan struct{}, o.Parallel),
+		// Run replaces it; work begun before (tests drive passes directly) has one.
+		runCtx: context.Background()}
 	c.o.Metrics.Help("zlayer_replicas", "Replicas by deployment, service and state.")
 	c.o.Metrics.Help("zlayer_replica_restarts_total", "Replica restarts done by the node.")
 	c.o.Metrics.Help("zlayer_reconcile_duration_seconds", "Duration of reconcile passes.")
