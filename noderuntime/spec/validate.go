@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"github.com/zlayer/zlayer/internal/depcycle"
+	"github.com/zlayer/zlayer/internal/yamldoc"
 	"maps"
 	"math"
 	"regexp"
@@ -121,21 +123,6 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "nothing"
-}
-
 // walk checks n against s. n comes from yamldoc: aliases and merge keys are
 // already expanded, so this sees the very nodes the decoder decodes.
 func (c *checker) walk(n *yaml.Node, s *schema, path string) {
@@ -145,7 +132,7 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			c.add(n, path, "must be a mapping, got %s", kindName(n))
+			c.add(n, path, "must be a mapping, got %s", yamldoc.KindName(n))
 			return
 		}
 		seen := map[string]bool{}
@@ -175,7 +162,7 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 		}
 	case kStringMap:
 		if n.Kind != yaml.MappingNode {
-			c.add(n, path, "must be a mapping, got %s", kindName(n))
+			c.add(n, path, "must be a mapping, got %s", yamldoc.KindName(n))
 			return
 		}
 		seen := map[string]bool{}
@@ -189,12 +176,12 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 			if s.elem != nil {
 				c.walk(v, s.elem, join(path, k.Value))
 			} else if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-				c.add(v, join(path, k.Value), "must be a string, got %s", kindName(v))
+				c.add(v, join(path, k.Value), "must be a string, got %s", yamldoc.KindName(v))
 			}
 		}
 	case kList:
 		if n.Kind != yaml.SequenceNode {
-			c.add(n, path, "must be a list, got %s", kindName(n))
+			c.add(n, path, "must be a list, got %s", yamldoc.KindName(n))
 			return
 		}
 		for i, e := range n.Content {
@@ -205,17 +192,17 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 			return
 		}
 		if n.Kind != yaml.SequenceNode {
-			c.add(n, path, "must be a string or a list of strings, got %s", kindName(n))
+			c.add(n, path, "must be a string or a list of strings, got %s", yamldoc.KindName(n))
 			return
 		}
 		for i, e := range n.Content {
 			if e.Kind != yaml.ScalarNode || e.Tag == "!!null" {
-				c.add(e, fmt.Sprintf("%s[%d]", path, i), "must be a string, got %s", kindName(e))
+				c.add(e, fmt.Sprintf("%s[%d]", path, i), "must be a string, got %s", yamldoc.KindName(e))
 			}
 		}
 	default:
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-			c.add(n, path, "must be a scalar, got %s", kindName(n))
+			c.add(n, path, "must be a scalar, got %s", yamldoc.KindName(n))
 			return
 		}
 		c.scalar(n, s, path)
@@ -416,49 +403,10 @@ func (c *checker) semantic(root *yaml.Node) {
 			}
 		}
 	}
-	if cyc := findCycle(deps); cyc != nil {
+	if cyc := depcycle.Find(slices.Sorted(maps.Keys(deps)), func(n string) []string { return deps[n] }); cyc != nil {
 		n := mapGet(svcs, cyc[0])
 		c.add(n, "services."+cyc[0]+".depends", "dependency cycle: %s", strings.Join(cyc, " -> "))
 	}
-}
-
-func findCycle(deps map[string][]string) []string {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	var found []string
-	var visit func(string) bool
-	visit = func(n string) bool {
-		color[n] = grey
-		stack = append(stack, n)
-		for _, d := range deps[n] {
-			if color[d] == grey {
-				for i, s := range stack {
-					if s == d {
-						found = append(append([]string{}, stack[i:]...), d)
-					}
-				}
-				return true
-			}
-			if color[d] == white && visit(d) {
-				return true
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[n] = black
-		return false
-	}
-	keys := slices.Sorted(maps.Keys(deps))
-	for _, k := range keys {
-		if color[k] == white && visit(k) {
-			return found
-		}
-	}
-	return nil
 }
 
 // mapGet returns the value node of key in a mapping node, or nil.
