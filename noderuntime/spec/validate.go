@@ -2,8 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"github.com/zlayer/zlayer/internal/depcycle"
-	"github.com/zlayer/zlayer/internal/yamldoc"
 	"maps"
 	"math"
 	"regexp"
@@ -13,6 +11,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zlayer/zlayer/internal/depcycle"
+	"github.com/zlayer/zlayer/internal/yamldoc"
 )
 
 // Error is one problem in a spec, located in its file.
