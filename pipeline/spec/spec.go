@@ -282,6 +282,11 @@ func (p *parser) pipeline(root *yaml.Node, dir string, sets map[string]string) *
 		}
 	})
 	if root.Kind != yaml.MappingNode {
+		// A null document ("~") passes mapping() as empty: it still has
+		// no images.
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			p.errorf(root, "no images: section; a pipeline needs at least one image")
+		}
 		return pl
 	}
 	for k, v := range sets {
