@@ -210,6 +210,9 @@ func (r *followReader) successor(path string) (*os.File, error) {
 // openSnapshot opens the log's files oldest first and reports whether every
 // name still named the same file after all were open.
 func openSnapshot(path string) ([]*os.File, bool, error) {
+	if snap, ok, err := lockedSnapshot(path); ok || err != nil {
+		return snap, ok, err
+	}
 	names, err := Files(path)
 	if err != nil {
 		return nil, false, err

@@ -3,10 +3,12 @@ package logfile
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -212,5 +214,34 @@ func TestLinesWhileRotating(t *testing.T) {
 				t.Fatalf("round %d: line %d after %d", round, b, a)
 			}
 		}
+	}
+}
+
+// A writer stopped in the middle of a rotation (holding the lock) does not
+// hang readers: they fall back to comparing names and still read the log.
+func TestReadWhileRotationLockHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.log")
+	l, err := Open(path, Options{MaxSize: 100, MaxFiles: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(l.Stream("stdout"), "%d\n", i)
+	}
+	held, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := flockFile(held, syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := Tail(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) == 0 || recs[len(recs)-1].Log != "5" {
+		t.Fatalf("read %q with the lock held", logs(recs))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -176,15 +177,30 @@ func (l *File) write(b []byte) error {
 // rotate shifts name.log.i to name.log.i+1, dropping the oldest, and starts
 // a fresh name.log. Renames are atomic, so a reader sees every line once.
 func (l *File) rotate() error {
-	if err := l.f.Close(); err != nil {
+	// Readers open the set under this lock (rotlock.go), so the file stays
+	// open, locked, until every name has moved; closing it releases the lock.
+	// A filesystem without flock leaves readers comparing names instead.
+	old := l.f
+	l.f = nil
+	_ = flockFile(old, syscall.LOCK_EX)
+	if err := l.shift(); err != nil {
+		old.Close()
+		return err
+	}
+	if err := old.Close(); err != nil {
 		return fmt.Errorf("close log for rotation: %w", err)
 	}
-	l.f = nil
+	return l.open()
+}
+
+// shift renames the files one place older, dropping the oldest beyond
+// MaxFiles (with one file, the current one is dropped).
+func (l *File) shift() error {
 	if l.opts.MaxFiles == 1 {
 		if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rotate log: %w", err)
 		}
-		return l.open()
+		return nil
 	}
 	// Only the files that exist are shifted: with a large MaxFiles, trying
 	// every name would cost a syscall per slot at each rotation.
@@ -203,7 +219,7 @@ func (l *File) rotate() error {
 		return fmt.Errorf("rotate log: %w", err)
 	}
 	l.kept++
-	return l.open()
+	return nil
 }
 
 func rotated(path string, i int) string { return path + "." + strconv.Itoa(i) }
