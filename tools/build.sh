@@ -50,6 +50,11 @@ goinstall cni "$CNI_PLUGINS_VERSION" "" \
   github.com/containernetworking/plugins/plugins/ipam/host-local \
   github.com/containernetworking/plugins/plugins/meta/portmap
 
+# golangci-lint reads its version from build info, which -trimpath and a
+# module-proxy build keep; it needs no ldflags.
+goinstall golangci-lint "$GOLANGCI_LINT_VERSION" "" \
+  github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
 # BuildKit's go.mod carries `exclude` directives, which make `go install
 # pkg@version` refuse it; build it as the main module from a copy of its source.
 if ! fresh buildkit "$BUILDKIT_VERSION"; then
