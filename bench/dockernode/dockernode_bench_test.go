@@ -140,7 +140,7 @@ func waitAnswer(url string, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		if resp, err := c.Get(url); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}

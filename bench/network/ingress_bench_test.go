@@ -80,7 +80,7 @@ func loadAt(url string, conc int, rate float64, d time.Duration) result {
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				if resp.StatusCode != http.StatusOK {
 					bad++
 					continue
 				}

@@ -103,7 +103,7 @@ func TestDeployWaitStopsOnSIGTERM(t *testing.T) {
 	waiting := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if r.Method == "GET" {
+		if r.Method == http.MethodGet {
 			select {
 			case waiting <- struct{}{}:
 			default:

@@ -353,7 +353,7 @@ func httpGet(t *testing.T, url string, timeout time.Duration) string {
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				return string(b)
 			}
 			last = fmt.Errorf("status %d: %s", resp.StatusCode, b)
@@ -398,7 +398,7 @@ func answering(t *testing.T, url string, n int, timeout time.Duration) map[strin
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				seen[strings.TrimSpace(string(b))] = true
 				continue
 			}

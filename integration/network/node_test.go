@@ -382,7 +382,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			tc.Close()
-			if resp.StatusCode != 200 || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
 				t.Errorf("https %s: %d %q", c.host, resp.StatusCode, body)
 			}
 			if err := cert.VerifyHostname(c.host); err != nil {

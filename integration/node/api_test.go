@@ -120,7 +120,7 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
 	if resp, err := hc.Get("http://" + n.Bind + "/v1/deployments"); err == nil {
 		resp.Body.Close()
-		if resp.StatusCode != 400 {
+		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain request to the TLS port: %d", resp.StatusCode)
 		}
 	}
@@ -135,7 +135,7 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 		token string
 		want  int
 	}{{"", 401}, {admin, 200}, {reader, 200}} {
-		req, _ := http.NewRequest("GET", "http://"+plain+"/v1/deployments", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+plain+"/v1/deployments", nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}

@@ -71,7 +71,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 		path, token string
 		want        int
 	}{{"/v1/deployments", "", 401}, {"/v1/deployments", "wrong", 401}, {"/v1/deployments", tok, 200}, {"/health/live", "", 200}, {"/v1/deployments/nope", tok, 404}} {
-		req, _ := http.NewRequest("GET", "https://"+n.Bind+c.path, nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://"+n.Bind+c.path, nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
@@ -92,7 +92,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 	resp, err := n.HTTPS().Post("https://"+n.Bind+"/v1/deployments/x/services/y/scale", "application/json", strings.NewReader("{"))
 	if err == nil {
 		resp.Body.Close()
-		if resp.StatusCode != 401 {
+		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("scale without token: %d", resp.StatusCode)
 		}
 	}
@@ -151,7 +151,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if m, err := tcp.Raw(ctx, "/metrics"); err != nil || !strings.Contains(m, "zlayer_image_pull_duration_seconds_count 1") {
 		t.Errorf("metrics after the first pull: %v\n%s", err, m)
 	}
-	if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/passwd", port)); err != nil || r.StatusCode != 200 {
+	if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/passwd", port)); err != nil || r.StatusCode != http.StatusOK {
 		t.Errorf("web on the host network: %v %v", r, err)
 	}
 

@@ -39,7 +39,7 @@ type manifest struct {
 }
 
 func (r registry) get(path, accept string) ([]byte, string, error) {
-	req, _ := http.NewRequest("GET", "http://"+r.host+"/v2/"+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.host+"/v2/"+path, nil)
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
@@ -49,7 +49,7 @@ func (r registry) get(path, accept string) ([]byte, string, error) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		return nil, "", fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return body, resp.Header.Get("Docker-Content-Digest"), err

@@ -50,7 +50,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	only, _ := strconv.Atoi(q.Get("replica"))
 	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(200)
+	w.WriteHeader(http.StatusOK)
 	// A follower may wait for hours between lines: every write gets its own
 	// write deadline instead of the server's one for the whole answer.
 	out := &logWriter{enc: json.NewEncoder(w), extend: func() { s.extendWrite(w) }}

@@ -492,7 +492,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(200)
+	w.WriteHeader(http.StatusOK)
 	mu := &sync.Mutex{}
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)

@@ -121,7 +121,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		e := &Error{Status: resp.StatusCode}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		// net/http's TLS server answers a plain request so.
-		if resp.StatusCode == 400 && strings.Contains(string(b), "HTTP request to an HTTPS server") {
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "HTTP request to an HTTPS server") {
 			return nil, fmt.Errorf("the node at %s serves TLS on this port: use %s (with --ca-file or --ca-fingerprint)", c.base, "https://"+strings.TrimPrefix(c.base, "http://"))
 		}
 		var ae api.Error
@@ -239,7 +239,7 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 		if rerr != nil {
 			return -1, rerr
 		}
-		req, rerr := http.NewRequestWithContext(ctx, "POST", c.base+svcPath(dep, svc)+"/exec", bytes.NewReader(data))
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.base+svcPath(dep, svc)+"/exec", bytes.NewReader(data))
 		if rerr != nil {
 			return -1, rerr
 		}

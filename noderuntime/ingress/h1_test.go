@@ -146,7 +146,7 @@ func TestFastPathOnOneConnection(t *testing.T) {
 		{"HEAD", ""},
 	} {
 		resp, body := readResp(t, br, want.method)
-		if resp.StatusCode != 200 || body != want.body {
+		if resp.StatusCode != http.StatusOK || body != want.body {
 			t.Fatalf("%s: %d %q, want %q", want.method, resp.StatusCode, body, want.body)
 		}
 		if want.method == "HEAD" && resp.ContentLength <= 0 {
@@ -157,11 +157,11 @@ func TestFastPathOnOneConnection(t *testing.T) {
 		t.Fatalf("%d connections handed to net/http, want none yet", n)
 	}
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-	if resp, body := readResp(t, br, "POST"); resp.StatusCode != 200 || body != "POST /up len=5 body=abcde xff=127.0.0.1" {
+	if resp, body := readResp(t, br, "POST"); resp.StatusCode != http.StatusOK || body != "POST /up len=5 body=abcde xff=127.0.0.1" {
 		t.Fatalf("chunked upload: %d %q", resp.StatusCode, body)
 	}
 	io.WriteString(c, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n")
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /after") {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "GET /after") {
 		t.Fatalf("after hand-off: %d %q", resp.StatusCode, body)
 	}
 	if n := g.handoffs.Load(); n != 1 {
@@ -180,7 +180,7 @@ func TestFastPathResponseFraming(t *testing.T) {
 		t.Fatalf("chunked: %q trailer %v te %v", body, resp.Trailer, resp.TransferEncoding)
 	}
 	io.WriteString(c, "GET /empty HTTP/1.1\r\nHost: h\r\n\r\n")
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 204 || body != "" {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusNoContent || body != "" {
 		t.Fatalf("204: %d %q", resp.StatusCode, body)
 	}
 	// 103 Early Hints reach the client before the final response.
@@ -198,19 +198,19 @@ func TestFastPathResponseFraming(t *testing.T) {
 			break
 		}
 	}
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /hints") {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "GET /hints") {
 		t.Fatalf("after 103: %d %q", resp.StatusCode, body)
 	}
 	// Large responses, by length and chunked, arrive intact, and the
 	// connection stays usable after them.
 	for _, path := range []string{"/blob", "/blob-chunked"} {
 		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: h\r\n\r\n")
-		if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !bytes.Equal([]byte(body), blob) {
+		if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || !bytes.Equal([]byte(body), blob) {
 			t.Fatalf("%s: %d, %d bytes, intact=%v", path, resp.StatusCode, len(body), bytes.Equal([]byte(body), blob))
 		}
 	}
 	io.WriteString(c, "GET /empty HTTP/1.1\r\nHost: h\r\n\r\n")
-	if resp, _ := readResp(t, br, "GET"); resp.StatusCode != 204 {
+	if resp, _ := readResp(t, br, "GET"); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("after large bodies: %d", resp.StatusCode)
 	}
 	// A large upload, and one bigger than the fast path buffers (net/http
@@ -289,7 +289,7 @@ func TestFastPathStalePooledConnection(t *testing.T) {
 	c, br := dialPort(t, port)
 	for i := range 5 {
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-		if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "ok" {
+		if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || body != "ok" {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -311,7 +311,7 @@ func TestHTTPSFastPathAndH2(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "GET /x") || (resp.ProtoMajor == 2) != h2 {
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "GET /x") || (resp.ProtoMajor == 2) != h2 {
 				t.Fatalf("h2=%v: %s %d %q", h2, resp.Proto, resp.StatusCode, body)
 			}
 		}
@@ -372,7 +372,7 @@ func TestFastPathCancelsWhenClientLeaves(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond)
 	io.WriteString(c, "GET /slow2 HTTP/1.1\r\nHost: h\r\n\r\n")
 	for i := range 2 {
-		if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "slow answer" {
+		if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || body != "slow answer" {
 			t.Fatalf("slow answer %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
@@ -406,12 +406,12 @@ func TestWebsocketOverTLSAfterFastRequests(t *testing.T) {
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "plain https" {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || body != "plain https" {
 		t.Fatalf("fast path over TLS: %d %q", resp.StatusCode, body)
 	}
 	io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %v %v", resp, err)
 	}
 	if line, _ := br.ReadString('\n'); line != "proto https\n" {

@@ -44,7 +44,7 @@ func FuzzResponseHeadAgreesWithNetHTTP(f *testing.F) {
 		if err != nil {
 			return
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), &http.Request{Method: "GET"})
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), &http.Request{Method: http.MethodGet})
 		if err != nil {
 			t.Fatalf("fast path accepted what net/http refuses (%v):\n%q", err, head)
 		}
@@ -65,7 +65,7 @@ func FuzzResponseHeadAgreesWithNetHTTP(f *testing.F) {
 			out = append(out, "Connection: close\r\n"...)
 		}
 		out = append(out, "\r\n"...)
-		cresp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(out)), &http.Request{Method: "GET"})
+		cresp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(out)), &http.Request{Method: http.MethodGet})
 		if err != nil {
 			t.Fatalf("client cannot read the head sent on (%v):\n%q\n->\n%q", err, head, out)
 		}
@@ -98,7 +98,7 @@ func FuzzChunkedBodyAgreesWithNetHTTP(f *testing.F) {
 		all := append([]byte(prefix), body...)
 		r := bytes.NewReader(all)
 		br := bufio.NewReader(r)
-		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 		if err != nil {
 			return nil, 0, err
 		}

@@ -204,7 +204,7 @@ func TestRetryAndPassiveFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
+		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("POST with a dead replica in the route: %d, want 200", resp.StatusCode)
 		}
 	}
@@ -335,7 +335,7 @@ func wsEcho(t *testing.T, greet func(*http.Request) string, plain http.HandlerFu
 func TestWebsocketUpgrade(t *testing.T) {
 	g := newIngress(t, Options{})
 	ws := wsEcho(t, nil, func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "upgrade required", 426)
+		http.Error(w, "upgrade required", http.StatusUpgradeRequired)
 	})
 	port := freePort(t)
 	if err := g.Update([]Route{{Deployment: "d", Service: "ws", Endpoint: "e", Protocol: HTTP, Port: port, Backends: []Backend{{ID: "ws", Addr: ws.Listener.Addr().String()}}}}); err != nil {
@@ -352,7 +352,7 @@ func TestWebsocketUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 101 {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("status %d, want 101", resp.StatusCode)
 	}
 	for _, msg := range []string{"hello", "again"} {

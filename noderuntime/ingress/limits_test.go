@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func askOK(t *testing.T, c net.Conn, br *bufio.Reader, path string) {
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", path)
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 	}
 }

@@ -171,7 +171,7 @@ func TestFastPathOff(t *testing.T) {
 	c, br := dialPort(t, port)
 	for i := range 3 {
 		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
-		if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, fmt.Sprintf("b /%d ", i)) {
+		if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, fmt.Sprintf("b /%d ", i)) {
 			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
 		}
 	}

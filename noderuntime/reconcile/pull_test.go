@@ -69,7 +69,7 @@ func TestPullWatchLetsSlowProgressThrough(t *testing.T) {
 	const n = 12
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(n))
-		w.WriteHeader(200)
+		w.WriteHeader(http.StatusOK)
 		for range n {
 			w.Write([]byte("x"))
 			w.(http.Flusher).Flush()
