@@ -257,7 +257,7 @@ func TestBenchIngress(t *testing.T) {
 			t.Fatalf("%d requests failed", r.errs)
 		}
 	}
-	t.Logf("-- 16 keep-alive clients, as fast as they are answered --")
+	t.Log("-- 16 keep-alive clients, as fast as they are answered --")
 	r := b.measure(5, 2*time.Second, 16, 0)
 	r.print(t.Logf)
 	check(r)
@@ -266,7 +266,7 @@ func TestBenchIngress(t *testing.T) {
 	rr := b.measure(3, 2*time.Second, 16, rate)
 	rr.printLatency(t.Logf)
 	check(rr)
-	t.Logf("-- 1 keep-alive client --")
+	t.Log("-- 1 keep-alive client --")
 	r = b.measure(5, 2*time.Second, 1, 0)
 	r.print(t.Logf)
 	check(r)

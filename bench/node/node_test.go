@@ -82,7 +82,7 @@ func BenchmarkNode(b *testing.B) {
 	b.Logf("restart after kill -9 with 50 replicas converged in %s (target <= 2s: %.2fx of target); pids unchanged: %v",
 		converge.Round(time.Millisecond), converge.Seconds()/2, fmt.Sprint(before) == fmt.Sprint(after))
 	if fmt.Sprint(before) != fmt.Sprint(after) {
-		b.Errorf("replicas were restarted across kill -9 of serve")
+		b.Error("replicas were restarted across kill -9 of serve")
 	}
 }
 

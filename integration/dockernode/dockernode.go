@@ -7,6 +7,7 @@ package dockernode
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -27,7 +28,7 @@ const Image = "zlayer-node:latest"
 func RepoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", fmt.Errorf("cannot locate the source tree")
+		return "", errors.New("cannot locate the source tree")
 	}
 	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
 }

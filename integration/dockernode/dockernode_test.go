@@ -195,7 +195,7 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	}
 	for _, name := range topLevelCgroups(t) {
 		if name == "zlayer" && !contains(topBefore, name) {
-			t.Errorf("a /sys/fs/cgroup/*/zlayer cgroup appeared on the host")
+			t.Error("a /sys/fs/cgroup/*/zlayer cgroup appeared on the host")
 		}
 	}
 	docker("network", "rm", "zlnet")

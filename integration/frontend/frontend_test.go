@@ -393,7 +393,7 @@ func TestIntegrationFrontend(t *testing.T) {
 		// the line of its key.
 		src, _ := os.ReadFile(filepath.Join(multi, "ZImagefile"))
 		if len(l.Sources) != 1 || !bytes.Equal(l.Sources[0], src) {
-			t.Errorf("targets sources are not the ZImagefile")
+			t.Error("targets sources are not the ZImagefile")
 		}
 		line := lineOf(t, src, "  builder:")
 		if loc := l.Targets[0].Location; loc == nil || int(loc.Ranges[0].Start.Line) != line {

@@ -194,7 +194,7 @@ func (n *netNode) stop() {
 	select {
 	case <-n.exited:
 	case <-time.After(20 * time.Second):
-		t.Errorf("serve did not stop on SIGTERM")
+		t.Error("serve did not stop on SIGTERM")
 		_ = n.cmd.Process.Kill()
 		<-n.exited
 	}
@@ -392,7 +392,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 			case "a.test":
 				want, _ := os.ReadFile(crt)
 				if !bytes.Contains(want, []byte("BEGIN CERTIFICATE")) || !sameCert(t, crt, cert) {
-					t.Errorf("a.test not served the configured certificate")
+					t.Error("a.test not served the configured certificate")
 				}
 			case "b.test":
 				if _, err := os.Stat(filepath.Join(n.dir, "ingress", "tls", "b.test.crt")); err != nil {
@@ -416,7 +416,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "ping\n")
+		fmt.Fprint(c, "ping\n")
 		buf := make([]byte, 5)
 		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
 			t.Fatalf("tcp echo: %q %v", buf, err)

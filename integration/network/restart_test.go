@@ -146,10 +146,10 @@ func TestIntegrationVanishedNetnsRecreated(t *testing.T) {
 	}
 	log, _ := os.ReadFile(n.log)
 	if !strings.Contains(string(log), "recreating its container") {
-		t.Errorf("serve's log does not say it recreated the replicas")
+		t.Error("serve's log does not say it recreated the replicas")
 	}
 	if strings.Contains(string(log), reconcile.StateCrashLoop) {
-		t.Errorf("a replica went into a crash loop")
+		t.Error("a replica went into a crash loop")
 	}
 }
 

@@ -176,7 +176,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 	})
 	fcancel()
 	if followed < 1 {
-		t.Errorf("logs -f delivered no new line in 3s")
+		t.Error("logs -f delivered no new line in 3s")
 	}
 
 	// Exec runs in a replica and returns its exit code.

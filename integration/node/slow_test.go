@@ -129,7 +129,7 @@ services:
 		t.Errorf("replicas of a removed deployment came back: %+v", rs)
 	}
 	if !n.Ready("fine") {
-		t.Errorf("B not ready at the end")
+		t.Error("B not ready at the end")
 	}
 	n.MustCLI("down", "fine")
 	n.WaitFor("B gone", time.Minute, func() bool { return len(n.Replicas("fine", "")) == 0 })
@@ -171,7 +171,7 @@ func TestIntegrationCorruptStateRecord(t *testing.T) {
 	}
 	log, _ := os.ReadFile(n.logPath)
 	if !strings.Contains(string(log), "key=other") || !strings.Contains(string(log), "quarantine") {
-		t.Errorf("serve's log does not report the corrupt record")
+		t.Error("serve's log does not report the corrupt record")
 	}
 	// Its replica is not known to be unwanted: it keeps running.
 	time.Sleep(2 * time.Second)

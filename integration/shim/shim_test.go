@@ -728,7 +728,7 @@ func (e *env) testContainerdKilled(t *testing.T) {
 		t.Fatalf("status after restart: %v %v", s.Status, err)
 	}
 	if parentPID(t, pid) != shimPID {
-		t.Errorf("container moved to another shim")
+		t.Error("container moved to another shim")
 	}
 	// A second container of the group joins the surviving shim.
 	_, task3, _ := e.run(t, "survivor-2", map[string]string{contract.GroupAnnotation: "survivors"}, `sleep 300`, nil)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,7 +67,7 @@ func (s *Stack) startBuildkit(ctx context.Context) error {
 			return err
 		}
 		if len(ws) == 0 {
-			return fmt.Errorf("no workers yet")
+			return errors.New("no workers yet")
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -103,7 +104,7 @@ func (s *Stack) KillContainerd() error {
 		s.procs = append(s.procs[:i], s.procs[i+1:]...)
 		return nil
 	}
-	return fmt.Errorf("containerd is not running")
+	return errors.New("containerd is not running")
 }
 
 // ContainerdClient connects in the stack's namespace; closed at test end.

@@ -4,6 +4,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ func Check(ctx context.Context, c spec.Check, addr string, exec ExecFunc) error 
 		return nil
 	case "command":
 		if exec == nil {
-			return fmt.Errorf("command checks need exec")
+			return errors.New("command checks need exec")
 		}
 		cmd := []string(c.Command)
 		if len(cmd) == 1 {

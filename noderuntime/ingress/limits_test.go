@@ -149,7 +149,7 @@ func TestHTTPSlowClientsCutOff(t *testing.T) {
 		eventually(t, "earlier connections gone", func() bool { return g.Stats().Conns == 0 })
 		stuck, _ := dialPort(t, port)
 		stuck.(*net.TCPConn).SetReadBuffer(4 << 10)
-		fmt.Fprintf(stuck, "GET /blob HTTP/1.1\r\nHost: a\r\n\r\n")
+		fmt.Fprint(stuck, "GET /blob HTTP/1.1\r\nHost: a\r\n\r\n")
 		eventually(t, "admitted", func() bool { return g.Stats().Conns == 1 })
 		eventually(t, "non-reading client cut off", func() bool { return g.Stats().Conns == 0 })
 		// Cut off, not finished: the response never arrived whole, and

@@ -6,6 +6,7 @@ package imagebuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,7 +68,7 @@ func Resolve(o Options) (*Plan, error) {
 	p := &Plan{Context: abs, Args: map[string]string{}, Cleanup: func() {}}
 	switch {
 	case o.Runtime != "" && o.File != "":
-		return nil, fmt.Errorf("--runtime and -f both name what to build; give one")
+		return nil, errors.New("--runtime and -f both name what to build; give one")
 	case o.Runtime != "":
 		f, cleanup, err := runtimeFile(abs, o.Runtime)
 		if err != nil {

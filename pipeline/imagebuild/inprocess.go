@@ -3,6 +3,7 @@ package imagebuild
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,7 +40,7 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // this process: buildkitd needs no frontend image.
 func buildInProcess(ctx context.Context, o Options, p *Plan) error {
 	if o.Load {
-		return fmt.Errorf("--load needs docker's image store, which --addr does not reach: build with buildx (no --addr), or export with --output type=docker,dest=FILE and `docker load`")
+		return errors.New("--load needs docker's image store, which --addr does not reach: build with buildx (no --addr), or export with --output type=docker,dest=FILE and `docker load`")
 	}
 	exports, err := Exports(o)
 	if err != nil {
@@ -147,7 +148,7 @@ func Exports(o Options) ([]bkclient.ExportEntry, error) {
 	}
 	for _, e := range out {
 		if e.Type == bkclient.ExporterImage && e.Attrs["name"] == "" && e.Attrs["push"] == "true" {
-			return nil, fmt.Errorf("--push needs an image name: add -t NAME")
+			return nil, errors.New("--push needs an image name: add -t NAME")
 		}
 	}
 	return out, nil

@@ -115,7 +115,7 @@ func TestFollowWaitsForTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	fmt.Fprintf(l.Stream("stderr"), "hello\n")
+	fmt.Fprint(l.Stream("stderr"), "hello\n")
 	select {
 	case s := <-gotOne:
 		if s != "hello" {

@@ -131,14 +131,14 @@ func TestFollowJoinsAcrossRotationAndGivesTheUnfinishedLine(t *testing.T) {
 	}
 	defer l.Close()
 	s := l.Stream("stdout")
-	fmt.Fprintf(s, "old\n")
+	fmt.Fprint(s, "old\n")
 	fo := follow(t, path, 1)
 	if got := fo.waitFor(1, 5*time.Second); len(got) != 1 || got[0].Log != "old" {
 		t.Fatalf("history %q", logs(got))
 	}
 	long := strings.Repeat("z", 3*MaxLine+7)
 	fmt.Fprintf(s, "%s\nshort\n", long)
-	fmt.Fprintf(s, "bye")
+	fmt.Fprint(s, "bye")
 	s.Close()
 	got := fo.waitFor(4, 10*time.Second)
 	if len(got) != 4 || got[1].Log != long || got[1].Partial || got[2].Log != "short" || got[3].Log != "bye" || !got[3].Partial {
@@ -171,7 +171,7 @@ func TestFollowAcrossRecreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	fmt.Fprintf(l.Stream("stdout"), "second\n")
+	fmt.Fprint(l.Stream("stdout"), "second\n")
 	if got := fo.waitFor(1, 5*time.Second); len(got) != 1 || got[0].Log != "second" {
 		t.Fatalf("after recreation followed %q", logs(got))
 	}
