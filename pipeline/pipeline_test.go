@@ -92,7 +92,7 @@ func TestFrontendHint(t *testing.T) {
 		t.Errorf("no hint: %v", err)
 	}
 	plain := errors.New("exit code: 1")
-	if frontendHint(plain, "zlayer/zimagefile") != plain {
+	if frontendHint(plain, "zlayer/zimagefile") != plain { //nolint:errorlint // identity: the very same error must come back
 		t.Error("hint added to an unrelated error")
 	}
 }

@@ -268,7 +268,11 @@ unknown: 1
 		`16:1: unknown key "unknown"`,
 	})
 	_, err := Parse("ZImagefile", []byte(src))
-	if n := len(err.(ErrorList)); n != 5 {
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("got %T, want an ErrorList: %v", err, err)
+	}
+	if n := len(list); n != 5 {
 		t.Errorf("got %d errors, want 5: %v", n, err)
 	}
 	if !strings.HasPrefix(err.Error(), "5 problems in ZImagefile:\n  ZImagefile:7:9: ") {
@@ -373,7 +377,11 @@ func TestParseNamedContextInFrom(t *testing.T) {
 func TestErrorListPretty(t *testing.T) {
 	src := "base: a\nsteps:\n  - run: x\n    copy: y\n"
 	_, err := Parse("Z", []byte(src))
-	got := err.(ErrorList).Pretty([]byte(src))
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("got %T, want an ErrorList: %v", err, err)
+	}
+	got := list.Pretty([]byte(src))
 	want := "Z:4:5: step has two actions, run and copy: split it into two steps\n    4 |     copy: y\n      |     ^"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

@@ -60,7 +60,7 @@ func (n *netNode) forward(addr string) {
 	if err := network.Do(n.ns, func() error {
 		// A fresh namespace has lo down.
 		if out, err := exec.Command(ip(), "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		var err error
 		ln, err = net.Listen("tcp", addr)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -302,7 +303,8 @@ func (n *Node) CLIIn(stdin string, args ...string) (stdout, stderr string, code 
 	cmd.Stdin = strings.NewReader(stdin)
 	err := cmd.Run()
 	code = 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		n.t.Fatalf("zlayer %v: %v", args, err)

@@ -369,7 +369,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 	for {
 		cc.rhead, err = readResponseHead(u.br, cc.rhead)
 		if err != nil {
-			if err == io.EOF && len(cc.rhead) == 0 {
+			if errors.Is(err, io.EOF) && len(cc.rhead) == 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return false, wrote, err
@@ -416,7 +416,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 		err = bc.copyN(h.length)
 	default:
 		err = bc.copyN(-1)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 	}
@@ -529,10 +529,10 @@ func (bc *bodyCopy) copyN(n int64) error {
 			}
 		}
 		if err != nil {
-			if n < 0 && err == io.EOF {
+			if n < 0 && errors.Is(err, io.EOF) {
 				return io.EOF
 			}
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return io.ErrUnexpectedEOF
 			}
 			return err
@@ -581,10 +581,10 @@ func (bc *bodyCopy) chunked() error {
 		}
 		line, err := src.ReadSlice('\n')
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			if err == bufio.ErrBufferFull {
+			if errors.Is(err, bufio.ErrBufferFull) {
 				err = errBadChunk
 			}
 			return err
@@ -608,7 +608,7 @@ func (bc *bodyCopy) chunked() error {
 		}
 		crlf, err := src.Peek(2)
 		if err != nil || string(crlf) != "\r\n" {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				err = errBadChunk
 			}
 			return err
@@ -631,10 +631,10 @@ func (bc *bodyCopy) trailer() error {
 	for {
 		line, err := bc.src.ReadSlice('\n')
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			if err == bufio.ErrBufferFull {
+			if errors.Is(err, bufio.ErrBufferFull) {
 				err = errBadChunk
 			}
 			return err

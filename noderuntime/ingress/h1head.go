@@ -225,7 +225,7 @@ func readResponseHead(br *bufio.Reader, dst []byte) ([]byte, error) {
 		if len(dst) > maxRespHead {
 			return dst, errBadResponse
 		}
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		if err != nil {

@@ -159,7 +159,7 @@ func (r *reader) add(n *yaml.Node, format string, args ...any) {
 // result is every problem found, in document order.
 func (r *reader) result() error {
 	slices.SortStableFunc(r.errs, func(a, b error) int {
-		pa, pb := a.(*yamldoc.Error).Pos, b.(*yamldoc.Error).Pos
+		pa, pb := a.(*yamldoc.Error).Pos, b.(*yamldoc.Error).Pos //nolint:errorlint // r.errs holds only the *yamldoc.Error this reader made, never wrapped
 		if pa.Line != pb.Line {
 			return pa.Line - pb.Line
 		}
