@@ -34,14 +34,11 @@ type result struct {
 
 func (r result) rps() float64 { return float64(r.reqs) / r.dur.Seconds() }
 
-// load runs conc keep-alive clients against url for d, each sending its
-// next request as soon as the last is answered.
-func load(url string, conc int, d time.Duration) result { return loadAt(url, conc, 0, d) }
-
-// loadAt is load at a fixed total rate (requests/s) when rate > 0: every
-// request has a scheduled time and its latency counts from then, so a
-// stall shows in the latencies of the requests it delayed (no
-// coordinated omission, as wrk2 measures).
+// loadAt runs conc keep-alive clients against url for d, each sending its
+// next request as soon as the last is answered, or at a fixed total rate
+// (requests/s) when rate > 0: then every request has a scheduled time and
+// its latency counts from then, so a stall shows in the latencies of the
+// requests it delayed (no coordinated omission, as wrk2 measures).
 func loadAt(url string, conc int, rate float64, d time.Duration) result {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
 	defer tr.CloseIdleConnections()

@@ -1,11 +1,11 @@
-// Package pipeline_bench measures the pipeline scheduler's makespan on a
+// Package pipelinebench measures the pipeline scheduler's makespan on a
 // real builder: twelve images whose builds sleep for different times, built
 // three ways in the same run (dependency-driven per-image bake calls, one
 // bake call per wave with a barrier between waves, one image at a time),
 // each compared with the critical path of the sleeps.
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/pipeline
-package pipeline_bench
+package pipelinebench
 
 import (
 	"context"

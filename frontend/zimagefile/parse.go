@@ -377,9 +377,7 @@ func (d *decoder) ports(n *yaml.Node) Ports {
 		if len(n.Content) == 0 {
 			d.errorf(n, "expose must not be an empty list")
 		}
-		for _, c := range n.Content {
-			items = append(items, c)
-		}
+		items = append(items, n.Content...)
 	} else {
 		items = []*yaml.Node{n}
 	}

@@ -718,11 +718,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
-}
-
 func lineOf(t *testing.T, src []byte, text string) int {
 	t.Helper()
 	for i, l := range strings.Split(string(src), "\n") {

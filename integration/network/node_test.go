@@ -43,11 +43,11 @@ type netNode struct {
 }
 
 // dialIn opens connections from inside the node's namespace.
-func (n *netNode) dialIn(ctx context.Context, network_, addr string) (net.Conn, error) {
+func (n *netNode) dialIn(ctx context.Context, proto, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := network.Do(n.ns, func() (err error) {
 		var d net.Dialer
-		c, err = d.DialContext(ctx, network_, addr)
+		c, err = d.DialContext(ctx, proto, addr)
 		return err
 	})
 	return c, err

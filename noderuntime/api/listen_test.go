@@ -76,14 +76,12 @@ func TestLimitListenerCaps(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	var clients []net.Conn
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("tcp", tl.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		clients = append(clients, c)
 	}
 	next := func() net.Conn {
 		select {

@@ -108,7 +108,7 @@ func (f *front) accept() {
 
 func (f *front) serveConn(raw net.Conn) {
 	defer f.wg.Done()
-	var c net.Conn = raw
+	c := raw
 	if f.tlsConf != nil {
 		tc := tls.Server(raw, f.tlsConf)
 		_ = raw.SetDeadline(time.Now().Add(f.g.o.Limits.HeaderTimeout))
@@ -690,16 +690,6 @@ func chunkSize(line []byte) (int64, error) {
 		v = v<<4 | int64(c)
 	}
 	return v, nil
-}
-
-func cutCRLF(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == '\n' {
-		b = b[:n-1]
-	}
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	return b
 }
 
 // writeError answers the client as http.Error does.

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -646,8 +644,6 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
-
-func mkdirFor(path string) error { return os.MkdirAll(filepath.Dir(path), 0o755) }
 
 // refreshSpec gives a replica the latest node-side settings (health, restart
 // policy), which change no container; a changed check restarts the prober.

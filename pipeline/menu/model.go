@@ -62,7 +62,7 @@ func (m *Model) Init() tea.Cmd { return nil }
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	key, ok := msg.(tea.KeyMsg)
 	if !ok {
-		if m.inForm && m.form[m.focus].toggle == false {
+		if m.inForm && !m.form[m.focus].toggle {
 			var cmd tea.Cmd
 			m.form[m.focus].input, cmd = m.form[m.focus].input.Update(msg)
 			return m, cmd
@@ -257,7 +257,7 @@ func (m *Model) View() string {
 		return b.String()
 	}
 	it := m.items[m.cursor]
-	b.WriteString(fmt.Sprintf("%s %s\n\n", styleSel.Render(it.Kind.String()), it.Path))
+	fmt.Fprintf(&b, "%s %s\n\n", styleSel.Render(it.Kind.String()), it.Path)
 	for i, f := range m.form {
 		marker := "  "
 		if i == m.focus {
@@ -270,7 +270,7 @@ func (m *Model) View() string {
 				val = "[x] yes"
 			}
 		}
-		b.WriteString(fmt.Sprintf("%s%-11s %s\n", marker, f.label, val))
+		fmt.Fprintf(&b, "%s%-11s %s\n", marker, f.label, val)
 	}
 	if m.note != "" {
 		b.WriteString("\n" + styleErr.Render(m.note) + "\n")
