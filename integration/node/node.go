@@ -115,7 +115,7 @@ func (n *Node) Start() {
 	}
 	n.cmd = cmd
 	n.exited = make(chan struct{})
-	go func() { cmd.Wait(); lf.Close(); close(n.exited) }()
+	go func() { _ = cmd.Wait(); lf.Close(); close(n.exited) }()
 	n.WaitFor("API ready", 30*time.Second, func() bool {
 		_, err := n.API.Raw(context.Background(), "/health/ready")
 		return err == nil

@@ -78,7 +78,9 @@ func MissingPrivilegedCaps() []string {
 	var bnd uint64
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
-			fmt.Sscanf(strings.TrimSpace(v), "%x", &bnd)
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &bnd); err != nil {
+				return nil // unreadable, as when the file is
+			}
 		}
 	}
 	var missing []string

@@ -264,9 +264,9 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 			}
 			return *f.ExitCode, nil
 		case f.Stream == "stderr":
-			io.WriteString(stderr, f.Data)
+			_, _ = io.WriteString(stderr, f.Data) // the exit code is still the answer
 		default:
-			io.WriteString(stdout, f.Data)
+			_, _ = io.WriteString(stdout, f.Data)
 		}
 	}
 }

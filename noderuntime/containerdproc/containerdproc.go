@@ -363,10 +363,10 @@ func (s *Supervisor) runOnce(ctx context.Context, lw *os.File) error {
 	case <-ctx.Done():
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited: //nolint:errcheck // stopped on purpose: its exit status is no error
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited //nolint:errcheck // killed on purpose: its exit status is no error
 		}
 		s.clearPID()
 		_ = os.Remove(s.pidFile())

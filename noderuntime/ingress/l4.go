@@ -175,8 +175,10 @@ func (g *Ingress) forwardTCP(l *listener, c net.Conn) {
 	errc := make(chan error, 2)
 	go func() { errc <- s.pipe(up, c) }()
 	go func() { errc <- s.pipe(c, up) }()
-	<-errc
-	<-errc
+	// Either direction ending (EOF, reset, idle) ends the session: there is
+	// no error to report, only both copies to wait for.
+	<-errc //nolint:errcheck // see above
+	<-errc //nolint:errcheck // see above
 }
 
 // tcpSession is one forwarded tcp connection: client a, replica b.

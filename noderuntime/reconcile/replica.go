@@ -535,7 +535,11 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 			c.o.Log.Debug("exec stdin closed", "id", id, "exec", execID, "err", err)
 		}
 	}
-	defer proc.Delete(context.WithoutCancel(ctx))
+	defer func() {
+		if _, err := proc.Delete(context.WithoutCancel(ctx)); err != nil {
+			c.o.Log.Debug("exec delete", "id", id, "exec", execID, "err", err)
+		}
+	}()
 	ch, err := proc.Wait(ctx)
 	if err != nil {
 		return -1, err
