@@ -21,17 +21,19 @@ func tree(t *testing.T) string {
 		"../outside/Dockerfile": "FROM busybox\n",
 	} {
 		p := filepath.Join(dir, "p", name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(body), 0o644)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return filepath.Join(dir, "p")
 }
 
 func TestLoadFindsDefaultFileAndNarrows(t *testing.T) {
 	dir := tree(t)
-	wd, _ := os.Getwd()
-	defer os.Chdir(wd)
-	os.Chdir(dir)
+	t.Chdir(dir)
 	pl, err := Load(Options{Sets: []string{"V=2"}, Only: []string{"app"}})
 	if err != nil {
 		t.Fatal(err)

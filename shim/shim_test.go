@@ -21,7 +21,9 @@ func TestCounterPath(t *testing.T) {
 
 func TestReadOOMKills(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "memory.oom_control")
-	os.WriteFile(p, []byte("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 0o644)
+	if err := os.WriteFile(p, []byte("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if n, ok := readOOMKills(p); !ok || n != 2 {
 		t.Errorf("got %d %v", n, ok)
 	}
@@ -50,12 +52,16 @@ func TestHasFlag(t *testing.T) {
 
 func TestBundleAnnotations(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.0.2","annotations":{"zlayer.io/group":"shop/web"}}`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.0.2","annotations":{"zlayer.io/group":"shop/web"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	a, err := bundleAnnotations(dir)
 	if err != nil || a["zlayer.io/group"] != "shop/web" {
 		t.Fatalf("%v %v", a, err)
 	}
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := bundleAnnotations(dir); err == nil {
 		t.Error("bad config.json accepted")
 	}

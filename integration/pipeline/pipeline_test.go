@@ -295,7 +295,9 @@ func TestIntegrationPipelineOnlyAndPrint(t *testing.T) {
 		t.Errorf("definition %+v", def.Target)
 	}
 	bakeFile := filepath.Join(dir, "printed.json")
-	os.WriteFile(bakeFile, []byte(r.out), 0o644)
+	if err := os.WriteFile(bakeFile, []byte(r.out), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := s.Command(ctx, "docker", "buildx", "bake", "-f", bakeFile, "--print")

@@ -205,7 +205,9 @@ func TestLooseTokenFileRefused(t *testing.T) {
 	if again, err := LoadOrCreateToken(p); err != nil || again != tok {
 		t.Errorf("reload: %v", err)
 	}
-	os.Chmod(p, 0o644)
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, err = LoadOrCreateToken(p)
 	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("token file 0644: %v", err)

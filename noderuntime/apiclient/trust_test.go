@@ -60,7 +60,9 @@ func TestTrust(t *testing.T) {
 	}
 	other, _ := pki.NewCA("other")
 	otherFile := filepath.Join(t.TempDir(), "other.crt")
-	os.WriteFile(otherFile, pki.EncodeCert(other.Cert), 0o644)
+	if err := os.WriteFile(otherFile, pki.EncodeCert(other.Cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := get(t, srv.URL, Options{CAFile: otherFile}); err == nil {
 		t.Error("another CA's file verified the node")
 	}
@@ -93,7 +95,9 @@ func TestTrust(t *testing.T) {
 		t.Errorf("contradicting fingerprint: %v", err)
 	}
 	// The same address, now served under another CA: a loud refusal.
-	os.WriteFile(known, []byte("# nodes\n"+addr+" "+pki.Fingerprint(other.Cert)+"\n"), 0o600)
+	if err := os.WriteFile(known, []byte("# nodes\n"+addr+" "+pki.Fingerprint(other.Cert)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	err = get(t, srv.URL, Options{KnownNodes: known})
 	if !errors.As(err, &ce) || ce.Line != 2 || ce.Presented != fp || !strings.Contains(err.Error(), "HAS CHANGED") {
 		t.Errorf("changed CA: %v", err)

@@ -35,7 +35,9 @@ func TestRenderDefaultAndUserTemplate(t *testing.T) {
 	if !strings.Contains(string(b), "# mine") || !strings.Contains(string(b), p.Root) {
 		t.Errorf("user template not used: %s", b)
 	}
-	os.WriteFile(p.Template, []byte("{{.Nope"), 0o600)
+	if err := os.WriteFile(p.Template, []byte("{{.Nope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Render(dir); err == nil || !strings.Contains(err.Error(), p.Template) {
 		t.Errorf("bad template: %v", err)
 	}

@@ -66,7 +66,9 @@ func TestUnescapeMount(t *testing.T) {
 
 func TestDelegateControllers(t *testing.T) {
 	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpu memory pids\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpu memory pids\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := delegateControllers(root); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,9 @@ func TestEvacuateRootMovesEveryPid(t *testing.T) {
 	root := t.TempDir()
 	// A plain folder stands in for cgroupfs: the written pid lands in
 	// init/cgroup.procs; the root list is emptied by hand as the kernel would.
-	os.WriteFile(filepath.Join(root, "cgroup.procs"), []byte(""), 0o644)
+	if err := os.WriteFile(filepath.Join(root, "cgroup.procs"), []byte(""), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := evacuateRoot(root); err != nil {
 		t.Fatal(err)
 	}

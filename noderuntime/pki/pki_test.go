@@ -87,7 +87,9 @@ func TestLooseKeyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	kp := filepath.Join(dir, CAKeyFile)
-	os.Chmod(kp, 0o644)
+	if err := os.Chmod(kp, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err := LoadOrCreateCA(dir, "x")
 	var lm *LooseModeError
 	if !errors.As(err, &lm) || lm.Path != kp || !strings.Contains(err.Error(), "chmod 600 "+kp) {

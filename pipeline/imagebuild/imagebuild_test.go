@@ -15,7 +15,9 @@ import (
 func dir(t *testing.T, files map[string]string) string {
 	d := t.TempDir()
 	for n, b := range files {
-		os.WriteFile(filepath.Join(d, n), []byte(b), 0o644)
+		if err := os.WriteFile(filepath.Join(d, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return d
 }

@@ -18,9 +18,13 @@ import (
 func pipeline(t *testing.T) *spec.Pipeline {
 	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	body := "images:\n  base: {file: Dockerfile}\n  app: {file: Dockerfile, depends_on: [base]}\n  tool: {file: Dockerfile, depends_on: [base]}\n  top: {file: Dockerfile, depends_on: [app]}\n"
-	os.WriteFile(filepath.Join(dir, "ZPipeline.yaml"), []byte(body), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "ZPipeline.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pl, err := spec.Load(filepath.Join(dir, "ZPipeline.yaml"), nil)
 	if err != nil {
 		t.Fatal(err)

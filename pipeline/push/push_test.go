@@ -36,7 +36,9 @@ func TestCredentials(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("DOCKER_CONFIG", dir)
 	auth := base64.StdEncoding.EncodeToString([]byte("u:p:w"))
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"reg.io":{"auth":"`+auth+`"},"https://other.io":{"username":"a","password":"b"}}}`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"reg.io":{"auth":"`+auth+`"},"https://other.io":{"username":"a","password":"b"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if u, p, _ := credentials("reg.io"); u != "u" || p != "p:w" {
 		t.Errorf("reg.io: %q %q", u, p)
 	}
@@ -50,7 +52,9 @@ func TestCredentials(t *testing.T) {
 
 func TestFind(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "index.json"), []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:aa","size":3}]}`), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:aa","size":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if d, err := Find(dir, ""); err != nil || d.Digest != "sha256:aa" {
 		t.Errorf("%v %v", d, err)
 	}

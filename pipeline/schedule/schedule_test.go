@@ -16,8 +16,12 @@ import (
 func load(t *testing.T, body string) *spec.Pipeline {
 	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "ZPipeline.yaml"), []byte(body), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ZPipeline.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pl, err := spec.Load(filepath.Join(dir, "ZPipeline.yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
