@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zlayer/zlayer/internal/defaults"
 )
 
 // Limits bound what clients can hold on the ingress's listeners, so a flood
@@ -52,29 +54,7 @@ var DefaultLimits = Limits{
 	MaxUDPSessionsPerSource: 256,
 }
 
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
-	or := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	ord := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	or(&l.MaxConns, d.MaxConns)
-	or(&l.MaxConnsPerSource, d.MaxConnsPerSource)
-	ord(&l.HeaderTimeout, d.HeaderTimeout)
-	ord(&l.IdleTimeout, d.IdleTimeout)
-	ord(&l.WriteTimeout, d.WriteTimeout)
-	ord(&l.TCPIdle, d.TCPIdle)
-	ord(&l.UDPIdle, d.UDPIdle)
-	or(&l.MaxUDPSessions, d.MaxUDPSessions)
-	or(&l.MaxUDPSessionsPerSource, d.MaxUDPSessionsPerSource)
-	return l
-}
+func (l Limits) withDefaults() Limits { return defaults.Fill(l, DefaultLimits) }
 
 // Stats counts what the limits turned away since the ingress started.
 type Stats struct {
