@@ -91,6 +91,19 @@ func newAdmission(max, perSource int, refused, open *atomic.Int64, what string, 
 	return &admission{max: max, perSource: perSource, refused: refused, open: open, what: what, port: port, log: log, bySource: map[netip.Addr]int{}}
 }
 
+// connAdmission caps l's client connections (http, https, tcp), counted in
+// the ingress's connection stats; what names them in the log.
+func (g *Ingress) connAdmission(l *listener, what string) *admission {
+	lim := g.o.Limits
+	return newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, what, l.port, g.o.Log)
+}
+
+// udpAdmission caps l's udp sessions, counted in the ingress's udp stats.
+func (g *Ingress) udpAdmission(l *listener) *admission {
+	lim := g.o.Limits
+	return newAdmission(lim.MaxUDPSessions, lim.MaxUDPSessionsPerSource, &g.droppedUDP, &g.openUDP, "udp session", l.port, g.o.Log)
+}
+
 // admit takes a place for src, or reports (rate-limited in the log, always
 // in the counter) that none is left.
 func (a *admission) admit(src netip.Addr) bool {
