@@ -417,18 +417,8 @@ func (c *checker) semantic(root *yaml.Node) {
 	}
 }
 
-// mapGet returns the value node of key in a mapping node, or nil.
-func mapGet(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
+// mapGet is yamldoc.Get, under the name this package's readers use.
+func mapGet(n *yaml.Node, key string) *yaml.Node { return yamldoc.Get(n, key) }
 
 // quantityRE and cpuRE are the only forms of sizes and CPU counts: no sign,
 // exponent, hex, NaN or Inf, which strconv.ParseFloat would also take.
