@@ -20,7 +20,11 @@ func TestSchemaUpToDate(t *testing.T) {
 // that the schema rejects what the parser rejects for unknown keys and enums.
 func TestSchemaValidatesExamples(t *testing.T) {
 	s := schematest.Compile(t, SchemaFile, SchemaID)
-	paths, _ := filepath.Glob("../../examples/zimagefile/*/ZImagefile")
+	var paths []string
+	for _, g := range []string{"../../examples/zimagefile/*/ZImagefile", "../../examples/*/ZImagefile", "../../examples/pipeline/*/ZImagefile"} {
+		m, _ := filepath.Glob(g)
+		paths = append(paths, m...)
+	}
 	if len(paths) == 0 {
 		t.Fatal("no examples")
 	}

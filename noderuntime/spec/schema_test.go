@@ -201,6 +201,8 @@ func or(s, def string) string {
 func TestSchemaValidatesExamples(t *testing.T) {
 	s := schematest.Compile(t, SchemaFile, SchemaID)
 	files, _ := filepath.Glob("../../examples/deploy/*.yaml")
+	web, _ := filepath.Glob("../../examples/*/deploy.yaml")
+	files = append(files, web...)
 	files = slices.DeleteFunc(files, func(f string) bool { return filepath.Base(f) == "node-config.yaml" })
 	if len(files) == 0 {
 		t.Fatal("no example specs")
@@ -212,7 +214,7 @@ func TestSchemaValidatesExamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		docs[f] = b
-		if !strings.Contains(string(b), "yaml-language-server: $schema=../../noderuntime/spec/"+SchemaFile) {
+		if !strings.Contains(string(b), "yaml-language-server: $schema=../../noderuntime/spec/"+SchemaFile+"\n") {
 			t.Errorf("%s has no yaml-language-server line for %s", f, SchemaFile)
 		}
 	}
