@@ -40,6 +40,13 @@ const Draft = "https://json-schema.org/draft/2020-12/schema"
 // DurationPattern is what time.ParseDuration reads (without a sign).
 const DurationPattern = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 
+// OneOrList is the schema of one item or a list of them, the shorthand
+// every ZLayer format allows for string lists.
+func OneOrList(item Schema) Schema {
+	list := Schema{"type": "array", "items": item}
+	return Schema{"oneOf": []any{item, list}}
+}
+
 // Describer is a type that gives its own schema; g makes schemas of the
 // types it holds.
 type Describer interface {

@@ -181,3 +181,11 @@ func TestStable(t *testing.T) {
 		t.Error("the same type gives two documents")
 	}
 }
+
+func TestOneOrList(t *testing.T) {
+	s := OneOrList(Schema{"type": "string"})
+	alts := s["oneOf"].([]any)
+	if len(alts) != 2 || alts[0].(Schema)["type"] != "string" || alts[1].(Schema)["type"] != "array" {
+		t.Errorf("OneOrList = %v", s)
+	}
+}

@@ -55,10 +55,7 @@ func (Image) JSONSchemaShorthand() jsonschema.Schema {
 
 // JSONSchema: one string, or a list of them.
 func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
-	return jsonschema.Schema{"oneOf": []any{
-		jsonschema.Schema{"type": "string"},
-		jsonschema.Schema{"type": "array", "items": jsonschema.Schema{"type": "string"}},
-	}}
+	return jsonschema.OneOrList(jsonschema.Schema{"type": "string"})
 }
 
 // JSONSchema: a Go duration string.

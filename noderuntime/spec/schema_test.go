@@ -15,8 +15,7 @@ import (
 // TestSchemaCheckedIn fails when schema.json differs from what the Go types
 // generate (go test ./noderuntime/spec -run TestSchemaCheckedIn -update-schema).
 func TestSchemaCheckedIn(t *testing.T) {
-	got, err := JSONSchema()
-	schematest.UpToDate(t, SchemaFile, got, err)
+	schematest.UpToDate(t, SchemaFile, JSONSchema)
 }
 
 // TestSchemaAgreesWithValidator walks the validator's description (rootS)
@@ -24,16 +23,8 @@ func TestSchemaCheckedIn(t *testing.T) {
 // keys, required keys, enums, integer bounds and string patterns, so the
 // editor's view and the parser's cannot drift.
 func TestSchemaAgreesWithValidator(t *testing.T) {
-	b, err := JSONSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	a := &agreement{t: t, defs: doc["$defs"].(map[string]any)}
-	a.check("", rootS, doc)
+	a := &agreement{t: t, doc: schematest.Decode(t, JSONSchema)}
+	a.check("", rootS, a.doc.Root)
 	if a.objects < 10 {
 		t.Errorf("compared only %d objects", a.objects)
 	}
@@ -41,21 +32,13 @@ func TestSchemaAgreesWithValidator(t *testing.T) {
 
 type agreement struct {
 	t       *testing.T
-	defs    map[string]any
+	doc     *schematest.Doc
 	objects int
-}
-
-// resolve follows $ref and, for a shorthand, picks the object branch.
-func (a *agreement) resolve(m map[string]any) map[string]any {
-	if r, ok := m["$ref"].(string); ok {
-		m = a.defs[strings.TrimPrefix(r, "#/$defs/")].(map[string]any)
-	}
-	return m
 }
 
 func (a *agreement) check(path string, s *schema, m map[string]any) {
 	t := a.t
-	m = a.resolve(m)
+	m = a.doc.Resolve(m)
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Errorf("%s: %s", or(path, "<root>"), fmt.Sprintf(format, args...))
@@ -71,9 +54,7 @@ func (a *agreement) check(path string, s *schema, m map[string]any) {
 			}
 			m = alts[1].(map[string]any)
 		}
-		if m["additionalProperties"] != false {
-			fail("schema allows unknown keys")
-		}
+		got := a.doc.Keys(or(path, "<root>"), m)
 		props, _ := m["properties"].(map[string]any)
 		var names, req []string
 		for _, f := range s.fields {
@@ -88,7 +69,7 @@ func (a *agreement) check(path string, s *schema, m map[string]any) {
 			}
 			a.check(join(path, f.name), f.s, p)
 		}
-		if got := sortedKeys(props); !slices.Equal(got, slices.Sorted(slices.Values(names))) {
+		if !slices.Equal(got, slices.Sorted(slices.Values(names))) {
 			fail("schema keys %v, validator keys %v", got, names)
 		}
 		if got := strs(m["required"]); !slices.Equal(got, req) {
@@ -161,15 +142,6 @@ func (a *agreement) rule(path string, r *rule, m map[string]any) {
 			a.t.Errorf("%s: schema %s %v, validator rule %v", path, k, m[k], want[k])
 		}
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func strs(v any) []string {

@@ -64,8 +64,5 @@ type stringList []string
 
 // JSONSchema: one string, or a list of them.
 func (stringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
-	return jsonschema.Schema{"oneOf": []any{
-		jsonschema.Schema{"type": "string"},
-		jsonschema.Schema{"type": "array", "items": jsonschema.Schema{"type": "string"}},
-	}}
+	return jsonschema.OneOrList(jsonschema.Schema{"type": "string"})
 }

@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -17,12 +20,13 @@ import (
 
 var update = flag.Bool("update-schema", false, "rewrite the checked-in JSON Schema files")
 
-// UpToDate fails t when file differs from generated; with -update-schema it
-// writes generated to file first.
-func UpToDate(t *testing.T, file string, generated []byte, genErr error) {
+// UpToDate fails t when file differs from what gen makes; with
+// -update-schema it writes that to file first.
+func UpToDate(t *testing.T, file string, gen func() ([]byte, error)) {
 	t.Helper()
-	if genErr != nil {
-		t.Fatal(genErr)
+	generated, err := gen()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if *update {
 		if err := os.WriteFile(file, generated, 0o644); err != nil {
@@ -102,4 +106,50 @@ func normalize(v any) any {
 		}
 	}
 	return v
+}
+
+// Doc is a generated schema decoded for tests that walk it.
+type Doc struct {
+	t    *testing.T
+	Root map[string]any
+}
+
+// Decode decodes the schema gen makes.
+func Decode(t *testing.T, gen func() ([]byte, error)) *Doc {
+	t.Helper()
+	generated, err := gen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Doc{t: t}
+	if err := json.Unmarshal(generated, &d.Root); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Resolve follows m's $ref into $defs, if it has one.
+func (d *Doc) Resolve(m map[string]any) map[string]any {
+	r, ok := m["$ref"].(string)
+	if !ok {
+		return m
+	}
+	defs, _ := d.Root["$defs"].(map[string]any)
+	def, ok := defs[strings.TrimPrefix(r, "#/$defs/")].(map[string]any)
+	if !ok {
+		d.t.Fatalf("dangling $ref %s", r)
+	}
+	return def
+}
+
+// Keys is the sorted property names of object m (after Resolve), failing
+// when it allows unknown keys.
+func (d *Doc) Keys(path string, m map[string]any) []string {
+	d.t.Helper()
+	m = d.Resolve(m)
+	if m["additionalProperties"] != false {
+		d.t.Errorf("%s: the schema allows unknown keys", path)
+	}
+	props, _ := m["properties"].(map[string]any)
+	return slices.Sorted(maps.Keys(props))
 }
