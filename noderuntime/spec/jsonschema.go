@@ -4,6 +4,8 @@ import (
 	"github.com/zlayer/zlayer/internal/jsonschema"
 )
 
+//go:generate go test -run TestSchemaCheckedIn -update-schema .
+
 // SchemaFile is the checked-in JSON Schema of a deployment spec, relative to
 // this package.
 const SchemaFile = "schema.json"
