@@ -52,7 +52,7 @@ func portSchema() jsonschema.Schema {
 	}}
 }
 
-// JSONSchema: stages are a map from stage name to stage, in build order.
+// JSONSchema describes the YAML form: stages are a map from stage name to stage, in build order.
 func (Stages) JSONSchema(g *jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{
 		"type":                 "object",
@@ -62,12 +62,12 @@ func (Stages) JSONSchema(g *jsonschema.Generator) jsonschema.Schema {
 	}
 }
 
-// JSONSchema: a map of scalars.
+// JSONSchema describes the YAML form: a map of scalars.
 func (KeyValues) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{"type": "object", "additionalProperties": jsonschema.Schema{"type": scalar}}
 }
 
-// JSONSchema: a map of scalars or null (no default).
+// JSONSchema describes the YAML form: a map of scalars or null (no default).
 func (Args) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{
 		"type":                 "object",
@@ -76,7 +76,7 @@ func (Args) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	}
 }
 
-// JSONSchema: one string or a list of them.
+// JSONSchema describes the YAML form: one string or a list of them.
 func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{"oneOf": []any{
 		nonEmpty(),
@@ -84,12 +84,12 @@ func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	}}
 }
 
-// JSONSchema: one port or a list of them.
+// JSONSchema describes the YAML form: one port or a list of them.
 func (Ports) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{"oneOf": []any{portSchema(), jsonschema.Schema{"type": "array", "items": portSchema(), "minItems": 1}}}
 }
 
-// JSONSchema: shell form (a string) or exec form (a list).
+// JSONSchema describes the YAML form: shell form (a string) or exec form (a list).
 func (Command) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{"oneOf": []any{
 		jsonschema.Schema{"type": "string", "minLength": 1, "description": "shell form"},

@@ -50,17 +50,17 @@ func (r *rule) jsonSchema() jsonschema.Schema {
 	return m
 }
 
-// JSONSchemaShorthand: `image: REF` stands for `image: {name: REF}`.
+// JSONSchemaShorthand says that `image: REF` stands for `image: {name: REF}`.
 func (Image) JSONSchemaShorthand() jsonschema.Schema {
 	return jsonschema.Schema{"type": "string", "description": "Image reference (shorthand for {name: REF})."}
 }
 
-// JSONSchema: one string, or a list of them.
+// JSONSchema describes the YAML form: one string, or a list of them.
 func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.OneOrList(jsonschema.Schema{"type": "string"})
 }
 
-// JSONSchema: a Go duration string.
+// JSONSchema describes the YAML form: a Go duration string.
 func (Duration) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{"type": "string", "pattern": jsonschema.DurationPattern, "description": "Duration such as 500ms, 10s, 2m."}
 }

@@ -62,7 +62,7 @@ type imageEntry struct {
 // stringList is one string or a list of them, as the parser's strList reads.
 type stringList []string
 
-// JSONSchema: one string, or a list of them.
+// JSONSchema describes the YAML form: one string, or a list of them.
 func (stringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.OneOrList(jsonschema.Schema{"type": "string"})
 }
