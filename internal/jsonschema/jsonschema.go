@@ -14,6 +14,7 @@
 //	minimum:"1"        least integer; maximum:"9" the greatest
 //	schema:"NAME"      the whole value schema is Document.Formats[NAME]
 //	keys:"NAME"        a map's keys match Document.Formats[NAME]
+//	nullable:"true"    null is accepted too (a key written with nothing under it)
 //
 // A type whose YAML is not its Go shape (a custom UnmarshalYAML) describes
 // itself with a JSONSchema method (Describer); a struct that also takes a
@@ -297,6 +298,9 @@ func (g *Generator) field(sf reflect.StructField) Schema {
 	}
 	if k := sf.Tag.Get("keys"); k != "" {
 		s["propertyNames"] = g.Format(k)
+	}
+	if sf.Tag.Get("nullable") == "true" {
+		s = Schema{"anyOf": []any{Schema{"type": "null"}, s}}
 	}
 	if d := sf.Tag.Get("doc"); d != "" {
 		s["description"] = d

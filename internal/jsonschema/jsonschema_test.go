@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ type root struct {
 	Node    node              `yaml:"node"`
 	Env     map[string]string `yaml:"env" keys:"size"`
 	Refs    map[string]*ref   `yaml:"refs"`
-	List    []float64         `yaml:"list"`
+	List    []float64         `yaml:"list" nullable:"true"`
 	untyped string
 }
 
@@ -63,11 +64,18 @@ func generate(t *testing.T, v any, d Document) map[string]any {
 func get(t *testing.T, m any, path string) any {
 	t.Helper()
 	for _, k := range strings.Split(path, ".") {
-		mm, ok := m.(map[string]any)
-		if !ok {
-			t.Fatalf("%s: %q is not an object", path, k)
+		switch x := m.(type) {
+		case map[string]any:
+			m = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i >= len(x) {
+				t.Fatalf("%s: no item %q", path, k)
+			}
+			m = x[i]
+		default:
+			t.Fatalf("%s: %q is not in an object or a list", path, k)
 		}
-		m = mm[k]
 	}
 	return m
 }
@@ -99,7 +107,8 @@ func TestGenerate(t *testing.T) {
 		"properties.node.$ref":                      "#/$defs/node",
 		"properties.env.propertyNames.type":         "string",
 		"properties.refs.additionalProperties.$ref": "#/$defs/ref",
-		"properties.list.items.type":                "number",
+		"properties.list.anyOf.0.type":              "null",
+		"properties.list.anyOf.1.items.type":        "number",
 		"$defs.node.properties.next.$ref":           "#/$defs/node",
 	} {
 		if got := get(t, m, path); !reflect.DeepEqual(got, want) {

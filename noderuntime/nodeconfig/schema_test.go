@@ -97,3 +97,16 @@ ingress:
 		}
 	}
 }
+
+// Sections written with nothing under them are the defaults to the reader,
+// and the schema takes them too.
+func TestSchemaTakesNullSections(t *testing.T) {
+	s := schematest.Compile(t, SchemaFile, SchemaID)
+	doc := "registries:\nmirrors:\nconfigs:\nnetwork:\ningress:\n"
+	if err := schematest.Validate(s, []byte(doc)); err != nil {
+		t.Error(err)
+	}
+	if _, err := Parse("n.yaml", []byte(doc)); err != nil {
+		t.Errorf("reader: %v", err)
+	}
+}

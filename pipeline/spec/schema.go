@@ -34,17 +34,17 @@ func JSONSchema() ([]byte, error) {
 // imageKeys, which TestSchemaKeysMatchParser holds to these fields.
 type pipelineFile struct {
 	Version  string            `yaml:"version" schema:"version" doc:"Format version; only \"1\"."`
-	Vars     map[string]string `yaml:"vars" keys:"varname" doc:"Variables for ${NAME} in tags and build args; --set NAME=VALUE overrides them."`
+	Vars     map[string]string `yaml:"vars" nullable:"true" keys:"varname" doc:"Variables for ${NAME} in tags and build args; --set NAME=VALUE overrides them."`
 	Defaults struct {
 		Format    string            `yaml:"format" schema:"format" doc:"Output format of every image unless it sets its own (default oci)."`
 		BuildArgs map[string]string `yaml:"build_args" doc:"Build arguments of every image; an image's own build_args add to them."`
 		NoCache   bool              `yaml:"no_cache" doc:"Build every image without the build cache."`
 		Platforms stringList        `yaml:"platforms" doc:"Platforms of every image, e.g. linux/amd64."`
-	} `yaml:"defaults" doc:"Settings every image starts from."`
+	} `yaml:"defaults" nullable:"true" doc:"Settings every image starts from."`
 	Images map[string]imageEntry `yaml:"images" required:"true" keys:"imagename" doc:"Images by name: letters, digits, '-', '_' and '.', starting with a letter or digit."`
 	Push   struct {
 		AfterAll bool `yaml:"after_all" doc:"Push only once every image has built."`
-	} `yaml:"push" doc:"When images are pushed (with --push)."`
+	} `yaml:"push" nullable:"true" doc:"When images are pushed (with --push)."`
 }
 
 type imageEntry struct {

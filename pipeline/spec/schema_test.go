@@ -73,3 +73,20 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		parseErr(t, bad, nil)
 	}
 }
+
+// Sections written with nothing under them are empty to the parser, and
+// the schema takes them too.
+func TestSchemaTakesNullSections(t *testing.T) {
+	s := schematest.Compile(t, SchemaFile, SchemaID)
+	doc := "vars:\ndefaults:\npush:\nimages:\n  app:\n    file: Dockerfile\n"
+	if err := schematest.Validate(s, []byte(doc)); err != nil {
+		t.Error(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/Dockerfile", []byte("FROM busybox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(dir+"/ZPipeline.yaml", []byte(doc), nil); err != nil {
+		t.Errorf("parser: %v", err)
+	}
+}

@@ -128,8 +128,14 @@ func Decode(t *testing.T, gen func() ([]byte, error)) *Doc {
 	return d
 }
 
-// Resolve follows m's $ref into $defs, if it has one.
+// Resolve follows m's $ref into $defs, if it has one, past a nullable
+// field's anyOf [null, schema].
 func (d *Doc) Resolve(m map[string]any) map[string]any {
+	if alts, ok := m["anyOf"].([]any); ok && len(alts) == 2 {
+		if n, _ := alts[0].(map[string]any); n["type"] == "null" {
+			m = alts[1].(map[string]any)
+		}
+	}
 	r, ok := m["$ref"].(string)
 	if !ok {
 		return m
