@@ -42,11 +42,11 @@ type Config struct {
 // document is the document's shape: the registry settings may sit at the top
 // level (as in k3s's registries.yaml) or under registries:.
 type document struct {
-	Registries registry.Registries            `yaml:"registries"`
-	Mirrors    map[string]registry.Mirror     `yaml:"mirrors"`
-	Configs    map[string]registry.HostConfig `yaml:"configs"`
-	Network    network.NetworkSection         `yaml:"network"`
-	Ingress    network.IngressSection         `yaml:"ingress"`
+	Registries registry.Registries            `yaml:"registries" nullable:"true" doc:"Registry mirrors and per-registry settings (as in k3s's registries.yaml)."`
+	Mirrors    map[string]registry.Mirror     `yaml:"mirrors" nullable:"true" doc:"Mirrors by registry host, as under registries: (k3s's top-level form)."`
+	Configs    map[string]registry.HostConfig `yaml:"configs" nullable:"true" doc:"Settings by registry host, as under registries: (k3s's top-level form)."`
+	Network    network.NetworkSection         `yaml:"network" nullable:"true" doc:"Bridge networking of the node's replicas."`
+	Ingress    network.IngressSection         `yaml:"ingress" nullable:"true" doc:"The ingress: public ports of the services' endpoints."`
 }
 
 // Load reads the node config at path. An empty path, an empty file or one
