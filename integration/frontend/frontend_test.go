@@ -24,6 +24,7 @@ import (
 
 	"github.com/zlayer/zlayer/frontend"
 	"github.com/zlayer/zlayer/integration/frontendimage"
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
@@ -204,50 +205,44 @@ func startFrontendFixture(t *testing.T) *frontendFixture {
 // frontendTests are the behaviours checked on one stack, in the order they
 // run; each is a subtest of TestIntegrationFrontend under its name, so
 // `-run 'TestIntegrationFrontend/buildx/multistage'` picks one.
-var frontendTests = []struct {
-	name string
-	run  func(t *testing.T, fx *frontendFixture)
-}{
-	{"frontend-image", testFrontendImage},
-	{"buildx/multistage", testBuildxMultistage},
-	{"inprocess/multistage", testInProcessMultistage},
-	{"buildx/target", testBuildxTarget},
-	{"inprocess/target", testInProcessTarget},
-	{"buildx/single-stage", testBuildxSingleStage},
-	{"inprocess/single-stage", testInProcessSingleStage},
-	{"buildx/build-arg", testBuildxBuildArg},
-	{"inprocess/build-arg", testInProcessBuildArg},
-	{"buildx/equivalence", testBuildxEquivalence},
-	{"buildx/named-context", testBuildxNamedContext},
-	{"inprocess/named-context", testInProcessNamedContext},
-	{"buildx/syntax-build-arg", testBuildxSyntaxBuildArg},
-	{"buildx/call-targets", testBuildxCallTargets},
-	{"buildx/call-outline-and-check", testBuildxCallOutlineAndCheck},
-	{"inprocess/targets", testInProcessTargets},
-	{"inprocess/describe", testInProcessDescribe},
-	{"inprocess/dockerfile-passthrough", testInProcessDockerfilePassthrough},
-	{"buildx/invalid-file", testBuildxInvalidFile},
-	{"buildx/check-invalid-file", testBuildxCheckInvalidFile},
-	{"inprocess/invalid-file", testInProcessInvalidFile},
-	{"buildx/failing-run", testBuildxFailingRun},
-	{"inprocess/failing-run", testInProcessFailingRun},
-	{"buildx/runtime-template", testBuildxRuntimeTemplate},
-	{"inprocess/runtime-template", testInProcessRuntimeTemplate},
-	{"buildx/bake-target-context", testBuildxBakeTargetContext},
-	{"buildx/dockerignore", testBuildxDockerignore},
-	{"buildx/multi-platform", testBuildxMultiPlatform},
-	{"buildx/check-warning-location", testBuildxCheckWarningLocation},
-	{"buildx/wasm-module", testBuildxWasmModule},
-	{"buildx/wasm-c-toolchain", testBuildxWasmCToolchain},
-	{"inprocess/wasm-c-toolchain", testInProcessWasmCToolchain},
-	{"inprocess/wasm-module", testInProcessWasmModule},
+var frontendTests = []scenario.Step[*frontendFixture]{
+	{Name: "frontend-image", Run: testFrontendImage},
+	{Name: "buildx/multistage", Run: testBuildxMultistage},
+	{Name: "inprocess/multistage", Run: testInProcessMultistage},
+	{Name: "buildx/target", Run: testBuildxTarget},
+	{Name: "inprocess/target", Run: testInProcessTarget},
+	{Name: "buildx/single-stage", Run: testBuildxSingleStage},
+	{Name: "inprocess/single-stage", Run: testInProcessSingleStage},
+	{Name: "buildx/build-arg", Run: testBuildxBuildArg},
+	{Name: "inprocess/build-arg", Run: testInProcessBuildArg},
+	{Name: "buildx/equivalence", Run: testBuildxEquivalence},
+	{Name: "buildx/named-context", Run: testBuildxNamedContext},
+	{Name: "inprocess/named-context", Run: testInProcessNamedContext},
+	{Name: "buildx/syntax-build-arg", Run: testBuildxSyntaxBuildArg},
+	{Name: "buildx/call-targets", Run: testBuildxCallTargets},
+	{Name: "buildx/call-outline-and-check", Run: testBuildxCallOutlineAndCheck},
+	{Name: "inprocess/targets", Run: testInProcessTargets},
+	{Name: "inprocess/describe", Run: testInProcessDescribe},
+	{Name: "inprocess/dockerfile-passthrough", Run: testInProcessDockerfilePassthrough},
+	{Name: "buildx/invalid-file", Run: testBuildxInvalidFile},
+	{Name: "buildx/check-invalid-file", Run: testBuildxCheckInvalidFile},
+	{Name: "inprocess/invalid-file", Run: testInProcessInvalidFile},
+	{Name: "buildx/failing-run", Run: testBuildxFailingRun},
+	{Name: "inprocess/failing-run", Run: testInProcessFailingRun},
+	{Name: "buildx/runtime-template", Run: testBuildxRuntimeTemplate},
+	{Name: "inprocess/runtime-template", Run: testInProcessRuntimeTemplate},
+	{Name: "buildx/bake-target-context", Run: testBuildxBakeTargetContext},
+	{Name: "buildx/dockerignore", Run: testBuildxDockerignore},
+	{Name: "buildx/multi-platform", Run: testBuildxMultiPlatform},
+	{Name: "buildx/check-warning-location", Run: testBuildxCheckWarningLocation},
+	{Name: "buildx/wasm-module", Run: testBuildxWasmModule},
+	{Name: "buildx/wasm-c-toolchain", Run: testBuildxWasmCToolchain},
+	{Name: "inprocess/wasm-c-toolchain", Run: testInProcessWasmCToolchain},
+	{Name: "inprocess/wasm-module", Run: testInProcessWasmModule},
 }
 
 func TestIntegrationFrontend(t *testing.T) {
-	fx := startFrontendFixture(t)
-	for _, tc := range frontendTests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, fx) })
-	}
+	scenario.Each(t, startFrontendFixture(t), frontendTests)
 }
 
 // mustInProcess is inProcess for a build that has to succeed.
@@ -494,13 +489,34 @@ func testInProcessDockerfilePassthrough(t *testing.T, fx *frontendFixture) {
 // invalidZImagefile has three errors, on lines 5, 6 and 7.
 const invalidZImagefile = "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: make\n    copy: src\n  - copy: a\nexpose: web\n"
 
-func testBuildxInvalidFile(t *testing.T, fx *frontendFixture) {
+// buildxFails builds zimagefile with buildx, which must fail (say names
+// the failure a success would be), and returns what buildx printed.
+func buildxFails(t *testing.T, s *stack.Stack, zimagefile, say string) buildxResult {
+	t.Helper()
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"ZImagefile": invalidZImagefile})
-	r := buildx(t, fx.s, "build", "--progress=plain", "-f", filepath.Join(dir, "ZImagefile"), dir)
+	writeFiles(t, dir, map[string]string{"ZImagefile": zimagefile})
+	r := buildx(t, s, "build", "--progress=plain", "-f", filepath.Join(dir, "ZImagefile"), dir)
 	if r.err == nil {
-		t.Fatal("invalid file built")
+		t.Fatal(say)
 	}
+	return r
+}
+
+// inProcessFails builds zimagefile in process, which must fail (say names
+// the failure a success would be), and returns the error.
+func inProcessFails(t *testing.T, s *stack.Stack, zimagefile, say string) error {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": zimagefile})
+	_, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
+	if err == nil {
+		t.Fatal(say)
+	}
+	return err
+}
+
+func testBuildxInvalidFile(t *testing.T, fx *frontendFixture) {
+	r := buildxFails(t, fx.s, invalidZImagefile, "invalid file built")
 	t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
 	for _, want := range []string{
 		"ZImagefile:5:5: step has two actions, run and copy",
@@ -533,12 +549,7 @@ func testBuildxCheckInvalidFile(t *testing.T, fx *frontendFixture) {
 }
 
 func testInProcessInvalidFile(t *testing.T, fx *frontendFixture) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"ZImagefile": invalidZImagefile})
-	_, err := inProcess(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
-	if err == nil {
-		t.Fatal("invalid file built")
-	}
+	err := inProcessFails(t, fx.s, invalidZImagefile, "invalid file built")
 	srcs := errdefs.Sources(err)
 	if len(srcs) != 3 {
 		t.Fatalf("%d sources, want 3: %v", len(srcs), err)
@@ -560,12 +571,7 @@ func testInProcessInvalidFile(t *testing.T, fx *frontendFixture) {
 const failingZImagefile = "# syntax=zlayer/zimagefile\nstages:\n  app:\n    base: busybox\n    steps:\n      - run: echo fine\n      - run: |\n          echo about to fail\n          exit 3\n"
 
 func testBuildxFailingRun(t *testing.T, fx *frontendFixture) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"ZImagefile": failingZImagefile})
-	r := buildx(t, fx.s, "build", "--progress=plain", "-f", filepath.Join(dir, "ZImagefile"), dir)
-	if r.err == nil {
-		t.Fatal("failing run succeeded")
-	}
+	r := buildxFails(t, fx.s, failingZImagefile, "failing run succeeded")
 	t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
 	for _, want := range []string{"exit code: 3", "ZImagefile:7", ">>>       - run: |", ">>>           exit 3"} {
 		if !strings.Contains(r.stderr, want) {
@@ -578,12 +584,7 @@ func testBuildxFailingRun(t *testing.T, fx *frontendFixture) {
 }
 
 func testInProcessFailingRun(t *testing.T, fx *frontendFixture) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"ZImagefile": failingZImagefile})
-	_, err := inProcess(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
-	if err == nil {
-		t.Fatal("failing run succeeded")
-	}
+	err := inProcessFails(t, fx.s, failingZImagefile, "failing run succeeded")
 	srcs := errdefs.Sources(err)
 	if len(srcs) == 0 {
 		t.Fatalf("no source in %v", err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/noderuntime/network"
 )
 
@@ -34,6 +35,8 @@ type ingressFixture struct {
 	idleSet bool
 }
 
+func (fx *ingressFixture) node() *netNode { return fx.n }
+
 // idleFDs is serve's descriptor count before any flood.
 func (fx *ingressFixture) idleFDs(t *testing.T) int {
 	if !fx.idleSet {
@@ -48,13 +51,10 @@ func (fx *ingressFixture) settle(t *testing.T) {
 	fx.n.waitFor("descriptors let go", 30*time.Second, func() bool { return fdCount(t, fx.pid) <= idle+4 })
 }
 
-var ingressTests = []struct {
-	name string
-	run  func(t *testing.T, fx *ingressFixture)
-}{
-	{"forwarded headers and paths", testForwardedHeadersAndPaths},
-	{"tcp flood", testTCPFlood},
-	{"udp flood", testUDPFlood},
+var ingressTests = []scenario.Step[*ingressFixture]{
+	{Name: "forwarded headers and paths", Run: testForwardedHeadersAndPaths},
+	{Name: "tcp flood", Run: testTCPFlood},
+	{Name: "udp flood", Run: testUDPFlood},
 }
 
 // TestIntegrationIngressHardening: a real `zlayer serve` with replicas
@@ -65,16 +65,7 @@ var ingressTests = []struct {
 // ones from another address are served and the node's descriptors stay
 // bounded.
 func TestIntegrationIngressHardening(t *testing.T) {
-	fx := startIngressFixture(t)
-	for _, tc := range ingressTests {
-		t.Run(tc.name, func(t *testing.T) {
-			// The node's waits fail the test running, not its parent.
-			parent := fx.n.t
-			fx.n.t = t
-			defer func() { fx.n.t = parent }()
-			tc.run(t, fx)
-		})
-	}
+	scenario.Each(t, startIngressFixture(t), onNetNode(ingressTests))
 }
 
 // startIngressFixture starts the hardened node and deploys edge, built from

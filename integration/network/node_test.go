@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/network"
@@ -40,6 +41,25 @@ type netNode struct {
 	log    string
 	config string
 	http   *http.Client
+}
+
+// netNodeFixture is a fixture whose tests run on one netNode.
+type netNodeFixture interface{ node() *netNode }
+
+// onNetNode has the fixture's node report to each test while it runs, so
+// its waits fail the test running rather than the one that started it.
+func onNetNode[F netNodeFixture](tests []scenario.Step[F]) []scenario.Step[F] {
+	out := make([]scenario.Step[F], len(tests))
+	for i, tc := range tests {
+		out[i] = scenario.Step[F]{Name: tc.Name, Run: func(t *testing.T, fx F) {
+			n := fx.node()
+			parent := n.t
+			n.t = t
+			defer func() { n.t = parent }()
+			tc.Run(t, fx)
+		}}
+	}
+	return out
 }
 
 // dialIn opens connections from inside the node's namespace.
@@ -302,6 +322,8 @@ type networkingFixture struct {
 	webs []reconcile.ReplicaStatus // shop's web replicas as first deployed
 }
 
+func (fx *networkingFixture) node() *netNode { return fx.n }
+
 // replicas lists shop's replicas of svc.
 func (fx *networkingFixture) replicas(t *testing.T, svc string) []reconcile.ReplicaStatus {
 	t.Helper()
@@ -320,20 +342,17 @@ func (fx *networkingFixture) replicas(t *testing.T, svc string) []reconcile.Repl
 
 // networkingTests run in order on one node; the later ones (a replica
 // killed, a rolling update, serve killed, down) change it for the ones after.
-var networkingTests = []struct {
-	name string
-	run  func(t *testing.T, fx *networkingFixture)
-}{
-	{"round robin over three replicas on port 80", testRoundRobin},
-	{"host and path routing", testHostAndPathRouting},
-	{"TLS on 443 with SNI", testTLSWithSNI},
-	{"tcp endpoint", testTCPEndpoint},
-	{"udp endpoint", func(t *testing.T, fx *networkingFixture) { fx.n.udpEndpoint(fx.ctx, t) }},
-	{"service to service by name", testServiceToServiceByName},
-	{"no failures while a replica is killed", testNoFailuresWhileReplicaKilled},
-	{"rolling update drains without failures", testRollingUpdateDrains},
-	{"kill -9 serve keeps replicas, addresses and routes", testKill9ServeKeepsRoutes},
-	{"down releases addresses, veths and rules", testDownReleases},
+var networkingTests = []scenario.Step[*networkingFixture]{
+	{Name: "round robin over three replicas on port 80", Run: testRoundRobin},
+	{Name: "host and path routing", Run: testHostAndPathRouting},
+	{Name: "TLS on 443 with SNI", Run: testTLSWithSNI},
+	{Name: "tcp endpoint", Run: testTCPEndpoint},
+	{Name: "udp endpoint", Run: func(t *testing.T, fx *networkingFixture) { fx.n.udpEndpoint(fx.ctx, t) }},
+	{Name: "service to service by name", Run: testServiceToServiceByName},
+	{Name: "no failures while a replica is killed", Run: testNoFailuresWhileReplicaKilled},
+	{Name: "rolling update drains without failures", Run: testRollingUpdateDrains},
+	{Name: "kill -9 serve keeps replicas, addresses and routes", Run: testKill9ServeKeepsRoutes},
+	{Name: "down releases addresses, veths and rules", Run: testDownReleases},
 }
 
 func TestIntegrationNodeNetworking(t *testing.T) {
@@ -359,15 +378,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 		t.Fatalf("service without network_mode not on the bridge: %+v", es)
 	}
 
-	for _, tc := range networkingTests {
-		t.Run(tc.name, func(t *testing.T) {
-			// The node's waits fail the test running, not its parent.
-			parent := n.t
-			n.t = t
-			defer func() { n.t = parent }()
-			tc.run(t, fx)
-		})
-	}
+	scenario.Each(t, fx, onNetNode(networkingTests))
 }
 
 func testRoundRobin(t *testing.T, fx *networkingFixture) {

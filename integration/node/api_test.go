@@ -46,26 +46,18 @@ func (a *apiNode) cli(args ...string) (string, string, int) {
 // apiSteps run in order on one node: the known_nodes file, the connections
 // held and the stopped node carry over from step to step.
 var apiSteps = []scenario.Step[*apiNode]{
-	apiStep("socket and secret files have their modes", testAPIFileModes),
-	apiStep("CA fingerprint logged and written", testAPICAFingerprint),
-	apiStep("CLI verifies the node's certificate", testAPICLIVerifiesNode),
-	apiStep("plain HTTP and TLS 1.1 refused on the TLS port", testAPITLSPortRefusesPlain),
-	apiStep("insecure bind still needs the token", testAPIInsecureBindNeedsToken),
-	apiStep("read token only reads", testAPIReadToken),
-	apiStep("header timeout cuts slow heads", testAPIHeaderTimeout),
-	apiStep("connection cap holds", testAPIConnectionCap),
-	apiStep("loose token file refused at start", testAPILooseTokenFile),
+	nodeStep("socket and secret files have their modes", testAPIFileModes),
+	nodeStep("CA fingerprint logged and written", testAPICAFingerprint),
+	nodeStep("CLI verifies the node's certificate", testAPICLIVerifiesNode),
+	nodeStep("plain HTTP and TLS 1.1 refused on the TLS port", testAPITLSPortRefusesPlain),
+	nodeStep("insecure bind still needs the token", testAPIInsecureBindNeedsToken),
+	nodeStep("read token only reads", testAPIReadToken),
+	nodeStep("header timeout cuts slow heads", testAPIHeaderTimeout),
+	nodeStep("connection cap holds", testAPIConnectionCap),
+	nodeStep("loose token file refused at start", testAPILooseTokenFile),
 }
 
-// apiStep makes the node report to the step's test while the step runs.
-func apiStep(name string, run func(t *testing.T, a *apiNode)) scenario.Step[*apiNode] {
-	return scenario.Step[*apiNode]{Name: name, Run: func(t *testing.T, a *apiNode) {
-		parent := a.n.t
-		a.n.t = t
-		defer func() { a.n.t = parent }()
-		run(t, a)
-	}}
-}
+func (a *apiNode) node() *Node { return a.n }
 
 // The API is not an open door: the TCP API is TLS, verified by the CLI
 // (CA file, or a fingerprint given once and remembered), plain HTTP only on

@@ -68,32 +68,23 @@ type serveDay struct {
 // daySteps are the user's day, in order: each step builds on the node the
 // steps before it left.
 var daySteps = []scenario.Step[*serveDay]{
-	dayStep("empty node answers", testEmptyNodeAnswers),
-	dayStep("tcp needs the token", testTCPNeedsToken),
-	dayStep("invalid spec rejected with positions", testInvalidSpecRejected),
-	dayStep("two services gated on health", testDeployGatedOnHealth),
-	dayStep("logs", testServeLogs),
-	dayStep("exec", testServeExec),
-	dayStep("scale", testServeScale),
-	dayStep("rolling update", testRollingUpdate),
-	dayStep("crash loop", testCrashLoop),
-	dayStep("kill -9 serve adopts", testKill9ServeAdopts),
-	dayStep("containerd restart reattaches", testContainerdRestartReattaches),
-	dayStep("image import with pull_policy never", testImageImportPullNever),
-	dayStep("metrics", testServeMetrics),
-	dayStep("down removes everything", testDownRemovesEverything),
+	nodeStep("empty node answers", testEmptyNodeAnswers),
+	nodeStep("tcp needs the token", testTCPNeedsToken),
+	nodeStep("invalid spec rejected with positions", testInvalidSpecRejected),
+	nodeStep("two services gated on health", testDeployGatedOnHealth),
+	nodeStep("logs", testServeLogs),
+	nodeStep("exec", testServeExec),
+	nodeStep("scale", testServeScale),
+	nodeStep("rolling update", testRollingUpdate),
+	nodeStep("crash loop", testCrashLoop),
+	nodeStep("kill -9 serve adopts", testKill9ServeAdopts),
+	nodeStep("containerd restart reattaches", testContainerdRestartReattaches),
+	nodeStep("image import with pull_policy never", testImageImportPullNever),
+	nodeStep("metrics", testServeMetrics),
+	nodeStep("down removes everything", testDownRemovesEverything),
 }
 
-// dayStep makes the node report to the step's test while the step runs, so
-// a failed CLI call or wait fails the step rather than its parent.
-func dayStep(name string, run func(t *testing.T, d *serveDay)) scenario.Step[*serveDay] {
-	return scenario.Step[*serveDay]{Name: name, Run: func(t *testing.T, d *serveDay) {
-		parent := d.n.t
-		d.n.t = t
-		defer func() { d.n.t = parent }()
-		run(t, d)
-	}}
-}
+func (d *serveDay) node() *Node { return d.n }
 
 // TestIntegrationNodeServe drives one node through a user's day: empty
 // status, bad requests, a two-service deployment gated on health, logs,

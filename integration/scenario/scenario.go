@@ -1,7 +1,7 @@
-// Package scenario runs an integration story: named steps, in order, on one
-// shared fixture (a node that was started once), each step a subtest, so a
-// failure names the step and a test reads as the list of behaviours it
-// checks.
+// Package scenario runs named integration tests on one shared fixture (a
+// stack or node started once), each a subtest, so a failure names the
+// behaviour and a test reads as the list of behaviours it checks: Each for
+// tests that stand alone, Run for a story whose steps build on each other.
 package scenario
 
 import "testing"
@@ -37,5 +37,15 @@ func Run[F any](t *testing.T, fx F, steps []Step[F]) {
 			t.Logf("story stopped at %q; the steps after it were not run", st.Name)
 			return
 		}
+	}
+}
+
+// Each runs tests in order as subtests of t on one fixture. Unlike a
+// story's steps they stand alone: -run picks any one by itself, and one
+// failing does not stop the ones after it.
+func Each[F any](t *testing.T, fx F, tests []Step[F]) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.Name, func(t *testing.T) { tc.Run(t, fx) })
 	}
 }

@@ -29,6 +29,14 @@ func TestRunKeepsOrderOnOneFixture(t *testing.T) {
 	}
 }
 
+func TestEachRunsEveryTestOnOneFixture(t *testing.T) {
+	fx := &story{}
+	scenario.Each(t, fx, []scenario.Step[*story]{step("a", nothing), step("b", nothing)})
+	if got := strings.Join(fx.ran, ","); got != "a,b" {
+		t.Errorf("tests ran as %q, want a,b", got)
+	}
+}
+
 // TestHelperStory is the story the tests below run in a child test binary,
 // where its failure cannot fail them; it does nothing in a normal run.
 func TestHelperStory(t *testing.T) {
