@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
@@ -35,39 +36,63 @@ func TestIntegrationDockerNode(t *testing.T) {
 	t.Run("ContainerCommands", func(t *testing.T) { containerCommands(ctx, t, s) })
 }
 
+// nodeContainer is the node run privileged in the harness's dockerd, with a
+// state volume and a specs folder, and what its steps hand on.
+type nodeContainer struct {
+	ctx context.Context
+	s   *stack.Stack
+	id  string // the container's
+	// dockerdMounts are dockerd's own mounts (on a host whose / is not
+	// shared, it bind-mounts its data root onto itself to share it): there
+	// before the node and after it; only mounts that appear with the node
+	// may not remain.
+	dockerdMounts []string
+	ifBefore      []string // host interfaces before the node's network
+	port, apiPort int      // published: the node's port 80 and its API
+	bport         int      // published: the bridge replicas' ingress port
+	hostAPI       func(t *testing.T, args ...string) string
+	url, burl     string          // the published port's and the ingress's
+	bridged       map[string]bool // bridge replicas answering before the restart
+}
+
+// docker runs a docker command that has to succeed.
+func (c *nodeContainer) docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := Docker(c.ctx, c.s, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// nodeContainerSteps are the story of one node container, in order.
+var nodeContainerSteps = []scenario.Step[*nodeContainer]{
+	{Name: "serves, with the host CLI trusting its CA", Run: testNodeContainerServes},
+	{Name: "deploy with docker exec", Run: testNodeContainerDeploy},
+	{Name: "docker restart brings the deployment back", Run: testNodeContainerRestart},
+	{Name: "docker rm -f leaves nothing on the host", Run: testNodeContainerRemove},
+}
+
 // serveDeployRestartRemove is the kind-style end to end: the node run
 // privileged with a state volume and a specs folder, a service deployed
 // with `docker exec`, reached through the published port, listed with ctr,
 // brought back by `docker restart`, and `docker rm -f` leaving nothing on
 // the host. It runs the commands docker/README.md shows, as written there.
 func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack) {
-	docker := func(args ...string) string {
-		t.Helper()
-		out, err := Docker(ctx, s, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	c := &nodeContainer{ctx: ctx, s: s}
 	specs := filepath.Join(s.Dir, "specs")
 	if err := PrepareSpecs(ctx, s, specs); err != nil {
 		t.Fatal(err)
 	}
-	// dockerd's own mounts (on a host whose / is not shared, it bind-mounts
-	// its data root onto itself to share it) are there before the node and
-	// stay after it; only mounts that appear with the node may not remain.
-	dockerdMounts := mountsMentioning(t, filepath.Join(s.Dir, "dkd"))
-	port, err := FreePort()
-	if err != nil {
+	c.dockerdMounts = mountsMentioning(t, filepath.Join(s.Dir, "dkd"))
+	var err error
+	if c.port, err = FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	apiPort, err := FreePort()
-	if err != nil {
+	if c.apiPort, err = FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	// The bridge replicas' ingress port, published too.
-	bport, err := FreePort()
-	if err != nil {
+	if c.bport, err = FreePort(); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(specs, "bridged.yaml"), []byte(bridgedSpec), 0o644); err != nil {
@@ -75,25 +100,31 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	}
 
 	// dockerd runs with --bridge=none here, so publishing a port needs a
-	// network: a user-defined bridge (removed below, and checked).
-	ifBefore := hostInterfaces(t)
-	docker("network", "create", "zlnet")
+	// network: a user-defined bridge (removed by the last step, and
+	// checked).
+	c.ifBefore = hostInterfaces(t)
+	c.docker(t, "network", "create", "zlnet")
 	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "network", "rm", "zlnet") })
 
 	args := append([]string{"run"}, Privileged()...)
 	args = append(args, "-d", "--name", "zlayer", "--network", "zlnet",
-		"-p", fmt.Sprintf("127.0.0.1:%d:80", port), "-p", fmt.Sprintf("127.0.0.1:%d:3669", apiPort),
-		"-p", fmt.Sprintf("127.0.0.1:%d:%d", bport, bridgedPort),
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", c.port), "-p", fmt.Sprintf("127.0.0.1:%d:3669", c.apiPort),
+		"-p", fmt.Sprintf("127.0.0.1:%d:%d", c.bport, bridgedPort),
 		"-v", "zlayer-state:/var/lib/zlayer", "-v", specs+":/specs:ro",
 		Image, "serve")
-	docker(args...)
+	c.docker(t, args...)
 	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "rm", "-f", "zlayer") })
-	id := strings.TrimSpace(docker("inspect", "-f", "{{.Id}}", "zlayer"))
+	c.id = strings.TrimSpace(c.docker(t, "inspect", "-f", "{{.Id}}", "zlayer"))
+	c.url = fmt.Sprintf("http://127.0.0.1:%d/", c.port)
+	c.burl = fmt.Sprintf("http://127.0.0.1:%d/", c.bport)
+	scenario.Run(t, c, nodeContainerSteps)
+}
 
-	if err := WaitReady(ctx, s, "zlayer", 60*time.Second); err != nil {
+func testNodeContainerServes(t *testing.T, c *nodeContainer) {
+	if err := WaitReady(c.ctx, c.s, "zlayer", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	logs := docker("logs", "zlayer")
+	logs := c.docker(t, "logs", "zlayer")
 	for _, want := range []string{"node starting", "snapshotter=overlayfs"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("docker logs zlayer lacks %q:\n%s", want, logs)
@@ -101,16 +132,19 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	}
 	// The host CLI over the published TLS API, trusting the node's CA by
 	// its file and by the fingerprint from `docker logs`.
-	hostAPI := hostCLI(ctx, t, s, docker, logs, apiPort)
-	if out := hostAPI("status"); !strings.Contains(out, "no deployments") {
+	c.hostAPI = hostCLI(c.ctx, t, c.s, func(args ...string) string { return c.docker(t, args...) }, logs, c.apiPort)
+	if out := c.hostAPI(t, "status"); !strings.Contains(out, "no deployments") {
 		t.Errorf("host CLI status: %s", out)
 	}
 
-	if out := docker("exec", "zlayer", "ctr", "version"); !strings.Contains(out, "Server:") {
+	if out := c.docker(t, "exec", "zlayer", "ctr", "version"); !strings.Contains(out, "Server:") {
 		t.Errorf("ctr version inside the container does not reach the node's containerd:\n%s", out)
 	}
+}
 
-	// The deploy from the issue, as `docker exec`.
+// testNodeContainerDeploy: the deploy from the issue, as `docker exec`.
+func testNodeContainerDeploy(t *testing.T, c *nodeContainer) {
+	docker := func(args ...string) string { t.Helper(); return c.docker(t, args...) }
 	if out := docker("exec", "zlayer", "zlayer", "image", "import", "/specs/busybox.tar"); !strings.Contains(out, "busybox") {
 		t.Fatalf("image import: %s", out)
 	}
@@ -118,14 +152,12 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 		t.Errorf("ctr -n zlayer images ls lacks the imported image:\n%s", out)
 	}
 	docker("exec", "zlayer", "zlayer-runtime", "deploy", "--spec", "/specs/app.yaml")
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if body := httpGet(t, url, 30*time.Second); !strings.Contains(body, Body) {
+	if body := httpGet(t, c.url, 30*time.Second); !strings.Contains(body, Body) {
 		t.Fatalf("published port answered %q, want %q", body, Body)
 	}
 	// Bridge replicas behind the ingress: each answers its own name.
 	docker("exec", "zlayer", "zlayer-runtime", "deploy", "--spec", "/specs/bridged.yaml")
-	burl := fmt.Sprintf("http://127.0.0.1:%d/", bport)
-	bridged := answering(t, burl, 2, 60*time.Second)
+	c.bridged = answering(t, c.burl, 2, 60*time.Second)
 	ctrLs := docker("exec", "zlayer", "ctr", "-n", "zlayer", "containers", "ls")
 	replica := firstReplica(ctrLs, "web-httpd-")
 	if replica == "" {
@@ -144,13 +176,17 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	if out := docker("exec", "zlayer", "bash", "-c", "echo $BASH_VERSION; iptables --version"); !strings.Contains(out, "iptables v") {
 		t.Errorf("bash and iptables in the image: %s", out)
 	}
+}
 
-	// docker restart: the state volume brings the deployment back.
+// testNodeContainerRestart: docker restart: the state volume brings the
+// deployment back.
+func testNodeContainerRestart(t *testing.T, c *nodeContainer) {
+	docker := func(args ...string) string { t.Helper(); return c.docker(t, args...) }
 	docker("restart", "zlayer")
-	if err := WaitReady(ctx, s, "zlayer", 60*time.Second); err != nil {
+	if err := WaitReady(c.ctx, c.s, "zlayer", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if body := httpGet(t, url, 60*time.Second); !strings.Contains(body, Body) {
+	if body := httpGet(t, c.url, 60*time.Second); !strings.Contains(body, Body) {
 		t.Fatalf("after docker restart the published port answered %q", body)
 	}
 	if out := docker("exec", "zlayer", "ctr", "-n", "zlayer", "containers", "ls"); firstReplica(out, "web-httpd-") == "" {
@@ -160,13 +196,13 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 		t.Errorf("after docker restart status is not 1/1:\n%s", out)
 	}
 	// The CA lives on the volume: the remembered fingerprint still holds.
-	if out := hostAPI("status"); !strings.Contains(out, "1/1") {
+	if out := c.hostAPI(t, "status"); !strings.Contains(out, "1/1") {
 		t.Errorf("host CLI status after docker restart: %s", out)
 	}
 	// The bridge replicas' namespaces went with the container's /run: the
 	// node recreates them, and both answer through the ingress again.
-	if again := answering(t, burl, 2, 2*time.Minute); !sameSet(again, bridged) {
-		t.Errorf("after docker restart the bridge replicas answering are %v, before %v", again, bridged)
+	if again := answering(t, c.burl, 2, 2*time.Minute); !sameSet(again, c.bridged) {
+		t.Errorf("after docker restart the bridge replicas answering are %v, before %v", again, c.bridged)
 	}
 	if out := docker("exec", "zlayer", "zlayer-runtime", "status"); !regexp.MustCompile(`web\s+2/2`).MatchString(out) {
 		t.Errorf("after docker restart the bridge service is not 2/2:\n%s", out)
@@ -174,20 +210,23 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	if out := docker("logs", "zlayer"); strings.Contains(out, "no such file or directory") && strings.Contains(out, "namespace") {
 		t.Errorf("a replica restart failed on its vanished namespace:\n%s", out)
 	}
+}
 
+func testNodeContainerRemove(t *testing.T, c *nodeContainer) {
+	docker := func(args ...string) string { t.Helper(); return c.docker(t, args...) }
 	// The nested containers' cgroups sit under the node container's.
-	if dirs := cgroupDirsOf(id); len(dirs) == 0 {
-		t.Errorf("no cgroup for container %s found on the host; the leak check below would prove nothing", id)
+	if dirs := cgroupDirsOf(c.id); len(dirs) == 0 {
+		t.Errorf("no cgroup for container %s found on the host; the leak check below would prove nothing", c.id)
 	}
 	topBefore := topLevelCgroups(t)
 
 	docker("rm", "-f", "zlayer")
-	if dirs := cgroupDirsOf(id); len(dirs) > 0 {
+	if dirs := cgroupDirsOf(c.id); len(dirs) > 0 {
 		t.Errorf("docker rm -f left cgroups on the host: %v", dirs)
 	}
 	// Only this container ran on this dockerd: none of its mounts (rootfs,
 	// network namespace) may remain under its roots.
-	if m := without(mountsMentioning(t, filepath.Join(s.Dir, "dkd")), dockerdMounts); len(m) > 0 {
+	if m := without(mountsMentioning(t, filepath.Join(c.s.Dir, "dkd")), c.dockerdMounts); len(m) > 0 {
 		t.Errorf("docker rm -f left mounts on the host: %v", m)
 	}
 	if m := mountsMentioning(t, "/var/lib/zlayer"); len(m) > 0 {
@@ -200,11 +239,36 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 	}
 	docker("network", "rm", "zlnet")
 	for _, name := range hostInterfaces(t) {
-		if !contains(ifBefore, name) && (strings.HasPrefix(name, "br-") || strings.HasPrefix(name, "veth")) {
+		if !contains(c.ifBefore, name) && (strings.HasPrefix(name, "br-") || strings.HasPrefix(name, "veth")) {
 			t.Errorf("host interface %s left behind", name)
 		}
 	}
 	docker("volume", "rm", "zlayer-state")
+}
+
+// commandContainers are the containers run with the README's
+// container-argument forms.
+type commandContainers struct {
+	ctx   context.Context
+	s     *stack.Stack
+	specs string // the folder mounted at /specs
+	// cleanup registers a cleanup with the whole story, for a container
+	// that the steps after the one starting it use.
+	cleanup func(func())
+}
+
+// docker runs a docker command.
+func (c *commandContainers) docker(args ...string) (string, error) {
+	return Docker(c.ctx, c.s, args...)
+}
+
+var commandSteps = []scenario.Step[*commandContainers]{
+	{Name: "plain buildx build of the Dockerfile", Run: testPlainBuildxBuild},
+	{Name: "bash as the command", Run: testBashAsCommand},
+	{Name: "join says it is not implemented", Run: testJoinNotImplemented},
+	{Name: "deploy --spec as the command", Run: testDeployAsCommand},
+	{Name: "docker stop exits 0 promptly", Run: testDockerStop},
+	{Name: "invalid spec as the command names the line", Run: testInvalidSpecAsCommand},
 }
 
 // containerCommands runs the container-argument forms the README shows:
@@ -213,23 +277,27 @@ func serveDeployRestartRemove(ctx context.Context, t *testing.T, s *stack.Stack)
 // non-zero exit), a program (bash), and `docker stop`; and the plain
 // `docker buildx build` of the Dockerfile without --target.
 func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
-	docker := func(args ...string) (string, error) { return Docker(ctx, s, args...) }
-	specs := filepath.Join(s.Dir, "specs2")
-	if err := PrepareSpecs(ctx, s, specs); err != nil {
+	c := &commandContainers{ctx: ctx, s: s, specs: filepath.Join(s.Dir, "specs2"), cleanup: t.Cleanup}
+	if err := PrepareSpecs(ctx, s, c.specs); err != nil {
 		t.Fatal(err)
 	}
 	// A spec that needs no image import: busybox's own nc answers.
 	spec := strings.Replace(Spec, "pull_policy: never", "pull_policy: if_not_present", 1)
-	if err := os.WriteFile(filepath.Join(specs, "myspec.yaml"), []byte(spec), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.specs, "myspec.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := docker("network", "create", "zlnet2"); err != nil {
+	if _, err := c.docker("network", "create", "zlnet2"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "network", "rm", "zlnet2") })
+	scenario.Run(t, c, commandSteps)
+}
 
-	// The seed's form: the Dockerfile without --target builds the prebuilt
-	// node image (the tests' builder cannot --load; a docker tar is loaded).
+// testPlainBuildxBuild: the seed's form: the Dockerfile without --target
+// builds the prebuilt node image (the tests' builder cannot --load; a
+// docker tar is loaded).
+func testPlainBuildxBuild(t *testing.T, c *commandContainers) {
+	s := c.s
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -239,38 +307,48 @@ func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(filepath.Join(root, bin))
-	if _, err := Run(ctx, s, root, "cp", "-f", filepath.Join(s.BinDir, "zlayer"), filepath.Join(root, bin, "zlayer")); err != nil {
+	if _, err := Run(c.ctx, s, root, "cp", "-f", filepath.Join(s.BinDir, "zlayer"), filepath.Join(root, bin, "zlayer")); err != nil {
 		t.Fatal(err)
 	}
 	plainTar := filepath.Join(s.Dir, "plain.tar")
-	if out, err := Run(ctx, s, root, "docker", "buildx", "build", "-f", "docker/Dockerfile.zlayer-node",
+	if out, err := Run(c.ctx, s, root, "docker", "buildx", "build", "-f", "docker/Dockerfile.zlayer-node",
 		"--build-arg", "BINARY_PATH="+filepath.Join(bin, "zlayer"), "--build-arg", "TOOLS_PATH="+mustRel(root, s.ToolsBin),
 		"-t", "zlayer-node:plain", "--output", "type=docker,dest="+plainTar, "."); err != nil {
 		t.Fatal(err, out)
 	}
-	if out, err := docker("load", "-i", plainTar); err != nil {
+	if out, err := c.docker("load", "-i", plainTar); err != nil {
 		t.Fatal(err, out)
 	}
-	if out, err := docker("run", "--rm", "--entrypoint", "zlayer-runtime", "zlayer-node:plain", "version"); err != nil || !strings.Contains(out, "zlayer") {
+	if out, err := c.docker("run", "--rm", "--entrypoint", "zlayer-runtime", "zlayer-node:plain", "version"); err != nil || !strings.Contains(out, "zlayer") {
 		t.Errorf("image from a plain buildx build: %v\n%s", err, out)
 	}
+}
 
-	// bash as the command: a shell in the image, with the node tools on PATH.
+// testBashAsCommand: bash as the command: a shell in the image, with the
+// node tools on PATH.
+func testBashAsCommand(t *testing.T, c *commandContainers) {
 	args := append([]string{"run", "--rm"}, Privileged()...)
-	out, err := docker(append(args, Image, "bash", "-c", "command -v zlayer-runtime ctr runc containerd iptables")...)
+	out, err := c.docker(append(args, Image, "bash", "-c", "command -v zlayer-runtime ctr runc containerd iptables")...)
 	if err != nil || strings.Count(out, "/") < 5 {
 		t.Errorf("bash in the image: %v\n%s", err, out)
 	}
+}
 
-	// join: not implemented yet, and it says so.
-	out, err = docker(append(args, Image, "join", "--api", "https://api.example.com")...)
+// testJoinNotImplemented: join: not implemented yet, and it says so.
+func testJoinNotImplemented(t *testing.T, c *commandContainers) {
+	args := append([]string{"run", "--rm"}, Privileged()...)
+	out, err := c.docker(append(args, Image, "join", "--api", "https://api.example.com")...)
 	if err == nil || !strings.Contains(out, "not implemented") {
 		t.Errorf("join should fail clearly: err=%v\n%s", err, out)
 	}
+}
 
-	// deploy --spec FILE as the container's command. The node has no route
-	// to the harness registry, so the image is imported as soon as the
-	// node answers; the deploy, waiting for readiness, then completes.
+// testDeployAsCommand: deploy --spec FILE as the container's command. The
+// node has no route to the harness registry, so the image is imported as
+// soon as the node answers; the deploy, waiting for readiness, then
+// completes.
+func testDeployAsCommand(t *testing.T, c *commandContainers) {
+	docker := c.docker
 	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -278,12 +356,13 @@ func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 	run := append([]string{"run"}, Privileged()...)
 	run = append(run, "-d", "--name", "zl-deploy", "--network", "zlnet2",
 		"-p", fmt.Sprintf("127.0.0.1:%d:80", port),
-		"-v", specs+"/myspec.yaml:/spec.yaml:ro", "-v", specs+":/specs:ro",
+		"-v", c.specs+"/myspec.yaml:/spec.yaml:ro", "-v", c.specs+":/specs:ro",
 		Image, "deploy", "--spec", "/spec.yaml")
 	if out, err := docker(run...); err != nil {
 		t.Fatal(err, out)
 	}
-	t.Cleanup(func() { _, _ = Docker(context.Background(), s, "rm", "-f", "-v", "zl-deploy") })
+	// The next step stops this container: it is removed with the story.
+	c.cleanup(func() { _, _ = Docker(context.Background(), c.s, "rm", "-f", "-v", "zl-deploy") })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := docker("exec", "zl-deploy", "zlayer", "image", "import", "/specs/busybox.tar")
@@ -317,9 +396,12 @@ func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
 
-	// docker stop: SIGTERM reaches serve through PID 1; serve stops
-	// containerd and exits 0 well before Docker's 10 s SIGKILL.
+// testDockerStop: docker stop: SIGTERM reaches serve through PID 1; serve
+// stops containerd and exits 0 well before Docker's 10 s SIGKILL.
+func testDockerStop(t *testing.T, c *commandContainers) {
+	docker := c.docker
 	t0 := time.Now()
 	if out, err := docker("stop", "zl-deploy"); err != nil {
 		t.Fatal(err, out)
@@ -331,14 +413,16 @@ func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 		t.Errorf("docker stop: exit code %s after %v, want 0 well within 10s\n%s", strings.TrimSpace(code), took, logs)
 	}
 	t.Logf("docker stop took %v", took)
+}
 
-	// An invalid spec as the command: the container exits non-zero and
-	// names the file and line.
+// testInvalidSpecAsCommand: an invalid spec as the command: the container
+// exits non-zero and names the file and line.
+func testInvalidSpecAsCommand(t *testing.T, c *commandContainers) {
 	bad := "version: v1\ndeployment: bad\nservices:\n  x:\n    image: {name: busybox}\n    replicas_typo: 3\n"
-	if err := os.WriteFile(filepath.Join(specs, "bad.yaml"), []byte(bad), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.specs, "bad.yaml"), []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = docker(append(append([]string{"run", "--rm"}, Privileged()...), "-v", specs+":/specs:ro", Image, "deploy", "--spec", "/specs/bad.yaml")...)
+	out, err := c.docker(append(append([]string{"run", "--rm"}, Privileged()...), "-v", c.specs+":/specs:ro", Image, "deploy", "--spec", "/specs/bad.yaml")...)
 	if err == nil || !strings.Contains(out, "/specs/bad.yaml:6") {
 		t.Errorf("deploy of an invalid spec as the command: err=%v, want a failure naming /specs/bad.yaml:6\n%s", err, out)
 	}
@@ -512,8 +596,8 @@ var fingerprintLog = regexp.MustCompile(`API TLS CA fingerprint.* fingerprint=(s
 // host: the CA copied out with docker exec verifies the TLS API, and the
 // fingerprint from docker logs, given once, is remembered. It returns a
 // runner of host CLI commands using the remembered fingerprint and the
-// read-only token.
-func hostCLI(ctx context.Context, t *testing.T, s *stack.Stack, docker func(...string) string, logs string, apiPort int) func(...string) string {
+// read-only token, failing the test it is given.
+func hostCLI(ctx context.Context, t *testing.T, s *stack.Stack, docker func(...string) string, logs string, apiPort int) func(t *testing.T, args ...string) string {
 	t.Helper()
 	caFile := filepath.Join(s.Dir, "node-ca.crt")
 	if err := os.WriteFile(caFile, []byte(docker("exec", "zlayer", "cat", "/var/lib/zlayer/tls/ca.crt")), 0o644); err != nil {
@@ -542,7 +626,7 @@ func hostCLI(ctx context.Context, t *testing.T, s *stack.Stack, docker func(...s
 	if out, err := run("status", "--ca-fingerprint", m[1]); err != nil {
 		t.Errorf("host CLI with the fingerprint: %v %s", err, out)
 	}
-	return func(args ...string) string {
+	return func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, err := run(args...)
 		if err != nil {

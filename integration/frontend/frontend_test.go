@@ -24,6 +24,7 @@ import (
 
 	"github.com/zlayer/zlayer/frontend"
 	"github.com/zlayer/zlayer/integration/frontendimage"
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
@@ -175,530 +176,604 @@ func subrequest(t *testing.T, s *stack.Stack, file, ctxDir, request string) []by
 	return result
 }
 
-func TestIntegrationFrontend(t *testing.T) {
+// frontendFixture is the one stack every frontend test builds on: buildkitd
+// with the frontend image and the stand-in images already in its registry,
+// and the examples the tests build.
+type frontendFixture struct {
+	s        *stack.Stack
+	examples string // examples/zimagefile
+	multi    string // its multistage example
+	single   string // its single-stage example
+}
+
+// startFrontendFixture starts the stack once for all frontend tests; its
+// cleanup (stack.Start's) stops every daemon by PID when the parent test ends.
+func startFrontendFixture(t *testing.T) *frontendFixture {
+	t.Helper()
 	s := stack.Start(t, stack.Options{Buildkit: true})
 	frontendimage.Push(t, s)
 	pushStandIns(t, s)
-
-	t.Run("frontend-image", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		res := s.Resolver()
-		name, desc, err := res.Resolve(ctx, "docker.io/"+frontendimage.Syntax+":latest")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fetcher, err := res.Fetcher(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fetch := func(d ocispecs.Descriptor, into any) {
-			rc, err := fetcher.Fetch(ctx, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
-			if err := json.NewDecoder(rc).Decode(into); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var m ocispecs.Manifest
-		fetch(desc, &m)
-		var cfg ocispecs.Image
-		fetch(m.Config, &cfg)
-		want := map[string]string{
-			"moby.buildkit.frontend.network.none": "true",
-			"moby.buildkit.frontend.caps":         "moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts",
-		}
-		for k, v := range want {
-			if cfg.Config.Labels[k] != v {
-				t.Errorf("label %s = %q, want %q", k, cfg.Config.Labels[k], v)
-			}
-		}
-		if !reflect.DeepEqual(cfg.Config.Entrypoint, []string{"/bin/zimagefile-frontend"}) || len(m.Layers) != 1 {
-			t.Errorf("entrypoint %q, %d layers (want FROM scratch + the binary)", cfg.Config.Entrypoint, len(m.Layers))
-		}
-	})
-
 	examples := repoPath(t, "examples/zimagefile")
-	multi := filepath.Join(examples, "multistage")
-	single := filepath.Join(examples, "single-stage")
+	return &frontendFixture{
+		s:        s,
+		examples: examples,
+		multi:    filepath.Join(examples, "multistage"),
+		single:   filepath.Join(examples, "single-stage"),
+	}
+}
 
-	checkMulti := func(t *testing.T, img *image) {
-		if got := img.Config.Config.Cmd; !reflect.DeepEqual(got, []string{"/usr/local/bin/myapp"}) {
-			t.Errorf("Cmd = %q", got)
+// frontendTests are the behaviours checked on one stack, in the order they
+// run; each is a subtest of TestIntegrationFrontend under its name, so
+// `-run 'TestIntegrationFrontend/buildx/multistage'` picks one.
+var frontendTests = []scenario.Step[*frontendFixture]{
+	{Name: "frontend-image", Run: testFrontendImage},
+	{Name: "buildx/multistage", Run: testBuildxMultistage},
+	{Name: "inprocess/multistage", Run: testInProcessMultistage},
+	{Name: "buildx/target", Run: testBuildxTarget},
+	{Name: "inprocess/target", Run: testInProcessTarget},
+	{Name: "buildx/single-stage", Run: testBuildxSingleStage},
+	{Name: "inprocess/single-stage", Run: testInProcessSingleStage},
+	{Name: "buildx/build-arg", Run: testBuildxBuildArg},
+	{Name: "inprocess/build-arg", Run: testInProcessBuildArg},
+	{Name: "buildx/equivalence", Run: testBuildxEquivalence},
+	{Name: "buildx/named-context", Run: testBuildxNamedContext},
+	{Name: "inprocess/named-context", Run: testInProcessNamedContext},
+	{Name: "buildx/syntax-build-arg", Run: testBuildxSyntaxBuildArg},
+	{Name: "buildx/call-targets", Run: testBuildxCallTargets},
+	{Name: "buildx/call-outline-and-check", Run: testBuildxCallOutlineAndCheck},
+	{Name: "inprocess/targets", Run: testInProcessTargets},
+	{Name: "inprocess/describe", Run: testInProcessDescribe},
+	{Name: "inprocess/dockerfile-passthrough", Run: testInProcessDockerfilePassthrough},
+	{Name: "buildx/invalid-file", Run: testBuildxInvalidFile},
+	{Name: "buildx/check-invalid-file", Run: testBuildxCheckInvalidFile},
+	{Name: "inprocess/invalid-file", Run: testInProcessInvalidFile},
+	{Name: "buildx/failing-run", Run: testBuildxFailingRun},
+	{Name: "inprocess/failing-run", Run: testInProcessFailingRun},
+	{Name: "buildx/runtime-template", Run: testBuildxRuntimeTemplate},
+	{Name: "inprocess/runtime-template", Run: testInProcessRuntimeTemplate},
+	{Name: "buildx/bake-target-context", Run: testBuildxBakeTargetContext},
+	{Name: "buildx/dockerignore", Run: testBuildxDockerignore},
+	{Name: "buildx/multi-platform", Run: testBuildxMultiPlatform},
+	{Name: "buildx/check-warning-location", Run: testBuildxCheckWarningLocation},
+	{Name: "buildx/wasm-module", Run: testBuildxWasmModule},
+	{Name: "buildx/wasm-c-toolchain", Run: testBuildxWasmCToolchain},
+	{Name: "inprocess/wasm-c-toolchain", Run: testInProcessWasmCToolchain},
+	{Name: "inprocess/wasm-module", Run: testInProcessWasmModule},
+}
+
+func TestIntegrationFrontend(t *testing.T) {
+	scenario.Each(t, startFrontendFixture(t), frontendTests)
+}
+
+// mustInProcess is inProcess for a build that has to succeed.
+func mustInProcess(t *testing.T, s *stack.Stack, file, ctxDir string, attrs map[string]string, locals map[string]string) *image {
+	t.Helper()
+	img, err := inProcess(t, s, file, ctxDir, attrs, locals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func testFrontendImage(t *testing.T, fx *frontendFixture) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res := fx.s.Resolver()
+	name, desc, err := res.Resolve(ctx, "docker.io/"+frontendimage.Syntax+":latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher, err := res.Fetcher(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(d ocispecs.Descriptor, into any) {
+		rc, err := fetcher.Fetch(ctx, d)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, ok := img.Config.Config.ExposedPorts["8080/tcp"]; !ok || len(img.Config.Config.ExposedPorts) != 1 {
-			t.Errorf("ExposedPorts = %v", img.Config.Config.ExposedPorts)
-		}
-		app := img.file(t, "/usr/local/bin/myapp")
-		if app.Mode != 0o755 || !strings.Contains(app.Data, "hello from myapp") {
-			t.Errorf("myapp: mode %o data %q", app.Mode, app.Data)
-		}
-		if _, ok := img.Files["/build/src/main.rs"]; ok {
-			t.Error("builder files leaked into the output stage")
+		defer rc.Close()
+		if err := json.NewDecoder(rc).Decode(into); err != nil {
+			t.Fatal(err)
 		}
 	}
-
-	t.Run("buildx/multistage", func(t *testing.T) {
-		checkMulti(t, buildxImage(t, s, filepath.Join(multi, "ZImagefile"), multi))
-	})
-	t.Run("inprocess/multistage", func(t *testing.T) {
-		img, err := inProcess(t, s, filepath.Join(multi, "ZImagefile"), multi, nil, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkMulti(t, img)
-	})
-
-	checkTarget := func(t *testing.T, img *image) {
-		if img.Config.Config.WorkingDir != "/build" || len(img.Config.Config.Cmd) != 1 || img.Config.Config.Cmd[0] != "sh" {
-			t.Errorf("builder config: workdir %q cmd %q", img.Config.Config.WorkingDir, img.Config.Config.Cmd)
-		}
-		if e := img.file(t, "/build/target/release/myapp"); !strings.Contains(e.Data, "myapp") {
-			t.Errorf("builder output %q", e.Data)
+	var m ocispecs.Manifest
+	fetch(desc, &m)
+	var cfg ocispecs.Image
+	fetch(m.Config, &cfg)
+	want := map[string]string{
+		"moby.buildkit.frontend.network.none": "true",
+		"moby.buildkit.frontend.caps":         "moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts",
+	}
+	for k, v := range want {
+		if cfg.Config.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, cfg.Config.Labels[k], v)
 		}
 	}
-	t.Run("buildx/target", func(t *testing.T) {
-		checkTarget(t, buildxImage(t, s, filepath.Join(multi, "ZImagefile"), multi, "--target", "builder"))
-	})
-	t.Run("inprocess/target", func(t *testing.T) {
-		img, err := inProcess(t, s, filepath.Join(multi, "ZImagefile"), multi, map[string]string{"target": "builder"}, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkTarget(t, img)
-	})
-
-	t.Run("buildx/single-stage", func(t *testing.T) {
-		img := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single)
-		checkSingle(t, img, "hello")
-	})
-	t.Run("inprocess/single-stage", func(t *testing.T) {
-		img, err := inProcess(t, s, filepath.Join(single, "ZImagefile"), single, nil, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkSingle(t, img, "hello")
-	})
-	t.Run("buildx/build-arg", func(t *testing.T) {
-		img := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single, "--build-arg", "GREETING=bonjour", "--label", "com.example.extra=cli", "--no-cache")
-		checkSingle(t, img, "bonjour")
-		if img.Config.Config.Labels["com.example.extra"] != "cli" {
-			t.Errorf("--label not applied: %v", img.Config.Config.Labels)
-		}
-	})
-	t.Run("inprocess/build-arg", func(t *testing.T) {
-		img, err := inProcess(t, s, filepath.Join(single, "ZImagefile"), single, map[string]string{"build-arg:GREETING": "hej"}, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkSingle(t, img, "hej")
-	})
-
-	t.Run("buildx/equivalence", func(t *testing.T) {
-		zimg := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single)
-		// The hand-written Dockerfile beside the example, through the stock
-		// Dockerfile frontend.
-		dimg := buildxImage(t, s, filepath.Join(single, "Dockerfile"), single)
-		compareImages(t, zimg, dimg)
-		// And what `zlayer convert` prints, which users keep if they leave.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		// A path, not a bare name: the stack's Command only finds bare names
-		// already on the host PATH.
-		conv, err := s.Command(ctx, filepath.Join(s.BinDir, "zlayer"), "convert", filepath.Join(single, "ZImagefile")).Output()
-		if err != nil {
-			t.Fatalf("zlayer convert: %v", err)
-		}
-		convFile := filepath.Join(t.TempDir(), "Dockerfile.converted")
-		if err := os.WriteFile(convFile, conv, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		compareImages(t, zimg, buildxImage(t, s, convFile, single))
-	})
-
-	t.Run("buildx/named-context", func(t *testing.T) {
-		dir, extra := t.TempDir(), t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - copy: /hello.txt\n    from: extra\n    to: /hello.txt\n"})
-		writeFiles(t, extra, map[string]string{"hello.txt": "from a named context\n"})
-		img := buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir, "--build-context", "extra="+extra)
-		if e := img.file(t, "/hello.txt"); e.Data != "from a named context\n" {
-			t.Errorf("hello.txt = %q", e.Data)
-		}
-		// base: may name a context too: swap the base image for a stage of
-		// files.
-		writeFiles(t, dir, map[string]string{"Z2": "# syntax=zlayer/zimagefile\nbase: mybase\ncmd: [\"x\"]\n"})
-		img = buildxImage(t, s, filepath.Join(dir, "Z2"), dir, "--build-context", "mybase="+extra)
-		if e := img.file(t, "/hello.txt"); e.Data != "from a named context\n" {
-			t.Errorf("base context hello.txt = %q", e.Data)
-		}
-	})
-	t.Run("inprocess/named-context", func(t *testing.T) {
-		dir, extra := t.TempDir(), t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": "base: busybox\nsteps:\n  - copy: /hello.txt\n    from: extra\n    to: /hello.txt\n"})
-		writeFiles(t, extra, map[string]string{"hello.txt": "in process\n"})
-		img, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, map[string]string{"context:extra": "local:extra"}, map[string]string{"extra": extra})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e := img.file(t, "/hello.txt"); e.Data != "in process\n" {
-			t.Errorf("hello.txt = %q", e.Data)
-		}
-	})
-
-	t.Run("buildx/syntax-build-arg", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": "base: busybox\nsteps:\n  - run: echo no syntax line > /note\n"})
-		img := buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir, "--build-arg", "BUILDKIT_SYNTAX="+frontendimage.Syntax)
-		if e := img.file(t, "/note"); e.Data != "no syntax line\n" {
-			t.Errorf("note = %q", e.Data)
-		}
-	})
-
-	t.Run("buildx/call-targets", func(t *testing.T) {
-		r := buildx(t, s, "build", "--call", "targets", "-f", filepath.Join(multi, "ZImagefile"), multi)
-		if r.err != nil {
-			t.Fatalf("%v\n%s", r.err, r.stderr)
-		}
-		for _, want := range []string{"builder", "compiles the app with a cached registry", "runtime (default)", "is the small output image"} {
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("targets output lacks %q:\n%s", want, r.stdout)
-			}
-		}
-	})
-	t.Run("buildx/call-outline-and-check", func(t *testing.T) {
-		r := buildx(t, s, "build", "--call", "outline", "-f", filepath.Join(multi, "ZImagefile"), multi)
-		if r.err != nil || !strings.Contains(r.stdout, "APP_NAME") || !strings.Contains(r.stdout, "names the binary the builder writes") || strings.Contains(r.stdout, "APP_NAME APP_NAME") {
-			t.Errorf("outline: %v\n%s\n%s", r.err, r.stdout, r.stderr)
-		}
-		r = buildx(t, s, "build", "--call", "check", "-f", filepath.Join(single, "ZImagefile"), single)
-		if r.err != nil {
-			t.Errorf("check: %v\n%s\n%s", r.err, r.stdout, r.stderr)
-		}
-		if strings.Contains(r.stdout+r.stderr, "Dockerfile") {
-			t.Errorf("check mentions a Dockerfile:\n%s%s", r.stdout, r.stderr)
-		}
-	})
-	t.Run("inprocess/targets", func(t *testing.T) {
-		dt := subrequest(t, s, filepath.Join(multi, "ZImagefile"), multi, targets.RequestTargets)
-		var l targets.List
-		if err := json.Unmarshal(dt, &l); err != nil {
-			t.Fatal(err)
-		}
-		if len(l.Targets) != 2 || l.Targets[0].Name != "builder" || !l.Targets[1].Default {
-			t.Fatalf("targets: %+v", l.Targets)
-		}
-		// Locations point into the ZImagefile: the builder stage starts on
-		// the line of its key.
-		src, _ := os.ReadFile(filepath.Join(multi, "ZImagefile"))
-		if len(l.Sources) != 1 || !bytes.Equal(l.Sources[0], src) {
-			t.Error("targets sources are not the ZImagefile")
-		}
-		line := lineOf(t, src, "  builder:")
-		if loc := l.Targets[0].Location; loc == nil || int(loc.Ranges[0].Start.Line) != line {
-			t.Errorf("builder location %v, want line %d", loc, line)
-		}
-	})
-
-	t.Run("inprocess/describe", func(t *testing.T) {
-		dt := subrequest(t, s, filepath.Join(multi, "ZImagefile"), multi, "frontend.subrequests.describe")
-		// BuildKit's describe lists outline and targets (not lint).
-		for _, want := range []string{"frontend.outline", "frontend.targets", "frontend.subrequests.describe"} {
-			if !strings.Contains(string(dt), want) {
-				t.Errorf("describe lacks %s: %s", want, dt)
-			}
-		}
-	})
-	t.Run("inprocess/dockerfile-passthrough", func(t *testing.T) {
-		// A Dockerfile handed to the frontend (BUILDKIT_SYNTAX set for a
-		// whole bake file) builds as a Dockerfile.
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox\nRUN echo plain > /plain\n"})
-		img, err := inProcess(t, s, filepath.Join(dir, "Dockerfile"), dir, nil, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if img.file(t, "/plain").Data != "plain\n" {
-			t.Error("Dockerfile not built")
-		}
-	})
-
-	invalid := "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: make\n    copy: src\n  - copy: a\nexpose: web\n"
-	t.Run("buildx/invalid-file", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": invalid})
-		r := buildx(t, s, "build", "--progress=plain", "-f", filepath.Join(dir, "ZImagefile"), dir)
-		if r.err == nil {
-			t.Fatal("invalid file built")
-		}
-		t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
-		for _, want := range []string{
-			"ZImagefile:5:5: step has two actions, run and copy",
-			"ZImagefile:6:5: copy needs to:",
-			`ZImagefile:7:9: expose: "web" is not a port`,
-			">>>     copy: src", // buildx's snippet of the YAML line
-		} {
-			if !strings.Contains(r.stderr, want) {
-				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
-			}
-		}
-		if strings.Contains(r.stderr, "Generated from") || strings.Contains(r.stderr, "dockerfile parse error") {
-			t.Errorf("error shows the generated Dockerfile:\n%s", r.stderr)
-		}
-	})
-	t.Run("buildx/check-invalid-file", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": invalid})
-		r := buildx(t, s, "build", "--call", "check", "-f", filepath.Join(dir, "ZImagefile"), dir)
-		if r.err == nil {
-			t.Fatal("check passed an invalid file")
-		}
-		out := r.stdout + r.stderr
-		for _, want := range []string{"ZImagefile:5:5: step has two actions", ">>>     copy: src"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("check output lacks %q:\n%s", want, tail(out, 30))
-			}
-		}
-	})
-	t.Run("inprocess/invalid-file", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": invalid})
-		_, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
-		if err == nil {
-			t.Fatal("invalid file built")
-		}
-		srcs := errdefs.Sources(err)
-		if len(srcs) != 3 {
-			t.Fatalf("%d sources, want 3: %v", len(srcs), err)
-		}
-		var lines []int
-		for _, src := range srcs {
-			if src.Info.Filename != "ZImagefile" || string(src.Info.Data) != invalid {
-				t.Errorf("source %q is not the ZImagefile", src.Info.Filename)
-			}
-			lines = append(lines, int(src.Ranges[0].Start.Line))
-		}
-		sort.Ints(lines)
-		if !reflect.DeepEqual(lines, []int{5, 6, 7}) {
-			t.Errorf("source lines %v, want [5 6 7]", lines)
-		}
-	})
-
-	failing := "# syntax=zlayer/zimagefile\nstages:\n  app:\n    base: busybox\n    steps:\n      - run: echo fine\n      - run: |\n          echo about to fail\n          exit 3\n"
-	t.Run("buildx/failing-run", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": failing})
-		r := buildx(t, s, "build", "--progress=plain", "-f", filepath.Join(dir, "ZImagefile"), dir)
-		if r.err == nil {
-			t.Fatal("failing run succeeded")
-		}
-		t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
-		for _, want := range []string{"exit code: 3", "ZImagefile:7", ">>>       - run: |", ">>>           exit 3"} {
-			if !strings.Contains(r.stderr, want) {
-				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
-			}
-		}
-		if strings.Contains(r.stderr, "Dockerfile:") {
-			t.Errorf("error points at a Dockerfile:\n%s", r.stderr)
-		}
-	})
-	t.Run("inprocess/failing-run", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": failing})
-		_, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
-		if err == nil {
-			t.Fatal("failing run succeeded")
-		}
-		srcs := errdefs.Sources(err)
-		if len(srcs) == 0 {
-			t.Fatalf("no source in %v", err)
-		}
-		rg := srcs[0].Ranges[0]
-		if srcs[0].Info.Filename != "ZImagefile" || rg.Start.Line != 7 || rg.End.Line < 9 {
-			t.Errorf("source %s %v, want ZImagefile lines 7-9", srcs[0].Info.Filename, rg)
-		}
-	})
-
-	nodeDir := filepath.Join(examples, "runtime-node")
-	checkRuntime := func(t *testing.T, img *image) {
-		c := img.Config.Config
-		if !reflect.DeepEqual(c.Cmd, []string{"node", "server.js"}) || c.User != "1000:1000" || c.WorkingDir != "/app" {
-			t.Errorf("config: cmd %q user %q workdir %q", c.Cmd, c.User, c.WorkingDir)
-		}
-		for _, want := range []string{"PORT=8080", "NODE_ENV=production", "NODE_VERSION=22.0.0-stand-in"} {
-			if !contains(c.Env, want) {
-				t.Errorf("env lacks %s: %q", want, c.Env)
-			}
-		}
-		if _, ok := c.ExposedPorts["8080/tcp"]; !ok {
-			t.Errorf("ports %v", c.ExposedPorts)
-		}
-		if c.Labels["org.opencontainers.image.title"] != "node demo" {
-			t.Errorf("labels %v", c.Labels)
-		}
-		if h := healthcheckOf(t, img); h == nil || !reflect.DeepEqual(h.Test, []string{"CMD", "node", "-e", "process.exit(0)"}) || h.Interval != 30*time.Second {
-			t.Errorf("healthcheck %+v", h)
-		}
-		if e := img.file(t, "/app/server.js"); e.UID != 1000 {
-			t.Errorf("server.js owned by %d", e.UID)
-		}
-		img.file(t, "/app/node_modules/.stand-in")
+	if !reflect.DeepEqual(cfg.Config.Entrypoint, []string{"/bin/zimagefile-frontend"}) || len(m.Layers) != 1 {
+		t.Errorf("entrypoint %q, %d layers (want FROM scratch + the binary)", cfg.Config.Entrypoint, len(m.Layers))
 	}
-	t.Run("buildx/runtime-template", func(t *testing.T) {
-		checkRuntime(t, buildxImage(t, s, filepath.Join(nodeDir, "ZImagefile"), nodeDir))
-	})
-	t.Run("inprocess/runtime-template", func(t *testing.T) {
-		img, err := inProcess(t, s, filepath.Join(nodeDir, "ZImagefile"), nodeDir, nil, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkRuntime(t, img)
-	})
+}
 
-	t.Run("buildx/bake-target-context", func(t *testing.T) {
-		dir := t.TempDir()
-		// Inside the bake folder: bake asks for --allow to write elsewhere.
-		out := filepath.Join(dir, "out")
-		writeFiles(t, dir, map[string]string{
-			"Base.zimage": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo base > /base.txt\n",
-			"App.zimage":  "# syntax=zlayer/zimagefile\nbase: base\nsteps:\n  - run: cat /base.txt > /app.txt\n",
-			"docker-bake.json": `{"target": {
+// checkMulti checks the multistage example's output stage.
+func checkMulti(t *testing.T, img *image) {
+	if got := img.Config.Config.Cmd; !reflect.DeepEqual(got, []string{"/usr/local/bin/myapp"}) {
+		t.Errorf("Cmd = %q", got)
+	}
+	if _, ok := img.Config.Config.ExposedPorts["8080/tcp"]; !ok || len(img.Config.Config.ExposedPorts) != 1 {
+		t.Errorf("ExposedPorts = %v", img.Config.Config.ExposedPorts)
+	}
+	app := img.file(t, "/usr/local/bin/myapp")
+	if app.Mode != 0o755 || !strings.Contains(app.Data, "hello from myapp") {
+		t.Errorf("myapp: mode %o data %q", app.Mode, app.Data)
+	}
+	if _, ok := img.Files["/build/src/main.rs"]; ok {
+		t.Error("builder files leaked into the output stage")
+	}
+}
+
+func testBuildxMultistage(t *testing.T, fx *frontendFixture) {
+	checkMulti(t, buildxImage(t, fx.s, filepath.Join(fx.multi, "ZImagefile"), fx.multi))
+}
+
+func testInProcessMultistage(t *testing.T, fx *frontendFixture) {
+	checkMulti(t, mustInProcess(t, fx.s, filepath.Join(fx.multi, "ZImagefile"), fx.multi, nil, map[string]string{}))
+}
+
+// checkTarget checks the multistage example's builder stage, built alone.
+func checkTarget(t *testing.T, img *image) {
+	if img.Config.Config.WorkingDir != "/build" || len(img.Config.Config.Cmd) != 1 || img.Config.Config.Cmd[0] != "sh" {
+		t.Errorf("builder config: workdir %q cmd %q", img.Config.Config.WorkingDir, img.Config.Config.Cmd)
+	}
+	if e := img.file(t, "/build/target/release/myapp"); !strings.Contains(e.Data, "myapp") {
+		t.Errorf("builder output %q", e.Data)
+	}
+}
+
+func testBuildxTarget(t *testing.T, fx *frontendFixture) {
+	checkTarget(t, buildxImage(t, fx.s, filepath.Join(fx.multi, "ZImagefile"), fx.multi, "--target", "builder"))
+}
+
+func testInProcessTarget(t *testing.T, fx *frontendFixture) {
+	checkTarget(t, mustInProcess(t, fx.s, filepath.Join(fx.multi, "ZImagefile"), fx.multi, map[string]string{"target": "builder"}, map[string]string{}))
+}
+
+func testBuildxSingleStage(t *testing.T, fx *frontendFixture) {
+	img := buildxImage(t, fx.s, filepath.Join(fx.single, "ZImagefile"), fx.single)
+	checkSingle(t, img, "hello")
+}
+
+func testInProcessSingleStage(t *testing.T, fx *frontendFixture) {
+	checkSingle(t, mustInProcess(t, fx.s, filepath.Join(fx.single, "ZImagefile"), fx.single, nil, map[string]string{}), "hello")
+}
+
+func testBuildxBuildArg(t *testing.T, fx *frontendFixture) {
+	img := buildxImage(t, fx.s, filepath.Join(fx.single, "ZImagefile"), fx.single, "--build-arg", "GREETING=bonjour", "--label", "com.example.extra=cli", "--no-cache")
+	checkSingle(t, img, "bonjour")
+	if img.Config.Config.Labels["com.example.extra"] != "cli" {
+		t.Errorf("--label not applied: %v", img.Config.Config.Labels)
+	}
+}
+
+func testInProcessBuildArg(t *testing.T, fx *frontendFixture) {
+	checkSingle(t, mustInProcess(t, fx.s, filepath.Join(fx.single, "ZImagefile"), fx.single, map[string]string{"build-arg:GREETING": "hej"}, map[string]string{}), "hej")
+}
+
+func testBuildxEquivalence(t *testing.T, fx *frontendFixture) {
+	s, single := fx.s, fx.single
+	zimg := buildxImage(t, s, filepath.Join(single, "ZImagefile"), single)
+	// The hand-written Dockerfile beside the example, through the stock
+	// Dockerfile frontend.
+	dimg := buildxImage(t, s, filepath.Join(single, "Dockerfile"), single)
+	compareImages(t, zimg, dimg)
+	// And what `zlayer convert` prints, which users keep if they leave.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A path, not a bare name: the stack's Command only finds bare names
+	// already on the host PATH.
+	conv, err := s.Command(ctx, filepath.Join(s.BinDir, "zlayer"), "convert", filepath.Join(single, "ZImagefile")).Output()
+	if err != nil {
+		t.Fatalf("zlayer convert: %v", err)
+	}
+	convFile := filepath.Join(t.TempDir(), "Dockerfile.converted")
+	if err := os.WriteFile(convFile, conv, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compareImages(t, zimg, buildxImage(t, s, convFile, single))
+}
+
+func testBuildxNamedContext(t *testing.T, fx *frontendFixture) {
+	dir, extra := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - copy: /hello.txt\n    from: extra\n    to: /hello.txt\n"})
+	writeFiles(t, extra, map[string]string{"hello.txt": "from a named context\n"})
+	img := buildxImage(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, "--build-context", "extra="+extra)
+	if e := img.file(t, "/hello.txt"); e.Data != "from a named context\n" {
+		t.Errorf("hello.txt = %q", e.Data)
+	}
+	// base: may name a context too: swap the base image for a stage of
+	// files.
+	writeFiles(t, dir, map[string]string{"Z2": "# syntax=zlayer/zimagefile\nbase: mybase\ncmd: [\"x\"]\n"})
+	img = buildxImage(t, fx.s, filepath.Join(dir, "Z2"), dir, "--build-context", "mybase="+extra)
+	if e := img.file(t, "/hello.txt"); e.Data != "from a named context\n" {
+		t.Errorf("base context hello.txt = %q", e.Data)
+	}
+}
+
+func testInProcessNamedContext(t *testing.T, fx *frontendFixture) {
+	dir, extra := t.TempDir(), t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": "base: busybox\nsteps:\n  - copy: /hello.txt\n    from: extra\n    to: /hello.txt\n"})
+	writeFiles(t, extra, map[string]string{"hello.txt": "in process\n"})
+	img := mustInProcess(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, map[string]string{"context:extra": "local:extra"}, map[string]string{"extra": extra})
+	if e := img.file(t, "/hello.txt"); e.Data != "in process\n" {
+		t.Errorf("hello.txt = %q", e.Data)
+	}
+}
+
+func testBuildxSyntaxBuildArg(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": "base: busybox\nsteps:\n  - run: echo no syntax line > /note\n"})
+	img := buildxImage(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, "--build-arg", "BUILDKIT_SYNTAX="+frontendimage.Syntax)
+	if e := img.file(t, "/note"); e.Data != "no syntax line\n" {
+		t.Errorf("note = %q", e.Data)
+	}
+}
+
+func testBuildxCallTargets(t *testing.T, fx *frontendFixture) {
+	r := buildx(t, fx.s, "build", "--call", "targets", "-f", filepath.Join(fx.multi, "ZImagefile"), fx.multi)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	for _, want := range []string{"builder", "compiles the app with a cached registry", "runtime (default)", "is the small output image"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("targets output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func testBuildxCallOutlineAndCheck(t *testing.T, fx *frontendFixture) {
+	r := buildx(t, fx.s, "build", "--call", "outline", "-f", filepath.Join(fx.multi, "ZImagefile"), fx.multi)
+	if r.err != nil || !strings.Contains(r.stdout, "APP_NAME") || !strings.Contains(r.stdout, "names the binary the builder writes") || strings.Contains(r.stdout, "APP_NAME APP_NAME") {
+		t.Errorf("outline: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	r = buildx(t, fx.s, "build", "--call", "check", "-f", filepath.Join(fx.single, "ZImagefile"), fx.single)
+	if r.err != nil {
+		t.Errorf("check: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "Dockerfile") {
+		t.Errorf("check mentions a Dockerfile:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+func testInProcessTargets(t *testing.T, fx *frontendFixture) {
+	dt := subrequest(t, fx.s, filepath.Join(fx.multi, "ZImagefile"), fx.multi, targets.RequestTargets)
+	var l targets.List
+	if err := json.Unmarshal(dt, &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Targets) != 2 || l.Targets[0].Name != "builder" || !l.Targets[1].Default {
+		t.Fatalf("targets: %+v", l.Targets)
+	}
+	// Locations point into the ZImagefile: the builder stage starts on
+	// the line of its key.
+	src, _ := os.ReadFile(filepath.Join(fx.multi, "ZImagefile"))
+	if len(l.Sources) != 1 || !bytes.Equal(l.Sources[0], src) {
+		t.Errorf("targets sources are not the ZImagefile")
+	}
+	line := lineOf(t, src, "  builder:")
+	if loc := l.Targets[0].Location; loc == nil || int(loc.Ranges[0].Start.Line) != line {
+		t.Errorf("builder location %v, want line %d", loc, line)
+	}
+}
+
+func testInProcessDescribe(t *testing.T, fx *frontendFixture) {
+	dt := subrequest(t, fx.s, filepath.Join(fx.multi, "ZImagefile"), fx.multi, "frontend.subrequests.describe")
+	// BuildKit's describe lists outline and targets (not lint).
+	for _, want := range []string{"frontend.outline", "frontend.targets", "frontend.subrequests.describe"} {
+		if !strings.Contains(string(dt), want) {
+			t.Errorf("describe lacks %s: %s", want, dt)
+		}
+	}
+}
+
+func testInProcessDockerfilePassthrough(t *testing.T, fx *frontendFixture) {
+	// A Dockerfile handed to the frontend (BUILDKIT_SYNTAX set for a
+	// whole bake file) builds as a Dockerfile.
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox\nRUN echo plain > /plain\n"})
+	img := mustInProcess(t, fx.s, filepath.Join(dir, "Dockerfile"), dir, nil, map[string]string{})
+	if img.file(t, "/plain").Data != "plain\n" {
+		t.Error("Dockerfile not built")
+	}
+}
+
+// invalidZImagefile has three errors, on lines 5, 6 and 7.
+const invalidZImagefile = "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: make\n    copy: src\n  - copy: a\nexpose: web\n"
+
+// buildxFails builds zimagefile with buildx, which must fail (say names
+// the failure a success would be), and returns what buildx printed.
+func buildxFails(t *testing.T, s *stack.Stack, zimagefile, say string) buildxResult {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": zimagefile})
+	r := buildx(t, s, "build", "--progress=plain", "-f", filepath.Join(dir, "ZImagefile"), dir)
+	if r.err == nil {
+		t.Fatal(say)
+	}
+	return r
+}
+
+// inProcessFails builds zimagefile in process, which must fail (say names
+// the failure a success would be), and returns the error.
+func inProcessFails(t *testing.T, s *stack.Stack, zimagefile, say string) error {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": zimagefile})
+	_, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
+	if err == nil {
+		t.Fatal(say)
+	}
+	return err
+}
+
+func testBuildxInvalidFile(t *testing.T, fx *frontendFixture) {
+	r := buildxFails(t, fx.s, invalidZImagefile, "invalid file built")
+	t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
+	for _, want := range []string{
+		"ZImagefile:5:5: step has two actions, run and copy",
+		"ZImagefile:6:5: copy needs to:",
+		`ZImagefile:7:9: expose: "web" is not a port`,
+		">>>     copy: src", // buildx's snippet of the YAML line
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "Generated from") || strings.Contains(r.stderr, "dockerfile parse error") {
+		t.Errorf("error shows the generated Dockerfile:\n%s", r.stderr)
+	}
+}
+
+func testBuildxCheckInvalidFile(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": invalidZImagefile})
+	r := buildx(t, fx.s, "build", "--call", "check", "-f", filepath.Join(dir, "ZImagefile"), dir)
+	if r.err == nil {
+		t.Fatal("check passed an invalid file")
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{"ZImagefile:5:5: step has two actions", ">>>     copy: src"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, tail(out, 30))
+		}
+	}
+}
+
+func testInProcessInvalidFile(t *testing.T, fx *frontendFixture) {
+	err := inProcessFails(t, fx.s, invalidZImagefile, "invalid file built")
+	srcs := errdefs.Sources(err)
+	if len(srcs) != 3 {
+		t.Fatalf("%d sources, want 3: %v", len(srcs), err)
+	}
+	var lines []int
+	for _, src := range srcs {
+		if src.Info.Filename != "ZImagefile" || string(src.Info.Data) != invalidZImagefile {
+			t.Errorf("source %q is not the ZImagefile", src.Info.Filename)
+		}
+		lines = append(lines, int(src.Ranges[0].Start.Line))
+	}
+	sort.Ints(lines)
+	if !reflect.DeepEqual(lines, []int{5, 6, 7}) {
+		t.Errorf("source lines %v, want [5 6 7]", lines)
+	}
+}
+
+// failingZImagefile's second run step, on lines 7-9, exits 3.
+const failingZImagefile = "# syntax=zlayer/zimagefile\nstages:\n  app:\n    base: busybox\n    steps:\n      - run: echo fine\n      - run: |\n          echo about to fail\n          exit 3\n"
+
+func testBuildxFailingRun(t *testing.T, fx *frontendFixture) {
+	r := buildxFails(t, fx.s, failingZImagefile, "failing run succeeded")
+	t.Logf("what the user sees:\n%s", tail(r.stderr, 25))
+	for _, want := range []string{"exit code: 3", "ZImagefile:7", ">>>       - run: |", ">>>           exit 3"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "Dockerfile:") {
+		t.Errorf("error points at a Dockerfile:\n%s", r.stderr)
+	}
+}
+
+func testInProcessFailingRun(t *testing.T, fx *frontendFixture) {
+	err := inProcessFails(t, fx.s, failingZImagefile, "failing run succeeded")
+	srcs := errdefs.Sources(err)
+	if len(srcs) == 0 {
+		t.Fatalf("no source in %v", err)
+	}
+	rg := srcs[0].Ranges[0]
+	if srcs[0].Info.Filename != "ZImagefile" || rg.Start.Line != 7 || rg.End.Line < 9 {
+		t.Errorf("source %s %v, want ZImagefile lines 7-9", srcs[0].Info.Filename, rg)
+	}
+}
+
+// checkRuntime checks the runtime-node example, built on the node stand-in.
+func checkRuntime(t *testing.T, img *image) {
+	c := img.Config.Config
+	if !reflect.DeepEqual(c.Cmd, []string{"node", "server.js"}) || c.User != "1000:1000" || c.WorkingDir != "/app" {
+		t.Errorf("config: cmd %q user %q workdir %q", c.Cmd, c.User, c.WorkingDir)
+	}
+	for _, want := range []string{"PORT=8080", "NODE_ENV=production", "NODE_VERSION=22.0.0-stand-in"} {
+		if !contains(c.Env, want) {
+			t.Errorf("env lacks %s: %q", want, c.Env)
+		}
+	}
+	if _, ok := c.ExposedPorts["8080/tcp"]; !ok {
+		t.Errorf("ports %v", c.ExposedPorts)
+	}
+	if c.Labels["org.opencontainers.image.title"] != "node demo" {
+		t.Errorf("labels %v", c.Labels)
+	}
+	if h := healthcheckOf(t, img); h == nil || !reflect.DeepEqual(h.Test, []string{"CMD", "node", "-e", "process.exit(0)"}) || h.Interval != 30*time.Second {
+		t.Errorf("healthcheck %+v", h)
+	}
+	if e := img.file(t, "/app/server.js"); e.UID != 1000 {
+		t.Errorf("server.js owned by %d", e.UID)
+	}
+	img.file(t, "/app/node_modules/.stand-in")
+}
+
+func testBuildxRuntimeTemplate(t *testing.T, fx *frontendFixture) {
+	dir := filepath.Join(fx.examples, "runtime-node")
+	checkRuntime(t, buildxImage(t, fx.s, filepath.Join(dir, "ZImagefile"), dir))
+}
+
+func testInProcessRuntimeTemplate(t *testing.T, fx *frontendFixture) {
+	dir := filepath.Join(fx.examples, "runtime-node")
+	checkRuntime(t, mustInProcess(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{}))
+}
+
+func testBuildxBakeTargetContext(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	// Inside the bake folder: bake asks for --allow to write elsewhere.
+	out := filepath.Join(dir, "out")
+	writeFiles(t, dir, map[string]string{
+		"Base.zimage": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo base > /base.txt\n",
+		"App.zimage":  "# syntax=zlayer/zimagefile\nbase: base\nsteps:\n  - run: cat /base.txt > /app.txt\n",
+		"docker-bake.json": `{"target": {
   "base": {"context": ".", "dockerfile": "Base.zimage"},
   "app": {"context": ".", "dockerfile": "App.zimage", "contexts": {"base": "target:base"},
           "output": ["type=oci,dest=out,tar=false"]}}}`,
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := s.Command(ctx, "docker", "buildx", "bake", "--progress=plain", "--provenance=false", "-f", "docker-bake.json", "app")
-		cmd.Dir = dir
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("bake: %v\n%s", err, b)
-		}
-		if e := loadImage(t, out).file(t, "/app.txt"); e.Data != "base\n" {
-			t.Errorf("app.txt = %q", e.Data)
-		}
 	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := fx.s.Command(ctx, "docker", "buildx", "bake", "--progress=plain", "--provenance=false", "-f", "docker-bake.json", "app")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bake: %v\n%s", err, b)
+	}
+	if e := loadImage(t, out).file(t, "/app.txt"); e.Data != "base\n" {
+		t.Errorf("app.txt = %q", e.Data)
+	}
+}
 
-	t.Run("buildx/dockerignore", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{
-			"ZImagefile":    "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - copy: .\n    to: /ctx\n",
-			".dockerignore": "secret.txt\n",
-			"secret.txt":    "do not ship\n",
-			"kept.txt":      "kept\n",
-		})
-		img := buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir)
-		img.file(t, "/ctx/kept.txt")
-		if _, ok := img.Files["/ctx/secret.txt"]; ok {
-			t.Error(".dockerignore was not applied")
-		}
+func testBuildxDockerignore(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"ZImagefile":    "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - copy: .\n    to: /ctx\n",
+		".dockerignore": "secret.txt\n",
+		"secret.txt":    "do not ship\n",
+		"kept.txt":      "kept\n",
 	})
+	img := buildxImage(t, fx.s, filepath.Join(dir, "ZImagefile"), dir)
+	img.file(t, "/ctx/kept.txt")
+	if _, ok := img.Files["/ctx/secret.txt"]; ok {
+		t.Error(".dockerignore was not applied")
+	}
+}
 
-	t.Run("buildx/multi-platform", func(t *testing.T) {
-		dir := t.TempDir()
-		out := filepath.Join(t.TempDir(), "oci")
-		writeFiles(t, dir, map[string]string{
-			"ZImagefile": "# syntax=zlayer/zimagefile\nbase: scratch\nsteps:\n  - copy: f.txt\n    to: /f.txt\ncmd: [\"/x\"]\n",
-			"f.txt":      "same everywhere\n",
-		})
-		r := buildx(t, s, "build", "--progress=plain", "--provenance=false", "--platform", "linux/amd64,linux/arm64",
-			"-f", filepath.Join(dir, "ZImagefile"), "--output", "type=oci,dest="+out+",tar=false", dir)
-		if r.err != nil {
-			t.Fatalf("%v\n%s", r.err, r.stderr)
-		}
-		var idx struct {
-			Manifests []struct {
-				Digest   string
-				Platform *struct{ Architecture, OS string }
-			}
-		}
-		dt, _ := os.ReadFile(filepath.Join(out, "index.json"))
-		_ = json.Unmarshal(dt, &idx)
-		if len(idx.Manifests) == 1 && idx.Manifests[0].Platform == nil {
-			// buildx wraps the platform index in the layout's index.
-			d := idx.Manifests[0].Digest
-			dt, _ = os.ReadFile(filepath.Join(out, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
-			_ = json.Unmarshal(dt, &idx)
-		}
-		var archs []string
-		for _, m := range idx.Manifests {
-			if m.Platform != nil {
-				archs = append(archs, m.Platform.OS+"/"+m.Platform.Architecture)
-			}
-		}
-		sort.Strings(archs)
-		if !reflect.DeepEqual(archs, []string{"linux/amd64", "linux/arm64"}) {
-			t.Errorf("platforms %v\n%s", archs, dt)
-		}
+func testBuildxMultiPlatform(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	out := filepath.Join(t.TempDir(), "oci")
+	writeFiles(t, dir, map[string]string{
+		"ZImagefile": "# syntax=zlayer/zimagefile\nbase: scratch\nsteps:\n  - copy: f.txt\n    to: /f.txt\ncmd: [\"/x\"]\n",
+		"f.txt":      "same everywhere\n",
 	})
-
-	t.Run("buildx/check-warning-location", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, map[string]string{"ZImagefile": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo hi\n  - workdir: relative/dir\n"})
-		r := buildx(t, s, "build", "--call", "check", "-f", filepath.Join(dir, "ZImagefile"), dir)
-		out := r.stdout + r.stderr
-		t.Logf("what the user sees:\n%s", tail(out, 20))
-		for _, want := range []string{"WorkdirRelativePath", "ZImagefile:5", ">>>   - workdir: relative/dir"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("check output lacks %q", want)
-			}
-		}
-	})
-
-	checkWasm := func(t *testing.T, img *image, target, module string) {
-		if img.Config.OS != "wasi" || img.Config.Architecture != "wasm" {
-			t.Errorf("config platform %s/%s", img.Config.OS, img.Config.Architecture)
-		}
-		if p := img.Desc.Platform; p != nil && (p.OS != "wasi" || p.Architecture != "wasm") {
-			t.Errorf("descriptor platform %+v", p)
-		}
-		if img.Manifest.Annotations["dev.zlayer.wasm.target"] != target {
-			t.Errorf("manifest annotations %v", img.Manifest.Annotations)
-		}
-		if img.Config.Config.Labels["dev.zlayer.wasm.target"] != target {
-			t.Errorf("labels %v", img.Config.Config.Labels)
-		}
-		if len(img.Manifest.Layers) != 1 {
-			t.Errorf("%d layers, want 1", len(img.Manifest.Layers))
-		}
-		if e := img.file(t, module); !strings.HasPrefix(e.Data, "\x00asm") {
-			t.Errorf("%s is not wasm: %q", module, e.Data)
-		}
-		if !reflect.DeepEqual(img.Config.Config.Entrypoint, []string{module}) {
-			t.Errorf("entrypoint %q", img.Config.Config.Entrypoint)
+	r := buildx(t, fx.s, "build", "--progress=plain", "--provenance=false", "--platform", "linux/amd64,linux/arm64",
+		"-f", filepath.Join(dir, "ZImagefile"), "--output", "type=oci,dest="+out+",tar=false", dir)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	var idx struct {
+		Manifests []struct {
+			Digest   string
+			Platform *struct{ Architecture, OS string }
 		}
 	}
-	t.Run("buildx/wasm-module", func(t *testing.T) {
-		dir := filepath.Join(examples, "wasm-module")
-		checkWasm(t, buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir), "wasip1", "/module.wasm")
-	})
-	wasmC := map[string]string{
+	dt, _ := os.ReadFile(filepath.Join(out, "index.json"))
+	_ = json.Unmarshal(dt, &idx)
+	if len(idx.Manifests) == 1 && idx.Manifests[0].Platform == nil {
+		// buildx wraps the platform index in the layout's index.
+		d := idx.Manifests[0].Digest
+		dt, _ = os.ReadFile(filepath.Join(out, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+		_ = json.Unmarshal(dt, &idx)
+	}
+	var archs []string
+	for _, m := range idx.Manifests {
+		if m.Platform != nil {
+			archs = append(archs, m.Platform.OS+"/"+m.Platform.Architecture)
+		}
+	}
+	sort.Strings(archs)
+	if !reflect.DeepEqual(archs, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v\n%s", archs, dt)
+	}
+}
+
+func testBuildxCheckWarningLocation(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": "# syntax=zlayer/zimagefile\nbase: busybox\nsteps:\n  - run: echo hi\n  - workdir: relative/dir\n"})
+	r := buildx(t, fx.s, "build", "--call", "check", "-f", filepath.Join(dir, "ZImagefile"), dir)
+	out := r.stdout + r.stderr
+	t.Logf("what the user sees:\n%s", tail(out, 20))
+	for _, want := range []string{"WorkdirRelativePath", "ZImagefile:5", ">>>   - workdir: relative/dir"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+}
+
+// checkWasm checks a wasm build: one layer holding module, for target.
+func checkWasm(t *testing.T, img *image, target, module string) {
+	if img.Config.OS != "wasi" || img.Config.Architecture != "wasm" {
+		t.Errorf("config platform %s/%s", img.Config.OS, img.Config.Architecture)
+	}
+	if p := img.Desc.Platform; p != nil && (p.OS != "wasi" || p.Architecture != "wasm") {
+		t.Errorf("descriptor platform %+v", p)
+	}
+	if img.Manifest.Annotations["dev.zlayer.wasm.target"] != target {
+		t.Errorf("manifest annotations %v", img.Manifest.Annotations)
+	}
+	if img.Config.Config.Labels["dev.zlayer.wasm.target"] != target {
+		t.Errorf("labels %v", img.Config.Config.Labels)
+	}
+	if len(img.Manifest.Layers) != 1 {
+		t.Errorf("%d layers, want 1", len(img.Manifest.Layers))
+	}
+	if e := img.file(t, module); !strings.HasPrefix(e.Data, "\x00asm") {
+		t.Errorf("%s is not wasm: %q", module, e.Data)
+	}
+	if !reflect.DeepEqual(img.Config.Config.Entrypoint, []string{module}) {
+		t.Errorf("entrypoint %q", img.Config.Config.Entrypoint)
+	}
+}
+
+func testBuildxWasmModule(t *testing.T, fx *frontendFixture) {
+	dir := filepath.Join(fx.examples, "wasm-module")
+	checkWasm(t, buildxImage(t, fx.s, filepath.Join(dir, "ZImagefile"), dir), "wasip1", "/module.wasm")
+}
+
+// wasmCFiles is a C wasm build on the wasi-sdk stand-in.
+func wasmCFiles() map[string]string {
+	return map[string]string{
 		"ZImagefile": "# syntax=zlayer/zimagefile\nwasm:\n  language: c\n  base: zltest/wasi-sdk:1\n  optimize: true\n  name: hello.wasm\n",
 		"hello.c":    "int main(void) { return 0; }\n",
 	}
-	t.Run("buildx/wasm-c-toolchain", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, wasmC)
-		checkWasm(t, buildxImage(t, s, filepath.Join(dir, "ZImagefile"), dir), "wasip2", "/hello.wasm")
-	})
-	t.Run("inprocess/wasm-c-toolchain", func(t *testing.T) {
-		dir := t.TempDir()
-		writeFiles(t, dir, wasmC)
-		img, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkWasm(t, img, "wasip2", "/hello.wasm")
-	})
-	t.Run("inprocess/wasm-module", func(t *testing.T) {
-		dir := filepath.Join(examples, "wasm-module")
-		img, err := inProcess(t, s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkWasm(t, img, "wasip1", "/module.wasm")
-	})
+}
+
+func testBuildxWasmCToolchain(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, wasmCFiles())
+	checkWasm(t, buildxImage(t, fx.s, filepath.Join(dir, "ZImagefile"), dir), "wasip2", "/hello.wasm")
+}
+
+func testInProcessWasmCToolchain(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, wasmCFiles())
+	checkWasm(t, mustInProcess(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{}), "wasip2", "/hello.wasm")
+}
+
+func testInProcessWasmModule(t *testing.T, fx *frontendFixture) {
+	dir := filepath.Join(fx.examples, "wasm-module")
+	checkWasm(t, mustInProcess(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, nil, map[string]string{}), "wasip1", "/module.wasm")
 }
 
 func tail(s string, n int) string {
@@ -716,6 +791,11 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 func lineOf(t *testing.T, src []byte, text string) int {

@@ -15,8 +15,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/noderuntime/network"
 )
+
+// ingressPerSource is the per-source cap the hardening node is configured
+// with, for tcp connections and udp sessions alike.
+const ingressPerSource = 20
+
+// ingressFixture is the hardened node with the edge deployment served on
+// every endpoint.
+type ingressFixture struct {
+	n   *netNode
+	ctx context.Context
+	pid int // serve's
+	// idle is serve's descriptor count before the first flood, measured once
+	// (idleSet) by the first test that needs it.
+	idle    int
+	idleSet bool
+}
+
+func (fx *ingressFixture) node() *netNode { return fx.n }
+
+// idleFDs is serve's descriptor count before any flood.
+func (fx *ingressFixture) idleFDs(t *testing.T) int {
+	if !fx.idleSet {
+		fx.idle, fx.idleSet = fdCount(t, fx.pid), true
+	}
+	return fx.idle
+}
+
+// settle waits until what an earlier test held has been let go.
+func (fx *ingressFixture) settle(t *testing.T) {
+	idle := fx.idleFDs(t)
+	fx.n.waitFor("descriptors let go", 30*time.Second, func() bool { return fdCount(t, fx.pid) <= idle+4 })
+}
+
+var ingressTests = []scenario.Step[*ingressFixture]{
+	{Name: "forwarded headers and paths", Run: testForwardedHeadersAndPaths},
+	{Name: "tcp flood", Run: testTCPFlood},
+	{Name: "udp flood", Run: testUDPFlood},
+}
 
 // TestIntegrationIngressHardening: a real `zlayer serve` with replicas
 // behind http, tcp and udp endpoints. The replicas are told the client's
@@ -26,14 +65,20 @@ import (
 // ones from another address are served and the node's descriptors stay
 // bounded.
 func TestIntegrationIngressHardening(t *testing.T) {
-	const perSource = 20
+	scenario.Each(t, startIngressFixture(t), onNetNode(ingressTests))
+}
+
+// startIngressFixture starts the hardened node and deploys edge, built from
+// testdata/ingressecho, waiting until every endpoint answers.
+func startIngressFixture(t *testing.T) *ingressFixture {
+	t.Helper()
 	n := startNetNode(t, fmt.Sprintf(`ingress:
   trusted_proxies: [192.0.2.0/24]
   max_conns: 200
   max_conns_per_source: %d
   udp_max_sessions: 200
   udp_max_sessions_per_source: %d
-`, perSource, perSource))
+`, ingressPerSource, ingressPerSource))
 	ctx := context.Background()
 
 	dir := t.TempDir()
@@ -95,196 +140,198 @@ services:
 		}
 		return err == nil && string(b) == "hi"
 	})
+	return &ingressFixture{n: n, ctx: ctx, pid: n.cmd.Process.Pid}
+}
 
-	t.Run("forwarded headers and paths", func(t *testing.T) {
-		// Replicas answer "HOSTNAME PATH xff=.. xfh=.. xfp=..", their
-		// host names start with deployment-service-.
-		for target, want := range map[string][2]string{
-			"/x":                {"edge-root-", "/x"},
-			"/api/y":            {"edge-api-", "/api/y"},
-			"/api/../x":         {"edge-root-", "/x"},
-			"/api%2f..%2fx":     {"edge-root-", "/x"},
-			"/api/%2e%2e/admin": {"edge-root-", "/admin"},
-			"//api/z":           {"edge-api-", "/api/z"},
-		} {
-			body := n.rawHTTP(ctx, t, "GET "+target+" HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-For: 6.6.6.6\r\n"+
-				"X-Forwarded-Host: evil.test\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n")
-			who, rest, _ := strings.Cut(body, " ")
-			if !strings.HasPrefix(who, want[0]) || rest != want[1]+" xff=127.0.0.1 xfh=a.test xfp=http" {
-				t.Errorf("%s: replica answered %q, want %s* %s xff=127.0.0.1 xfh=a.test xfp=http", target, body, want[0], want[1])
-			}
+func testForwardedHeadersAndPaths(t *testing.T, fx *ingressFixture) {
+	// Replicas answer "HOSTNAME PATH xff=.. xfh=.. xfp=..", their
+	// host names start with deployment-service-.
+	for target, want := range map[string][2]string{
+		"/x":                {"edge-root-", "/x"},
+		"/api/y":            {"edge-api-", "/api/y"},
+		"/api/../x":         {"edge-root-", "/x"},
+		"/api%2f..%2fx":     {"edge-root-", "/x"},
+		"/api/%2e%2e/admin": {"edge-root-", "/admin"},
+		"//api/z":           {"edge-api-", "/api/z"},
+	} {
+		body := fx.n.rawHTTP(fx.ctx, t, "GET "+target+" HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-For: 6.6.6.6\r\n"+
+			"X-Forwarded-Host: evil.test\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n")
+		who, rest, _ := strings.Cut(body, " ")
+		if !strings.HasPrefix(who, want[0]) || rest != want[1]+" xff=127.0.0.1 xfh=a.test xfp=http" {
+			t.Errorf("%s: replica answered %q, want %s* %s xff=127.0.0.1 xfh=a.test xfp=http", target, body, want[0], want[1])
 		}
-	})
-
-	pid := n.cmd.Process.Pid
-	idle := fdCount(t, pid)
-	// settle waits until what an earlier step held has been let go.
-	settle := func() {
-		n.waitFor("descriptors let go", 30*time.Second, func() bool { return fdCount(t, pid) <= idle+4 })
 	}
-	t.Run("tcp flood", func(t *testing.T) {
-		echo := func(c net.Conn, msg string) error {
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Write([]byte(msg)); err != nil {
-				return err
-			}
-			b := make([]byte, len(msg))
-			if _, err := io.ReadFull(c, b); err != nil {
-				return err
-			}
-			if string(b) != msg {
-				return fmt.Errorf("echo %q", b)
-			}
-			return nil
-		}
-		held, err := n.dialFrom(ctx, "tcp", "127.0.0.1", "127.0.0.1:9000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer held.Close()
-		if err := echo(held, "before"); err != nil {
-			t.Fatal(err)
-		}
-		base := fdCount(t, pid)
-		const flood = 100
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for range flood {
-			c, err := n.dialFrom(ctx, "tcp", "127.0.0.1", "127.0.0.1:9000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			conns = append(conns, c)
-		}
-		served := 0
-		for _, c := range conns {
-			if echo(c, "f") == nil {
-				served++
-			}
-		}
-		during := fdCount(t, pid)
-		t.Logf("tcp flood: %d of %d connections served; serve's descriptors %d -> %d", served, flood, base, during)
-		if served == 0 || served > perSource-1 {
-			t.Fatalf("%d flood connections served, want 1..%d (the per-source cap)", served, perSource-1)
-		}
-		// Each forwarded connection holds two descriptors (client, replica).
-		if during-base > 2*perSource+10 {
-			t.Fatalf("serve's descriptors grew from %d to %d under a flood of %d", base, during, flood)
-		}
-		if err := echo(held, "during"); err != nil {
-			t.Fatalf("the connection open before the flood: %v", err)
-		}
-		other, err := n.dialFrom(ctx, "tcp", "127.0.0.2", "127.0.0.1:9000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		if err := echo(other, "other source"); err != nil {
-			t.Fatalf("a new connection from another address: %v", err)
-		}
-	})
+}
 
-	t.Run("udp flood", func(t *testing.T) {
-		// ask retries: the replica may still be binding its port.
-		ask := func(c net.Conn, msg string, tries int) bool {
-			buf := make([]byte, 512)
-			for range tries {
-				if _, err := c.Write([]byte(msg)); err != nil {
-					return false
-				}
-				_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-				if k, err := c.Read(buf); err == nil {
-					return strings.HasSuffix(string(buf[:k]), ": "+msg)
-				}
-			}
+// tcpEcho writes msg on c and checks it comes back.
+func tcpEcho(c net.Conn, msg string) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return err
+	}
+	b := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, b); err != nil {
+		return err
+	}
+	if string(b) != msg {
+		return fmt.Errorf("echo %q", b)
+	}
+	return nil
+}
+
+func testTCPFlood(t *testing.T, fx *ingressFixture) {
+	n, ctx, pid := fx.n, fx.ctx, fx.pid
+	fx.idleFDs(t)
+	held, err := n.dialFrom(ctx, "tcp", "127.0.0.1", "127.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := tcpEcho(held, "before"); err != nil {
+		t.Fatal(err)
+	}
+	base := fdCount(t, pid)
+	const flood = 100
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range flood {
+		c, err := n.dialFrom(ctx, "tcp", "127.0.0.1", "127.0.0.1:9000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	served := 0
+	for _, c := range conns {
+		if tcpEcho(c, "f") == nil {
+			served++
+		}
+	}
+	during := fdCount(t, pid)
+	t.Logf("tcp flood: %d of %d connections served; serve's descriptors %d -> %d", served, flood, base, during)
+	if served == 0 || served > ingressPerSource-1 {
+		t.Fatalf("%d flood connections served, want 1..%d (the per-source cap)", served, ingressPerSource-1)
+	}
+	// Each forwarded connection holds two descriptors (client, replica).
+	if during-base > 2*ingressPerSource+10 {
+		t.Fatalf("serve's descriptors grew from %d to %d under a flood of %d", base, during, flood)
+	}
+	if err := tcpEcho(held, "during"); err != nil {
+		t.Fatalf("the connection open before the flood: %v", err)
+	}
+	other, err := n.dialFrom(ctx, "tcp", "127.0.0.2", "127.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := tcpEcho(other, "other source"); err != nil {
+		t.Fatalf("a new connection from another address: %v", err)
+	}
+}
+
+// udpAsk sends msg until an answer comes, up to tries times: the replica may
+// still be binding its port.
+func udpAsk(c net.Conn, msg string, tries int) bool {
+	buf := make([]byte, 512)
+	for range tries {
+		if _, err := c.Write([]byte(msg)); err != nil {
 			return false
 		}
-		held, err := n.dialFrom(ctx, "udp", "127.0.0.1", "127.0.0.1:5300")
-		if err != nil {
-			t.Fatal(err)
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if k, err := c.Read(buf); err == nil {
+			return strings.HasSuffix(string(buf[:k]), ": "+msg)
 		}
-		defer held.Close()
-		settle()
-		if !ask(held, "before", 50) {
-			t.Fatal("no answer through the udp endpoint")
-		}
-		base := fdCount(t, pid)
-		const flood = 300
-		var socks []net.Conn
-		defer func() {
-			for _, c := range socks {
-				c.Close()
-			}
-		}()
-		for i := range flood {
-			c, err := n.dialFrom(ctx, "udp", "127.0.0.1", "127.0.0.1:5300")
-			if err != nil {
-				t.Fatal(err)
-			}
-			socks = append(socks, c)
-			_, _ = fmt.Fprint(c, "f", i)
-		}
-		// Answers have arrived by now, or will not.
-		time.Sleep(time.Second)
-		served := 0
-		buf := make([]byte, 512)
+	}
+	return false
+}
+
+func testUDPFlood(t *testing.T, fx *ingressFixture) {
+	n, ctx, pid := fx.n, fx.ctx, fx.pid
+	held, err := n.dialFrom(ctx, "udp", "127.0.0.1", "127.0.0.1:5300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	fx.settle(t)
+	if !udpAsk(held, "before", 50) {
+		t.Fatal("no answer through the udp endpoint")
+	}
+	base := fdCount(t, pid)
+	const flood = 300
+	var socks []net.Conn
+	defer func() {
 		for _, c := range socks {
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
-			if _, err := c.Read(buf); err == nil {
-				served++
-			}
+			c.Close()
 		}
-		during := fdCount(t, pid)
-		t.Logf("udp flood: %d of %d source ports served; serve's descriptors %d -> %d", served, flood, base, during)
-		if served == 0 || served > perSource-1 {
-			t.Fatalf("%d flood sessions served, want 1..%d (the per-source cap)", served, perSource-1)
-		}
-		// One socket per session.
-		if during-base > perSource+10 {
-			t.Fatalf("serve's descriptors grew from %d to %d under a flood of %d source ports", base, during, flood)
-		}
-		if !ask(held, "during", 3) {
-			t.Fatal("the session open before the flood stopped working")
-		}
-		other, err := n.dialFrom(ctx, "udp", "127.0.0.2", "127.0.0.1:5300")
+	}()
+	for i := range flood {
+		c, err := n.dialFrom(ctx, "udp", "127.0.0.1", "127.0.0.1:5300")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer other.Close()
-		if !ask(other, "other source", 3) {
-			t.Fatal("a new session from another address was not served")
+		socks = append(socks, c)
+		_, _ = c.Write([]byte(fmt.Sprint("f", i)))
+	}
+	// Answers have arrived by now, or will not.
+	time.Sleep(time.Second)
+	served := 0
+	buf := make([]byte, 512)
+	for _, c := range socks {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		if _, err := c.Read(buf); err == nil {
+			served++
 		}
-		log, _ := os.ReadFile(n.log)
-		if !strings.Contains(string(log), "refusing new udp sessions") || !strings.Contains(string(log), "refusing new tcp connections") {
-			t.Fatal("the node did not log the refusals")
+	}
+	during := fdCount(t, pid)
+	t.Logf("udp flood: %d of %d source ports served; serve's descriptors %d -> %d", served, flood, base, during)
+	if served == 0 || served > ingressPerSource-1 {
+		t.Fatalf("%d flood sessions served, want 1..%d (the per-source cap)", served, ingressPerSource-1)
+	}
+	// One socket per session.
+	if during-base > ingressPerSource+10 {
+		t.Fatalf("serve's descriptors grew from %d to %d under a flood of %d source ports", base, during, flood)
+	}
+	if !udpAsk(held, "during", 3) {
+		t.Fatal("the session open before the flood stopped working")
+	}
+	other, err := n.dialFrom(ctx, "udp", "127.0.0.2", "127.0.0.1:5300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if !udpAsk(other, "other source", 3) {
+		t.Fatal("a new session from another address was not served")
+	}
+	log, _ := os.ReadFile(n.log)
+	if !strings.Contains(string(log), "refusing new udp sessions") || !strings.Contains(string(log), "refusing new tcp connections") {
+		t.Fatal("the node did not log the refusals")
+	}
+	m, err := n.api.Raw(ctx, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"zlayer_ingress_refused_connections_total", "zlayer_ingress_dropped_udp_sessions_total"} {
+		if v := metricValue(m, name); v <= 0 {
+			t.Errorf("%s = %v after the floods, want > 0:\n%s", name, v, m)
 		}
-		m, err := n.api.Raw(ctx, "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range []string{"zlayer_ingress_refused_connections_total", "zlayer_ingress_dropped_udp_sessions_total"} {
-			if v := metricValue(m, name); v <= 0 {
-				t.Errorf("%s = %v after the floods, want > 0:\n%s", name, v, m)
-			}
-		}
-	})
+	}
 }
 
 // dialFrom connects from local address src inside the node's namespace.
-func (n *netNode) dialFrom(ctx context.Context, proto, src, addr string) (net.Conn, error) {
+func (n *netNode) dialFrom(ctx context.Context, network_, src, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := network.Do(n.ns, func() (err error) {
 		d := net.Dialer{Timeout: 5 * time.Second}
-		if proto == "udp" {
+		if network_ == "udp" {
 			d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
 		} else {
 			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
 		}
-		c, err = d.DialContext(ctx, proto, addr)
+		c, err = d.DialContext(ctx, network_, addr)
 		return err
 	})
 	return c, err

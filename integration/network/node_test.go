@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/network"
@@ -42,12 +43,31 @@ type netNode struct {
 	http   *http.Client
 }
 
+// netNodeFixture is a fixture whose tests run on one netNode.
+type netNodeFixture interface{ node() *netNode }
+
+// onNetNode has the fixture's node report to each test while it runs, so
+// its waits fail the test running rather than the one that started it.
+func onNetNode[F netNodeFixture](tests []scenario.Step[F]) []scenario.Step[F] {
+	out := make([]scenario.Step[F], len(tests))
+	for i, tc := range tests {
+		out[i] = scenario.Step[F]{Name: tc.Name, Run: func(t *testing.T, fx F) {
+			n := fx.node()
+			parent := n.t
+			n.t = t
+			defer func() { n.t = parent }()
+			tc.Run(t, fx)
+		}}
+	}
+	return out
+}
+
 // dialIn opens connections from inside the node's namespace.
-func (n *netNode) dialIn(ctx context.Context, proto, addr string) (net.Conn, error) {
+func (n *netNode) dialIn(ctx context.Context, network_, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := network.Do(n.ns, func() (err error) {
 		var d net.Dialer
-		c, err = d.DialContext(ctx, proto, addr)
+		c, err = d.DialContext(ctx, network_, addr)
 		return err
 	})
 	return c, err
@@ -60,7 +80,7 @@ func (n *netNode) forward(addr string) {
 	if err := network.Do(n.ns, func() error {
 		// A fresh namespace has lo down.
 		if out, err := exec.Command(ip(), "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			return fmt.Errorf("%w: %s", err, out)
+			return fmt.Errorf("%v: %s", err, out)
 		}
 		var err error
 		ln, err = net.Listen("tcp", addr)
@@ -194,7 +214,7 @@ func (n *netNode) stop() {
 	select {
 	case <-n.exited:
 	case <-time.After(20 * time.Second):
-		t.Error("serve did not stop on SIGTERM")
+		t.Errorf("serve did not stop on SIGTERM")
 		_ = n.cmd.Process.Kill()
 		<-n.exited
 	}
@@ -293,277 +313,309 @@ func writeTestCert(t *testing.T, dir, host string) (certFile, keyFile string) {
 	return filepath.Join(dir, host+".crt"), filepath.Join(dir, host+".key")
 }
 
+// networkingFixture is the node every networking test runs on: shop
+// deployed and ready on the bridge, with a.test's configured certificate.
+type networkingFixture struct {
+	n    *netNode
+	ctx  context.Context
+	crt  string                    // a.test's certificate file
+	webs []reconcile.ReplicaStatus // shop's web replicas as first deployed
+}
+
+func (fx *networkingFixture) node() *netNode { return fx.n }
+
+// replicas lists shop's replicas of svc.
+func (fx *networkingFixture) replicas(t *testing.T, svc string) []reconcile.ReplicaStatus {
+	t.Helper()
+	all, err := fx.n.api.Replicas(fx.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []reconcile.ReplicaStatus
+	for _, r := range all {
+		if r.Deployment == "shop" && r.Service == svc {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// networkingTests run in order on one node; the later ones (a replica
+// killed, a rolling update, serve killed, down) change it for the ones after.
+var networkingTests = []scenario.Step[*networkingFixture]{
+	{Name: "round robin over three replicas on port 80", Run: testRoundRobin},
+	{Name: "host and path routing", Run: testHostAndPathRouting},
+	{Name: "TLS on 443 with SNI", Run: testTLSWithSNI},
+	{Name: "tcp endpoint", Run: testTCPEndpoint},
+	{Name: "udp endpoint", Run: func(t *testing.T, fx *networkingFixture) { fx.n.udpEndpoint(fx.ctx, t) }},
+	{Name: "service to service by name", Run: testServiceToServiceByName},
+	{Name: "no failures while a replica is killed", Run: testNoFailuresWhileReplicaKilled},
+	{Name: "rolling update drains without failures", Run: testRollingUpdateDrains},
+	{Name: "kill -9 serve keeps replicas, addresses and routes", Run: testKill9ServeKeepsRoutes},
+	{Name: "down releases addresses, veths and rules", Run: testDownReleases},
+}
+
 func TestIntegrationNodeNetworking(t *testing.T) {
 	certDir := t.TempDir()
 	crt, key := writeTestCert(t, certDir, "a.test")
 	n := startNetNode(t, fmt.Sprintf("ingress:\n  certs:\n    - {hosts: [a.test], cert: %s, key: %s}\n", crt, key))
-	ctx := context.Background()
-	if _, err := n.api.Apply(ctx, "shop.yaml", shopSpec); err != nil {
+	fx := &networkingFixture{n: n, ctx: context.Background(), crt: crt}
+	if _, err := n.api.Apply(fx.ctx, "shop.yaml", shopSpec); err != nil {
 		t.Fatal(err)
 	}
 	n.waitFor("shop ready", 3*time.Minute, func() bool {
-		st, err := n.api.Get(ctx, "shop")
+		st, err := n.api.Get(fx.ctx, "shop")
 		return err == nil && st.Ready
 	})
-	replicas := func(svc string) []reconcile.ReplicaStatus {
-		all, err := n.api.Replicas(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []reconcile.ReplicaStatus
-		for _, r := range all {
-			if r.Deployment == "shop" && r.Service == svc {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	webs := replicas("web")
-	for _, r := range webs {
+	fx.webs = fx.replicas(t, "web")
+	for _, r := range fx.webs {
 		if !strings.HasPrefix(r.Address, "10.210.") {
 			t.Fatalf("replica %s address %q, want one from 10.210.0.0/16", r.ID, r.Address)
 		}
 	}
 
-	if es := replicas("echo"); len(es) != 1 || !strings.HasPrefix(es[0].Address, "10.210.") {
+	if es := fx.replicas(t, "echo"); len(es) != 1 || !strings.HasPrefix(es[0].Address, "10.210.") {
 		t.Fatalf("service without network_mode not on the bridge: %+v", es)
 	}
 
-	t.Run("round robin over three replicas on port 80", func(t *testing.T) {
-		// Routes follow readiness within a second of the deployment being ready.
-		time.Sleep(time.Second)
-		seen := map[string]int{}
-		for range 30 {
-			code, body, err := n.get("http://127.0.0.1/", "")
-			if err != nil || code != 200 {
-				t.Fatalf("GET /: %d %q %v", code, body, err)
-			}
-			seen[body]++
-		}
-		if len(seen) != 3 {
-			t.Fatalf("answers from %d replicas, want 3: %v", len(seen), seen)
-		}
-		for _, r := range webs {
-			if seen[r.ID] != 10 {
-				t.Fatalf("replica %s answered %d of 30: %v", r.ID, seen[r.ID], seen)
-			}
-		}
-	})
+	scenario.Each(t, fx, onNetNode(networkingTests))
+}
 
-	t.Run("host and path routing", func(t *testing.T) {
-		cases := []struct{ host, path, prefix string }{
-			{"api.test", "/api/", "api-shop-api-1"},
-			{"api.test", "/", "shop-web-"},
-			{"web.test", "/api/", "shop-web-"},
+func testRoundRobin(t *testing.T, fx *networkingFixture) {
+	// Routes follow readiness within a second of the deployment being ready.
+	time.Sleep(time.Second)
+	seen := map[string]int{}
+	for range 30 {
+		code, body, err := fx.n.get("http://127.0.0.1/", "")
+		if err != nil || code != 200 {
+			t.Fatalf("GET /: %d %q %v", code, body, err)
 		}
-		for _, c := range cases {
-			code, body, err := n.get("http://127.0.0.1"+c.path, c.host)
-			if err != nil || code != 200 || !strings.HasPrefix(body, c.prefix) {
-				t.Errorf("%s%s: %d %q %v, want %s...", c.host, c.path, code, body, err, c.prefix)
-			}
+		seen[body]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("answers from %d replicas, want 3: %v", len(seen), seen)
+	}
+	for _, r := range fx.webs {
+		if seen[r.ID] != 10 {
+			t.Fatalf("replica %s answered %d of 30: %v", r.ID, seen[r.ID], seen)
 		}
-	})
+	}
+}
 
-	t.Run("TLS on 443 with SNI", func(t *testing.T) {
-		for _, c := range []struct{ host, prefix string }{{"a.test", "shop-web-"}, {"b.test", "api-root"}} {
-			conn, err := n.dialIn(ctx, "tcp", "127.0.0.1:443")
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc := tls.Client(conn, &tls.Config{ServerName: c.host, InsecureSkipVerify: true})
-			if err := tc.Handshake(); err != nil {
-				t.Fatal(err)
-			}
-			cert := tc.ConnectionState().PeerCertificates[0]
-			fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c.host)
-			resp, err := http.ReadResponse(bufioReader(tc), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			tc.Close()
-			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
-				t.Errorf("https %s: %d %q", c.host, resp.StatusCode, body)
-			}
-			if err := cert.VerifyHostname(c.host); err != nil {
-				t.Errorf("%s: %v", c.host, err)
-			}
-			switch c.host {
-			case "a.test":
-				want, _ := os.ReadFile(crt)
-				if !bytes.Contains(want, []byte("BEGIN CERTIFICATE")) || !sameCert(t, crt, cert) {
-					t.Error("a.test not served the configured certificate")
-				}
-			case "b.test":
-				if _, err := os.Stat(filepath.Join(n.dir, "ingress", "tls", "b.test.crt")); err != nil {
-					t.Errorf("b.test's self-signed certificate not kept in the data dir: %v", err)
-				}
-			}
+func testHostAndPathRouting(t *testing.T, fx *networkingFixture) {
+	cases := []struct{ host, path, prefix string }{
+		{"api.test", "/api/", "api-shop-api-1"},
+		{"api.test", "/", "shop-web-"},
+		{"web.test", "/api/", "shop-web-"},
+	}
+	for _, c := range cases {
+		code, body, err := fx.n.get("http://127.0.0.1"+c.path, c.host)
+		if err != nil || code != 200 || !strings.HasPrefix(body, c.prefix) {
+			t.Errorf("%s%s: %d %q %v, want %s...", c.host, c.path, code, body, err, c.prefix)
 		}
-	})
+	}
+}
 
-	t.Run("tcp endpoint", func(t *testing.T) {
-		var c net.Conn
-		var err error
-		for range 50 {
-			if c, err = n.dialIn(ctx, "tcp", "127.0.0.1:9000"); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+func testTLSWithSNI(t *testing.T, fx *networkingFixture) {
+	n := fx.n
+	for _, c := range []struct{ host, prefix string }{{"a.test", "shop-web-"}, {"b.test", "api-root"}} {
+		conn, err := n.dialIn(fx.ctx, "tcp", "127.0.0.1:443")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprint(c, "ping\n")
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
-			t.Fatalf("tcp echo: %q %v", buf, err)
-		}
-	})
-
-	t.Run("udp endpoint", func(t *testing.T) {
-		n.udpEndpoint(ctx, t)
-	})
-
-	t.Run("service to service by name", func(t *testing.T) {
-		for _, name := range []string{"api", "api.shop"} {
-			var out, errb bytes.Buffer
-			code, err := n.api.Exec(ctx, "shop", "web", 1, []string{"wget", "-qO-", "http://" + name + ":8080/api/"}, nil, &out, &errb)
-			if err != nil || code != 0 || !strings.HasPrefix(out.String(), "api-shop-api-1") {
-				t.Errorf("web -> %s: exit %d %v: %q %q", name, code, err, out.String(), errb.String())
-			}
-		}
-	})
-
-	t.Run("no failures while a replica is killed", func(t *testing.T) {
-		load := startLoad(n, "http://127.0.0.1/", 4)
-		time.Sleep(500 * time.Millisecond)
-		victim := replicas("web")[1]
-		if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
+		tc := tls.Client(conn, &tls.Config{ServerName: c.host, InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(4 * time.Second)
-		ok, bad, first := load.stop()
-		t.Logf("%d requests ok, %d failed while %s was killed", ok, bad, victim.ID)
-		if bad > 0 {
-			t.Fatalf("%d requests failed; first: %v", bad, first)
+		cert := tc.ConnectionState().PeerCertificates[0]
+		fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c.host)
+		resp, err := http.ReadResponse(bufioReader(tc), nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		// It comes back with the same address.
-		n.waitFor("killed replica back", time.Minute, func() bool {
-			for _, r := range replicas("web") {
-				if r.ID == victim.ID && r.State == reconcile.StateReady && r.Restarts > 0 {
-					if r.Address != victim.Address {
-						t.Fatalf("address changed across restart: %s -> %s", victim.Address, r.Address)
-					}
-					return true
+		body, _ := io.ReadAll(resp.Body)
+		tc.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
+			t.Errorf("https %s: %d %q", c.host, resp.StatusCode, body)
+		}
+		if err := cert.VerifyHostname(c.host); err != nil {
+			t.Errorf("%s: %v", c.host, err)
+		}
+		switch c.host {
+		case "a.test":
+			want, _ := os.ReadFile(fx.crt)
+			if !bytes.Contains(want, []byte("BEGIN CERTIFICATE")) || !sameCert(t, fx.crt, cert) {
+				t.Errorf("a.test not served the configured certificate")
+			}
+		case "b.test":
+			if _, err := os.Stat(filepath.Join(n.dir, "ingress", "tls", "b.test.crt")); err != nil {
+				t.Errorf("b.test's self-signed certificate not kept in the data dir: %v", err)
+			}
+		}
+	}
+}
+
+func testTCPEndpoint(t *testing.T, fx *networkingFixture) {
+	var c net.Conn
+	var err error
+	for range 50 {
+		if c, err = fx.n.dialIn(fx.ctx, "tcp", "127.0.0.1:9000"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "ping\n")
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
+		t.Fatalf("tcp echo: %q %v", buf, err)
+	}
+}
+
+func testServiceToServiceByName(t *testing.T, fx *networkingFixture) {
+	for _, name := range []string{"api", "api.shop"} {
+		var out, errb bytes.Buffer
+		code, err := fx.n.api.Exec(fx.ctx, "shop", "web", 1, []string{"wget", "-qO-", "http://" + name + ":8080/api/"}, nil, &out, &errb)
+		if err != nil || code != 0 || !strings.HasPrefix(out.String(), "api-shop-api-1") {
+			t.Errorf("web -> %s: exit %d %v: %q %q", name, code, err, out.String(), errb.String())
+		}
+	}
+}
+
+func testNoFailuresWhileReplicaKilled(t *testing.T, fx *networkingFixture) {
+	n := fx.n
+	load := startLoad(n, "http://127.0.0.1/", 4)
+	time.Sleep(500 * time.Millisecond)
+	victim := fx.replicas(t, "web")[1]
+	if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	ok, bad, first := load.stop()
+	t.Logf("%d requests ok, %d failed while %s was killed", ok, bad, victim.ID)
+	if bad > 0 {
+		t.Fatalf("%d requests failed; first: %v", bad, first)
+	}
+	// It comes back with the same address.
+	n.waitFor("killed replica back", time.Minute, func() bool {
+		for _, r := range fx.replicas(t, "web") {
+			if r.ID == victim.ID && r.State == reconcile.StateReady && r.Restarts > 0 {
+				if r.Address != victim.Address {
+					t.Fatalf("address changed across restart: %s -> %s", victim.Address, r.Address)
 				}
+				return true
 			}
-			return false
-		})
+		}
+		return false
 	})
+}
 
-	t.Run("rolling update drains without failures", func(t *testing.T) {
-		load := startLoad(n, "http://127.0.0.1/", 4)
-		// A changed command rolls the three web replicas one by one.
-		rolled := strings.Replace(shopSpec, "hostname > /www/index.html &&", "hostname > /www/index.html && echo v2 > /www/v &&", 1)
-		if _, err := n.api.Apply(ctx, "shop.yaml", rolled); err != nil {
-			t.Fatal(err)
+func testRollingUpdateDrains(t *testing.T, fx *networkingFixture) {
+	n := fx.n
+	load := startLoad(n, "http://127.0.0.1/", 4)
+	// A changed command rolls the three web replicas one by one.
+	rolled := strings.Replace(shopSpec, "hostname > /www/index.html &&", "hostname > /www/index.html && echo v2 > /www/v &&", 1)
+	if _, err := n.api.Apply(fx.ctx, "shop.yaml", rolled); err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]bool{}
+	for _, r := range fx.webs {
+		old[r.ID] = true
+	}
+	n.waitFor("rolled", 3*time.Minute, func() bool {
+		st, err := n.api.Get(fx.ctx, "shop")
+		if err != nil || !st.Ready {
+			return false
 		}
-		old := map[string]bool{}
-		for _, r := range webs {
-			old[r.ID] = true
-		}
-		n.waitFor("rolled", 3*time.Minute, func() bool {
-			st, err := n.api.Get(ctx, "shop")
-			if err != nil || !st.Ready {
+		rs := fx.replicas(t, "web")
+		for _, r := range rs {
+			if old[r.ID] {
 				return false
 			}
-			rs := replicas("web")
-			for _, r := range rs {
-				if old[r.ID] {
-					return false
-				}
-			}
-			return len(rs) == 3
-		})
-		time.Sleep(time.Second)
-		ok, bad, first := load.stop()
-		t.Logf("%d requests ok, %d failed during the rolling update", ok, bad)
-		if bad > 0 {
-			t.Fatalf("%d requests failed; first: %v", bad, first)
 		}
-		seen := map[string]bool{}
-		for range 9 {
-			_, body, _ := n.get("http://127.0.0.1/", "")
-			seen[body] = true
-		}
-		for id := range seen {
-			if old[id] {
-				t.Fatalf("removed replica %s still answers", id)
-			}
-		}
+		return len(rs) == 3
 	})
+	time.Sleep(time.Second)
+	ok, bad, first := load.stop()
+	t.Logf("%d requests ok, %d failed during the rolling update", ok, bad)
+	if bad > 0 {
+		t.Fatalf("%d requests failed; first: %v", bad, first)
+	}
+	seen := map[string]bool{}
+	for range 9 {
+		_, body, _ := n.get("http://127.0.0.1/", "")
+		seen[body] = true
+	}
+	for id := range seen {
+		if old[id] {
+			t.Fatalf("removed replica %s still answers", id)
+		}
+	}
+}
 
-	t.Run("kill -9 serve keeps replicas, addresses and routes", func(t *testing.T) {
-		before := map[string]reconcile.ReplicaStatus{}
-		for _, svc := range []string{"web", "api", "echo"} {
-			for _, r := range replicas(svc) {
-				before[r.ID] = r
-			}
+func testKill9ServeKeepsRoutes(t *testing.T, fx *networkingFixture) {
+	n := fx.n
+	before := map[string]reconcile.ReplicaStatus{}
+	for _, svc := range []string{"web", "api", "echo"} {
+		for _, r := range fx.replicas(t, svc) {
+			before[r.ID] = r
 		}
-		n.kill9()
-		n.start()
-		n.waitFor("shop ready after restart", time.Minute, func() bool {
-			st, err := n.api.Get(ctx, "shop")
-			return err == nil && st.Ready
-		})
-		for _, svc := range []string{"web", "api", "echo"} {
-			for _, r := range replicas(svc) {
-				b, ok := before[r.ID]
-				if !ok || b.PID != r.PID || b.Address != r.Address {
-					t.Errorf("replica %s after restart: pid %d addr %s, before %+v", r.ID, r.PID, r.Address, b)
-				}
-			}
-		}
-		time.Sleep(time.Second)
-		seen := map[string]bool{}
-		for range 9 {
-			code, body, err := n.get("http://127.0.0.1/", "")
-			if err != nil || code != 200 {
-				t.Fatalf("after restart: %d %q %v", code, body, err)
-			}
-			seen[body] = true
-		}
-		if len(seen) != 3 {
-			t.Fatalf("after restart answers from %v", seen)
-		}
+	}
+	n.kill9()
+	n.start()
+	n.waitFor("shop ready after restart", time.Minute, func() bool {
+		st, err := n.api.Get(fx.ctx, "shop")
+		return err == nil && st.Ready
 	})
+	for _, svc := range []string{"web", "api", "echo"} {
+		for _, r := range fx.replicas(t, svc) {
+			b, ok := before[r.ID]
+			if !ok || b.PID != r.PID || b.Address != r.Address {
+				t.Errorf("replica %s after restart: pid %d addr %s, before %+v", r.ID, r.PID, r.Address, b)
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	seen := map[string]bool{}
+	for range 9 {
+		code, body, err := n.get("http://127.0.0.1/", "")
+		if err != nil || code != 200 {
+			t.Fatalf("after restart: %d %q %v", code, body, err)
+		}
+		seen[body] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("after restart answers from %v", seen)
+	}
+}
 
-	t.Run("down releases addresses, veths and rules", func(t *testing.T) {
-		if err := n.api.Delete(ctx, "shop"); err != nil {
-			t.Fatal(err)
-		}
-		n.waitFor("replicas removed", time.Minute, func() bool {
-			rs, err := n.api.Replicas(ctx)
-			return err == nil && len(rs) == 0
-		})
-		if v := strings.TrimSpace(n.inNS(ip(), "-o", "link", "show", "type", "veth")); v != "" {
-			t.Errorf("veths left: %s", v)
-		}
-		nat := n.inNS("iptables-save", "-t", "nat")
-		if strings.Contains(nat, "10.210.") && strings.Contains(nat, "/32") {
-			t.Errorf("per-replica NAT rules left:\n%s", nat)
-		}
-		leases := listDir(filepath.Join(n.dir, "network", "ipam"))
-		if strings.Contains(leases, "10.210.") {
-			t.Errorf("leases left: %s", leases)
-		}
-		if ents, _ := os.ReadDir(filepath.Join(n.s.Dir, "netns")); len(ents) > 0 {
-			t.Errorf("netns files left: %d", len(ents))
-		}
+func testDownReleases(t *testing.T, fx *networkingFixture) {
+	n := fx.n
+	if err := n.api.Delete(fx.ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	n.waitFor("replicas removed", time.Minute, func() bool {
+		rs, err := n.api.Replicas(fx.ctx)
+		return err == nil && len(rs) == 0
 	})
+	if v := strings.TrimSpace(n.inNS(ip(), "-o", "link", "show", "type", "veth")); v != "" {
+		t.Errorf("veths left: %s", v)
+	}
+	nat := n.inNS("iptables-save", "-t", "nat")
+	if strings.Contains(nat, "10.210.") && strings.Contains(nat, "/32") {
+		t.Errorf("per-replica NAT rules left:\n%s", nat)
+	}
+	leases := listDir(filepath.Join(n.dir, "network", "ipam"))
+	if strings.Contains(leases, "10.210.") {
+		t.Errorf("leases left: %s", leases)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.s.Dir, "netns")); len(ents) > 0 {
+		t.Errorf("netns files left: %d", len(ents))
+	}
 }
 
 // udpEndpoint deploys two replicas of a UDP echo server (a static Go

@@ -16,10 +16,48 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
+
+// apiNode is a node serving its API on TLS and on --insecure-bind, with a
+// header timeout and a connection cap, and what its steps learn of it.
+type apiNode struct {
+	s        *stack.Stack
+	n        *Node
+	ctx      context.Context
+	plain    string // the --insecure-bind address
+	maxConns int
+	admin    string // tokens
+	reader   string
+	https    string // https://BIND
+	known    string // the CLI's known_nodes file
+	hc       *http.Client
+	fp       string // the CA's fingerprint, once read
+}
+
+// cli runs the CLI with the test's known_nodes file.
+func (a *apiNode) cli(args ...string) (string, string, int) {
+	return a.n.CLI(append(args, "--known-nodes", a.known)...)
+}
+
+// apiSteps run in order on one node: the known_nodes file, the connections
+// held and the stopped node carry over from step to step.
+var apiSteps = []scenario.Step[*apiNode]{
+	nodeStep("socket and secret files have their modes", testAPIFileModes),
+	nodeStep("CA fingerprint logged and written", testAPICAFingerprint),
+	nodeStep("CLI verifies the node's certificate", testAPICLIVerifiesNode),
+	nodeStep("plain HTTP and TLS 1.1 refused on the TLS port", testAPITLSPortRefusesPlain),
+	nodeStep("insecure bind still needs the token", testAPIInsecureBindNeedsToken),
+	nodeStep("read token only reads", testAPIReadToken),
+	nodeStep("header timeout cuts slow heads", testAPIHeaderTimeout),
+	nodeStep("connection cap holds", testAPIConnectionCap),
+	nodeStep("loose token file refused at start", testAPILooseTokenFile),
+}
+
+func (a *apiNode) node() *Node { return a.n }
 
 // The API is not an open door: the TCP API is TLS, verified by the CLI
 // (CA file, or a fingerprint given once and remembered), plain HTTP only on
@@ -31,14 +69,20 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 	const maxConns = 4
 	n := StartNodeWithArgs(t, s, reconcile.RuntimeRunc, "--insecure-bind", plain,
 		"--api-header-timeout", "1s", "--api-max-conns", fmt.Sprint(maxConns))
-	ctx := context.Background()
-	admin, reader := n.Token(false), n.Token(true)
-	if admin == reader || len(reader) != 64 {
-		t.Fatalf("tokens: admin %q read %q", admin, reader)
+	a := &apiNode{s: s, n: n, ctx: context.Background(), plain: plain, maxConns: maxConns,
+		https: "https://" + n.Bind, known: filepath.Join(s.Dir, "cfg", "known_nodes"),
+		hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}}
+	a.admin, a.reader = n.Token(false), n.Token(true)
+	if a.admin == a.reader || len(a.reader) != 64 {
+		t.Fatalf("tokens: admin %q read %q", a.admin, a.reader)
 	}
+	scenario.Run(t, a, apiSteps)
+}
 
-	// The socket has its final mode as soon as the API answers, and the
-	// private folder it was bound in is gone.
+// testAPIFileModes: the socket has its final mode as soon as the API
+// answers, and the private folder it was bound in is gone.
+func testAPIFileModes(t *testing.T, a *apiNode) {
+	n := a.n
 	if st, err := os.Lstat(n.Socket); err != nil || st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o660 {
 		t.Errorf("API socket: %v %v", st.Mode(), err)
 	}
@@ -50,25 +94,27 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 			t.Errorf("%s: %v %v", f, st.Mode(), err)
 		}
 	}
+}
 
-	// The CA fingerprint is logged at start and written beside the CA.
+// testAPICAFingerprint: the CA fingerprint is logged at start and written
+// beside the CA.
+func testAPICAFingerprint(t *testing.T, a *apiNode) {
+	n := a.n
 	fpb, err := os.ReadFile(filepath.Join(n.Dir, "tls", "ca.fingerprint"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := strings.TrimSpace(string(fpb))
-	if _, err := pki.ParseFingerprint(fp); err != nil {
+	a.fp = strings.TrimSpace(string(fpb))
+	if _, err := pki.ParseFingerprint(a.fp); err != nil {
 		t.Fatal(err)
 	}
-	if log := n.Log(); !strings.Contains(log, "API TLS CA fingerprint") || !strings.Contains(log, fp) {
-		t.Errorf("serve did not log the CA fingerprint %s", fp)
+	if log := n.Log(); !strings.Contains(log, "API TLS CA fingerprint") || !strings.Contains(log, a.fp) {
+		t.Errorf("serve did not log the CA fingerprint %s", a.fp)
 	}
+}
 
-	https := "https://" + n.Bind
-	known := filepath.Join(s.Dir, "cfg", "known_nodes")
-	cli := func(args ...string) (string, string, int) {
-		return n.CLI(append(args, "--known-nodes", known)...)
-	}
+func testAPICLIVerifiesNode(t *testing.T, a *apiNode) {
+	n, cli, https, admin, fp, known := a.n, a.cli, a.https, a.admin, a.fp, a.known
 	// --ca-file works.
 	if out, errOut, code := cli("status", "--host", https, "--token", admin, "--ca-file", n.CAFile()); code != 0 || !strings.Contains(out, "no deployments") {
 		t.Errorf("status with --ca-file: %d %s %s", code, out, errOut)
@@ -83,7 +129,7 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherFile := filepath.Join(s.Dir, "other-ca.crt")
+	otherFile := filepath.Join(a.s.Dir, "other-ca.crt")
 	if err := os.WriteFile(otherFile, pki.EncodeCert(other.Cert), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -113,33 +159,39 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 	if _, errOut, code := cli("status", "--host", https, "--token", admin); code == 0 || !strings.Contains(errOut, "HAS CHANGED") || !strings.Contains(errOut, fp) {
 		t.Errorf("changed node: %d %s", code, errOut)
 	}
-	// Plain HTTP to the TLS port fails cleanly, in the CLI and on the wire.
-	if _, errOut, code := cli("status", "--host", "http://"+n.Bind, "--token", admin); code == 0 || !strings.Contains(errOut, "serves TLS") {
+}
+
+// testAPITLSPortRefusesPlain: plain HTTP to the TLS port fails cleanly, in
+// the CLI and on the wire; TLS 1.1 is refused.
+func testAPITLSPortRefusesPlain(t *testing.T, a *apiNode) {
+	n := a.n
+	if _, errOut, code := a.cli("status", "--host", "http://"+n.Bind, "--token", a.admin); code == 0 || !strings.Contains(errOut, "serves TLS") {
 		t.Errorf("http:// to the TLS port: %d %s", code, errOut)
 	}
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
-	if resp, err := hc.Get("http://" + n.Bind + "/v1/deployments"); err == nil {
+	if resp, err := a.hc.Get("http://" + n.Bind + "/v1/deployments"); err == nil {
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
+		if resp.StatusCode != 400 {
 			t.Errorf("plain request to the TLS port: %d", resp.StatusCode)
 		}
 	}
-	// TLS 1.1 is refused.
-	if resp, err := tlsClient(n, 0x0302).Get(https + "/health/live"); err == nil {
+	if resp, err := tlsClient(n, 0x0302).Get(a.https + "/health/live"); err == nil {
 		resp.Body.Close()
 		t.Error("TLS 1.1 accepted")
 	}
+}
 
-	// --insecure-bind serves plain HTTP, token still required.
+// testAPIInsecureBindNeedsToken: --insecure-bind serves plain HTTP, token
+// still required.
+func testAPIInsecureBindNeedsToken(t *testing.T, a *apiNode) {
 	for _, c := range []struct {
 		token string
 		want  int
-	}{{"", 401}, {admin, 200}, {reader, 200}} {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+plain+"/v1/deployments", nil)
+	}{{"", 401}, {a.admin, 200}, {a.reader, 200}} {
+		req, _ := http.NewRequest("GET", "http://"+a.plain+"/v1/deployments", nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
-		resp, err := hc.Do(req)
+		resp, err := a.hc.Do(req)
 		if err != nil {
 			t.Fatalf("insecure bind: %v", err)
 		}
@@ -148,35 +200,42 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 			t.Errorf("insecure bind, token %q: %d, want %d", c.token, resp.StatusCode, c.want)
 		}
 	}
+}
 
-	// The read-only token reads status and metrics, and gets 403 on deploy.
-	ro := n.TCP(reader)
+// testAPIReadToken: the read-only token reads status and metrics, and gets
+// 403 on deploy.
+func testAPIReadToken(t *testing.T, a *apiNode) {
+	n, ctx := a.n, a.ctx
+	ro := n.TCP(a.reader)
 	if _, err := ro.List(ctx); err != nil {
 		t.Errorf("read token, list: %v", err)
 	}
 	if m, err := ro.Raw(ctx, "/metrics"); err != nil || !strings.Contains(m, "zlayer_") {
 		t.Errorf("read token, metrics: %v", err)
 	}
-	if out, errOut, code := cli("status", "--host", https, "--token", reader, "--ca-file", n.CAFile()); code != 0 || !strings.Contains(out, "no deployments") {
+	if out, errOut, code := a.cli("status", "--host", a.https, "--token", a.reader, "--ca-file", n.CAFile()); code != 0 || !strings.Contains(out, "no deployments") {
 		t.Errorf("status with the read token: %d %s %s", code, out, errOut)
 	}
 	spec := n.WriteSpec("ro.yaml", "version: v1\ndeployment: ro\nservices:\n  x:\n    image: busybox\n")
-	if _, errOut, code := cli("deploy", spec, "--no-wait", "--host", https, "--token", reader, "--ca-file", n.CAFile()); code == 0 || !strings.Contains(errOut, "403") {
+	if _, errOut, code := a.cli("deploy", spec, "--no-wait", "--host", a.https, "--token", a.reader, "--ca-file", n.CAFile()); code == 0 || !strings.Contains(errOut, "403") {
 		t.Errorf("deploy with the read token: %d %s", code, errOut)
 	}
 	if list, _ := n.API.List(ctx); len(list) != 0 {
 		t.Errorf("the read token deployed: %v", list)
 	}
 	ro.CloseIdleConnections()
+}
 
-	// A client that never finishes its head is cut off by the header
-	// timeout (1s here): the node closes the connection, on both ports.
-	for _, addr := range []string{plain, n.Bind} {
+// testAPIHeaderTimeout: a client that never finishes its head is cut off by
+// the header timeout (1s here): the node closes the connection, on both
+// ports.
+func testAPIHeaderTimeout(t *testing.T, a *apiNode) {
+	for _, addr := range []string{a.plain, a.n.Bind} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if addr == plain {
+		if addr == a.plain {
 			io.WriteString(c, "GET /v1/deployments HTTP/1.1\r\nHost: x\r\n")
 		}
 		// A generous bound: only "closed, not still open" is asserted.
@@ -188,13 +247,16 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 		}
 		c.Close()
 	}
+}
 
-	// The connection cap holds: with maxConns connections open (idle
-	// keep-alive after one request each), the next one is not served
-	// until one of them closes.
+// testAPIConnectionCap: with maxConns connections open (idle keep-alive
+// after one request each), the next one is not served until one of them
+// closes.
+func testAPIConnectionCap(t *testing.T, a *apiNode) {
+	maxConns := a.maxConns
 	var held []net.Conn
 	for i := 0; i < maxConns; i++ {
-		c, err := net.Dial("tcp", plain)
+		c, err := net.Dial("tcp", a.plain)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +266,7 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 		}
 		held = append(held, c)
 	}
-	extra, err := net.Dial("tcp", plain)
+	extra, err := net.Dial("tcp", a.plain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,22 +279,25 @@ func TestIntegrationNodeAPISecurity(t *testing.T) {
 		t.Errorf("the waiting connection was not served after one closed: %d", code)
 	}
 	// The unix socket has its own cap: local admin still works.
-	if _, err := n.API.List(ctx); err != nil {
+	if _, err := a.n.API.List(a.ctx); err != nil {
 		t.Errorf("unix socket while TCP is full: %v", err)
 	}
 	for _, c := range held {
 		c.Close()
 	}
 	extra.Close()
+}
 
-	// A token file group or others can read is refused at start, naming
-	// the file and the fix.
+// testAPILooseTokenFile: a token file group or others can read is refused
+// at start, naming the file and the fix.
+func testAPILooseTokenFile(t *testing.T, a *apiNode) {
+	n := a.n
 	n.Stop()
 	tokFile := filepath.Join(n.Dir, "token")
 	if err := os.Chmod(tokFile, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	cctx, cancel := context.WithTimeout(a.ctx, 2*time.Minute)
 	defer cancel()
 	cmd := n.ServeCommand(cctx)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

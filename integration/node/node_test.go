@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
@@ -50,6 +51,41 @@ services:
 `, webPort, webPort, webPort, msg, workers)
 }
 
+// serveDay is the node a user's day is spent on, and what the day's steps
+// hand on to the ones after them.
+type serveDay struct {
+	s    *stack.Stack
+	n    *Node
+	ctx  context.Context
+	tcp  *apiclient.Client // the TLS API with the admin token
+	port int               // web's host port
+	spec string            // shop.yaml, the two-service deployment
+	// before are shop's replicas before serve was killed; a containerd
+	// restart must keep them too.
+	before []reconcile.ReplicaStatus
+}
+
+// daySteps are the user's day, in order: each step builds on the node the
+// steps before it left.
+var daySteps = []scenario.Step[*serveDay]{
+	nodeStep("empty node answers", testEmptyNodeAnswers),
+	nodeStep("tcp needs the token", testTCPNeedsToken),
+	nodeStep("invalid spec rejected with positions", testInvalidSpecRejected),
+	nodeStep("two services gated on health", testDeployGatedOnHealth),
+	nodeStep("logs", testServeLogs),
+	nodeStep("exec", testServeExec),
+	nodeStep("scale", testServeScale),
+	nodeStep("rolling update", testRollingUpdate),
+	nodeStep("crash loop", testCrashLoop),
+	nodeStep("kill -9 serve adopts", testKill9ServeAdopts),
+	nodeStep("containerd restart reattaches", testContainerdRestartReattaches),
+	nodeStep("image import with pull_policy never", testImageImportPullNever),
+	nodeStep("metrics", testServeMetrics),
+	nodeStep("down removes everything", testDownRemovesEverything),
+}
+
+func (d *serveDay) node() *Node { return d.n }
+
 // TestIntegrationNodeServe drives one node through a user's day: empty
 // status, bad requests, a two-service deployment gated on health, logs,
 // exec, scaling, a rolling update, a crash loop, kill -9 of serve and of
@@ -58,20 +94,24 @@ services:
 func TestIntegrationNodeServe(t *testing.T) {
 	s := stack.Start(t, stack.Options{Containerd: true})
 	n := StartNode(t, s)
-	ctx := context.Background()
+	scenario.Run(t, &serveDay{s: s, n: n, ctx: context.Background(), tcp: n.TCP(n.Token(false))}, daySteps)
+}
 
-	// An empty node answers.
-	if out := n.MustCLI("status"); !strings.Contains(out, "no deployments") {
+func testEmptyNodeAnswers(t *testing.T, d *serveDay) {
+	if out := d.n.MustCLI("status"); !strings.Contains(out, "no deployments") {
 		t.Fatalf("status on an empty node: %q", out)
 	}
+}
 
-	// TCP (TLS) needs the token; health does not.
+// testTCPNeedsToken: TCP (TLS) needs the token; health does not.
+func testTCPNeedsToken(t *testing.T, d *serveDay) {
+	n := d.n
 	tok := n.Token(false)
 	for _, c := range []struct {
 		path, token string
 		want        int
 	}{{"/v1/deployments", "", 401}, {"/v1/deployments", "wrong", 401}, {"/v1/deployments", tok, 200}, {"/health/live", "", 200}, {"/v1/deployments/nope", tok, 404}} {
-		req, _ := http.NewRequest(http.MethodGet, "https://"+n.Bind+c.path, nil)
+		req, _ := http.NewRequest("GET", "https://"+n.Bind+c.path, nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
@@ -92,17 +132,19 @@ func TestIntegrationNodeServe(t *testing.T) {
 	resp, err := n.HTTPS().Post("https://"+n.Bind+"/v1/deployments/x/services/y/scale", "application/json", strings.NewReader("{"))
 	if err == nil {
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
+		if resp.StatusCode != 401 {
 			t.Errorf("scale without token: %d", resp.StatusCode)
 		}
 	}
-	tcp := n.TCP(tok)
-	if _, err := tcp.Scale(ctx, "nope", "web", 2); !apiclient.IsNotFound(err) {
+	if _, err := d.tcp.Scale(d.ctx, "nope", "web", 2); !apiclient.IsNotFound(err) {
 		t.Errorf("scale of an unknown deployment: %v", err)
 	}
+}
 
-	// An invalid spec is rejected with positions, all errors at once, and
-	// changes nothing.
+// testInvalidSpecRejected: an invalid spec is rejected with positions, all
+// errors at once, and changes nothing.
+func testInvalidSpecRejected(t *testing.T, d *serveDay) {
+	n := d.n
 	bad := n.WriteSpec("bad.yaml", "version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    scale: {replicas: many}\n    restart_policy: {kind: sometimes}\n    colour: red\n")
 	_, stderr, code := n.CLI("deploy", bad)
 	if code == 0 {
@@ -117,24 +159,28 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "bad.yaml:6:23") {
 		t.Errorf("dry-run of a bad spec: %d %s", code, stderr)
 	}
-	if list, _ := n.API.List(ctx); len(list) != 0 {
+	if list, _ := n.API.List(d.ctx); len(list) != 0 {
 		t.Fatalf("an invalid spec changed the node: %+v", list)
 	}
 	bridge := n.WriteSpec("bridge.yaml", "version: v1\ndeployment: br\nservices:\n  web:\n    image: busybox\n    network_mode: bridge\n")
 	if _, stderr, code := n.CLI("deploy", bridge); code == 0 || !strings.Contains(stderr, "bridge networking is not available") {
 		t.Errorf("bridge on a node without networking: %d %s", code, stderr)
 	}
+}
 
-	// Two services; the workers wait for web to be healthy.
-	port := FreePort(t)
-	spec := n.WriteSpec("shop.yaml", appSpec(port, "one", 3))
-	if out := n.MustCLI("deploy", "--dry-run", "--host", "/nonexistent.sock", spec); !strings.Contains(out, "valid") {
+// testDeployGatedOnHealth: two services; the workers wait for web to be
+// healthy.
+func testDeployGatedOnHealth(t *testing.T, d *serveDay) {
+	n := d.n
+	d.port = FreePort(t)
+	d.spec = n.WriteSpec("shop.yaml", appSpec(d.port, "one", 3))
+	if out := n.MustCLI("deploy", "--dry-run", "--host", "/nonexistent.sock", d.spec); !strings.Contains(out, "valid") {
 		t.Errorf("dry-run: %s", out)
 	}
 	start := time.Now()
-	n.MustCLI("deploy", "--spec", spec, "--timeout", "90s")
+	n.MustCLI("deploy", "--spec", d.spec, "--timeout", "90s")
 	t.Logf("two services, 4 replicas ready in %s", time.Since(start).Round(time.Millisecond))
-	st, err := n.API.Get(ctx, "shop")
+	st, err := n.API.Get(d.ctx, "shop")
 	if err != nil || !st.Ready {
 		t.Fatalf("not ready after deploy: %+v %v", st, err)
 	}
@@ -148,14 +194,18 @@ func TestIntegrationNodeServe(t *testing.T) {
 			t.Errorf("worker %d: started %s (web %s), digest %q, pid %d", w.Replica, w.StartedAt, web[0].StartedAt, w.ImageDigest, w.PID)
 		}
 	}
-	if m, err := tcp.Raw(ctx, "/metrics"); err != nil || !strings.Contains(m, "zlayer_image_pull_duration_seconds_count 1") {
+	if m, err := d.tcp.Raw(d.ctx, "/metrics"); err != nil || !strings.Contains(m, "zlayer_image_pull_duration_seconds_count 1") {
 		t.Errorf("metrics after the first pull: %v\n%s", err, m)
 	}
-	if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/passwd", port)); err != nil || r.StatusCode != http.StatusOK {
+	if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/passwd", d.port)); err != nil || r.StatusCode != 200 {
 		t.Errorf("web on the host network: %v %v", r, err)
 	}
+}
 
-	// Logs through the CLI, from every replica, tail and one replica.
+// testServeLogs: logs through the CLI, from every replica, tail and one
+// replica.
+func testServeLogs(t *testing.T, d *serveDay) {
+	n := d.n
 	n.WaitFor("worker logs", 10*time.Second, func() bool {
 		out, _, _ := n.CLI("logs", "worker")
 		return strings.Contains(out, "worker-1 | started 1 one") && strings.Contains(out, "worker-2 | started 2 one") && strings.Contains(out, "worker-3 | started 3 one")
@@ -167,7 +217,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 		t.Errorf("logs -n 1: %q", out)
 	}
 	// -f streams lines as they are written.
-	fctx, fcancel := context.WithTimeout(ctx, 3*time.Second)
+	fctx, fcancel := context.WithTimeout(d.ctx, 3*time.Second)
 	followed := 0
 	_ = n.API.Logs(fctx, "shop", "worker", 0, true, 1, func(e api.LogEntry) {
 		if strings.HasPrefix(e.Log, "tick") {
@@ -176,10 +226,13 @@ func TestIntegrationNodeServe(t *testing.T) {
 	})
 	fcancel()
 	if followed < 1 {
-		t.Error("logs -f delivered no new line in 3s")
+		t.Errorf("logs -f delivered no new line in 3s")
 	}
+}
 
-	// Exec runs in a replica and returns its exit code.
+// testServeExec: exec runs in a replica and returns its exit code.
+func testServeExec(t *testing.T, d *serveDay) {
+	n := d.n
 	out, _, code := n.CLI("exec", "worker", "--replica", "2", "--", "sh", "-c", "echo $ZLAYER_SERVICE $ZLAYER_REPLICA; exit 3")
 	if code != 3 || strings.TrimSpace(out) != "worker 2" {
 		t.Errorf("exec: code %d out %q", code, out)
@@ -188,8 +241,11 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if out, stderr, code := n.CLIIn("line one\nline two\n", "exec", "-i", "worker", "--", "sh", "-c", "tee /dev/stderr | wc -l"); code != 0 || strings.TrimSpace(out) != "2" || stderr != "line one\nline two\n" {
 		t.Errorf("exec -i: code %d out %q err %q", code, out, stderr)
 	}
+}
 
-	// Scale 3 -> 5 -> 1.
+// testServeScale: scale 3 -> 5 -> 1 -> 3.
+func testServeScale(t *testing.T, d *serveDay) {
+	n := d.n
 	n.MustCLI("scale", "worker", "5")
 	n.WaitFor("5 workers ready", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 5 })
 	n.MustCLI("scale", "worker", "1")
@@ -202,11 +258,15 @@ func TestIntegrationNodeServe(t *testing.T) {
 	if restarts := RestartsOf(n.Replicas("shop", "")); restarts != 0 {
 		t.Errorf("%d restarts while scaling", restarts)
 	}
+}
 
-	// An env change rolls the workers one at a time; web is untouched.
+// testRollingUpdate: an env change rolls the workers one at a time; web is
+// untouched.
+func testRollingUpdate(t *testing.T, d *serveDay) {
+	n := d.n
 	webPID := n.Replicas("shop", "web")[0].PID
-	n.WriteSpec("shop.yaml", appSpec(port, "two", 3))
-	n.MustCLI("deploy", spec, "--no-wait")
+	n.WriteSpec("shop.yaml", appSpec(d.port, "two", 3))
+	n.MustCLI("deploy", d.spec, "--no-wait")
 	firstSeen := map[int]time.Time{}
 	maxNotReady, maxTotal := 0, 0
 	n.WaitFor("rolling update", 60*time.Second, func() bool {
@@ -242,8 +302,12 @@ func TestIntegrationNodeServe(t *testing.T) {
 		out, _, _ := n.CLI("logs", "worker")
 		return strings.Contains(out, "started 1 two") && strings.Contains(out, "started 3 two") && !strings.Contains(out, " one")
 	})
+}
 
-	// A command that exits 1 restarts with growing delays and shows crash_loop.
+// testCrashLoop: a command that exits 1 restarts with growing delays and
+// shows crash_loop.
+func testCrashLoop(t *testing.T, d *serveDay) {
+	n := d.n
 	crash := n.WriteSpec("crash.yaml", `version: v1
 deployment: crashy
 services:
@@ -261,8 +325,8 @@ services:
 		rs := n.Replicas("crashy", "bad")
 		if len(rs) == 1 {
 			if i := strings.LastIndex(rs[0].Message, " in "); i >= 0 {
-				if d, err := time.ParseDuration(rs[0].Message[i+4:]); err == nil && (len(waits) == 0 || waits[len(waits)-1] != d) {
-					waits = append(waits, d)
+				if w, err := time.ParseDuration(rs[0].Message[i+4:]); err == nil && (len(waits) == 0 || waits[len(waits)-1] != w) {
+					waits = append(waits, w)
 				}
 			}
 		}
@@ -287,15 +351,19 @@ services:
 		t.Errorf("crash logs: %q", out)
 	}
 	n.MustCLI("down", "crashy")
+}
 
-	// kill -9 serve, start it again: everything adopted, nothing restarted.
-	before := n.Replicas("shop", "")
+// testKill9ServeAdopts: kill -9 serve, start it again: everything adopted,
+// nothing restarted.
+func testKill9ServeAdopts(t *testing.T, d *serveDay) {
+	n := d.n
+	d.before = n.Replicas("shop", "")
 	oldCtd := n.ContainerdPID()
 	n.Kill9()
 	if oldCtd <= 1 || syscall.Kill(oldCtd, 0) != nil || Zombie(oldCtd) {
 		t.Fatalf("containerd %d did not outlive a killed serve", oldCtd)
 	}
-	start = time.Now()
+	start := time.Now()
 	n.Start()
 	took := n.WaitFor("adopted and ready", 10*time.Second, func() bool { return n.Ready("shop") }) + time.Since(start)
 	t.Logf("restart after kill -9 converged in %s", took.Round(time.Millisecond))
@@ -303,11 +371,15 @@ services:
 	if n.ContainerdPID() != oldCtd {
 		t.Errorf("containerd was restarted (%d -> %d) instead of adopted", oldCtd, n.ContainerdPID())
 	}
-	if fmt.Sprint(PIDsOf(after)) != fmt.Sprint(PIDsOf(before)) || RestartsOf(after) != 0 {
-		t.Errorf("replicas changed across kill -9 of serve:\nbefore %v\nafter  %v (restarts %d)", PIDsOf(before), PIDsOf(after), RestartsOf(after))
+	if fmt.Sprint(PIDsOf(after)) != fmt.Sprint(PIDsOf(d.before)) || RestartsOf(after) != 0 {
+		t.Errorf("replicas changed across kill -9 of serve:\nbefore %v\nafter  %v (restarts %d)", PIDsOf(d.before), PIDsOf(after), RestartsOf(after))
 	}
+}
 
-	// containerd dies: serve restarts it, reattaches, and keeps reconciling.
+// testContainerdRestartReattaches: containerd dies: serve restarts it,
+// reattaches, and keeps reconciling.
+func testContainerdRestartReattaches(t *testing.T, d *serveDay) {
+	n := d.n
 	ctdPID := n.ContainerdPID()
 	if ctdPID <= 1 {
 		t.Fatalf("no containerd pid recorded (%d)", ctdPID)
@@ -323,17 +395,21 @@ services:
 		if !n.Ready("shop") {
 			return false
 		}
-		_, err := n.API.Raw(ctx, "/health/ready")
+		_, err := n.API.Raw(d.ctx, "/health/ready")
 		return err == nil
 	})
-	if got := n.Replicas("shop", ""); fmt.Sprint(PIDsOf(got)) != fmt.Sprint(PIDsOf(before)) {
-		t.Errorf("replicas changed across a containerd restart:\nbefore %v\nafter  %v", PIDsOf(before), PIDsOf(got))
+	if got := n.Replicas("shop", ""); fmt.Sprint(PIDsOf(got)) != fmt.Sprint(PIDsOf(d.before)) {
+		t.Errorf("replicas changed across a containerd restart:\nbefore %v\nafter  %v", PIDsOf(d.before), PIDsOf(got))
 	}
 	n.MustCLI("scale", "worker", "2")
 	n.WaitFor("scale after containerd restart", 30*time.Second, func() bool { return n.Ready("shop") && len(n.Replicas("shop", "worker")) == 2 })
+}
 
-	// An image imported from a tar runs with pull_policy never.
-	tarPath := exportBusybox(t, s, "import.test/zl/box:v1")
+// testImageImportPullNever: an image imported from a tar runs with
+// pull_policy never, and a missing one fails without a pull.
+func testImageImportPullNever(t *testing.T, d *serveDay) {
+	n := d.n
+	tarPath := exportBusybox(t, d.s, "import.test/zl/box:v1")
 	if out := n.MustCLI("image", "import", tarPath); !strings.Contains(out, "import.test/zl/box:v1") {
 		t.Errorf("image import: %s", out)
 	}
@@ -352,12 +428,13 @@ services:
 	never := n.WriteSpec("never.yaml", "version: v1\ndeployment: never\nservices:\n  x:\n    image: {name: not.here/x:v1, pull_policy: never}\n")
 	n.MustCLI("deploy", never, "--no-wait")
 	n.WaitFor("never-pull failure", 10*time.Second, func() bool {
-		st, _ := n.API.Get(ctx, "never")
+		st, _ := n.API.Get(d.ctx, "never")
 		return st != nil && len(st.Services) == 1 && st.Services[0].State == "failed" && strings.Contains(st.Services[0].Message, "pull_policy is never")
 	})
+}
 
-	// Metrics.
-	m, err := tcp.Raw(ctx, "/metrics")
+func testServeMetrics(t *testing.T, d *serveDay) {
+	m, err := d.tcp.Raw(d.ctx, "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,12 +443,14 @@ services:
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}
 	}
+}
 
-	// down removes everything.
-	for _, d := range []string{"shop", "imported", "never"} {
-		n.MustCLI("down", d)
+func testDownRemovesEverything(t *testing.T, d *serveDay) {
+	n := d.n
+	for _, dep := range []string{"shop", "imported", "never"} {
+		n.MustCLI("down", dep)
 	}
-	if rs, _ := n.API.Replicas(ctx); len(rs) != 0 {
+	if rs, _ := n.API.Replicas(d.ctx); len(rs) != 0 {
 		t.Errorf("replicas left after down: %+v", rs)
 	}
 	if _, _, code := n.CLI("down", "shop"); code == 0 {

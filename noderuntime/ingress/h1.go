@@ -53,14 +53,12 @@ type front struct {
 }
 
 func (g *Ingress) serveHTTP(l *listener, addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := l.listenTCP(addr)
 	if err != nil {
 		return err
 	}
-	l.addr = ln.Addr()
 	lim := g.o.Limits
-	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{},
-		adm: newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, "connection", l.port, g.o.Log)}
+	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{}, adm: g.connAdmission(l, "connection")}
 	f.handoff = &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
 	f.slow = &http.Server{
 		Handler:           portHandler{l: l, p: g.proxy},
@@ -108,7 +106,7 @@ func (f *front) accept() {
 
 func (f *front) serveConn(raw net.Conn) {
 	defer f.wg.Done()
-	c := raw
+	var c net.Conn = raw
 	if f.tlsConf != nil {
 		tc := tls.Server(raw, f.tlsConf)
 		_ = raw.SetDeadline(time.Now().Add(f.g.o.Limits.HeaderTimeout))
@@ -369,7 +367,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 	for {
 		cc.rhead, err = readResponseHead(u.br, cc.rhead)
 		if err != nil {
-			if errors.Is(err, io.EOF) && len(cc.rhead) == 0 {
+			if err == io.EOF && len(cc.rhead) == 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return false, wrote, err
@@ -416,7 +414,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 		err = bc.copyN(h.length)
 	default:
 		err = bc.copyN(-1)
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			err = nil
 		}
 	}
@@ -529,10 +527,10 @@ func (bc *bodyCopy) copyN(n int64) error {
 			}
 		}
 		if err != nil {
-			if n < 0 && errors.Is(err, io.EOF) {
+			if n < 0 && err == io.EOF {
 				return io.EOF
 			}
-			if errors.Is(err, io.EOF) {
+			if err == io.EOF {
 				return io.ErrUnexpectedEOF
 			}
 			return err
@@ -579,14 +577,8 @@ func (bc *bodyCopy) chunked() error {
 		if err := bc.flushIfDrained(); err != nil {
 			return err
 		}
-		line, err := src.ReadSlice('\n')
+		line, err := bc.framingLine()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				err = errBadChunk
-			}
 			return err
 		}
 		size, err := chunkSize(line)
@@ -608,7 +600,7 @@ func (bc *bodyCopy) chunked() error {
 		}
 		crlf, err := src.Peek(2)
 		if err != nil || string(crlf) != "\r\n" {
-			if err == nil || errors.Is(err, io.EOF) {
+			if err == nil || err == io.EOF {
 				err = errBadChunk
 			}
 			return err
@@ -620,6 +612,22 @@ func (bc *bodyCopy) chunked() error {
 	}
 }
 
+// framingLine reads one line of chunk framing (a size line or a trailer
+// field). The body ending inside it is unexpected; a line longer than src's
+// buffer is not framing net/http's client would accept.
+func (bc *bodyCopy) framingLine() ([]byte, error) {
+	line, err := bc.src.ReadSlice('\n')
+	switch err {
+	case nil:
+		return line, nil
+	case io.EOF:
+		return nil, io.ErrUnexpectedEOF
+	case bufio.ErrBufferFull:
+		return nil, errBadChunk
+	}
+	return nil, err
+}
+
 // maxTrailer bounds the trailer section (net/http's client reads at most
 // its 4 KiB buffer).
 const maxTrailer = 4 << 10
@@ -629,14 +637,8 @@ const maxTrailer = 4 << 10
 func (bc *bodyCopy) trailer() error {
 	total := 0
 	for {
-		line, err := bc.src.ReadSlice('\n')
+		line, err := bc.framingLine()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				err = errBadChunk
-			}
 			return err
 		}
 		// CRLF line ends only: net/http's client looks for a CRLF CRLF.
@@ -690,6 +692,16 @@ func chunkSize(line []byte) (int64, error) {
 		v = v<<4 | int64(c)
 	}
 	return v, nil
+}
+
+func cutCRLF(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
 }
 
 // writeError answers the client as http.Error does.
