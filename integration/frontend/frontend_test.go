@@ -457,7 +457,7 @@ func testInProcessTargets(t *testing.T, fx *frontendFixture) {
 	// the line of its key.
 	src, _ := os.ReadFile(filepath.Join(fx.multi, "ZImagefile"))
 	if len(l.Sources) != 1 || !bytes.Equal(l.Sources[0], src) {
-		t.Errorf("targets sources are not the ZImagefile")
+		t.Error("targets sources are not the ZImagefile")
 	}
 	line := lineOf(t, src, "  builder:")
 	if loc := l.Targets[0].Location; loc == nil || int(loc.Ranges[0].Start.Line) != line {
@@ -791,11 +791,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
 }
 
 func lineOf(t *testing.T, src []byte, text string) int {

@@ -274,7 +274,7 @@ func testUDPFlood(t *testing.T, fx *ingressFixture) {
 			t.Fatal(err)
 		}
 		socks = append(socks, c)
-		_, _ = c.Write([]byte(fmt.Sprint("f", i)))
+		_, _ = fmt.Fprint(c, "f", i)
 	}
 	// Answers have arrived by now, or will not.
 	time.Sleep(time.Second)
@@ -322,16 +322,16 @@ func testUDPFlood(t *testing.T, fx *ingressFixture) {
 }
 
 // dialFrom connects from local address src inside the node's namespace.
-func (n *netNode) dialFrom(ctx context.Context, network_, src, addr string) (net.Conn, error) {
+func (n *netNode) dialFrom(ctx context.Context, proto, src, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := network.Do(n.ns, func() (err error) {
 		d := net.Dialer{Timeout: 5 * time.Second}
-		if network_ == "udp" {
+		if proto == "udp" {
 			d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
 		} else {
 			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
 		}
-		c, err = d.DialContext(ctx, network_, addr)
+		c, err = d.DialContext(ctx, proto, addr)
 		return err
 	})
 	return c, err

@@ -63,11 +63,11 @@ func onNetNode[F netNodeFixture](tests []scenario.Step[F]) []scenario.Step[F] {
 }
 
 // dialIn opens connections from inside the node's namespace.
-func (n *netNode) dialIn(ctx context.Context, network_, addr string) (net.Conn, error) {
+func (n *netNode) dialIn(ctx context.Context, proto, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := network.Do(n.ns, func() (err error) {
 		var d net.Dialer
-		c, err = d.DialContext(ctx, network_, addr)
+		c, err = d.DialContext(ctx, proto, addr)
 		return err
 	})
 	return c, err
@@ -80,7 +80,7 @@ func (n *netNode) forward(addr string) {
 	if err := network.Do(n.ns, func() error {
 		// A fresh namespace has lo down.
 		if out, err := exec.Command(ip(), "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		var err error
 		ln, err = net.Listen("tcp", addr)
@@ -214,7 +214,7 @@ func (n *netNode) stop() {
 	select {
 	case <-n.exited:
 	case <-time.After(20 * time.Second):
-		t.Errorf("serve did not stop on SIGTERM")
+		t.Error("serve did not stop on SIGTERM")
 		_ = n.cmd.Process.Kill()
 		<-n.exited
 	}
@@ -435,7 +435,7 @@ func testTLSWithSNI(t *testing.T, fx *networkingFixture) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		tc.Close()
-		if resp.StatusCode != 200 || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(strings.TrimSpace(string(body)), c.prefix) {
 			t.Errorf("https %s: %d %q", c.host, resp.StatusCode, body)
 		}
 		if err := cert.VerifyHostname(c.host); err != nil {
@@ -445,7 +445,7 @@ func testTLSWithSNI(t *testing.T, fx *networkingFixture) {
 		case "a.test":
 			want, _ := os.ReadFile(fx.crt)
 			if !bytes.Contains(want, []byte("BEGIN CERTIFICATE")) || !sameCert(t, fx.crt, cert) {
-				t.Errorf("a.test not served the configured certificate")
+				t.Error("a.test not served the configured certificate")
 			}
 		case "b.test":
 			if _, err := os.Stat(filepath.Join(n.dir, "ingress", "tls", "b.test.crt")); err != nil {
@@ -469,7 +469,7 @@ func testTCPEndpoint(t *testing.T, fx *networkingFixture) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "ping\n")
+	fmt.Fprint(c, "ping\n")
 	buf := make([]byte, 5)
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
 		t.Fatalf("tcp echo: %q %v", buf, err)

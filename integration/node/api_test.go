@@ -170,7 +170,7 @@ func testAPITLSPortRefusesPlain(t *testing.T, a *apiNode) {
 	}
 	if resp, err := a.hc.Get("http://" + n.Bind + "/v1/deployments"); err == nil {
 		resp.Body.Close()
-		if resp.StatusCode != 400 {
+		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain request to the TLS port: %d", resp.StatusCode)
 		}
 	}
@@ -187,7 +187,7 @@ func testAPIInsecureBindNeedsToken(t *testing.T, a *apiNode) {
 		token string
 		want  int
 	}{{"", 401}, {a.admin, 200}, {a.reader, 200}} {
-		req, _ := http.NewRequest("GET", "http://"+a.plain+"/v1/deployments", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+a.plain+"/v1/deployments", nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}

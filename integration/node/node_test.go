@@ -111,7 +111,7 @@ func testTCPNeedsToken(t *testing.T, d *serveDay) {
 		path, token string
 		want        int
 	}{{"/v1/deployments", "", 401}, {"/v1/deployments", "wrong", 401}, {"/v1/deployments", tok, 200}, {"/health/live", "", 200}, {"/v1/deployments/nope", tok, 404}} {
-		req, _ := http.NewRequest("GET", "https://"+n.Bind+c.path, nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://"+n.Bind+c.path, nil)
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
@@ -132,7 +132,7 @@ func testTCPNeedsToken(t *testing.T, d *serveDay) {
 	resp, err := n.HTTPS().Post("https://"+n.Bind+"/v1/deployments/x/services/y/scale", "application/json", strings.NewReader("{"))
 	if err == nil {
 		resp.Body.Close()
-		if resp.StatusCode != 401 {
+		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("scale without token: %d", resp.StatusCode)
 		}
 	}
@@ -197,7 +197,7 @@ func testDeployGatedOnHealth(t *testing.T, d *serveDay) {
 	if m, err := d.tcp.Raw(d.ctx, "/metrics"); err != nil || !strings.Contains(m, "zlayer_image_pull_duration_seconds_count 1") {
 		t.Errorf("metrics after the first pull: %v\n%s", err, m)
 	}
-	if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/passwd", d.port)); err != nil || r.StatusCode != 200 {
+	if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/passwd", d.port)); err != nil || r.StatusCode != http.StatusOK {
 		t.Errorf("web on the host network: %v %v", r, err)
 	}
 }
@@ -226,7 +226,7 @@ func testServeLogs(t *testing.T, d *serveDay) {
 	})
 	fcancel()
 	if followed < 1 {
-		t.Errorf("logs -f delivered no new line in 3s")
+		t.Error("logs -f delivered no new line in 3s")
 	}
 }
 

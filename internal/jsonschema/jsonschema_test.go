@@ -45,7 +45,7 @@ type root struct {
 	Env     map[string]string `yaml:"env" keys:"size"`
 	Refs    map[string]*ref   `yaml:"refs"`
 	List    []float64         `yaml:"list" nullable:"true"`
-	untyped string
+	untyped string            //nolint:unused // an unexported field, there for Generate to skip
 }
 
 func generate(t *testing.T, v any, d Document) map[string]any {

@@ -106,7 +106,7 @@ func (f *front) accept() {
 
 func (f *front) serveConn(raw net.Conn) {
 	defer f.wg.Done()
-	var c net.Conn = raw
+	c := raw
 	if f.tlsConf != nil {
 		tc := tls.Server(raw, f.tlsConf)
 		_ = raw.SetDeadline(time.Now().Add(f.g.o.Limits.HeaderTimeout))
@@ -367,7 +367,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 	for {
 		cc.rhead, err = readResponseHead(u.br, cc.rhead)
 		if err != nil {
-			if err == io.EOF && len(cc.rhead) == 0 {
+			if errors.Is(err, io.EOF) && len(cc.rhead) == 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return false, wrote, err
@@ -414,7 +414,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 		err = bc.copyN(h.length)
 	default:
 		err = bc.copyN(-1)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 	}
@@ -527,10 +527,10 @@ func (bc *bodyCopy) copyN(n int64) error {
 			}
 		}
 		if err != nil {
-			if n < 0 && err == io.EOF {
+			if n < 0 && errors.Is(err, io.EOF) {
 				return io.EOF
 			}
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return io.ErrUnexpectedEOF
 			}
 			return err
@@ -600,7 +600,7 @@ func (bc *bodyCopy) chunked() error {
 		}
 		crlf, err := src.Peek(2)
 		if err != nil || string(crlf) != "\r\n" {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				err = errBadChunk
 			}
 			return err
@@ -617,12 +617,12 @@ func (bc *bodyCopy) chunked() error {
 // buffer is not framing net/http's client would accept.
 func (bc *bodyCopy) framingLine() ([]byte, error) {
 	line, err := bc.src.ReadSlice('\n')
-	switch err {
-	case nil:
+	switch {
+	case err == nil:
 		return line, nil
-	case io.EOF:
+	case errors.Is(err, io.EOF):
 		return nil, io.ErrUnexpectedEOF
-	case bufio.ErrBufferFull:
+	case errors.Is(err, bufio.ErrBufferFull):
 		return nil, errBadChunk
 	}
 	return nil, err
@@ -692,16 +692,6 @@ func chunkSize(line []byte) (int64, error) {
 		v = v<<4 | int64(c)
 	}
 	return v, nil
-}
-
-func cutCRLF(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == '\n' {
-		b = b[:n-1]
-	}
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	return b
 }
 
 // writeError answers the client as http.Error does.
