@@ -98,7 +98,7 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 		}
 		stuck := false
 		for _, s := range st.Services {
-			stuck = stuck || s.State == "failed" || s.State == "crash_loop"
+			stuck = stuck || s.State.Stuck()
 		}
 		switch {
 		case !stuck:

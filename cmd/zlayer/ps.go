@@ -7,7 +7,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // PsCmd lists replicas.
@@ -27,7 +27,7 @@ func (c *PsCmd) Run(ctx context.Context) error {
 	}
 	if c.Output == "json" {
 		if list == nil {
-			list = []reconcile.ReplicaStatus{}
+			list = []apitypes.ReplicaStatus{}
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

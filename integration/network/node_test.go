@@ -21,6 +21,7 @@ import (
 
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
@@ -305,12 +306,12 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 		st, err := n.api.Get(ctx, "shop")
 		return err == nil && st.Ready
 	})
-	replicas := func(svc string) []reconcile.ReplicaStatus {
+	replicas := func(svc string) []apitypes.ReplicaStatus {
 		all, err := n.api.Replicas(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []reconcile.ReplicaStatus
+		var out []apitypes.ReplicaStatus
 		for _, r := range all {
 			if r.Deployment == "shop" && r.Service == svc {
 				out = append(out, r)
@@ -507,7 +508,7 @@ func TestIntegrationNodeNetworking(t *testing.T) {
 	})
 
 	t.Run("kill -9 serve keeps replicas, addresses and routes", func(t *testing.T) {
-		before := map[string]reconcile.ReplicaStatus{}
+		before := map[string]apitypes.ReplicaStatus{}
 		for _, svc := range []string{"web", "api", "echo"} {
 			for _, r := range replicas(svc) {
 				before[r.ID] = r

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/integration/stack"
-	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
@@ -169,7 +169,7 @@ func TestIntegrationNodeServe(t *testing.T) {
 	// -f streams lines as they are written.
 	fctx, fcancel := context.WithTimeout(ctx, 3*time.Second)
 	followed := 0
-	_ = n.API.Logs(fctx, "shop", "worker", 0, true, 1, func(e api.LogEntry) {
+	_ = n.API.Logs(fctx, "shop", "worker", 0, true, 1, func(e apitypes.LogEntry) {
 		if strings.HasPrefix(e.Log, "tick") {
 			followed++
 		}

@@ -46,20 +46,6 @@ const (
 	RuntimeRunc   = "io.containerd.runc.v2"
 )
 
-// Replica states, as the API shows them.
-const (
-	StateCreating  = "creating"
-	StateRunning   = "running"   // started, health unknown or no check
-	StateReady     = "ready"     // running and healthy (or no check)
-	StateUnhealthy = "unhealthy" // running, check failing
-	StateExited    = "exited"    // exited, no restart pending
-	StateRestart   = "restarting"
-	StateCrashLoop = "crash_loop"
-	StateFailed    = "failed" // could not be created (pull, spec)
-	StateStopping  = "stopping"
-	StateUnknown   = "unknown" // lost contact with containerd
-)
-
 // Options configure a Controller.
 type Options struct {
 	Client      *containerd.Client
@@ -117,10 +103,10 @@ type svcState struct {
 
 // ExitInfo is a replica's last exit.
 type ExitInfo struct {
-	Code      int       `json:"code"`
-	At        time.Time `json:"at"`
-	Signal    int       `json:"signal,omitempty"`
-	OOMKilled bool      `json:"oom_killed,omitempty"`
+	Code      int
+	At        time.Time
+	Signal    int
+	OOMKilled bool
 }
 
 // Replica is the controller's record of one container.
@@ -129,7 +115,7 @@ type Replica struct {
 	Index                         int
 	Image, ImageDigest            string
 
-	State     string
+	State     ReplicaState
 	Message   string
 	Healthy   *bool
 	Restarts  int

@@ -82,8 +82,8 @@ func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (conta
 
 // ImportedImage is one image an import created.
 type ImportedImage struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest"`
+	Name   string
+	Digest string
 }
 
 // Import loads a docker-save or OCI-layout tar into the node's image store
