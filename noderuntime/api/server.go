@@ -48,6 +48,9 @@ type Server struct {
 	Healthy func(context.Context) error
 	// Bridge says whether bridge networking is available.
 	Bridge bool
+	// NetworkMode is the node's default network mode, what services
+	// without network_mode get (empty: host).
+	NetworkMode spec.NetworkMode
 
 	locks sync.Map // deployment name -> *sync.Mutex
 }
@@ -57,6 +60,13 @@ func (s *Server) lock(name string) func() {
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
+}
+
+func (s *Server) networkMode() spec.NetworkMode {
+	if s.NetworkMode == "" {
+		return spec.NetworkHost
+	}
+	return s.NetworkMode
 }
 
 // LoadOrCreateToken returns the token in path, generating one (0600) at
@@ -255,7 +265,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "bad_request", "empty spec")
 		return
 	}
-	d, err := spec.Parse(req.File, []byte(req.Spec))
+	d, err := spec.ParseWith(req.File, []byte(req.Spec), spec.ParseOptions{DefaultNetworkMode: s.networkMode()})
 	if err != nil {
 		var es spec.Errors
 		if errors.As(err, &es) {

@@ -190,7 +190,7 @@ func New(o Options) *Controller {
 		o.CreateTimeout = 2 * time.Minute
 	}
 	if o.Networks == nil {
-		o.Networks = Networks{"host": HostNetwork{}}
+		o.Networks = Networks{spec.NetworkHost: HostNetwork{}}
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
@@ -348,7 +348,7 @@ func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, s
 		got := 0
 		for _, r := range c.serviceReplicas(d.Deployment, dep.Service) {
 			c.mu.Lock()
-			ok := (dep.Condition == "started" && (r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy)) || isReady(r)
+			ok := (dep.Condition == spec.DependsStarted && (r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy)) || isReady(r)
 			c.mu.Unlock()
 			if ok && r.Hash == d.Services[dep.Service].Hash() {
 				got++
@@ -416,7 +416,7 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	// Rolling update: a replica of the old spec is replaced only when every
 	// lower index already runs the new spec and is ready, so one replica at a
 	// time is out of service.
-	stopFirst := s.NetworkMode == "host" && len(s.Endpoints) > 0
+	stopFirst := s.NetworkMode == spec.NetworkHost && len(s.Endpoints) > 0
 	// A replica still stopping counts as out of service: the next
 	// replacement waits for it, so one replica at a time is in transition.
 	blocked := !ok
@@ -589,9 +589,9 @@ func (c *Controller) afterExit(r *Replica, ran time.Duration) {
 	}
 	restart := false
 	switch s.RestartPolicy.Kind {
-	case "always", "unless_stopped":
+	case spec.RestartAlways, spec.RestartUnlessStopped:
 		restart = true
-	case "on_failure":
+	case spec.RestartOnFailure:
 		restart = r.LastExit != nil && r.LastExit.Code != 0
 	}
 	if restart && s.RestartPolicy.MaxAttempts > 0 && r.Restarts >= s.RestartPolicy.MaxAttempts {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
 // ErrImageNotPresent is returned for pull_policy never when the node lacks
@@ -24,7 +25,7 @@ var pulls singleflight.Group
 // EnsureImage returns the image named ref (normalized: busybox means
 // docker.io/library/busybox:latest), pulling it as policy says, unpacked
 // for the node's snapshotter.
-func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (containerd.Image, error) {
+func (c *Controller) EnsureImage(ctx context.Context, ref string, policy spec.PullPolicy) (containerd.Image, error) {
 	name, err := registry.Normalize(ref)
 	if err != nil {
 		return nil, err
@@ -33,8 +34,8 @@ func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (conta
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	if img == nil || policy == "always" {
-		if policy == "never" {
+	if img == nil || policy == spec.PullAlways {
+		if policy == spec.PullNever {
 			return nil, fmt.Errorf("%s: %w and pull_policy is never (import it with `zlayer image import`)", name, ErrImageNotPresent)
 		}
 		// The pull runs on its own, watched for progress: one stalled
