@@ -20,6 +20,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/registry"
@@ -90,8 +91,9 @@ type Controller struct {
 	trigger  chan struct{}
 	passes   int64
 	adopted  bool
-	ready    chan struct{} // closed after the first converged pass after start
-	slots    chan struct{} // Parallel container creations at a time
+	ready    chan struct{}      // closed after the first converged pass after start
+	slots    chan struct{}      // Parallel container creations at a time
+	pulls    singleflight.Group // one pull per image at a time, whoever waits for it
 
 	runCtx context.Context
 }

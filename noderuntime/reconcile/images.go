@@ -10,7 +10,6 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/zlayer/zlayer/noderuntime/registry"
 	"github.com/zlayer/zlayer/noderuntime/spec"
@@ -19,8 +18,6 @@ import (
 // ErrImageNotPresent is returned for pull_policy never when the node lacks
 // the image.
 var ErrImageNotPresent = errors.New("image not present on the node")
-
-var pulls singleflight.Group
 
 // EnsureImage returns the image named ref (normalized: busybox means
 // docker.io/library/busybox:latest), pulling it as policy says, unpacked
@@ -42,7 +39,7 @@ func (c *Controller) EnsureImage(ctx context.Context, ref string, policy spec.Pu
 		// registry fails its pull after the progress timeout, and a caller
 		// that stops waiting (its replica removed) does not cancel the pull
 		// for others waiting on the same image.
-		ch := pulls.DoChan(c.o.Namespace+"\x00"+name, func() (any, error) {
+		ch := c.pulls.DoChan(name, func() (any, error) {
 			start := time.Now()
 			pctx, resolver, done := watchPull(context.WithoutCancel(ctx), name, c.o.PullProgressTimeout, c.o.Registries.Resolver())
 			defer done()
