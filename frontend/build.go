@@ -107,27 +107,15 @@ func Build(ctx context.Context, c gwclient.Client) (_ *gwclient.Result, err erro
 	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
 		Outline: func(ctx context.Context) (*outline.Outline, error) {
 			o, err := dockerfile2llb.Dockerfile2Outline(ctx, dt, convertOpt)
-			if err != nil {
-				return nil, m.wrap(err)
-			}
-			m.outline(o)
-			return o, nil
+			return mapped(m, o, err, m.outline)
 		},
 		ListTargets: func(ctx context.Context) (*targets.List, error) {
 			l, err := dockerfile2llb.ListTargets(ctx, dt)
-			if err != nil {
-				return nil, m.wrap(err)
-			}
-			m.targets(l)
-			return l, nil
+			return mapped(m, l, err, m.targets)
 		},
 		Lint: func(ctx context.Context) (*lint.LintResults, error) {
 			r, err := dockerfile2llb.DockerfileLint(ctx, dt, convertOpt)
-			if err != nil {
-				return nil, m.wrap(err)
-			}
-			m.lint(r)
-			return r, nil
+			return mapped(m, r, err, m.lint)
 		},
 		ConvertLLB: func(ctx context.Context) (*convertllb.Result, error) {
 			r, err := dockerfile2llb.DockerfileConvertLLB(ctx, dt, convertOpt)
@@ -220,6 +208,17 @@ func looksLikeDockerfile(dt []byte) bool {
 
 func sortedKeys(m map[string]string) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// mapped hands a subrequest's result to fix, which maps its positions to
+// the ZImagefile's, or maps the positions in its error.
+func mapped[T any](m *mapper, r T, err error, fix func(T)) (T, error) {
+	if err != nil {
+		var none T
+		return none, m.wrap(err)
+	}
+	fix(r)
+	return r, nil
 }
 
 // mapper maps locations in the generated Dockerfile back to the ZImagefile.

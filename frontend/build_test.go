@@ -168,3 +168,25 @@ func TestResolveOnce(t *testing.T) {
 		t.Errorf("%d resolutions, want 2", cc.calls)
 	}
 }
+
+func TestMappedFixesResultsAndWrapsErrors(t *testing.T) {
+	src := []byte("base: scratch\nsteps:\n  - copy: x\n    to: /x\n")
+	f, _ := zimagefile.Parse("ZImagefile", src)
+	conv, _ := convert.Convert(f)
+	m := &mapper{conv: conv, sm: llb.NewSourceMap(nil, "ZImagefile", Language, src)}
+	fixed := 0
+	fix := func(*int) { fixed++ }
+	n := 7
+	if r, err := mapped(m, &n, nil, fix); err != nil || r != &n || fixed != 1 {
+		t.Fatalf("success: got %v, %v, fixed %d; want the result, nil, fixed once", r, err, fixed)
+	}
+	line := bytes.Count(conv.Dockerfile, []byte("\n"))
+	cause := parser.WithLocation(errors.Errorf("boom on line %d", line), []parser.Range{{Start: parser.Position{Line: line}, End: parser.Position{Line: line}}})
+	r, err := mapped(m, &n, cause, fix)
+	if r != nil || fixed != 1 {
+		t.Fatalf("failure: got %v, fixed %d; want nil and no fix", r, fixed)
+	}
+	if len(errdefs.Sources(err)) != 1 {
+		t.Fatalf("failure: error %v carries no ZImagefile source", err)
+	}
+}

@@ -50,6 +50,7 @@ type fullCLI struct {
 	Globals
 	buildCommands
 	Convert ConvertCmd `cmd:"" help:"Print the Dockerfile equivalent to a ZImagefile."`
+	Schema  SchemaCmd  `cmd:"" help:"Print the JSON Schema of a ZImagefile, deployment spec, ZPipeline or node config."`
 	runtimeCommands
 	Image      ImageCmd      `cmd:"" help:"Manage images on a node."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`

@@ -16,7 +16,7 @@ import (
 type ConvertCmd struct {
 	File   string `arg:"" optional:"" default:"ZImagefile" help:"ZImagefile to convert (- for stdin)."`
 	Output string `short:"o" help:"Write the Dockerfile here instead of stdout." type:"path"`
-	Schema bool   `help:"Print the ZImagefile JSON Schema (for editors) instead of converting."`
+	Schema bool   `help:"Print the ZImagefile JSON Schema (for editors) instead of converting; same as zlayer schema zimagefile."`
 }
 
 func (c *ConvertCmd) Run(ctx context.Context) error {
@@ -25,7 +25,7 @@ func (c *ConvertCmd) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return c.write(dt)
+		return writeOut(c.Output, dt)
 	}
 	var data []byte
 	var err error
@@ -51,13 +51,5 @@ func (c *ConvertCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("convert %s: %w", name, err)
 	}
-	return c.write(df)
-}
-
-func (c *ConvertCmd) write(dt []byte) error {
-	if c.Output != "" {
-		return os.WriteFile(c.Output, dt, 0o644)
-	}
-	_, err := os.Stdout.Write(dt)
-	return err
+	return writeOut(c.Output, df)
 }

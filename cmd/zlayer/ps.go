@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"text/tabwriter"
-
-	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // PsCmd lists replicas.
@@ -26,12 +23,7 @@ func (c *PsCmd) Run(ctx context.Context) error {
 		return err
 	}
 	if c.Output == "json" {
-		if list == nil {
-			list = []apitypes.ReplicaStatus{}
-		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSONList(os.Stdout, list)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDEPLOYMENT\tSERVICE\tREPLICA\tSTATE\tRESTARTS\tPID\tLAST EXIT\tIMAGE")

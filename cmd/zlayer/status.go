@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -34,12 +33,7 @@ func (c *StatusCmd) Run(ctx context.Context) error {
 		return err
 	}
 	if c.Output == "json" {
-		if list == nil {
-			list = []apitypes.DeploymentStatus{}
-		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSONList(os.Stdout, list)
 	}
 	if len(list) == 0 {
 		fmt.Println("no deployments")

@@ -39,17 +39,7 @@ stages:
           - target: /src/target
             id: cargo-target
             sharing: locked
-  runtime:
-    base: debian:bookworm-slim
-    workdir: /app
-    steps:
-      - copy: /out/app
-        from: build
-        to: /usr/local/bin/app
-        chmod: "755"
-    user: "10001:10001"
-    cmd: ["/usr/local/bin/app"]
-`,
+` + binaryRuntime("debian:bookworm-slim"),
 	"go": `
 stages:
   build:
@@ -75,17 +65,7 @@ stages:
           - target: /root/.cache/go-build
             id: go-build
             sharing: locked
-  runtime:
-    base: alpine:3
-    workdir: /app
-    steps:
-      - copy: /out/app
-        from: build
-        to: /usr/local/bin/app
-        chmod: "755"
-    user: "10001:10001"
-    cmd: ["/usr/local/bin/app"]
-`,
+` + binaryRuntime("alpine:3"),
 	"deno": `
 stages:
   build:
@@ -154,6 +134,23 @@ stages:
     user: "1000:1000"
     cmd: ["bun", "run", "start"]
 `,
+}
+
+// binaryRuntime is the output stage of the templates that compile one
+// static binary to /out/app in their build stage: base with only that
+// binary, run as a numeric user.
+func binaryRuntime(base string) string {
+	return fmt.Sprintf(`  runtime:
+    base: %s
+    workdir: /app
+    steps:
+      - copy: /out/app
+        from: build
+        to: /usr/local/bin/app
+        chmod: "755"
+    user: "10001:10001"
+    cmd: ["/usr/local/bin/app"]
+`, base)
 }
 
 func nodeTemplate(base string) string {

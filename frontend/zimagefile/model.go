@@ -26,7 +26,7 @@ type File struct {
 	// Data is the file's text, kept for source maps.
 	Data []byte `json:"-"`
 
-	Version string `json:"version,omitempty" doc:"Format version. Only \"1\" is accepted."`
+	Version string `json:"version,omitempty" doc:"Format version. Only \"1\" is accepted." schema:"version"`
 	Runtime string `json:"runtime,omitempty" doc:"Runtime template: node20 (alias node), node22, python312 (alias python), python313, rust, go, deno, bun." enum:"node,node20,node22,python,python312,python313,rust,go,deno,bun"`
 	Wasm    *Wasm  `json:"wasm,omitempty" doc:"Build a WebAssembly module into an OCI image for platform wasi/wasm."`
 	Stages  Stages `json:"stages,omitempty" doc:"Named stages in build order; the last one is the output image. A stage's base may name an earlier stage."`

@@ -268,6 +268,17 @@ func (d *decoder) word(n *yaml.Node, what string) (string, bool) {
 	return s, ok
 }
 
+// matching reads v with read and reports a value re does not match, as
+// "what: "value" is not notA". A value that does not match is still
+// returned: the error is reported, and the model keeps what the file says.
+func (d *decoder) matching(read func(*yaml.Node, string) (string, bool), v *yaml.Node, what string, re *regexp.Regexp, notA string) string {
+	s, ok := read(v, what)
+	if ok && !re.MatchString(s) {
+		d.errorf(v, "%s: %q is not %s", what, s, notA)
+	}
+	return s
+}
+
 func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
 		var b bool
@@ -427,12 +438,7 @@ func (d *decoder) config(c *Config, e entry, what string) bool {
 	case "healthcheck":
 		c.Healthcheck = d.healthcheck(v)
 	case "stopsignal":
-		if s, ok := d.word(v, "stopsignal"); ok {
-			if !signalRe.MatchString(s) {
-				d.errorf(v, "stopsignal: %q is not a signal (e.g. SIGTERM or 15)", s)
-			}
-			c.StopSignal = s
-		}
+		c.StopSignal = d.matching(d.word, v, "stopsignal", signalRe, "a signal (e.g. SIGTERM or 15)")
 	default:
 		return false
 	}

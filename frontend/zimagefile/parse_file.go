@@ -219,12 +219,7 @@ func (d *decoder) step(n *yaml.Node) *Step {
 		case "owner":
 			s.Owner, _ = d.word(v, "owner")
 		case "chmod":
-			if c, ok := d.oneLine(v, "chmod"); ok {
-				if !chmodRe.MatchString(c) {
-					d.errorf(v, "chmod: %q is not a mode (octal like \"755\" or symbolic like \"u+x\")", c)
-				}
-				s.Chmod = c
-			}
+			s.Chmod = d.matching(d.oneLine, v, "chmod", chmodRe, `a mode (octal like "755" or symbolic like "u+x")`)
 		case "cache":
 			s.Cache = d.caches(v)
 		}

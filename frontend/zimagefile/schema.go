@@ -1,11 +1,9 @@
 package zimagefile
 
 import (
-	"bytes"
-	"encoding/json"
 	"reflect"
-	"strconv"
-	"strings"
+
+	"github.com/zlayer/zlayer/internal/jsonschema"
 )
 
 //go:generate go test -run TestSchemaUpToDate -update-schema .
@@ -19,160 +17,82 @@ const SchemaID = "https://raw.githubusercontent.com/zlayer/zlayer/main/frontend/
 // JSONSchema returns the ZImagefile JSON Schema, generated from the Go types
 // so that it cannot drift from what the parser reads.
 func JSONSchema() ([]byte, error) {
-	g := &schemaGen{defs: map[string]any{}}
-	root := g.object(reflect.TypeOf(File{}))
-	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	root["$id"] = SchemaID
-	root["title"] = "ZImagefile"
-	root["description"] = "A ZLayer build file: YAML for a BuildKit build. Set exactly one of runtime, base (+ steps), stages or wasm."
-	root["anyOf"] = []any{
-		map[string]any{"required": []string{"runtime"}},
-		map[string]any{"required": []string{"base"}},
-		map[string]any{"required": []string{"stages"}},
-		map[string]any{"required": []string{"wasm"}},
-	}
-	root["$defs"] = g.defs
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(orderedMap(root)); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return jsonschema.Generate(File{}, jsonschema.Document{
+		ID:          SchemaID,
+		Title:       "ZImagefile",
+		Description: "A ZLayer build file: YAML for a BuildKit build. Set exactly one of runtime, base (+ steps), stages or wasm.",
+		// The parser refuses empty strings wherever it takes one.
+		NonEmptyStrings: true,
+		Formats: map[string]jsonschema.Schema{
+			"version":  {"enum": []any{"1", 1}},
+			"duration": {"type": "string", "minLength": 1, "pattern": jsonschema.DurationPattern},
+			"chmod":    {"type": "string", "minLength": 1, "pattern": chmodRe.String()},
+			"signal":   {"type": "string", "minLength": 1, "pattern": signalRe.String()},
+		},
+		Root: jsonschema.Schema{"anyOf": []any{
+			jsonschema.Schema{"required": []string{"runtime"}},
+			jsonschema.Schema{"required": []string{"base"}},
+			jsonschema.Schema{"required": []string{"stages"}},
+			jsonschema.Schema{"required": []string{"wasm"}},
+		}},
+	})
 }
 
-type schemaGen struct {
-	defs map[string]any
-}
+// The types below have their own YAML readers (parse.go); their methods say
+// in JSON Schema what those readers take.
 
-var (
-	stringListSchema = map[string]any{"oneOf": []any{
-		map[string]any{"type": "string", "minLength": 1},
-		map[string]any{"type": "array", "items": map[string]any{"type": "string", "minLength": 1}, "minItems": 1},
+var scalar = []string{"string", "number", "boolean"}
+
+func nonEmpty() jsonschema.Schema { return jsonschema.Schema{"type": "string", "minLength": 1} }
+
+func portSchema() jsonschema.Schema {
+	return jsonschema.Schema{"oneOf": []any{
+		jsonschema.Schema{"type": "integer", "minimum": 1, "maximum": 65535},
+		jsonschema.Schema{"type": "string", "pattern": `^[0-9]+(/(tcp|udp|sctp|TCP|UDP|SCTP))?$`},
 	}}
-	commandSchema = map[string]any{"oneOf": []any{
-		map[string]any{"type": "string", "minLength": 1, "description": "shell form"},
-		map[string]any{"type": "array", "items": map[string]any{"type": []string{"string", "number", "boolean"}}, "minItems": 1, "description": "exec form"},
+}
+
+// JSONSchema describes the YAML form: stages are a map from stage name to stage, in build order.
+func (Stages) JSONSchema(g *jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{
+		"type":                 "object",
+		"minProperties":        1,
+		"propertyNames":        jsonschema.Schema{"pattern": stageNameRe.String()},
+		"additionalProperties": g.Ref(reflect.TypeFor[Stage]()),
+	}
+}
+
+// JSONSchema describes the YAML form: a map of scalars.
+func (KeyValues) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{"type": "object", "additionalProperties": jsonschema.Schema{"type": scalar}}
+}
+
+// JSONSchema describes the YAML form: a map of scalars or null (no default).
+func (Args) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{
+		"type":                 "object",
+		"propertyNames":        jsonschema.Schema{"pattern": argNameRe.String()},
+		"additionalProperties": jsonschema.Schema{"type": append(append([]string{}, scalar...), "null")},
+	}
+}
+
+// JSONSchema describes the YAML form: one string or a list of them.
+func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{"oneOf": []any{
+		nonEmpty(),
+		jsonschema.Schema{"type": "array", "items": nonEmpty(), "minItems": 1},
 	}}
-	portSchema = map[string]any{"oneOf": []any{
-		map[string]any{"type": "integer", "minimum": 1, "maximum": 65535},
-		map[string]any{"type": "string", "pattern": `^[0-9]+(/(tcp|udp|sctp|TCP|UDP|SCTP))?$`},
+}
+
+// JSONSchema describes the YAML form: one port or a list of them.
+func (Ports) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{"oneOf": []any{portSchema(), jsonschema.Schema{"type": "array", "items": portSchema(), "minItems": 1}}}
+}
+
+// JSONSchema describes the YAML form: shell form (a string) or exec form (a list).
+func (Command) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{"oneOf": []any{
+		jsonschema.Schema{"type": "string", "minLength": 1, "description": "shell form"},
+		jsonschema.Schema{"type": "array", "items": jsonschema.Schema{"type": scalar}, "minItems": 1, "description": "exec form"},
 	}}
-	scalar = []string{"string", "number", "boolean"}
-)
-
-// typeSchema returns the schema of a Go type as YAML users write it.
-func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
-	switch t {
-	case reflect.TypeOf(Stages{}):
-		return map[string]any{
-			"type":                 "object",
-			"minProperties":        1,
-			"propertyNames":        map[string]any{"pattern": stageNameRe.String()},
-			"additionalProperties": g.ref(reflect.TypeOf(Stage{})),
-		}
-	case reflect.TypeOf(KeyValues{}):
-		return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": scalar}}
-	case reflect.TypeOf(Args{}):
-		return map[string]any{
-			"type":                 "object",
-			"propertyNames":        map[string]any{"pattern": argNameRe.String()},
-			"additionalProperties": map[string]any{"type": append(append([]string{}, scalar...), "null")},
-		}
-	case reflect.TypeOf(StringList{}):
-		return clone(stringListSchema)
-	case reflect.TypeOf(Ports{}):
-		return map[string]any{"oneOf": []any{clone(portSchema), map[string]any{"type": "array", "items": clone(portSchema), "minItems": 1}}}
-	case reflect.TypeOf(&Command{}), reflect.TypeOf(Command{}):
-		return clone(commandSchema)
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		return g.typeSchema(t.Elem())
-	case reflect.Struct:
-		return g.ref(t)
-	case reflect.Slice:
-		return map[string]any{"type": "array", "items": g.typeSchema(t.Elem())}
-	case reflect.String:
-		return map[string]any{"type": "string", "minLength": 1}
-	case reflect.Bool:
-		return map[string]any{"type": "boolean"}
-	case reflect.Int:
-		return map[string]any{"type": "integer"}
-	}
-	return map[string]any{}
 }
-
-func (g *schemaGen) ref(t reflect.Type) map[string]any {
-	name := t.Name()
-	if _, ok := g.defs[name]; !ok {
-		g.defs[name] = nil // break cycles
-		g.defs[name] = g.object(t)
-	}
-	return map[string]any{"$ref": "#/$defs/" + name}
-}
-
-func (g *schemaGen) object(t reflect.Type) map[string]any {
-	props := map[string]any{}
-	var required []string
-	g.fields(t, props, &required)
-	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		o["required"] = required
-	}
-	return o
-}
-
-func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]string) {
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if sf.Anonymous {
-			g.fields(sf.Type, props, required)
-			continue
-		}
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if name == "" || name == "-" || !sf.IsExported() {
-			continue
-		}
-		s := g.typeSchema(sf.Type)
-		if d := sf.Tag.Get("doc"); d != "" {
-			s["description"] = d
-		}
-		if e := sf.Tag.Get("enum"); e != "" {
-			delete(s, "minLength")
-			s["enum"] = strings.Split(e, ",")
-		}
-		if m := sf.Tag.Get("minimum"); m != "" {
-			n, _ := strconv.Atoi(m)
-			s["minimum"] = n
-		}
-		switch sf.Tag.Get("schema") {
-		case "duration":
-			s["pattern"] = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-		case "chmod":
-			s["pattern"] = chmodRe.String()
-		case "signal":
-			s["pattern"] = signalRe.String()
-		}
-		if name == "version" {
-			s = map[string]any{"description": s["description"], "enum": []any{"1", 1}}
-		}
-		if sf.Tag.Get("required") == "true" {
-			*required = append(*required, name)
-		}
-		props[name] = s
-	}
-}
-
-func clone(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// orderedMap is a map encoded with sorted keys (encoding/json already sorts
-// map keys; the type only documents that output is deterministic).
-type orderedMap = map[string]any

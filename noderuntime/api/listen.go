@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/zlayer/zlayer/internal/defaults"
 )
 
 // Limits bound what one client can hold of the node: time to send a head
@@ -45,34 +47,7 @@ var DefaultLimits = Limits{
 	MaxImportBytes:    16 << 30,
 }
 
-func (s *Server) limits() Limits {
-	l, d := s.Limits, DefaultLimits
-	pick := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	pick(&l.ReadHeaderTimeout, d.ReadHeaderTimeout)
-	pick(&l.BodyTimeout, d.BodyTimeout)
-	pick(&l.WriteTimeout, d.WriteTimeout)
-	pick(&l.IdleTimeout, d.IdleTimeout)
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = d.MaxHeaderBytes
-	}
-	if l.MaxConns <= 0 {
-		l.MaxConns = d.MaxConns
-	}
-	if l.MaxSpecBytes <= 0 {
-		l.MaxSpecBytes = d.MaxSpecBytes
-	}
-	if l.MaxJSONBytes <= 0 {
-		l.MaxJSONBytes = d.MaxJSONBytes
-	}
-	if l.MaxImportBytes <= 0 {
-		l.MaxImportBytes = d.MaxImportBytes
-	}
-	return l
-}
+func (s *Server) limits() Limits { return defaults.Fill(s.Limits, DefaultLimits) }
 
 // withDeadlines gives a request with a body BodyTimeout to send it; the
 // readers of the body (readBody, idleReader) lift the deadline once it is

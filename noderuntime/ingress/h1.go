@@ -53,14 +53,12 @@ type front struct {
 }
 
 func (g *Ingress) serveHTTP(l *listener, addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := l.listenTCP(addr)
 	if err != nil {
 		return err
 	}
-	l.addr = ln.Addr()
 	lim := g.o.Limits
-	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{},
-		adm: newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, "connection", l.port, g.o.Log)}
+	f := &front{g: g, l: l, ln: ln, conns: map[*clientConn]struct{}{}, adm: g.connAdmission(l, "connection")}
 	f.handoff = &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
 	f.slow = &http.Server{
 		Handler:           portHandler{l: l, p: g.proxy},
@@ -579,14 +577,8 @@ func (bc *bodyCopy) chunked() error {
 		if err := bc.flushIfDrained(); err != nil {
 			return err
 		}
-		line, err := src.ReadSlice('\n')
+		line, err := bc.framingLine()
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			if err == bufio.ErrBufferFull {
-				err = errBadChunk
-			}
 			return err
 		}
 		size, err := chunkSize(line)
@@ -620,6 +612,22 @@ func (bc *bodyCopy) chunked() error {
 	}
 }
 
+// framingLine reads one line of chunk framing (a size line or a trailer
+// field). The body ending inside it is unexpected; a line longer than src's
+// buffer is not framing net/http's client would accept.
+func (bc *bodyCopy) framingLine() ([]byte, error) {
+	line, err := bc.src.ReadSlice('\n')
+	switch err {
+	case nil:
+		return line, nil
+	case io.EOF:
+		return nil, io.ErrUnexpectedEOF
+	case bufio.ErrBufferFull:
+		return nil, errBadChunk
+	}
+	return nil, err
+}
+
 // maxTrailer bounds the trailer section (net/http's client reads at most
 // its 4 KiB buffer).
 const maxTrailer = 4 << 10
@@ -629,14 +637,8 @@ const maxTrailer = 4 << 10
 func (bc *bodyCopy) trailer() error {
 	total := 0
 	for {
-		line, err := bc.src.ReadSlice('\n')
+		line, err := bc.framingLine()
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			if err == bufio.ErrBufferFull {
-				err = errBadChunk
-			}
 			return err
 		}
 		// CRLF line ends only: net/http's client looks for a CRLF CRLF.

@@ -153,37 +153,36 @@ func replayable(r *http.Request) bool {
 }
 
 // wrapBody releases the backend when the response is done. Upgraded
-// connections (websocket) keep their read-write body.
+// connections (websocket) keep their read-write body: ReverseProxy looks
+// for an io.ReadWriteCloser to switch protocols.
 func wrapBody(body io.ReadCloser, b *backend) io.ReadCloser {
-	if rwc, ok := body.(io.ReadWriteCloser); ok {
-		return &rwBody{ReadWriteCloser: rwc, b: b}
+	rb := &releaseBody{ReadCloser: body, b: b}
+	if w, ok := body.(io.ReadWriteCloser); ok {
+		return rwBody{releaseBody: rb, w: w}
 	}
-	return &roBody{ReadCloser: body, b: b}
+	return rb
 }
 
-type roBody struct {
+// releaseBody gives the backend back once, on the first Close.
+type releaseBody struct {
 	io.ReadCloser
 	b    *backend
 	once sync.Once
 }
 
-func (r *roBody) Close() error {
+func (r *releaseBody) Close() error {
 	err := r.ReadCloser.Close()
 	r.once.Do(r.b.release)
 	return err
 }
 
+// rwBody is a releaseBody that also writes, to the upgraded connection.
 type rwBody struct {
-	io.ReadWriteCloser
-	b    *backend
-	once sync.Once
+	*releaseBody
+	w io.Writer
 }
 
-func (r *rwBody) Close() error {
-	err := r.ReadWriteCloser.Close()
-	r.once.Do(r.b.release)
-	return err
-}
+func (r rwBody) Write(p []byte) (int, error) { return r.w.Write(p) }
 
 // portHandler routes a port's requests by host and path.
 type portHandler struct {

@@ -72,6 +72,17 @@ type listener struct {
 	addr   net.Addr
 }
 
+// listenTCP listens for l on addr and records the address it got (a port
+// of 0 picks one).
+func (l *listener) listenTCP(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l.addr = ln.Addr()
+	return ln, nil
+}
+
 // New makes an ingress with no listeners.
 func New(o Options) (*Ingress, error) {
 	if o.FailTimeout == 0 {

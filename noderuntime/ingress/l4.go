@@ -62,13 +62,11 @@ func readPooled(rc syscall.RawConn, stream bool, use func([]byte) error) error {
 // serveTCP forwards each accepted connection to a replica, trying the
 // others when one refuses.
 func (g *Ingress) serveTCP(l *listener, addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := l.listenTCP(addr)
 	if err != nil {
 		return err
 	}
-	l.addr = ln.Addr()
-	lim := g.o.Limits
-	adm := newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, "tcp connection", l.port, g.o.Log)
+	adm := g.connAdmission(l, "tcp connection")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}
@@ -259,7 +257,7 @@ func (g *Ingress) serveUDP(l *listener, addr string) error {
 	}
 	l.addr = pc.LocalAddr()
 	lim := g.o.Limits
-	adm := newAdmission(lim.MaxUDPSessions, lim.MaxUDPSessionsPerSource, &g.droppedUDP, &g.openUDP, "udp session", l.port, g.o.Log)
+	adm := g.udpAdmission(l)
 	var mu sync.Mutex
 	sessions := map[netip.AddrPort]*udpSession{}
 	done := make(chan struct{})

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zlayer/zlayer/internal/defaults"
 )
 
 // Limits bound what clients can hold on the ingress's listeners, so a flood
@@ -52,29 +54,7 @@ var DefaultLimits = Limits{
 	MaxUDPSessionsPerSource: 256,
 }
 
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
-	or := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	ord := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	or(&l.MaxConns, d.MaxConns)
-	or(&l.MaxConnsPerSource, d.MaxConnsPerSource)
-	ord(&l.HeaderTimeout, d.HeaderTimeout)
-	ord(&l.IdleTimeout, d.IdleTimeout)
-	ord(&l.WriteTimeout, d.WriteTimeout)
-	ord(&l.TCPIdle, d.TCPIdle)
-	ord(&l.UDPIdle, d.UDPIdle)
-	or(&l.MaxUDPSessions, d.MaxUDPSessions)
-	or(&l.MaxUDPSessionsPerSource, d.MaxUDPSessionsPerSource)
-	return l
-}
+func (l Limits) withDefaults() Limits { return defaults.Fill(l, DefaultLimits) }
 
 // Stats counts what the limits turned away since the ingress started.
 type Stats struct {
@@ -109,6 +89,19 @@ type admission struct {
 
 func newAdmission(max, perSource int, refused, open *atomic.Int64, what string, port int, log *slog.Logger) *admission {
 	return &admission{max: max, perSource: perSource, refused: refused, open: open, what: what, port: port, log: log, bySource: map[netip.Addr]int{}}
+}
+
+// connAdmission caps l's client connections (http, https, tcp), counted in
+// the ingress's connection stats; what names them in the log.
+func (g *Ingress) connAdmission(l *listener, what string) *admission {
+	lim := g.o.Limits
+	return newAdmission(lim.MaxConns, lim.MaxConnsPerSource, &g.refusedConns, &g.openConns, what, l.port, g.o.Log)
+}
+
+// udpAdmission caps l's udp sessions, counted in the ingress's udp stats.
+func (g *Ingress) udpAdmission(l *listener) *admission {
+	lim := g.o.Limits
+	return newAdmission(lim.MaxUDPSessions, lim.MaxUDPSessionsPerSource, &g.droppedUDP, &g.openUDP, "udp session", l.port, g.o.Log)
 }
 
 // admit takes a place for src, or reports (rate-limited in the log, always

@@ -21,9 +21,9 @@ import (
 // Cert is a certificate from the node config. Hosts lists the names it is
 // served for; when empty, the names in the certificate itself are used.
 type Cert struct {
-	Hosts    []string `yaml:"hosts" json:"hosts,omitempty"`
-	CertFile string   `yaml:"cert" json:"cert"`
-	KeyFile  string   `yaml:"key" json:"key"`
+	Hosts    []string `yaml:"hosts" json:"hosts,omitempty" doc:"Host names (SNI) the certificate serves."`
+	CertFile string   `yaml:"cert" json:"cert" doc:"PEM certificate file."`
+	KeyFile  string   `yaml:"key" json:"key" doc:"PEM private key file."`
 }
 
 // DefaultName is the self-signed certificate's name for clients that send

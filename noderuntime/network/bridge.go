@@ -47,14 +47,14 @@ var DefaultPluginDirs = []string{"/opt/cni/bin", "/usr/libexec/cni", "/usr/lib/c
 
 // Config is the node's bridge network.
 type Config struct {
-	Bridge string `yaml:"bridge" json:"bridge,omitempty"` // default zlayer0
-	Subnet string `yaml:"subnet" json:"subnet,omitempty"` // default 10.210.0.0/16
-	MTU    int    `yaml:"mtu" json:"mtu,omitempty"`
+	Bridge string `yaml:"bridge" json:"bridge,omitempty" doc:"Name of the bridge interface (default zlayer0)."`                  // default zlayer0
+	Subnet string `yaml:"subnet" json:"subnet,omitempty" doc:"IPv4 subnet replicas get addresses from (default 10.210.0.0/16)."` // default 10.210.0.0/16
+	MTU    int    `yaml:"mtu" json:"mtu,omitempty" minimum:"0" doc:"MTU of the bridge and the replicas' interfaces (0: the default)."`
 	// PluginDirs are searched for the CNI plugins (default: $CNI_PATH,
 	// /opt/cni/bin, /usr/libexec/cni, /usr/lib/cni).
-	PluginDirs []string `yaml:"plugin_dirs" json:"plugin_dirs,omitempty"`
+	PluginDirs []string `yaml:"plugin_dirs" json:"plugin_dirs,omitempty" doc:"Folders searched for the CNI plugins (default: $CNI_PATH, /opt/cni/bin, /usr/libexec/cni, /usr/lib/cni)."`
 	// NetnsDir holds the namespaces' bind mounts (default /run/zlayer/netns).
-	NetnsDir string `yaml:"netns_dir" json:"netns_dir,omitempty"`
+	NetnsDir string `yaml:"netns_dir" json:"netns_dir,omitempty" doc:"Folder of the network namespaces' bind mounts (default /run/zlayer/netns)."`
 	// DataDir keeps IPAM leases, the CNI cache, attachments and hosts files
 	// (under DataDir/network).
 	DataDir string `yaml:"-" json:"-"`

@@ -33,8 +33,8 @@ const (
 type NetworkSection struct {
 	// Disabled turns bridge networking off: every replica shares the
 	// node's network.
-	Disabled    bool             `yaml:"disabled"`
-	DefaultMode spec.NetworkMode `yaml:"default_mode"`
+	Disabled    bool             `yaml:"disabled" doc:"Turn bridge networking off: every replica shares the node's network."`
+	DefaultMode spec.NetworkMode `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
 	Config      `yaml:",inline"`
 }
 
@@ -57,24 +57,24 @@ type NetworkSection struct {
 //	  udp_max_sessions: 10000   # per udp listener
 //	  udp_max_sessions_per_source: 256
 type IngressSection struct {
-	Listen   string         `yaml:"listen"`
-	Disabled bool           `yaml:"disabled"`
-	Certs    []ingress.Cert `yaml:"certs"`
+	Listen   string         `yaml:"listen" doc:"IP address the public ports bind (default 0.0.0.0)."`
+	Disabled bool           `yaml:"disabled" doc:"Turn the ingress off."`
+	Certs    []ingress.Cert `yaml:"certs" doc:"TLS certificates for https endpoints, chosen by SNI host."`
 	// TrustedProxies are addresses or CIDRs; the config reader parses them
 	// into TrustedPrefixes.
-	TrustedProxies  []string       `yaml:"trusted_proxies"`
+	TrustedProxies  []string       `yaml:"trusted_proxies" doc:"Addresses or CIDRs of peers whose X-Forwarded-* headers are kept."`
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
-	FastPath        *bool          `yaml:"fast_path"`
+	FastPath        *bool          `yaml:"fast_path" doc:"false: every http request goes through net/http (default true)."`
 
-	MaxConns                int           `yaml:"max_conns"`
-	MaxConnsPerSource       int           `yaml:"max_conns_per_source"`
-	HeaderTimeout           time.Duration `yaml:"header_timeout"`
-	IdleTimeout             time.Duration `yaml:"idle_timeout"`
-	WriteTimeout            time.Duration `yaml:"write_timeout"`
-	TCPIdleTimeout          time.Duration `yaml:"tcp_idle_timeout"`
-	UDPIdleTimeout          time.Duration `yaml:"udp_idle_timeout"`
-	UDPMaxSessions          int           `yaml:"udp_max_sessions"`
-	UDPMaxSessionsPerSource int           `yaml:"udp_max_sessions_per_source"`
+	MaxConns                int           `yaml:"max_conns" minimum:"0" doc:"Connections per http/https/tcp listener (0: the default)."`
+	MaxConnsPerSource       int           `yaml:"max_conns_per_source" minimum:"0" doc:"Connections per source address (0: the default)."`
+	HeaderTimeout           time.Duration `yaml:"header_timeout" doc:"Time for the TLS handshake and request head, at least 10ms (0: the default)."`
+	IdleTimeout             time.Duration `yaml:"idle_timeout" doc:"HTTP keep-alive idle time, at least 10ms (0: the default)."`
+	WriteTimeout            time.Duration `yaml:"write_timeout" doc:"A client that reads nothing this long is cut off, at least 10ms (0: the default)."`
+	TCPIdleTimeout          time.Duration `yaml:"tcp_idle_timeout" doc:"Idle time of a proxied TCP connection, at least 10ms (0: the default)."`
+	UDPIdleTimeout          time.Duration `yaml:"udp_idle_timeout" doc:"Idle time of a UDP session, at least 10ms (0: the default)."`
+	UDPMaxSessions          int           `yaml:"udp_max_sessions" minimum:"0" doc:"Sessions per udp listener (0: the default)."`
+	UDPMaxSessionsPerSource int           `yaml:"udp_max_sessions_per_source" minimum:"0" doc:"UDP sessions per source address (0: the default)."`
 }
 
 // Options are the ingress settings of the section (the rest of

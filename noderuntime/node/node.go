@@ -74,6 +74,19 @@ type Config struct {
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
 const ShimName = contract.ShimBinary
 
+// loadToken loads the token in file (def when file is empty), creating it
+// on the first start; what names the token in the error.
+func loadToken(file, def, what string) (path, token string, err error) {
+	if file == "" {
+		file = def
+	}
+	token, err = api.LoadOrCreateToken(file)
+	if err != nil {
+		return file, "", fmt.Errorf("%s: %w", what, err)
+	}
+	return file, token, nil
+}
+
 // Run serves until ctx ends. Replicas keep running after it returns.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Log
@@ -94,21 +107,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
-	tokenFile := cfg.TokenFile
-	if tokenFile == "" {
-		tokenFile = filepath.Join(cfg.DataDir, "token")
-	}
-	token, err := api.LoadOrCreateToken(tokenFile)
+	tokenFile, token, err := loadToken(cfg.TokenFile, filepath.Join(cfg.DataDir, "token"), "API token")
 	if err != nil {
-		return fmt.Errorf("API token: %w", err)
+		return err
 	}
-	readTokenFile := cfg.ReadTokenFile
-	if readTokenFile == "" {
-		readTokenFile = filepath.Join(cfg.DataDir, "token.read")
-	}
-	readToken, err := api.LoadOrCreateToken(readTokenFile)
+	readTokenFile, readToken, err := loadToken(cfg.ReadTokenFile, filepath.Join(cfg.DataDir, "token.read"), "API read token")
 	if err != nil {
-		return fmt.Errorf("API read token: %w", err)
+		return err
 	}
 	if readToken == token {
 		return fmt.Errorf("API read token in %s is the admin token of %s: give it its own", readTokenFile, tokenFile)

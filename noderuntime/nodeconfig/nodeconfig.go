@@ -42,11 +42,11 @@ type Config struct {
 // document is the document's shape: the registry settings may sit at the top
 // level (as in k3s's registries.yaml) or under registries:.
 type document struct {
-	Registries registry.Registries            `yaml:"registries"`
-	Mirrors    map[string]registry.Mirror     `yaml:"mirrors"`
-	Configs    map[string]registry.HostConfig `yaml:"configs"`
-	Network    network.NetworkSection         `yaml:"network"`
-	Ingress    network.IngressSection         `yaml:"ingress"`
+	Registries registry.Registries            `yaml:"registries" nullable:"true" doc:"Registry mirrors and per-registry settings (as in k3s's registries.yaml)."`
+	Mirrors    map[string]registry.Mirror     `yaml:"mirrors" nullable:"true" doc:"Mirrors by registry host, as under registries: (k3s's top-level form)."`
+	Configs    map[string]registry.HostConfig `yaml:"configs" nullable:"true" doc:"Settings by registry host, as under registries: (k3s's top-level form)."`
+	Network    network.NetworkSection         `yaml:"network" nullable:"true" doc:"Bridge networking of the node's replicas."`
+	Ingress    network.IngressSection         `yaml:"ingress" nullable:"true" doc:"The ingress: public ports of the services' endpoints."`
 }
 
 // Load reads the node config at path. An empty path, an empty file or one
@@ -93,8 +93,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c.Network, c.Ingress = f.Network, f.Ingress
 	r.registries(root)
-	r.network(mapGet(root, "network"), &c.Network)
-	r.ingress(mapGet(root, "ingress"), &c.Ingress)
+	r.network(yamldoc.Get(root, "network"), &c.Network)
+	r.ingress(yamldoc.Get(root, "ingress"), &c.Ingress)
 	if err := r.result(); err != nil {
 		return nil, err
 	}
@@ -213,12 +213,12 @@ func (r *reader) keys(n *yaml.Node, s *shape) {
 
 // registries checks mirror endpoints, wherever the mirrors are written.
 func (r *reader) registries(root *yaml.Node) {
-	for _, m := range []*yaml.Node{mapGet(root, "mirrors"), mapGet(mapGet(root, "registries"), "mirrors")} {
+	for _, m := range []*yaml.Node{yamldoc.Get(root, "mirrors"), yamldoc.Get(yamldoc.Get(root, "registries"), "mirrors")} {
 		if m == nil || m.Kind != yaml.MappingNode {
 			continue
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
-			host, eps := m.Content[i].Value, mapGet(m.Content[i+1], "endpoint")
+			host, eps := m.Content[i].Value, yamldoc.Get(m.Content[i+1], "endpoint")
 			if eps == nil {
 				continue
 			}
@@ -249,7 +249,7 @@ func (r *reader) ingress(sec *yaml.Node, i *network.IngressSection) {
 	if i.Listen != "" && net.ParseIP(i.Listen) == nil {
 		r.add(valueOr(sec, "listen"), "ingress.listen: %q is not an IP address", i.Listen)
 	}
-	items := mapGet(sec, "trusted_proxies")
+	items := yamldoc.Get(sec, "trusted_proxies")
 	for k, s := range i.TrustedProxies {
 		at := valueOr(sec, "trusted_proxies")
 		if items != nil && k < len(items.Content) {
@@ -283,23 +283,10 @@ func (r *reader) ingress(sec *yaml.Node, i *network.IngressSection) {
 // valueOr is the value of key in sec, or sec itself when absent (a value
 // can only be wrong if written, so this is a fallback for safety).
 func valueOr(sec *yaml.Node, key string) *yaml.Node {
-	if v := mapGet(sec, key); v != nil {
+	if v := yamldoc.Get(sec, key); v != nil {
 		return v
 	}
 	return sec
-}
-
-// mapGet is the value of key in mapping m (nil if absent or m is not one).
-func mapGet(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }
 
 func isNull(n *yaml.Node) bool {

@@ -23,23 +23,23 @@ import (
 // noderuntime/nodeconfig): mirrors and per-registry configs, keyed by
 // registry host.
 type Registries struct {
-	Mirrors map[string]Mirror     `yaml:"mirrors"`
-	Configs map[string]HostConfig `yaml:"configs"`
+	Mirrors map[string]Mirror     `yaml:"mirrors" doc:"Mirrors by registry host (docker.io, ...): tried in order before the registry itself."`
+	Configs map[string]HostConfig `yaml:"configs" doc:"Settings by registry host (with port)."`
 }
 
 type Mirror struct {
-	Endpoint []string `yaml:"endpoint"`
+	Endpoint []string `yaml:"endpoint" doc:"Mirror URLs (http:// or https://), tried in order."`
 }
 
 type HostConfig struct {
 	Auth struct {
-		Username string `yaml:"username"`
-		Password string `yaml:"password"`
-	} `yaml:"auth"`
+		Username string `yaml:"username" doc:"User name."`
+		Password string `yaml:"password" doc:"Password or token."`
+	} `yaml:"auth" doc:"Credentials for the registry."`
 	TLS struct {
-		InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-	} `yaml:"tls"`
-	PlainHTTP bool `yaml:"plain_http"`
+		InsecureSkipVerify bool `yaml:"insecure_skip_verify" doc:"Accept any TLS certificate from the registry."`
+	} `yaml:"tls" doc:"TLS settings."`
+	PlainHTTP bool `yaml:"plain_http" doc:"Talk plain HTTP to the registry (loopback registries always do)."`
 }
 
 // IsLoopback reports whether host (with optional port) is this machine.

@@ -1,97 +1,43 @@
 package spec
 
 import (
-	"encoding/json"
+	"github.com/zlayer/zlayer/internal/jsonschema"
 )
 
+//go:generate go test -run TestSchemaCheckedIn -update-schema .
+
+// SchemaFile is the checked-in JSON Schema of a deployment spec, relative to
+// this package.
+const SchemaFile = "schema.json"
+
+// SchemaID is where editors find the schema.
+const SchemaID = "https://raw.githubusercontent.com/zlayer/zlayer/main/noderuntime/spec/schema.json"
+
 // JSONSchema returns the JSON Schema (draft 2020-12) of a deployment spec,
-// generated from the same description the validator uses; schema.json beside
-// this file is its checked-in copy, for editors.
-func JSONSchema() []byte {
-	m := toJSON(rootS)
-	m["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	m["$id"] = "https://zlayer.dev/schemas/deployment-v1.json"
-	m["title"] = "ZLayer deployment spec"
-	b, _ := json.MarshalIndent(m, "", "  ")
-	return append(b, '\n')
+// generated from the Go types the spec decodes into; schema.json beside this
+// file is its checked-in copy, for editors. TestSchemaAgreesWithValidator
+// holds it to the validator's description (rootS).
+func JSONSchema() ([]byte, error) {
+	return jsonschema.Generate(Deployment{}, jsonschema.Document{
+		ID:          SchemaID,
+		Title:       "ZLayer deployment spec",
+		Description: "ZLayer deployment spec (v1).",
+		Formats: map[string]jsonschema.Schema{
+			"name":     nameRule.jsonSchema(),
+			"abspath":  absPathRule.jsonSchema(),
+			"urlpath":  urlPathRule.jsonSchema(),
+			"host":     hostRule.jsonSchema(),
+			"labelkey": labelKeyRule.jsonSchema(),
+			"envname":  envNameRule.jsonSchema(),
+			"quantity": {"type": []string{"string", "integer"}, "pattern": quantityPattern},
+			"cpu":      {"type": []string{"string", "number"}, "pattern": cpuPattern},
+		},
+	})
 }
 
-func toJSON(s *schema) map[string]any {
-	m := map[string]any{}
-	if s.desc != "" {
-		m["description"] = s.desc
-	}
-	switch s.kind {
-	case kObject:
-		props := map[string]any{}
-		var req []string
-		for _, f := range s.fields {
-			props[f.name] = toJSON(f.s)
-			if f.required {
-				req = append(req, f.name)
-			}
-		}
-		obj := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-		if len(req) > 0 {
-			obj["required"] = req
-		}
-		if s.shorthand != "" {
-			m["oneOf"] = []any{map[string]any{"type": "string"}, obj}
-		} else {
-			for k, v := range obj {
-				m[k] = v
-			}
-		}
-	case kString:
-		m["type"] = "string"
-		s.rule.addJSON(m)
-	case kBool:
-		m["type"] = "boolean"
-	case kInt:
-		m["type"] = "integer"
-		if s.min != nil {
-			m["minimum"] = *s.min
-		}
-		if s.max != nil {
-			m["maximum"] = *s.max
-		}
-	case kEnum:
-		m["enum"] = s.enum
-	case kDuration:
-		m["type"] = "string"
-		m["pattern"] = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	case kQuantity:
-		m["type"] = []string{"string", "integer"}
-		m["pattern"] = quantityPattern
-	case kCPU:
-		m["type"] = []string{"string", "number"}
-		m["pattern"] = cpuPattern
-	case kStringMap:
-		m["type"] = "object"
-		if s.keyRule != nil {
-			names := map[string]any{}
-			s.keyRule.addJSON(names)
-			m["propertyNames"] = names
-		}
-		if s.elem != nil {
-			m["additionalProperties"] = toJSON(s.elem)
-		} else {
-			m["additionalProperties"] = map[string]any{"type": []string{"string", "number", "boolean"}}
-		}
-	case kList:
-		m["type"] = "array"
-		m["items"] = toJSON(s.elem)
-	case kStringList:
-		m["oneOf"] = []any{map[string]any{"type": "string"}, map[string]any{"type": "array", "items": map[string]any{"type": "string"}}}
-	}
-	return m
-}
-
-// addJSON says what it can of r as JSON Schema patterns.
-func (r *rule) addJSON(m map[string]any) {
-	if r == nil {
-		return
-	}
+// jsonSchema says what it can of r as a JSON Schema string.
+func (r *rule) jsonSchema() jsonschema.Schema {
+	m := jsonschema.Schema{"type": "string"}
 	if r.pattern != "" {
 		m["pattern"] = r.pattern
 	}
@@ -99,6 +45,22 @@ func (r *rule) addJSON(m map[string]any) {
 		m["maxLength"] = r.maxLen
 	}
 	if r.notPattern != "" {
-		m["not"] = map[string]any{"pattern": r.notPattern}
+		m["not"] = jsonschema.Schema{"pattern": r.notPattern}
 	}
+	return m
+}
+
+// JSONSchemaShorthand says that `image: REF` stands for `image: {name: REF}`.
+func (Image) JSONSchemaShorthand() jsonschema.Schema {
+	return jsonschema.Schema{"type": "string", "description": "Image reference (shorthand for {name: REF})."}
+}
+
+// JSONSchema describes the YAML form: one string, or a list of them.
+func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.OneOrList(jsonschema.Schema{"type": "string"})
+}
+
+// JSONSchema describes the YAML form: a Go duration string.
+func (Duration) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{"type": "string", "pattern": jsonschema.DurationPattern, "description": "Duration such as 500ms, 10s, 2m."}
 }

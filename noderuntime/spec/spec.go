@@ -19,31 +19,31 @@ import (
 
 // Deployment is a validated spec.
 type Deployment struct {
-	Version    string              `json:"version"`
-	Deployment string              `json:"deployment"`
-	Services   map[string]*Service `json:"services"`
+	Version    string              `json:"version" yaml:"version" required:"true" enum:"v1" doc:"Spec version."`
+	Deployment string              `json:"deployment" yaml:"deployment" required:"true" schema:"name" doc:"Deployment name: lowercase letters and digits, single '-' between them, up to 40 characters."`
+	Services   map[string]*Service `json:"services" yaml:"services" required:"true" keys:"name" doc:"Services by name: lowercase letters and digits, single '-' between them, up to 40 characters."`
 	// Order lists the services in the order the file wrote them.
-	Order []string `json:"order,omitempty"`
+	Order []string `json:"order,omitempty" yaml:"-"`
 }
 
 type Service struct {
-	Image         Image             `json:"image" yaml:"image"`
-	Command       Command           `json:"command,omitzero" yaml:"command"`
-	Env           map[string]string `json:"env,omitempty" yaml:"env"`
-	Endpoints     []Endpoint        `json:"endpoints,omitempty" yaml:"endpoints"`
-	Scale         Scale             `json:"scale" yaml:"scale"`
-	Health        *Health           `json:"health,omitempty" yaml:"health"`
-	RestartPolicy RestartPolicy     `json:"restart_policy" yaml:"restart_policy"`
-	Depends       []Depend          `json:"depends,omitempty" yaml:"depends"`
-	Resources     Resources         `json:"resources,omitzero" yaml:"resources"`
-	Storage       []Storage         `json:"storage,omitempty" yaml:"storage"`
-	NetworkMode   NetworkMode       `json:"network_mode" yaml:"network_mode"`
-	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
+	Image         Image             `json:"image" yaml:"image" required:"true" doc:"Image to run: a reference, or {name, pull_policy}."`
+	Command       Command           `json:"command,omitzero" yaml:"command" doc:"Overrides of the image's entrypoint, arguments and working directory."`
+	Env           map[string]string `json:"env,omitempty" yaml:"env" keys:"envname" doc:"Environment variables."`
+	Endpoints     []Endpoint        `json:"endpoints,omitempty" yaml:"endpoints" doc:"Ports the service listens on."`
+	Scale         Scale             `json:"scale" yaml:"scale" doc:"How many replicas run."`
+	Health        *Health           `json:"health,omitempty" yaml:"health" doc:"Readiness gating by a health check: tcp connect, http GET, or a command run in the replica."`
+	RestartPolicy RestartPolicy     `json:"restart_policy" yaml:"restart_policy" doc:"What happens when a replica's process exits."`
+	Depends       []Depend          `json:"depends,omitempty" yaml:"depends" doc:"Services that must be started or healthy first."`
+	Resources     Resources         `json:"resources,omitzero" yaml:"resources" doc:"Resource limits."`
+	Storage       []Storage         `json:"storage,omitempty" yaml:"storage" doc:"Mounts: bind (host path), named (node volume) or tmpfs."`
+	NetworkMode   NetworkMode       `json:"network_mode" yaml:"network_mode" enum:"host,bridge" doc:"host shares the node's network; bridge needs node networking (default host on a node without it)."`
+	Labels        map[string]string `json:"labels,omitempty" yaml:"labels" keys:"labelkey" doc:"Container labels; keys starting with zlayer. are reserved for the node."`
 }
 
 type Image struct {
-	Name       string     `json:"name" yaml:"name"`
-	PullPolicy PullPolicy `json:"pull_policy" yaml:"pull_policy"`
+	Name       string     `json:"name" yaml:"name" required:"true" doc:"Image reference, e.g. docker.io/library/busybox:latest."`
+	PullPolicy PullPolicy `json:"pull_policy" yaml:"pull_policy" enum:"always,if_not_present,never" doc:"When to pull the image (default if_not_present)."`
 }
 
 // UnmarshalYAML accepts `image: REF` as a shorthand for `image: {name: REF}`.
@@ -57,9 +57,9 @@ func (i *Image) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type Command struct {
-	Entrypoint StringList `json:"entrypoint,omitempty" yaml:"entrypoint"`
-	Args       StringList `json:"args,omitempty" yaml:"args"`
-	Workdir    string     `json:"workdir,omitempty" yaml:"workdir"`
+	Entrypoint StringList `json:"entrypoint,omitempty" yaml:"entrypoint" doc:"Entrypoint (replaces the image's)."`
+	Args       StringList `json:"args,omitempty" yaml:"args" doc:"Arguments (replace the image's CMD)."`
+	Workdir    string     `json:"workdir,omitempty" yaml:"workdir" schema:"abspath" doc:"Working directory (absolute)."`
 }
 
 // StringList is a list of strings that YAML may also give as one string.
@@ -79,18 +79,18 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type Endpoint struct {
-	Name       string `json:"name" yaml:"name"`
-	Protocol   string `json:"protocol" yaml:"protocol"`
-	Port       int    `json:"port" yaml:"port"`
-	TargetPort int    `json:"target_port" yaml:"target_port"`
-	Path       string `json:"path,omitempty" yaml:"path"`
-	Host       string `json:"host,omitempty" yaml:"host"`
-	Expose     string `json:"expose" yaml:"expose"`
+	Name       string `json:"name" yaml:"name" required:"true" doc:"Endpoint name, unique in the service."`
+	Protocol   string `json:"protocol" yaml:"protocol" enum:"http,https,tcp,udp" doc:"Protocol (default http)."`
+	Port       int    `json:"port" yaml:"port" required:"true" minimum:"1" maximum:"65535" doc:"TCP or UDP port."`
+	TargetPort int    `json:"target_port" yaml:"target_port" minimum:"1" maximum:"65535" doc:"Port in the container (default: port)."`
+	Path       string `json:"path,omitempty" yaml:"path" schema:"urlpath" doc:"HTTP path prefix routed to the endpoint."`
+	Host       string `json:"host,omitempty" yaml:"host" schema:"host" doc:"HTTP host routed to the endpoint (a DNS name, or *.name)."`
+	Expose     string `json:"expose" yaml:"expose" enum:"public,internal" doc:"Reachable from outside the node (public) or only inside (internal, default)."`
 }
 
 type Scale struct {
-	Mode     string `json:"mode" yaml:"mode"`
-	Replicas *int   `json:"replicas" yaml:"replicas"`
+	Mode     string `json:"mode" yaml:"mode" enum:"fixed" doc:"Scaling mode; only fixed is supported on a single node."`
+	Replicas *int   `json:"replicas" yaml:"replicas" minimum:"0" maximum:"1000" doc:"Replica count (default 1)."`
 }
 
 // Count is the replica count.
@@ -102,36 +102,36 @@ func (s Scale) Count() int {
 }
 
 type Health struct {
-	StartGrace Duration `json:"start_grace" yaml:"start_grace"`
-	Interval   Duration `json:"interval" yaml:"interval"`
-	Timeout    Duration `json:"timeout" yaml:"timeout"`
-	Retries    int      `json:"retries" yaml:"retries"`
-	Check      Check    `json:"check" yaml:"check"`
+	StartGrace Duration `json:"start_grace" yaml:"start_grace" doc:"Time after start during which failed checks do not count."`
+	Interval   Duration `json:"interval" yaml:"interval" doc:"Time between checks (default 10s, at least 100ms)."`
+	Timeout    Duration `json:"timeout" yaml:"timeout" doc:"Time a check may take (default 5s, at least 100ms)."`
+	Retries    int      `json:"retries" yaml:"retries" minimum:"1" maximum:"100" doc:"Consecutive failures before the replica is unhealthy (default 3)."`
+	Check      Check    `json:"check" yaml:"check" required:"true" doc:"Health check: tcp connect, http GET, or a command run in the replica."`
 }
 
 type Check struct {
-	Type         string     `json:"type" yaml:"type"`
-	Port         int        `json:"port,omitempty" yaml:"port"`
-	Path         string     `json:"path,omitempty" yaml:"path"`
-	ExpectStatus int        `json:"expect_status,omitempty" yaml:"expect_status"`
-	Command      StringList `json:"command,omitempty" yaml:"command"`
+	Type         string     `json:"type" yaml:"type" required:"true" enum:"tcp,http,command" doc:"Check type."`
+	Port         int        `json:"port,omitempty" yaml:"port" minimum:"1" maximum:"65535" doc:"Port to check (tcp and http checks)."`
+	Path         string     `json:"path,omitempty" yaml:"path" schema:"urlpath" doc:"HTTP path (default /)."`
+	ExpectStatus int        `json:"expect_status,omitempty" yaml:"expect_status" minimum:"100" maximum:"599" doc:"Expected HTTP status (default: any 2xx or 3xx)."`
+	Command      StringList `json:"command,omitempty" yaml:"command" doc:"Command; a single string runs through /bin/sh -c."`
 }
 
 type RestartPolicy struct {
-	Kind        RestartKind `json:"kind" yaml:"kind"`
-	MaxAttempts int         `json:"max_attempts" yaml:"max_attempts"`
-	Delay       Duration    `json:"delay" yaml:"delay"`
+	Kind        RestartKind `json:"kind" yaml:"kind" required:"true" enum:"no,always,on_failure,unless_stopped" doc:"Restart policy (default always)."`
+	MaxAttempts int         `json:"max_attempts" yaml:"max_attempts" minimum:"0" maximum:"1000000" doc:"Give up after this many restarts (0: never give up)."`
+	Delay       Duration    `json:"delay" yaml:"delay" doc:"First delay before a restart, doubled on each quick failure up to 60s (default 1s, at least 100ms)."`
 }
 
 type Depend struct {
-	Service   string           `json:"service" yaml:"service"`
-	Condition DependsCondition `json:"condition" yaml:"condition"`
-	Timeout   Duration         `json:"timeout" yaml:"timeout"`
+	Service   string           `json:"service" yaml:"service" required:"true" schema:"name" doc:"Service name in this deployment."`
+	Condition DependsCondition `json:"condition" yaml:"condition" enum:"started,healthy" doc:"Wait until it is started or healthy (default healthy)."`
+	Timeout   Duration         `json:"timeout" yaml:"timeout" doc:"How long to wait before reporting the wait as timed out (default 5m, at least 1s)."`
 }
 
 type Resources struct {
-	CPU    float64 `json:"cpu,omitempty" yaml:"-"`
-	Memory int64   `json:"memory,omitempty" yaml:"-"`
+	CPU    float64 `json:"cpu,omitempty" yaml:"-" key:"cpu" schema:"cpu" doc:"CPU limit in cores: 0.5, 2 or \"500m\" (at least 10m)."`
+	Memory int64   `json:"memory,omitempty" yaml:"-" key:"memory" schema:"quantity" doc:"Memory limit: 256Mi, 1Gi, 512M or bytes (at least 6Mi)."`
 }
 
 func (r *Resources) UnmarshalYAML(n *yaml.Node) error {
@@ -153,12 +153,12 @@ func (r *Resources) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type Storage struct {
-	Type     string `json:"type" yaml:"type"`
-	Source   string `json:"source,omitempty" yaml:"source"`
-	Name     string `json:"name,omitempty" yaml:"name"`
-	Target   string `json:"target" yaml:"target"`
-	ReadOnly bool   `json:"readonly,omitempty" yaml:"readonly"`
-	Size     int64  `json:"size,omitempty" yaml:"-"`
+	Type     string `json:"type" yaml:"type" required:"true" enum:"bind,named,tmpfs" doc:"Mount type."`
+	Source   string `json:"source,omitempty" yaml:"source" schema:"abspath" doc:"Absolute host path (bind)."`
+	Name     string `json:"name,omitempty" yaml:"name" schema:"name" doc:"Volume name (named): lowercase letters and digits, single '-' between them, up to 40 characters."`
+	Target   string `json:"target" yaml:"target" required:"true" schema:"abspath" doc:"Absolute path in the container."`
+	ReadOnly bool   `json:"readonly,omitempty" yaml:"readonly" doc:"Mount read-only."`
+	Size     int64  `json:"size,omitempty" yaml:"-" key:"size" schema:"quantity" doc:"tmpfs size limit (at least 4Ki)."`
 }
 
 func (s *Storage) UnmarshalYAML(n *yaml.Node) error {

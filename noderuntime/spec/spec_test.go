@@ -1,32 +1,11 @@
 package spec
 
 import (
-	"bytes"
 	"errors"
-	"flag"
-	"os"
 	"strings"
 	"testing"
 	"time"
 )
-
-var update = flag.Bool("update", false, "rewrite schema.json")
-
-func TestSchemaCheckedIn(t *testing.T) {
-	got := JSONSchema()
-	if *update {
-		if err := os.WriteFile("schema.json", got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile("schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("schema.json is stale: run go test ./noderuntime/spec -run TestSchemaCheckedIn -update")
-	}
-}
 
 const good = `version: v1
 deployment: shop

@@ -124,6 +124,28 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// pairs checks that n is a mapping and reports its repeated keys, then
+// hands each key, its value, its path and whether it repeats an earlier key
+// to each. It returns the keys seen; ok is false when n is not a mapping.
+func (c *checker) pairs(n *yaml.Node, path string, each func(k, v *yaml.Node, at string, dup bool)) (seen map[string]bool, ok bool) {
+	if n.Kind != yaml.MappingNode {
+		c.add(n, path, "must be a mapping, got %s", yamldoc.KindName(n))
+		return nil, false
+	}
+	seen = map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		at := join(path, k.Value)
+		dup := seen[k.Value]
+		if dup {
+			c.add(k, at, "duplicate key")
+		}
+		seen[k.Value] = true
+		each(k, v, at, dup)
+	}
+	return seen, true
+}
+
 // walk checks n against s. n comes from yamldoc: aliases and merge keys are
 // already expanded, so this sees the very nodes the decoder decodes.
 func (c *checker) walk(n *yaml.Node, s *schema, path string) {
@@ -132,18 +154,10 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 		if n.Kind == yaml.ScalarNode && s.shorthand != "" && n.Tag != "!!null" {
 			return
 		}
-		if n.Kind != yaml.MappingNode {
-			c.add(n, path, "must be a mapping, got %s", yamldoc.KindName(n))
-			return
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if seen[k.Value] {
-				c.add(k, join(path, k.Value), "duplicate key")
-				continue
+		seen, ok := c.pairs(n, path, func(k, v *yaml.Node, at string, dup bool) {
+			if dup {
+				return
 			}
-			seen[k.Value] = true
 			var f *field
 			for j := range s.fields {
 				if s.fields[j].name == k.Value {
@@ -151,10 +165,13 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 				}
 			}
 			if f == nil {
-				c.add(k, join(path, k.Value), "unknown key %q (allowed: %s)", k.Value, fieldNames(s))
-				continue
+				c.add(k, at, "unknown key %q (allowed: %s)", k.Value, fieldNames(s))
+				return
 			}
-			c.walk(v, f.s, join(path, k.Value))
+			c.walk(v, f.s, at)
+		})
+		if !ok {
+			return
 		}
 		for _, f := range s.fields {
 			if f.required && !seen[f.name] {
@@ -162,24 +179,14 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 			}
 		}
 	case kStringMap:
-		if n.Kind != yaml.MappingNode {
-			c.add(n, path, "must be a mapping, got %s", yamldoc.KindName(n))
-			return
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if seen[k.Value] {
-				c.add(k, join(path, k.Value), "duplicate key")
-			}
-			seen[k.Value] = true
-			c.apply(s.keyRule, k, join(path, k.Value), k.Value)
+		c.pairs(n, path, func(k, v *yaml.Node, at string, _ bool) {
+			c.apply(s.keyRule, k, at, k.Value)
 			if s.elem != nil {
-				c.walk(v, s.elem, join(path, k.Value))
+				c.walk(v, s.elem, at)
 			} else if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-				c.add(v, join(path, k.Value), "must be a string, got %s", yamldoc.KindName(v))
+				c.add(v, at, "must be a string, got %s", yamldoc.KindName(v))
 			}
-		}
+		})
 	case kList:
 		if n.Kind != yaml.SequenceNode {
 			c.add(n, path, "must be a list, got %s", yamldoc.KindName(n))
@@ -410,18 +417,8 @@ func (c *checker) semantic(root *yaml.Node) {
 	}
 }
 
-// mapGet returns the value node of key in a mapping node, or nil.
-func mapGet(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
+// mapGet is yamldoc.Get, under the name this package's readers use.
+func mapGet(n *yaml.Node, key string) *yaml.Node { return yamldoc.Get(n, key) }
 
 // quantityRE and cpuRE are the only forms of sizes and CPU counts: no sign,
 // exponent, hex, NaN or Inf, which strconv.ParseFloat would also take.

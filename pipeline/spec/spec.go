@@ -247,7 +247,7 @@ func (p *parser) pipeline(root *yaml.Node, dir string, sets map[string]string) *
 	var varNodes map[string]*yaml.Node
 	var defs defaults
 	var imagesNode *yaml.Node
-	p.mapping(root, "pipeline", []string{"version", "vars", "defaults", "images", "push"}, func(key string, k, v *yaml.Node) {
+	p.mapping(root, "pipeline", topKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "version":
 			if s, ok := p.str(v, "version"); ok {
@@ -259,7 +259,7 @@ func (p *parser) pipeline(root *yaml.Node, dir string, sets map[string]string) *
 		case "vars":
 			pl.Vars, varNodes = p.strMap(v, "vars")
 		case "defaults":
-			p.mapping(v, "defaults", []string{"format", "build_args", "no_cache", "platforms"}, func(key string, k, v *yaml.Node) {
+			p.mapping(v, "defaults", defaultsKeys, func(key string, k, v *yaml.Node) {
 				switch key {
 				case "format":
 					defs.format, _ = p.str(v, "defaults.format")
@@ -276,7 +276,7 @@ func (p *parser) pipeline(root *yaml.Node, dir string, sets map[string]string) *
 		case "images":
 			imagesNode = v
 		case "push":
-			p.mapping(v, "push", []string{"after_all"}, func(key string, k, v *yaml.Node) {
+			p.mapping(v, "push", pushKeys, func(key string, k, v *yaml.Node) {
 				pl.PushAfterAll, _ = p.boolean(v, "push.after_all")
 			})
 		}
@@ -322,7 +322,14 @@ func (p *parser) checkFormat(n *yaml.Node, f string) {
 	}
 }
 
-var imageKeys = []string{"file", "context", "tags", "depends_on", "build_args", "no_cache", "format", "platforms", "target"}
+// The keys each mapping of a pipeline file takes, in the order messages list
+// them; schema.go's types describe the same keys for the JSON Schema.
+var (
+	topKeys      = []string{"version", "vars", "defaults", "images", "push"}
+	defaultsKeys = []string{"format", "build_args", "no_cache", "platforms"}
+	pushKeys     = []string{"after_all"}
+	imageKeys    = []string{"file", "context", "tags", "depends_on", "build_args", "no_cache", "format", "platforms", "target"}
+)
 
 func (p *parser) image(name string, k, v *yaml.Node, dir string, defs *defaults, vars *resolver) (*Image, []*yaml.Node) {
 	if !validImageName(name) {
