@@ -20,21 +20,18 @@ import (
 	"github.com/containerd/plugin/registry"
 )
 
-// Version is the zlayer build's version; the main that calls Main sets it
-// first (cmd/containerd-shim-zlayer-v1, or cmd/zlayer for its face).
-var Version = "dev"
-
 // binaryName is the name containerd derives from io.containerd.zlayer.v1:
 // the lean shim binary's, and the zlayer face's that runs the same Main.
 const binaryName = "containerd-shim-zlayer-v1"
 
 // Main runs the shim; containerd invokes it with the shim v2 protocol's argv.
-// It works the same from the lean binary and from the multi-call zlayer.
-func Main() {
+// It works the same from the lean binary and from the multi-call zlayer;
+// version is the zlayer build's, which -v and -info report.
+func Main(version string) {
 	args := os.Args[1:]
 	if hasFlag(args, "v", "version") {
 		fmt.Printf("%s:\n", binaryName)
-		fmt.Println("  Version: ", Version)
+		fmt.Println("  Version: ", version)
 		fmt.Println("  Runtime: ", "io.containerd.zlayer.v1 (runc shim v2 of containerd v2.4.2)")
 		fmt.Println("  Go version:", runtime.Version())
 		fmt.Println("")
@@ -42,7 +39,7 @@ func Main() {
 	}
 	if hasFlag(args, "info") && isTerminal(os.Stdout) {
 		// containerd reads protobuf; a person gets it as JSON.
-		info, err := newManager().Info(context.Background(), os.Stdin)
+		info, err := newManager(version).Info(context.Background(), os.Stdin)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", binaryName, err)
 			os.Exit(1)
@@ -70,7 +67,7 @@ func Main() {
 			return newService(ic.Context, pp.(cshim.Publisher), sd.(shutdown.Service))
 		},
 	})
-	cshim.RunShim(context.Background(), newManager())
+	cshim.RunShim(context.Background(), newManager(version))
 }
 
 // hasFlag reports whether args, up to the first non-flag, hold -name or

@@ -45,11 +45,12 @@ var groupKeys = []string{
 // its own annotations, and it re-executes itself by path, which for the
 // multi-call zlayer binary would lose the containerd-shim-zlayer-v1 face.
 type manager struct {
-	runc cshim.Shim
+	runc    cshim.Shim
+	version string // reported by Info in place of runc's
 }
 
-func newManager() *manager {
-	return &manager{runc: runcmanager.NewShimManager(contract.Runtime)}
+func newManager(version string) *manager {
+	return &manager{runc: runcmanager.NewShimManager(contract.Runtime), version: version}
 }
 
 func (m *manager) Name() string { return contract.Runtime }
@@ -64,7 +65,7 @@ func (m *manager) Info(ctx context.Context, options io.Reader) (*types.RuntimeIn
 		return nil, err
 	}
 	if info.Version != nil {
-		info.Version.Version = Version
+		info.Version.Version = m.version
 		info.Version.Revision = ""
 	}
 	return info, nil

@@ -16,6 +16,5 @@ import (
 var version = ""
 
 func main() {
-	shim.Version = buildinfo.Version(version)
-	shim.Main()
+	shim.Main(buildinfo.Version(version))
 }

@@ -15,6 +15,5 @@ import (
 var version = ""
 
 func main() {
-	logger.Version = buildinfo.Version(version)
-	logger.Main()
+	logger.Main(buildinfo.Version(version))
 }

@@ -75,14 +75,12 @@ type runtimeCLI struct {
 func run(name string, args []string) int {
 	if name == nameShim {
 		// containerd's shim protocol owns argv and stdio; kong must not see it.
-		shim.Version = buildVersion()
-		shim.Main()
+		shim.Main(buildVersion())
 		return 0
 	}
 	if name == contract.LoggerName {
 		// The runtime's logging protocol owns argv and fds 3-5, as above.
-		logger.Version = buildVersion()
-		logger.Main()
+		logger.Main(buildVersion())
 		return 0
 	}
 	if face, ok := containerdFaces[name]; ok {

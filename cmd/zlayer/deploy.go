@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -37,24 +38,14 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := spec.Parse(path, data)
+	// Without the node, its default network mode is unknown: it is left
+	// unset, and the node applies its own when the spec is applied.
+	d, err := spec.ParseWith(path, data, spec.ParseOptions{})
 	if err != nil {
 		return exitError{code: 1, err: fmt.Errorf("invalid spec:\n%w", err)}
 	}
 	if c.DryRun {
-		fmt.Printf("%s: valid; deployment %s:\n", path, d.Deployment)
-		for _, n := range d.StartOrder() {
-			s := d.Services[n]
-			var deps []string
-			for _, dep := range s.Depends {
-				deps = append(deps, dep.Service+" ("+dep.Condition+")")
-			}
-			line := fmt.Sprintf("  %s: %s, %d replica(s), network %s", n, s.Image.Name, s.Scale.Count(), s.NetworkMode)
-			if len(deps) > 0 {
-				line += ", after " + strings.Join(deps, ", ")
-			}
-			fmt.Println(line)
-		}
+		printPlan(os.Stdout, path, d)
 		return nil
 	}
 	cl, err := c.client()
@@ -98,7 +89,7 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 		}
 		stuck := false
 		for _, s := range st.Services {
-			stuck = stuck || s.State == "failed" || s.State == "crash_loop"
+			stuck = stuck || s.State.Stuck()
 		}
 		switch {
 		case !stuck:
@@ -118,5 +109,26 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(300 * time.Millisecond):
 		}
+	}
+}
+
+// printPlan says what a dry run found: the services in start order.
+func printPlan(w io.Writer, path string, d *spec.Deployment) {
+	fmt.Fprintf(w, "%s: valid; deployment %s:\n", path, d.Deployment)
+	for _, n := range d.StartOrder() {
+		s := d.Services[n]
+		var deps []string
+		for _, dep := range s.Depends {
+			deps = append(deps, fmt.Sprintf("%s (%s)", dep.Service, dep.Condition))
+		}
+		network := string(s.NetworkMode)
+		if network == "" {
+			network = "default (node decides)"
+		}
+		line := fmt.Sprintf("  %s: %s, %d replica(s), network %s", n, s.Image.Name, s.Scale.Count(), network)
+		if len(deps) > 0 {
+			line += ", after " + strings.Join(deps, ", ")
+		}
+		fmt.Fprintln(w, line)
 	}
 }

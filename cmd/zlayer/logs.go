@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // LogsCmd prints a service's logs.
@@ -24,7 +24,7 @@ func (c *LogsCmd) Run(ctx context.Context) error {
 		return err
 	}
 	prefix := c.Prefix && c.Replica == 0
-	return cl.Logs(ctx, dep, svc, c.Tail, c.Follow, c.Replica, func(e api.LogEntry) {
+	return cl.Logs(ctx, dep, svc, c.Tail, c.Follow, c.Replica, func(e apitypes.LogEntry) {
 		if prefix {
 			fmt.Printf("%s-%d | %s\n", svc, e.Replica, e.Log)
 		} else {

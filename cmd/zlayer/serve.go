@@ -12,7 +12,6 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/node"
 	"github.com/zlayer/zlayer/noderuntime/nodeconfig"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
-	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 	"github.com/zlayer/zlayer/shim/contract"
 )
@@ -65,7 +64,6 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	spec.DefaultNetworkMode = nn.DefaultMode
 	return node.Run(ctx, node.Config{
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, Registries: &conf.Registries,
 		InsecureBind: c.InsecureBind, ReadTokenFile: c.ReadTokenFile,
@@ -75,7 +73,7 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 		Snapshotter: c.Snapshotter, Runtime: c.ContainerdRuntime, StopTimeout: c.StopTimeout, Log: log,
 		PullProgressTimeout: c.PullTimeout, CreateTimeout: c.CreateTimeout,
 		Version:  buildVersion(),
-		Networks: nn.Networks(), Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},
+		Networks: nn.Networks(), DefaultNetworkMode: nn.DefaultMode, Extensions: []func(context.Context, *reconcile.Controller, *store.Store) error{nn.Extension},
 		BeforeStop: nn.BeforeStop(c.StopTimeout),
 	})
 }

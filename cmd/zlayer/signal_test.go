@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // TestMain lets a test run the CLI as a child process: ZLAYER_TEST_ARGS
@@ -109,8 +109,8 @@ func TestDeployWaitStopsOnSIGTERM(t *testing.T) {
 			default:
 			}
 		}
-		_ = json.NewEncoder(w).Encode(reconcile.DeploymentStatus{Name: "x", Generation: 1,
-			Services: []reconcile.ServiceStatus{{Name: "web", Desired: 1, State: "starting"}}})
+		_ = json.NewEncoder(w).Encode(apitypes.DeploymentStatus{Name: "x", Generation: 1,
+			Services: []apitypes.ServiceStatus{{Name: "web", Desired: 1, State: apitypes.ServiceProgressing}}})
 	}))
 	defer srv.Close()
 	spec := filepath.Join(t.TempDir(), "d.yaml")

@@ -7,7 +7,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // StatusCmd shows deployments and their health.
@@ -22,7 +22,7 @@ func (c *StatusCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var list []reconcile.DeploymentStatus
+	var list []apitypes.DeploymentStatus
 	if c.Deployment != "" {
 		d, err := cl.Get(ctx, c.Deployment)
 		if err != nil {
@@ -53,7 +53,7 @@ func (c *StatusCmd) Run(ctx context.Context) error {
 	return nil
 }
 
-func printServices(w io.Writer, svcs []reconcile.ServiceStatus) {
+func printServices(w io.Writer, svcs []apitypes.ServiceStatus) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tREADY\tSTATE\tRESTARTS\tMESSAGE")
 	for _, s := range svcs {

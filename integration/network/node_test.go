@@ -22,6 +22,7 @@ import (
 	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
@@ -318,20 +319,20 @@ func writeTestCert(t *testing.T, dir, host string) (certFile, keyFile string) {
 type networkingFixture struct {
 	n    *netNode
 	ctx  context.Context
-	crt  string                    // a.test's certificate file
-	webs []reconcile.ReplicaStatus // shop's web replicas as first deployed
+	crt  string                   // a.test's certificate file
+	webs []apitypes.ReplicaStatus // shop's web replicas as first deployed
 }
 
 func (fx *networkingFixture) node() *netNode { return fx.n }
 
 // replicas lists shop's replicas of svc.
-func (fx *networkingFixture) replicas(t *testing.T, svc string) []reconcile.ReplicaStatus {
+func (fx *networkingFixture) replicas(t *testing.T, svc string) []apitypes.ReplicaStatus {
 	t.Helper()
 	all, err := fx.n.api.Replicas(fx.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []reconcile.ReplicaStatus
+	var out []apitypes.ReplicaStatus
 	for _, r := range all {
 		if r.Deployment == "shop" && r.Service == svc {
 			out = append(out, r)
@@ -559,7 +560,7 @@ func testRollingUpdateDrains(t *testing.T, fx *networkingFixture) {
 
 func testKill9ServeKeepsRoutes(t *testing.T, fx *networkingFixture) {
 	n := fx.n
-	before := map[string]reconcile.ReplicaStatus{}
+	before := map[string]apitypes.ReplicaStatus{}
 	for _, svc := range []string{"web", "api", "echo"} {
 		for _, r := range fx.replicas(t, svc) {
 			before[r.ID] = r

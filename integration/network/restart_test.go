@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
@@ -51,7 +52,7 @@ func TestIntegrationVanishedNetnsRecreated(t *testing.T) {
 		st, err := n.api.Get(ctx, "back")
 		return err == nil && st.Ready
 	})
-	replicas := func() []reconcile.ReplicaStatus {
+	replicas := func() []apitypes.ReplicaStatus {
 		all, err := n.api.Replicas(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -148,7 +149,7 @@ func TestIntegrationVanishedNetnsRecreated(t *testing.T) {
 	if !strings.Contains(string(log), "recreating its container") {
 		t.Error("serve's log does not say it recreated the replicas")
 	}
-	if strings.Contains(string(log), reconcile.StateCrashLoop) {
+	if strings.Contains(string(log), string(reconcile.StateCrashLoop)) {
 		t.Error("a replica went into a crash loop")
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/integration/stack"
-	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/shim/contract"
 	"github.com/zlayer/zlayer/shim/logfile"
@@ -91,19 +91,19 @@ func testLogs(t *testing.T, rt string) {
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
 	var mu sync.Mutex
-	var followed []api.LogEntry
+	var followed []apitypes.LogEntry
 	fdone := make(chan error, 1)
 	go func() {
-		fdone <- n.API.Logs(fctx, "chatty", "writer", 3, true, 0, func(e api.LogEntry) {
+		fdone <- n.API.Logs(fctx, "chatty", "writer", 3, true, 0, func(e apitypes.LogEntry) {
 			mu.Lock()
 			followed = append(followed, e)
 			mu.Unlock()
 		})
 	}()
-	got := func() []api.LogEntry {
+	got := func() []apitypes.LogEntry {
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]api.LogEntry(nil), followed...)
+		return append([]apitypes.LogEntry(nil), followed...)
 	}
 	n.WaitFor("follower has the history", 10*time.Second, func() bool { return len(got()) >= 3 })
 	n.MustCLI("exec", "writer", "--replica", "1", "--", "touch", "/tmp/go")
@@ -161,7 +161,7 @@ func testLogs(t *testing.T, rt string) {
 }
 
 // entries are the lines of one replica.
-func entries(es []api.LogEntry, replica int) []string {
+func entries(es []apitypes.LogEntry, replica int) []string {
 	var out []string
 	for _, e := range es {
 		if e.Replica == replica {

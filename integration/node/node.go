@@ -23,6 +23,7 @@ import (
 
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
@@ -321,13 +322,13 @@ func (n *Node) MustCLI(args ...string) string {
 	return o
 }
 
-func (n *Node) Replicas(dep, svc string) []reconcile.ReplicaStatus {
+func (n *Node) Replicas(dep, svc string) []apitypes.ReplicaStatus {
 	n.t.Helper()
 	all, err := n.API.Replicas(context.Background())
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	var out []reconcile.ReplicaStatus
+	var out []apitypes.ReplicaStatus
 	for _, r := range all {
 		if r.Deployment == dep && (svc == "" || r.Service == svc) {
 			out = append(out, r)
@@ -349,7 +350,7 @@ func (n *Node) WriteSpec(name, body string) string {
 	return p
 }
 
-func PIDsOf(rs []reconcile.ReplicaStatus) map[string]uint32 {
+func PIDsOf(rs []apitypes.ReplicaStatus) map[string]uint32 {
 	m := map[string]uint32{}
 	for _, r := range rs {
 		m[r.ID] = r.PID
@@ -357,7 +358,7 @@ func PIDsOf(rs []reconcile.ReplicaStatus) map[string]uint32 {
 	return m
 }
 
-func RestartsOf(rs []reconcile.ReplicaStatus) int {
+func RestartsOf(rs []apitypes.ReplicaStatus) int {
 	n := 0
 	for _, r := range rs {
 		n += r.Restarts

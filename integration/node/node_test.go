@@ -17,8 +17,8 @@ import (
 
 	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
-	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
@@ -62,7 +62,7 @@ type serveDay struct {
 	spec string            // shop.yaml, the two-service deployment
 	// before are shop's replicas before serve was killed; a containerd
 	// restart must keep them too.
-	before []reconcile.ReplicaStatus
+	before []apitypes.ReplicaStatus
 }
 
 // daySteps are the user's day, in order: each step builds on the node the
@@ -219,7 +219,7 @@ func testServeLogs(t *testing.T, d *serveDay) {
 	// -f streams lines as they are written.
 	fctx, fcancel := context.WithTimeout(d.ctx, 3*time.Second)
 	followed := 0
-	_ = n.API.Logs(fctx, "shop", "worker", 0, true, 1, func(e api.LogEntry) {
+	_ = n.API.Logs(fctx, "shop", "worker", 0, true, 1, func(e apitypes.LogEntry) {
 		if strings.HasPrefix(e.Log, "tick") {
 			followed++
 		}

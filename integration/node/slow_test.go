@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
 
@@ -74,10 +75,10 @@ services:
 `
 	n.MustCLI("deploy", "--no-wait", n.WriteSpec("stuck.yaml", stuck))
 	n.WaitFor("A's pull to reach the stalled registry", time.Minute, func() bool { return accepted.Load() > 0 })
-	stateOfA := func() reconcile.ReplicaStatus {
+	stateOfA := func() apitypes.ReplicaStatus {
 		rs := n.Replicas("stuck", "a")
 		if len(rs) != 1 {
-			return reconcile.ReplicaStatus{}
+			return apitypes.ReplicaStatus{}
 		}
 		return rs[0]
 	}
@@ -101,7 +102,7 @@ services:
 	n.WaitFor("B scaled down to 1", time.Minute, func() bool { return len(n.Replicas("fine", "b")) == 1 })
 
 	// A fails clearly and is retried.
-	var failed reconcile.ReplicaStatus
+	var failed apitypes.ReplicaStatus
 	n.WaitFor("A's pull to fail on the progress timeout", time.Minute, func() bool {
 		failed = stateOfA()
 		return failed.State == reconcile.StateFailed

@@ -8,25 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/shim/logfile"
 )
 
-// LogEntry is one line of a replica's output.
-type LogEntry struct {
-	Replica int       `json:"replica"`
-	ID      string    `json:"id"`
-	Time    time.Time `json:"time,omitzero"`
-	Stream  string    `json:"stream,omitempty"`
-	Log     string    `json:"log"`
-	// Partial marks a line that did not end with a newline: the last
-	// output of a replica that stopped mid-line, or a piece of a line
-	// longer than logfile.MaxJoined (the next entry of its stream goes on).
-	Partial bool `json:"partial,omitempty"`
-}
-
-func entryOf(rs reconcile.ReplicaStatus, r logfile.Record) LogEntry {
-	return LogEntry{Replica: rs.Replica, ID: rs.ID, Time: r.Time, Stream: r.Stream, Log: r.Log, Partial: r.Partial}
+func entryOf(rs reconcile.ReplicaStatus, r logfile.Record) apitypes.LogEntry {
+	return apitypes.LogEntry{Replica: rs.Replica, ID: rs.ID, Time: r.Time, Stream: r.Stream, Log: r.Log, Partial: r.Partial}
 }
 
 // logs answers GET .../logs?tail=N&follow=1&replica=R with the replicas'
@@ -137,7 +125,7 @@ type logWriter struct {
 	err    error
 }
 
-func (l *logWriter) write(e LogEntry) error {
+func (l *logWriter) write(e apitypes.LogEntry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {

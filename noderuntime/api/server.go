@@ -23,43 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
-
-// Error is the JSON body of every error response.
-type Error struct {
-	Code    string       `json:"code"`
-	Message string       `json:"message"`
-	Errors  []spec.Error `json:"errors,omitempty"`
-}
-
-// ApplyRequest is the JSON form of POST /v1/deployments; a YAML body is
-// accepted too.
-type ApplyRequest struct {
-	File string `json:"file,omitempty"` // name used in error positions
-	Spec string `json:"spec"`           // YAML text
-}
-
-type ScaleRequest struct {
-	Replicas *int `json:"replicas"`
-}
-
-type ExecRequest struct {
-	Command []string `json:"command"`
-	Replica int      `json:"replica,omitempty"`
-}
-
-// ExecFrame is one line of an exec response stream.
-type ExecFrame struct {
-	Stream   string `json:"stream,omitempty"`
-	Data     string `json:"data,omitempty"`
-	ExitCode *int   `json:"exit_code,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
 
 // Server holds what the handlers need.
 type Server struct {
@@ -78,6 +48,9 @@ type Server struct {
 	Healthy func(context.Context) error
 	// Bridge says whether bridge networking is available.
 	Bridge bool
+	// NetworkMode is the node's default network mode, what services
+	// without network_mode get (empty: host).
+	NetworkMode spec.NetworkMode
 
 	locks sync.Map // deployment name -> *sync.Mutex
 }
@@ -87,6 +60,13 @@ func (s *Server) lock(name string) func() {
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
+}
+
+func (s *Server) networkMode() spec.NetworkMode {
+	if s.NetworkMode == "" {
+		return spec.NetworkHost
+	}
+	return s.NetworkMode
 }
 
 // LoadOrCreateToken returns the token in path, generating one (0600) at
@@ -120,7 +100,7 @@ func LoadOrCreateToken(path string) (string, error) {
 func (s *Server) Handler(requireToken bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]string{"status": "ok"})
+		writeJSON(w, 200, apitypes.Health{Status: "ok"})
 	})
 	mux.HandleFunc("GET /health/ready", s.ready)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -135,7 +115,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	mux.HandleFunc("GET /v1/deployments/{name}/services/{service}/logs", s.logs)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/exec", s.exec)
 	mux.HandleFunc("GET /v1/replicas", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, s.Controller.Replicas())
+		writeJSON(w, 200, wireReplicas(s.Controller.Replicas()))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +181,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, code int, c, msg string) {
-	writeJSON(w, code, Error{Code: c, Message: msg})
+	writeJSON(w, code, apitypes.Error{Code: c, Message: msg})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +197,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, 200, map[string]string{"status": "ready"})
+	writeJSON(w, 200, apitypes.Health{Status: "ready"})
 }
 
 // readBody reads the whole body, up to limit bytes. A longer body is
@@ -263,7 +243,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 }
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
-	var req ApplyRequest
+	var req apitypes.ApplyRequest
 	lim := s.limits()
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		// JSON escaping may double the spec's size, plus the envelope.
@@ -285,11 +265,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "bad_request", "empty spec")
 		return
 	}
-	d, err := spec.Parse(req.File, []byte(req.Spec))
+	d, err := spec.ParseWith(req.File, []byte(req.Spec), spec.ParseOptions{DefaultNetworkMode: s.networkMode()})
 	if err != nil {
 		var es spec.Errors
 		if errors.As(err, &es) {
-			writeJSON(w, 422, Error{Code: "invalid_spec", Message: err.Error(), Errors: es})
+			writeJSON(w, 422, apitypes.Error{Code: "invalid_spec", Message: err.Error(), Errors: wireSpecErrors(es)})
 			return
 		}
 		writeErr(w, 422, "invalid_spec", err.Error())
@@ -316,7 +296,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if created {
 		code = 201
 	}
-	writeJSON(w, code, s.Controller.Status(rec))
+	writeJSON(w, code, wireDeployment(s.Controller.Status(rec)))
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
@@ -325,9 +305,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
-	out := []reconcile.DeploymentStatus{}
+	out := []apitypes.DeploymentStatus{}
 	for _, rec := range recs {
-		out = append(out, s.Controller.Status(rec))
+		out = append(out, wireDeployment(s.Controller.Status(rec)))
 	}
 	writeJSON(w, 200, out)
 }
@@ -347,7 +327,7 @@ func (s *Server) record(w http.ResponseWriter, name string) *store.Record {
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	if rec := s.record(w, r.PathValue("name")); rec != nil {
-		writeJSON(w, 200, s.Controller.Status(rec))
+		writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
 	}
 }
 
@@ -379,7 +359,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.extendWrite(w)
-	writeJSON(w, 200, map[string]string{"deleted": name})
+	writeJSON(w, 200, apitypes.Deleted{Deleted: name})
 }
 
 func (s *Server) service(w http.ResponseWriter, r *http.Request) (*store.Record, string) {
@@ -396,7 +376,7 @@ func (s *Server) service(w http.ResponseWriter, r *http.Request) (*store.Record,
 }
 
 func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
-	var req ScaleRequest
+	var req apitypes.ScaleRequest
 	if !decodeJSON(w, r, s.limits().MaxJSONBytes, &req) {
 		return
 	}
@@ -418,7 +398,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Controller.Trigger()
-	writeJSON(w, 200, s.Controller.Status(rec))
+	writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
 }
 
 func (s *Server) replicasOf(dep, svc string, only int) []reconcile.ReplicaStatus {
@@ -444,7 +424,7 @@ func (f frameWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.extend()
-	if err := f.enc.Encode(ExecFrame{Stream: f.stream, Data: string(p)}); err != nil {
+	if err := f.enc.Encode(apitypes.ExecFrame{Stream: f.stream, Data: string(p)}); err != nil {
 		return 0, err
 	}
 	if f.fl != nil {
@@ -453,16 +433,12 @@ func (f frameWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ExecHeader carries the ExecRequest (JSON) when the request body is the
-// command's stdin.
-const ExecHeader = "X-Zlayer-Exec"
-
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
-	var req ExecRequest
+	var req apitypes.ExecRequest
 	var stdin io.Reader
-	if h := r.Header.Get(ExecHeader); h != "" {
+	if h := r.Header.Get(apitypes.ExecHeader); h != "" {
 		if err := json.Unmarshal([]byte(h), &req); err != nil {
-			writeErr(w, 400, "bad_request", "invalid "+ExecHeader+" header: "+err.Error())
+			writeErr(w, 400, "bad_request", "invalid "+apitypes.ExecHeader+" header: "+err.Error())
 			return
 		}
 		// Stdin streams in while output streams out.
@@ -498,11 +474,11 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	fl, _ := w.(http.Flusher)
 	extend := func() { s.extendWrite(w) }
 	code, err := s.Controller.Exec(r.Context(), rs.ID, req.Command, stdin,
-		frameWriter{mu, enc, fl, "stdout", extend}, frameWriter{mu, enc, fl, "stderr", extend})
+		frameWriter{mu, enc, fl, apitypes.StreamStdout, extend}, frameWriter{mu, enc, fl, apitypes.StreamStderr, extend})
 	mu.Lock()
 	defer mu.Unlock()
 	extend()
-	f := ExecFrame{ExitCode: &code}
+	f := apitypes.ExecFrame{ExitCode: &code}
 	if err != nil {
 		f.Error = err.Error()
 	}
@@ -530,5 +506,5 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "import_failed", err.Error())
 		return
 	}
-	writeJSON(w, 200, imgs)
+	writeJSON(w, 200, wireImages(imgs))
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/store"
@@ -132,7 +133,7 @@ func TestBodyOverLimitRefused(t *testing.T) {
 	if code != 413 || m["code"] != "too_large" || m["message"] == nil {
 		t.Errorf("YAML 1 byte over: %d %v", code, m)
 	}
-	js, _ := json.Marshal(ApplyRequest{Spec: pad(1001)})
+	js, _ := json.Marshal(apitypes.ApplyRequest{Spec: pad(1001)})
 	if code, m := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/json", string(js)); code != 413 || m["code"] != "too_large" {
 		t.Errorf("JSON spec 1 byte over: %d %v", code, m)
 	}

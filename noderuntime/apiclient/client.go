@@ -18,9 +18,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zlayer/zlayer/noderuntime/api"
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
-	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // Error is an error answer of the API.
@@ -28,7 +26,7 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
-	Errors  []spec.Error
+	Errors  []apitypes.SpecError
 }
 
 func (e *Error) Error() string {
@@ -124,7 +122,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "HTTP request to an HTTPS server") {
 			return nil, fmt.Errorf("the node at %s serves TLS on this port: use %s (with --ca-file or --ca-fingerprint)", c.base, "https://"+strings.TrimPrefix(c.base, "http://"))
 		}
-		var ae api.Error
+		var ae apitypes.Error
 		if json.Unmarshal(b, &ae) != nil || ae.Message == "" {
 			ae.Code, ae.Message = http.StatusText(resp.StatusCode), strings.TrimSpace(string(b))
 		}
@@ -157,19 +155,19 @@ func (c *Client) json(ctx context.Context, method, path string, in, out any) err
 
 // Apply creates or updates a deployment from YAML text; file names it in
 // error positions.
-func (c *Client) Apply(ctx context.Context, file, yaml string) (*reconcile.DeploymentStatus, error) {
-	var out reconcile.DeploymentStatus
-	err := c.json(ctx, "POST", "/v1/deployments", api.ApplyRequest{File: file, Spec: yaml}, &out)
+func (c *Client) Apply(ctx context.Context, file, yaml string) (*apitypes.DeploymentStatus, error) {
+	var out apitypes.DeploymentStatus
+	err := c.json(ctx, "POST", "/v1/deployments", apitypes.ApplyRequest{File: file, Spec: yaml}, &out)
 	return &out, err
 }
 
-func (c *Client) List(ctx context.Context) ([]reconcile.DeploymentStatus, error) {
-	var out []reconcile.DeploymentStatus
+func (c *Client) List(ctx context.Context) ([]apitypes.DeploymentStatus, error) {
+	var out []apitypes.DeploymentStatus
 	return out, c.json(ctx, "GET", "/v1/deployments", nil, &out)
 }
 
-func (c *Client) Get(ctx context.Context, name string) (*reconcile.DeploymentStatus, error) {
-	var out reconcile.DeploymentStatus
+func (c *Client) Get(ctx context.Context, name string) (*apitypes.DeploymentStatus, error) {
+	var out apitypes.DeploymentStatus
 	return &out, c.json(ctx, "GET", "/v1/deployments/"+url.PathEscape(name), nil, &out)
 }
 
@@ -177,8 +175,8 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	return c.json(ctx, "DELETE", "/v1/deployments/"+url.PathEscape(name), nil, nil)
 }
 
-func (c *Client) Replicas(ctx context.Context) ([]reconcile.ReplicaStatus, error) {
-	var out []reconcile.ReplicaStatus
+func (c *Client) Replicas(ctx context.Context) ([]apitypes.ReplicaStatus, error) {
+	var out []apitypes.ReplicaStatus
 	return out, c.json(ctx, "GET", "/v1/replicas", nil, &out)
 }
 
@@ -186,14 +184,14 @@ func svcPath(dep, svc string) string {
 	return "/v1/deployments/" + url.PathEscape(dep) + "/services/" + url.PathEscape(svc)
 }
 
-func (c *Client) Scale(ctx context.Context, dep, svc string, n int) (*reconcile.DeploymentStatus, error) {
-	var out reconcile.DeploymentStatus
-	return &out, c.json(ctx, "POST", svcPath(dep, svc)+"/scale", api.ScaleRequest{Replicas: &n}, &out)
+func (c *Client) Scale(ctx context.Context, dep, svc string, n int) (*apitypes.DeploymentStatus, error) {
+	var out apitypes.DeploymentStatus
+	return &out, c.json(ctx, "POST", svcPath(dep, svc)+"/scale", apitypes.ScaleRequest{Replicas: &n}, &out)
 }
 
 // Logs streams log entries to fn until the answer ends (or ctx, when
 // following).
-func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow bool, replica int, fn func(api.LogEntry)) error {
+func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow bool, replica int, fn func(apitypes.LogEntry)) error {
 	q := url.Values{}
 	q.Set("tail", strconv.Itoa(tail))
 	if follow {
@@ -212,7 +210,7 @@ func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow boo
 	// may make it six times that.
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
 	for sc.Scan() {
-		var e api.LogEntry
+		var e apitypes.LogEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return fmt.Errorf("log stream: %w", err)
 		}
@@ -226,7 +224,7 @@ func (c *Client) Logs(ctx context.Context, dep, svc string, tail int, follow boo
 
 // Exec runs cmd in a replica (0: any running one) and returns its exit code.
 func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	b, _ := json.Marshal(api.ExecRequest{Command: cmd, Replica: replica})
+	b, _ := json.Marshal(apitypes.ExecRequest{Command: cmd, Replica: replica})
 	var resp *http.Response
 	var err error
 	if stdin == nil {
@@ -243,7 +241,7 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 		if rerr != nil {
 			return -1, rerr
 		}
-		req.Header.Set(api.ExecHeader, string(b))
+		req.Header.Set(apitypes.ExecHeader, string(b))
 		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err = c.send(req)
 	}
@@ -253,7 +251,7 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var f api.ExecFrame
+		var f apitypes.ExecFrame
 		if err := dec.Decode(&f); err != nil {
 			return -1, fmt.Errorf("exec stream ended early: %w", err)
 		}
@@ -263,7 +261,7 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 				return *f.ExitCode, errors.New(f.Error)
 			}
 			return *f.ExitCode, nil
-		case f.Stream == "stderr":
+		case f.Stream == apitypes.StreamStderr:
 			_, _ = io.WriteString(stderr, f.Data) // the exit code is still the answer
 		default:
 			_, _ = io.WriteString(stdout, f.Data)
@@ -273,7 +271,7 @@ func (c *Client) Exec(ctx context.Context, dep, svc string, replica int, cmd []s
 
 // Import uploads an image tar; name names an image the archive leaves
 // unnamed.
-func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]reconcile.ImportedImage, error) {
+func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]apitypes.ImportedImage, error) {
 	path := "/v1/images/import"
 	if name != "" {
 		path += "?name=" + url.QueryEscape(name)
@@ -283,7 +281,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]reconc
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out []reconcile.ImportedImage
+	var out []apitypes.ImportedImage
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 

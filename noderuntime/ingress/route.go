@@ -69,7 +69,7 @@ func Routes(d *spec.Deployment, replicas []Replica) []Route {
 			if e.Expose != "public" {
 				continue
 			}
-			if s.NetworkMode == "host" && e.Port == e.TargetPort {
+			if s.NetworkMode == spec.NetworkHost && e.Port == e.TargetPort {
 				continue
 			}
 			r := Route{Deployment: d.Deployment, Service: name, Endpoint: e.Name, Protocol: e.Protocol,

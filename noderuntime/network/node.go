@@ -15,8 +15,8 @@ import (
 
 // Network modes.
 const (
-	ModeBridge = "bridge"
-	ModeHost   = "host"
+	ModeBridge = spec.NetworkBridge
+	ModeHost   = spec.NetworkHost
 )
 
 // NetworkSection is the `network:` section of the node config file
@@ -33,8 +33,8 @@ const (
 type NetworkSection struct {
 	// Disabled turns bridge networking off: every replica shares the
 	// node's network.
-	Disabled    bool   `yaml:"disabled" doc:"Turn bridge networking off: every replica shares the node's network."`
-	DefaultMode string `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
+	Disabled    bool             `yaml:"disabled" doc:"Turn bridge networking off: every replica shares the node's network."`
+	DefaultMode spec.NetworkMode `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
 	Config      `yaml:",inline"`
 }
 
@@ -107,7 +107,7 @@ type Node struct {
 	Ingress *ingress.Ingress // nil when the ingress is off
 	Log     *slog.Logger
 	// DefaultMode is what specs without network_mode get on this node.
-	DefaultMode string
+	DefaultMode spec.NetworkMode
 
 	lastErr string
 }

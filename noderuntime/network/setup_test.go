@@ -31,7 +31,7 @@ func TestSetupModes(t *testing.T) {
 		name   string
 		config NetworkSection
 		bridge bool
-		mode   string
+		mode   spec.NetworkMode
 		err    string
 	}{
 		{"plugins found: bridge by default", NetworkSection{Config: Config{PluginDirs: []string{plugins}}}, true, ModeBridge, ""},

@@ -20,6 +20,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 	"github.com/zlayer/zlayer/shim/contract"
 	"github.com/zlayer/zlayer/shim/logfile"
@@ -50,6 +51,9 @@ type Config struct {
 	// Networks adds network modes beyond host (bridge, from node
 	// networking); specs asking for a mode missing here are refused.
 	Networks reconcile.Networks
+	// DefaultNetworkMode is what services without network_mode get
+	// (empty: host).
+	DefaultNetworkMode spec.NetworkMode
 	// Extensions run beside the controller until ctx ends (e.g. ingress and
 	// service discovery fed from the controller's replicas).
 	Extensions []func(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error
@@ -210,8 +214,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv := &api.Server{
 		Store: st, Controller: ctrl, Metrics: m, Token: token, ReadToken: readToken, Limits: cfg.APILimits,
-		Log:    log.With("component", "api"),
-		Bridge: cfg.Networks["bridge"] != nil,
+		Log:         log.With("component", "api"),
+		Bridge:      cfg.Networks[spec.NetworkBridge] != nil,
+		NetworkMode: cfg.DefaultNetworkMode,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -332,7 +337,7 @@ func leanShim(ctx context.Context, exe, name, version string) (string, error) {
 }
 
 func networks(extra reconcile.Networks) reconcile.Networks {
-	n := reconcile.Networks{"host": reconcile.HostNetwork{}}
+	n := reconcile.Networks{spec.NetworkHost: reconcile.HostNetwork{}}
 	for k, v := range extra {
 		n[k] = v
 	}

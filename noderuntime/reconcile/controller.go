@@ -18,6 +18,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/registry"
@@ -42,20 +43,6 @@ const (
 
 	RuntimeZLayer = contract.Runtime
 	RuntimeRunc   = "io.containerd.runc.v2"
-)
-
-// Replica states, as the API shows them.
-const (
-	StateCreating  = "creating"
-	StateRunning   = "running"   // started, health unknown or no check
-	StateReady     = "ready"     // running and healthy (or no check)
-	StateUnhealthy = "unhealthy" // running, check failing
-	StateExited    = "exited"    // exited, no restart pending
-	StateRestart   = "restarting"
-	StateCrashLoop = "crash_loop"
-	StateFailed    = "failed" // could not be created (pull, spec)
-	StateStopping  = "stopping"
-	StateUnknown   = "unknown" // lost contact with containerd
 )
 
 // Options configure a Controller.
@@ -102,8 +89,9 @@ type Controller struct {
 	trigger  chan struct{}
 	passes   int64
 	adopted  bool
-	ready    chan struct{} // closed after the first converged pass after start
-	slots    chan struct{} // Parallel container creations at a time
+	ready    chan struct{}      // closed after the first converged pass after start
+	slots    chan struct{}      // Parallel container creations at a time
+	pulls    singleflight.Group // one pull per image at a time, whoever waits for it
 
 	runCtx context.Context
 }
@@ -115,10 +103,10 @@ type svcState struct {
 
 // ExitInfo is a replica's last exit.
 type ExitInfo struct {
-	Code      int       `json:"code"`
-	At        time.Time `json:"at"`
-	Signal    int       `json:"signal,omitempty"`
-	OOMKilled bool      `json:"oom_killed,omitempty"`
+	Code      int
+	At        time.Time
+	Signal    int
+	OOMKilled bool
 }
 
 // Replica is the controller's record of one container.
@@ -127,7 +115,7 @@ type Replica struct {
 	Index                         int
 	Image, ImageDigest            string
 
-	State     string
+	State     ReplicaState
 	Message   string
 	Healthy   *bool
 	Restarts  int
@@ -202,7 +190,7 @@ func New(o Options) *Controller {
 		o.CreateTimeout = 2 * time.Minute
 	}
 	if o.Networks == nil {
-		o.Networks = Networks{"host": HostNetwork{}}
+		o.Networks = Networks{spec.NetworkHost: HostNetwork{}}
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
@@ -360,7 +348,7 @@ func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, s
 		got := 0
 		for _, r := range c.serviceReplicas(d.Deployment, dep.Service) {
 			c.mu.Lock()
-			ok := (dep.Condition == "started" && (r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy)) || isReady(r)
+			ok := (dep.Condition == spec.DependsStarted && (r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy)) || isReady(r)
 			c.mu.Unlock()
 			if ok && r.Hash == d.Services[dep.Service].Hash() {
 				got++
@@ -428,7 +416,7 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	// Rolling update: a replica of the old spec is replaced only when every
 	// lower index already runs the new spec and is ready, so one replica at a
 	// time is out of service.
-	stopFirst := s.NetworkMode == "host" && len(s.Endpoints) > 0
+	stopFirst := s.NetworkMode == spec.NetworkHost && len(s.Endpoints) > 0
 	// A replica still stopping counts as out of service: the next
 	// replacement waits for it, so one replica at a time is in transition.
 	blocked := !ok
@@ -601,9 +589,9 @@ func (c *Controller) afterExit(r *Replica, ran time.Duration) {
 	}
 	restart := false
 	switch s.RestartPolicy.Kind {
-	case "always", "unless_stopped":
+	case spec.RestartAlways, spec.RestartUnlessStopped:
 		restart = true
-	case "on_failure":
+	case spec.RestartOnFailure:
 		restart = r.LastExit != nil && r.LastExit.Code != 0
 	}
 	if restart && s.RestartPolicy.MaxAttempts > 0 && r.Restarts >= s.RestartPolicy.MaxAttempts {

@@ -10,21 +10,19 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
 // ErrImageNotPresent is returned for pull_policy never when the node lacks
 // the image.
 var ErrImageNotPresent = errors.New("image not present on the node")
 
-var pulls singleflight.Group
-
 // EnsureImage returns the image named ref (normalized: busybox means
 // docker.io/library/busybox:latest), pulling it as policy says, unpacked
 // for the node's snapshotter.
-func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (containerd.Image, error) {
+func (c *Controller) EnsureImage(ctx context.Context, ref string, policy spec.PullPolicy) (containerd.Image, error) {
 	name, err := registry.Normalize(ref)
 	if err != nil {
 		return nil, err
@@ -33,15 +31,15 @@ func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (conta
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	if img == nil || policy == "always" {
-		if policy == "never" {
+	if img == nil || policy == spec.PullAlways {
+		if policy == spec.PullNever {
 			return nil, fmt.Errorf("%s: %w and pull_policy is never (import it with `zlayer image import`)", name, ErrImageNotPresent)
 		}
 		// The pull runs on its own, watched for progress: one stalled
 		// registry fails its pull after the progress timeout, and a caller
 		// that stops waiting (its replica removed) does not cancel the pull
 		// for others waiting on the same image.
-		ch := pulls.DoChan(c.o.Namespace+"\x00"+name, func() (any, error) {
+		ch := c.pulls.DoChan(name, func() (any, error) {
 			start := time.Now()
 			pctx, resolver, done := watchPull(context.WithoutCancel(ctx), name, c.o.PullProgressTimeout, c.o.Registries.Resolver())
 			defer done()
@@ -82,8 +80,8 @@ func (c *Controller) EnsureImage(ctx context.Context, ref, policy string) (conta
 
 // ImportedImage is one image an import created.
 type ImportedImage struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest"`
+	Name   string
+	Digest string
 }
 
 // Import loads a docker-save or OCI-layout tar into the node's image store

@@ -27,7 +27,7 @@ type Network interface {
 // the node's loopback and bind their ports on the node directly.
 type HostNetwork struct{}
 
-func (HostNetwork) Name() string { return "host" }
+func (HostNetwork) Name() string { return string(spec.NetworkHost) }
 
 func (HostNetwork) SpecOpts(string, string, *spec.Service) []oci.SpecOpts {
 	return []oci.SpecOpts{oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf}
@@ -38,9 +38,9 @@ func (HostNetwork) Detach(context.Context, string) error                   { ret
 
 // Networks maps network_mode to its implementation; a mode missing here is
 // refused at apply time rather than silently run on the host.
-type Networks map[string]Network
+type Networks map[spec.NetworkMode]Network
 
-func (n Networks) For(mode string) (Network, error) {
+func (n Networks) For(mode spec.NetworkMode) (Network, error) {
 	if net, ok := n[mode]; ok {
 		return net, nil
 	}

@@ -21,7 +21,7 @@ func TestBackoffDoublesAndCaps(t *testing.T) {
 
 func TestAfterExitPolicies(t *testing.T) {
 	c := New(Options{})
-	mk := func(kind string, max int) *Replica {
+	mk := func(kind spec.RestartKind, max int) *Replica {
 		return &Replica{spec: &spec.Service{RestartPolicy: spec.RestartPolicy{Kind: kind, MaxAttempts: max, Delay: spec.Duration(time.Millisecond)}}}
 	}
 	r := mk("no", 0)

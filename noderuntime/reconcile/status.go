@@ -5,47 +5,66 @@ import (
 	"sort"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
-// ReplicaStatus is a replica as the API reports it.
+// ReplicaState is what a replica is doing, in the words the API reports:
+// those of apitypes, which pins them.
+type ReplicaState = apitypes.ReplicaState
+
+const (
+	StateCreating  = apitypes.ReplicaCreating
+	StateRunning   = apitypes.ReplicaRunning
+	StateReady     = apitypes.ReplicaReady
+	StateUnhealthy = apitypes.ReplicaUnhealthy
+	StateExited    = apitypes.ReplicaExited
+	StateRestart   = apitypes.ReplicaRestarting
+	StateCrashLoop = apitypes.ReplicaCrashLoop
+	StateFailed    = apitypes.ReplicaFailed
+	StateStopping  = apitypes.ReplicaStopping
+	StateUnknown   = apitypes.ReplicaUnknown
+)
+
+// ReplicaStatus is a replica as the controller sees it; the API server
+// turns it into its wire form (apitypes.ReplicaStatus).
 type ReplicaStatus struct {
-	ID          string    `json:"id"`
-	Deployment  string    `json:"deployment"`
-	Service     string    `json:"service"`
-	Replica     int       `json:"replica"`
-	State       string    `json:"state"`
-	Healthy     *bool     `json:"healthy,omitempty"`
-	Restarts    int       `json:"restarts"`
-	LastExit    *ExitInfo `json:"last_exit,omitempty"`
-	PID         uint32    `json:"pid,omitempty"`
-	Image       string    `json:"image"`
-	ImageDigest string    `json:"image_digest,omitempty"`
-	SpecHash    string    `json:"spec_hash"`
-	Current     bool      `json:"current"` // runs the latest spec
-	StartedAt   time.Time `json:"started_at,omitzero"`
-	Message     string    `json:"message,omitempty"`
-	Address     string    `json:"address,omitempty"`
+	ID          string
+	Deployment  string
+	Service     string
+	Replica     int
+	State       ReplicaState
+	Healthy     *bool
+	Restarts    int
+	LastExit    *ExitInfo
+	PID         uint32
+	Image       string
+	ImageDigest string
+	SpecHash    string
+	Current     bool // runs the latest spec
+	StartedAt   time.Time
+	Message     string
+	Address     string
 }
 
 // ServiceStatus sums up a service.
 type ServiceStatus struct {
-	Name     string          `json:"name"`
-	Desired  int             `json:"desired"`
-	Ready    int             `json:"ready"`
-	State    string          `json:"state"` // ready, progressing, waiting, degraded, crash_loop, failed
-	Message  string          `json:"message,omitempty"`
-	Replicas []ReplicaStatus `json:"replicas"`
+	Name     string
+	Desired  int
+	Ready    int
+	State    apitypes.ServiceState
+	Message  string
+	Replicas []ReplicaStatus
 }
 
 // DeploymentStatus sums up a deployment.
 type DeploymentStatus struct {
-	Name       string          `json:"name"`
-	Generation int64           `json:"generation"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Ready      bool            `json:"ready"`
-	Services   []ServiceStatus `json:"services"`
+	Name       string
+	Generation int64
+	UpdatedAt  time.Time
+	Ready      bool
+	Services   []ServiceStatus
 }
 
 func (c *Controller) replicaStatus(r *Replica, hash string) ReplicaStatus {
@@ -94,18 +113,18 @@ func (c *Controller) Status(rec *store.Record) DeploymentStatus {
 		c.mu.Unlock()
 		switch {
 		case failed:
-			ss.State = "failed"
+			ss.State = apitypes.ServiceFailed
 		case crash:
-			ss.State = "crash_loop"
+			ss.State = apitypes.ServiceCrashLoop
 		case ss.Ready == ss.Desired && len(ss.Replicas) == ss.Desired:
-			ss.State = "ready"
+			ss.State = apitypes.ServiceReady
 		case len(ss.Replicas) == 0 && msg != "":
-			ss.State = "waiting"
+			ss.State = apitypes.ServiceWaiting
 		default:
-			ss.State = "progressing"
+			ss.State = apitypes.ServiceProgressing
 		}
 		ss.Message = msg
-		if ss.State != "ready" {
+		if ss.State != apitypes.ServiceReady {
 			ds.Ready = false
 		}
 		ds.Services = append(ds.Services, ss)
@@ -158,7 +177,7 @@ func (c *Controller) gauges() []metrics.Sample {
 	counts := map[[3]string]int{}
 	for _, r := range c.snapshotReplicas() {
 		c.mu.Lock()
-		counts[[3]string{r.Deployment, r.Service, r.State}]++
+		counts[[3]string{r.Deployment, r.Service, string(r.State)}]++
 		c.mu.Unlock()
 	}
 	var out []metrics.Sample

@@ -37,13 +37,13 @@ type Service struct {
 	Depends       []Depend          `json:"depends,omitempty" yaml:"depends" doc:"Services that must be started or healthy first."`
 	Resources     Resources         `json:"resources,omitzero" yaml:"resources" doc:"Resource limits."`
 	Storage       []Storage         `json:"storage,omitempty" yaml:"storage" doc:"Mounts: bind (host path), named (node volume) or tmpfs."`
-	NetworkMode   string            `json:"network_mode" yaml:"network_mode" enum:"host,bridge" doc:"host shares the node's network; bridge needs node networking (default host on a node without it)."`
+	NetworkMode   NetworkMode       `json:"network_mode" yaml:"network_mode" enum:"host,bridge" doc:"host shares the node's network; bridge needs node networking (default host on a node without it)."`
 	Labels        map[string]string `json:"labels,omitempty" yaml:"labels" keys:"labelkey" doc:"Container labels; keys starting with zlayer. are reserved for the node."`
 }
 
 type Image struct {
-	Name       string `json:"name" yaml:"name" required:"true" doc:"Image reference, e.g. docker.io/library/busybox:latest."`
-	PullPolicy string `json:"pull_policy" yaml:"pull_policy" enum:"always,if_not_present,never" doc:"When to pull the image (default if_not_present)."`
+	Name       string     `json:"name" yaml:"name" required:"true" doc:"Image reference, e.g. docker.io/library/busybox:latest."`
+	PullPolicy PullPolicy `json:"pull_policy" yaml:"pull_policy" enum:"always,if_not_present,never" doc:"When to pull the image (default if_not_present)."`
 }
 
 // UnmarshalYAML accepts `image: REF` as a shorthand for `image: {name: REF}`.
@@ -118,15 +118,15 @@ type Check struct {
 }
 
 type RestartPolicy struct {
-	Kind        string   `json:"kind" yaml:"kind" required:"true" enum:"no,always,on_failure,unless_stopped" doc:"Restart policy (default always)."`
-	MaxAttempts int      `json:"max_attempts" yaml:"max_attempts" minimum:"0" maximum:"1000000" doc:"Give up after this many restarts (0: never give up)."`
-	Delay       Duration `json:"delay" yaml:"delay" doc:"First delay before a restart, doubled on each quick failure up to 60s (default 1s, at least 100ms)."`
+	Kind        RestartKind `json:"kind" yaml:"kind" required:"true" enum:"no,always,on_failure,unless_stopped" doc:"Restart policy (default always)."`
+	MaxAttempts int         `json:"max_attempts" yaml:"max_attempts" minimum:"0" maximum:"1000000" doc:"Give up after this many restarts (0: never give up)."`
+	Delay       Duration    `json:"delay" yaml:"delay" doc:"First delay before a restart, doubled on each quick failure up to 60s (default 1s, at least 100ms)."`
 }
 
 type Depend struct {
-	Service   string   `json:"service" yaml:"service" required:"true" schema:"name" doc:"Service name in this deployment."`
-	Condition string   `json:"condition" yaml:"condition" enum:"started,healthy" doc:"Wait until it is started or healthy (default healthy)."`
-	Timeout   Duration `json:"timeout" yaml:"timeout" doc:"How long to wait before reporting the wait as timed out (default 5m, at least 1s)."`
+	Service   string           `json:"service" yaml:"service" required:"true" schema:"name" doc:"Service name in this deployment."`
+	Condition DependsCondition `json:"condition" yaml:"condition" enum:"started,healthy" doc:"Wait until it is started or healthy (default healthy)."`
+	Timeout   Duration         `json:"timeout" yaml:"timeout" doc:"How long to wait before reporting the wait as timed out (default 5m, at least 1s)."`
 }
 
 type Resources struct {
@@ -218,13 +218,27 @@ func ParseFile(path string) (*Deployment, error) {
 // MaxBytes is the largest spec accepted, the node API's body limit.
 const MaxBytes = yamldoc.DefaultMaxBytes
 
-// Parse validates data (named file in errors) and returns the deployment
+// ParseOptions are what the reader of a spec decides, not the spec.
+type ParseOptions struct {
+	// DefaultNetworkMode is what services without network_mode get: the
+	// node's default. Empty leaves their network_mode empty, for a reader
+	// that is not the node and cannot know it (deploy --dry-run).
+	DefaultNetworkMode NetworkMode
+}
+
+// Parse is ParseWith for a node without networking: services without
+// network_mode get host.
+func Parse(file string, data []byte) (*Deployment, error) {
+	return ParseWith(file, data, ParseOptions{DefaultNetworkMode: NetworkHost})
+}
+
+// ParseWith validates data (named file in errors) and returns the deployment
 // with defaults applied. Every problem found is returned at once, as Errors.
 //
 // Aliases and merge keys are expanded first, within a node budget, and both
 // the checks and the decoding work on that expanded tree: what is checked is
 // what is decoded.
-func Parse(file string, data []byte) (*Deployment, error) {
+func ParseWith(file string, data []byte, o ParseOptions) (*Deployment, error) {
 	root, err := yamldoc.Parse(file, data, yamldoc.Limits{MaxBytes: MaxBytes})
 	if errors.Is(err, yamldoc.ErrEmpty) {
 		return nil, Errors{{File: file, Msg: "empty spec"}}
@@ -251,7 +265,7 @@ func Parse(file string, data []byte) (*Deployment, error) {
 		if err := v.Decode(s); err != nil {
 			return nil, Errors{{File: file, Line: v.Line, Column: v.Column, Path: "services." + k.Value, Msg: err.Error()}}
 		}
-		s.applyDefaults()
+		s.applyDefaults(o)
 		d.Services[k.Value] = s
 		d.Order = append(d.Order, k.Value)
 	}
@@ -267,9 +281,9 @@ func docError(file string, err error) Errors {
 	return Errors{{File: file, Msg: err.Error(), cause: err}}
 }
 
-func (s *Service) applyDefaults() {
+func (s *Service) applyDefaults(o ParseOptions) {
 	if s.Image.PullPolicy == "" {
-		s.Image.PullPolicy = "if_not_present"
+		s.Image.PullPolicy = PullIfNotPresent
 	}
 	if s.Scale.Mode == "" {
 		s.Scale.Mode = "fixed"
@@ -279,13 +293,13 @@ func (s *Service) applyDefaults() {
 		s.Scale.Replicas = &one
 	}
 	if s.RestartPolicy.Kind == "" {
-		s.RestartPolicy.Kind = "always"
+		s.RestartPolicy.Kind = RestartAlways
 	}
 	if s.RestartPolicy.Delay == 0 {
 		s.RestartPolicy.Delay = Duration(time.Second)
 	}
 	if s.NetworkMode == "" {
-		s.NetworkMode = DefaultNetworkMode
+		s.NetworkMode = o.DefaultNetworkMode
 	}
 	for i := range s.Endpoints {
 		e := &s.Endpoints[i]
@@ -301,7 +315,7 @@ func (s *Service) applyDefaults() {
 	}
 	for i := range s.Depends {
 		if s.Depends[i].Condition == "" {
-			s.Depends[i].Condition = "healthy"
+			s.Depends[i].Condition = DependsHealthy
 		}
 		if s.Depends[i].Timeout == 0 {
 			s.Depends[i].Timeout = Duration(5 * time.Minute)
@@ -338,7 +352,7 @@ func (s *Service) Hash() string {
 		Storage   []Storage
 		Network   string
 		Labels    map[string]string
-	}{s.Image.Name, s.Command, s.Env, s.Endpoints, s.Resources, s.Storage, s.NetworkMode, s.Labels})
+	}{s.Image.Name, s.Command, s.Env, s.Endpoints, s.Resources, s.Storage, string(s.NetworkMode), s.Labels})
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -373,11 +387,6 @@ func (d *Deployment) StartOrder() []string {
 	return out
 }
 
-// DefaultNetworkMode is what services without network_mode get. A node
-// with bridge networking sets it to "bridge" (unless its config says host)
-// before it parses any spec.
-var DefaultNetworkMode = "host"
-
 // ErrUnsupported marks a valid spec that this node cannot run (e.g. bridge
 // networking on a node without networking).
 var ErrUnsupported = errors.New("unsupported on this node")
@@ -387,7 +396,7 @@ func (d *Deployment) CheckSupported(bridge bool) error {
 	var msgs []string
 	for _, n := range d.StartOrder() {
 		s := d.Services[n]
-		if s.NetworkMode == "bridge" && !bridge {
+		if s.NetworkMode == NetworkBridge && !bridge {
 			msgs = append(msgs, fmt.Sprintf("services.%s.network_mode: bridge networking is not available on this node (it has no network configured); use network_mode: host", n))
 		}
 	}

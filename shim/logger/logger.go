@@ -21,21 +21,18 @@ import (
 	"github.com/zlayer/zlayer/shim/logfile"
 )
 
-// Version is reported by -v; the node runs a lean logger only when it
-// reports the node's own version.
-var Version = "dev"
-
 // drainTimeout bounds how long the logger goes on after SIGTERM for output
 // still in the pipes: the runc shim sends SIGTERM after closing its ends
 // and kills the logger 12 s later.
 const drainTimeout = 10 * time.Second
 
 // Main runs the logger with the arguments and fds containerd's runc shim
-// gives it; it does not return.
-func Main() {
+// gives it; it does not return. version is reported by -v: the node runs a
+// lean logger only when it reports the node's own version.
+func Main(version string) {
 	if len(os.Args) == 2 && (os.Args[1] == "-v" || os.Args[1] == "--version") {
 		// The shim's layout, which the node parses for the version.
-		fmt.Printf("%s:\n  Version: %s\n", contract.LoggerName, Version)
+		fmt.Printf("%s:\n  Version: %s\n", contract.LoggerName, version)
 		os.Exit(0)
 	}
 	logging.Run(func(ctx context.Context, cfg *logging.Config, ready func() error) error {
