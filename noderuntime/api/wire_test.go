@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,8 +46,8 @@ func TestWireDeployment(t *testing.T) {
 // An invalid spec's errors keep their wire names and positions.
 func TestWireSpecErrors(t *testing.T) {
 	_, err := spec.Parse("x.yaml", []byte("version: v1\ndeployment: app\nservices:\n  web:\n    image: busybox\n    oops: 1\n"))
-	es, ok := err.(spec.Errors)
-	if !ok || len(es) != 1 {
+	var es spec.Errors
+	if !errors.As(err, &es) || len(es) != 1 {
 		t.Fatalf("parse: %v", err)
 	}
 	b, _ := json.Marshal(wireSpecErrors(es))
