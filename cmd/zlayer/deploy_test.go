@@ -1,0 +1,71 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/changes"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// TestDeployWaitFollowsChanges: the deploy wait asks once, then long-polls
+// from each answer's version: one request per change, none on a timer, and
+// the last poll lasts until the deadline.
+func TestDeployWaitFollowsChanges(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	feed := &changes.Feed{}
+	feed.Publish()
+	// The controller never runs: the deployment never gets ready.
+	s := &api.Server{Store: st, Controller: reconcile.New(reconcile.Options{Store: st, Log: log}), Token: "sekrit", Log: log, Changes: feed}
+	h := s.Handler(true)
+	var mu sync.Mutex
+	var gets []string // each GET's since, "-" when it did not wait
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			q := r.URL.Query()
+			since := "-"
+			if q.Get("wait") != "" {
+				since = q.Get("since")
+			}
+			mu.Lock()
+			gets = append(gets, since)
+			n := len(gets)
+			mu.Unlock()
+			// The first two polls find the state already moved on.
+			if since != "-" && n <= 3 {
+				feed.Publish()
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	spec := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(spec, []byte("version: v1\ndeployment: app\nservices:\n  web:\n    image: busybox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &DeployCmd{NodeFlags: NodeFlags{Host: srv.URL, Token: "sekrit", KnownNodes: filepath.Join(t.TempDir(), "known")}, SpecArg: spec, Timeout: time.Second}
+	err = c.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "not ready after") {
+		t.Fatalf("deploy: %v, want not ready after the timeout", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := strings.Join(gets, " "), "- 1 2 3"; got != want {
+		t.Fatalf("GETs since %q, want %q (one ask, then a long poll from each answer's version)", got, want)
+	}
+}
