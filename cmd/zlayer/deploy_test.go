@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,27 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/api/apitest"
 	"github.com/zlayer/zlayer/noderuntime/changes"
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
-	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
 // TestDeployWaitFollowsChanges: the deploy wait asks once, then long-polls
 // from each answer's version: one request per change, none on a timer, and
 // the last poll lasts until the deadline.
 func TestDeployWaitFollowsChanges(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	feed := &changes.Feed{}
 	feed.Publish()
 	// The controller never runs: the deployment never gets ready.
-	s := &api.Server{Store: st, Controller: reconcile.New(reconcile.Options{Store: st, Log: log}), Token: "sekrit", Log: log, Changes: feed}
-	h := s.Handler(true)
+	h := apitest.Server(t, feed).Handler(true)
 	var mu sync.Mutex
 	var gets []string // each GET's since, "-" when it did not wait
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,8 +47,8 @@ func TestDeployWaitFollowsChanges(t *testing.T) {
 	if err := os.WriteFile(spec, []byte("version: v1\ndeployment: app\nservices:\n  web:\n    image: busybox\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &DeployCmd{NodeFlags: NodeFlags{Host: srv.URL, Token: "sekrit", KnownNodes: filepath.Join(t.TempDir(), "known")}, SpecArg: spec, Timeout: time.Second}
-	err = c.Run(t.Context())
+	c := &DeployCmd{NodeFlags: NodeFlags{Host: srv.URL, Token: apitest.Token, KnownNodes: filepath.Join(t.TempDir(), "known")}, SpecArg: spec, Timeout: time.Second}
+	err := c.Run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "not ready after") {
 		t.Fatalf("deploy: %v, want not ready after the timeout", err)
 	}

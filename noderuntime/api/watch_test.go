@@ -45,20 +45,27 @@ func get(t *testing.T, url string) answer {
 	return a
 }
 
-func TestLongPollAnswersAfterChange(t *testing.T) {
+// watchedServer serves an API following an askedFeed, with the app
+// deployment stored.
+func watchedServer(t *testing.T) (*askedFeed, string) {
 	s, srv := newServer(t)
 	feed := &askedFeed{asked: make(chan struct{}, 1)}
 	s.Changes = feed
 	if code, _ := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/yaml", appSpec); code != 201 {
 		t.Fatalf("apply: %d", code)
 	}
+	return feed, srv.URL
+}
+
+func TestLongPollAnswersAfterChange(t *testing.T) {
+	feed, url := watchedServer(t)
 	feed.Publish()
-	now := get(t, srv.URL+"/v1/deployments/app")
+	now := get(t, url+"/v1/deployments/app")
 	if now.err != nil || now.code != 200 || now.version != 1 {
 		t.Fatalf("plain GET: %+v, want 200 at version 1", now)
 	}
 	done := make(chan answer, 1)
-	go func() { done <- get(t, srv.URL+"/v1/deployments/app?since=1&wait=5m") }()
+	go func() { done <- get(t, url+"/v1/deployments/app?since=1&wait=5m") }()
 	<-feed.asked
 	// The poll waits on version 1: nothing can have answered it yet.
 	select {
@@ -74,13 +81,8 @@ func TestLongPollAnswersAfterChange(t *testing.T) {
 }
 
 func TestLongPollTimesOutWithSameVersion(t *testing.T) {
-	s, srv := newServer(t)
-	feed := &askedFeed{asked: make(chan struct{}, 1)}
-	s.Changes = feed
-	if code, _ := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/yaml", appSpec); code != 201 {
-		t.Fatalf("apply: %d", code)
-	}
-	a := get(t, srv.URL+"/v1/deployments/app?wait=20ms")
+	feed, url := watchedServer(t)
+	a := get(t, url+"/v1/deployments/app?wait=20ms")
 	if a.err != nil || a.code != 200 || a.version != 0 {
 		t.Fatalf("timed-out poll: %+v, want 200 at version 0", a)
 	}
@@ -91,23 +93,18 @@ func TestLongPollTimesOutWithSameVersion(t *testing.T) {
 	}
 	// A version the node never reached (it restarted since) is answered at
 	// once with the current one.
-	if a := get(t, srv.URL+"/v1/deployments/app?since=99&wait=5m"); a.err != nil || a.code != 200 || a.version != 0 {
+	if a := get(t, url+"/v1/deployments/app?since=99&wait=5m"); a.err != nil || a.code != 200 || a.version != 0 {
 		t.Fatalf("stale since: %+v", a)
 	}
 }
 
 func TestLongPollRefusesBadInputAtOnce(t *testing.T) {
-	s, srv := newServer(t)
-	feed := &askedFeed{asked: make(chan struct{}, 1)}
-	s.Changes = feed
-	if a := get(t, srv.URL+"/v1/deployments/nope?wait=5m"); a.code != 404 {
+	feed, url := watchedServer(t)
+	if a := get(t, url+"/v1/deployments/nope?wait=5m"); a.code != 404 {
 		t.Errorf("unknown deployment: %+v, want 404", a)
 	}
-	if code, _ := do(t, "POST", srv.URL+"/v1/deployments", "sekrit", "application/yaml", appSpec); code != 201 {
-		t.Fatalf("apply: %d", code)
-	}
 	for _, q := range []string{"since=x&wait=1s", "since=-1", "wait=soon", "wait=-1s"} {
-		if code, m := do(t, "GET", srv.URL+"/v1/deployments/app?"+q, "sekrit", "", ""); code != 400 || m["code"] != "bad_request" {
+		if code, m := do(t, "GET", url+"/v1/deployments/app?"+q, "sekrit", "", ""); code != 400 || m["code"] != "bad_request" {
 			t.Errorf("%s: %d %v", q, code, m)
 		}
 	}

@@ -1,31 +1,19 @@
 package apiclient
 
 import (
-	"io"
-	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/api/apitest"
 	"github.com/zlayer/zlayer/noderuntime/changes"
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
-	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
 func TestWatchFollowsVersions(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	feed := &changes.Feed{}
-	s := &api.Server{Store: st, Controller: reconcile.New(reconcile.Options{Store: st, Log: log}), Token: "t", Log: log, Changes: feed}
-	srv := httptest.NewServer(s.Handler(true))
+	srv := httptest.NewServer(apitest.Server(t, feed).Handler(true))
 	defer srv.Close()
-	cl, err := New(srv.URL, "t")
+	cl, err := New(srv.URL, apitest.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
