@@ -66,8 +66,13 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 	// node keeps retrying, but the user should hear about it now.
 	const stuckFor = 15 * time.Second
 	var stuckSince time.Time
+	// The first answer is immediate; each next one waits on the node for a
+	// change past the version of the one before (a long poll), but no
+	// longer than the deadline or the stuck limit, which are judged here.
+	var since uint64
+	var wait time.Duration
 	for {
-		st, err := cl.Get(ctx, d.Deployment)
+		st, version, err := cl.Watch(ctx, d.Deployment, since, wait)
 		if err != nil {
 			return err
 		}
@@ -104,10 +109,15 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 			printServices(os.Stdout, st.Services)
 			return exitError{code: 1, err: fmt.Errorf("deployment %s not ready after %s", d.Deployment, c.Timeout)}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
+		since, wait = version, watchWait(deadline, stuckSince, stuckFor)
+		if version == 0 {
+			// A node that does not watch answers at once: ask again
+			// after a pause rather than in a busy loop.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(300 * time.Millisecond):
+			}
 		}
 	}
 }
@@ -131,4 +141,17 @@ func printPlan(w io.Writer, path string, d *spec.Deployment) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// watchWait is how long the next long poll may wait: until the deadline or
+// the end of the stuck limit (a few milliseconds past either, so the
+// answer after it finds the limit passed), and no more than 30 s, so a
+// dropped connection is noticed.
+func watchWait(deadline, stuckSince time.Time, stuckFor time.Duration) time.Duration {
+	const slack = 10 * time.Millisecond
+	wait := min(30*time.Second, time.Until(deadline)+slack)
+	if !stuckSince.IsZero() {
+		wait = min(wait, time.Until(stuckSince.Add(stuckFor))+slack)
+	}
+	return max(wait, slack)
 }

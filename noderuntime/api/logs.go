@@ -98,9 +98,11 @@ func (s *Server) followLogs(ctx context.Context, out *logWriter, dep, svc string
 			}
 		}
 	}
+	// Replicas come and go with the controller's changes; the version is
+	// read before each look, so one starting during it is not missed.
+	src := s.changes()
+	v := src.Version()
 	update(tail)
-	look := time.NewTicker(time.Second)
-	defer look.Stop()
 	flush := time.NewTicker(100 * time.Millisecond)
 	defer flush.Stop()
 	for {
@@ -109,7 +111,8 @@ func (s *Server) followLogs(ctx context.Context, out *logWriter, dep, svc string
 			return
 		case <-flush.C:
 			out.flush()
-		case <-look.C:
+		case <-src.After(v):
+			v = src.Version()
 			update(-1) // new since the request: all of it is news
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
@@ -51,6 +52,8 @@ type Server struct {
 	// NetworkMode is the node's default network mode, what services
 	// without network_mode get (empty: host).
 	NetworkMode spec.NetworkMode
+	// Changes is what long polls and waits follow; nil: the controller's.
+	Changes changes.Source
 
 	locks sync.Map // deployment name -> *sync.Mutex
 }
@@ -325,8 +328,24 @@ func (s *Server) record(w http.ResponseWriter, name string) *store.Record {
 	return rec
 }
 
+// get answers a deployment's status with the change version it reflects;
+// with ?wait= it first waits (long poll) for a change past ?since=.
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	since, wait, ok := s.watchParams(w, r)
+	if !ok {
+		return
+	}
+	// An unknown name is answered at once, not after the wait.
+	if rec := s.record(w, r.PathValue("name")); rec == nil {
+		return
+	}
+	s.awaitChange(w, r, since, wait)
+	if r.Context().Err() != nil {
+		return
+	}
+	v := s.changes().Version()
 	if rec := s.record(w, r.PathValue("name")); rec != nil {
+		setVersion(w, v)
 		writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
 	}
 }
@@ -345,19 +364,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	s.Controller.Trigger()
 	// Answer once the replicas are gone, so `zlayer down` returns to a
 	// clean node.
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && r.Context().Err() == nil {
-		left := 0
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	s.waitUntil(ctx, func() bool {
 		for _, rs := range s.Controller.Replicas() {
 			if rs.Deployment == name {
-				left++
+				return false
 			}
 		}
-		if left == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return true
+	})
 	s.extendWrite(w)
 	writeJSON(w, 200, apitypes.Deleted{Deleted: name})
 }

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
@@ -169,6 +170,36 @@ func (c *Client) List(ctx context.Context) ([]apitypes.DeploymentStatus, error) 
 func (c *Client) Get(ctx context.Context, name string) (*apitypes.DeploymentStatus, error) {
 	var out apitypes.DeploymentStatus
 	return &out, c.json(ctx, "GET", "/v1/deployments/"+url.PathEscape(name), nil, &out)
+}
+
+// Watch answers a deployment's status and the change version it reflects.
+// With wait > 0 the node first waits, up to wait, for its state to move past
+// since (a version from an earlier answer). A node without the watch (an
+// older one) answers at once and version 0: the caller paces itself.
+func (c *Client) Watch(ctx context.Context, name string, since uint64, wait time.Duration) (*apitypes.DeploymentStatus, uint64, error) {
+	path := "/v1/deployments/" + url.PathEscape(name)
+	if wait > 0 {
+		q := url.Values{}
+		q.Set("since", strconv.FormatUint(since, 10))
+		q.Set("wait", wait.String())
+		path += "?" + q.Encode()
+	}
+	resp, err := c.do(ctx, "GET", path, nil, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	var out apitypes.DeploymentStatus
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, 0, fmt.Errorf("deployment %s status: %w", name, err)
+	}
+	var version uint64
+	if h := resp.Header.Get(apitypes.VersionHeader); h != "" {
+		if version, err = strconv.ParseUint(h, 10, 64); err != nil {
+			return nil, 0, fmt.Errorf("deployment %s status: bad %s %q", name, apitypes.VersionHeader, h)
+		}
+	}
+	return &out, version, nil
 }
 
 func (c *Client) Delete(ctx context.Context, name string) error {

@@ -48,6 +48,11 @@ type ExecRequest struct {
 // command's stdin.
 const ExecHeader = "X-Zlayer-Exec"
 
+// VersionHeader carries the node's change version with a deployment's
+// status: handed back as ?since=, the request waits until the node's state
+// moves past it.
+const VersionHeader = "X-Zlayer-Version"
+
 // Output streams of ExecFrame and LogEntry.
 const (
 	StreamStdout = "stdout"

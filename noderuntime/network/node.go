@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/discovery"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/spec"
@@ -156,23 +157,38 @@ func (n *Node) Sync(views []View) error {
 	return err
 }
 
-// Run syncs every interval (routes follow readiness within that) until ctx
-// ends.
-func (n *Node) Run(ctx context.Context, interval time.Duration, views func() []View) {
-	if interval <= 0 {
-		interval = 250 * time.Millisecond
+// Run syncs at once whenever src publishes a change (routes follow
+// readiness as soon as the reconciler records it) until ctx ends. It also
+// re-syncs every fallback without a change, and after a failed sync within a
+// second: what Sync applies can change behind the reconciler's back (a
+// public port held by another process is freed, a replica's hosts file is
+// rewritten, the store could not be read), and nothing publishes that.
+func (n *Node) Run(ctx context.Context, src changes.Source, fallback time.Duration, views func() []View) {
+	if fallback <= 0 {
+		fallback = DefaultResync
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTimer(fallback)
 	defer t.Stop()
 	for {
-		_ = n.Sync(views())
+		// The version is read before the views: a change while syncing
+		// wakes the next wait at once.
+		v := src.Version()
+		wait := fallback
+		if err := n.Sync(views()); err != nil {
+			wait = min(fallback, time.Second)
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
+		case <-src.After(v):
 		case <-t.C:
 		}
 	}
 }
+
+// DefaultResync is Run's fallback re-sync without a change.
+const DefaultResync = 5 * time.Second
 
 // Drain takes a replica out of the ingress and waits (up to timeout) for its
 // in-flight requests: the reconciler calls it before stopping a replica.

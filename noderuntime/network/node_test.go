@@ -1,13 +1,16 @@
 package network
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 )
@@ -96,5 +99,51 @@ services:
 	}
 	if g.Addr(internal) != nil {
 		t.Fatal("internal endpoint published by the ingress")
+	}
+}
+
+// TestRunSyncsOnChange: Run reads the views again once per published change,
+// not on a timer (the fallback is out of reach here), and stops with ctx.
+func TestRunSyncsOnChange(t *testing.T) {
+	var feed changes.Feed
+	calls := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	n := &Node{}
+	go func() {
+		defer close(done)
+		n.Run(ctx, &feed, time.Hour, func() []View {
+			calls <- struct{}{}
+			return nil
+		})
+	}()
+	<-calls // the first sync, at start
+	for range 3 {
+		feed.Publish()
+		<-calls
+	}
+	cancel()
+	<-done
+}
+
+// TestRunFallsBackToResync: without any change, Run still re-syncs every
+// fallback, for state that changes behind the reconciler's back.
+func TestRunFallsBackToResync(t *testing.T) {
+	var feed changes.Feed
+	calls := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go (&Node{}).Run(ctx, &feed, time.Millisecond, func() []View {
+		select {
+		case calls <- struct{}{}:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	for range 3 {
+		<-calls
+	}
+	if feed.Version() != 0 {
+		t.Fatal("something published")
 	}
 }

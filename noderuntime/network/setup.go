@@ -95,7 +95,8 @@ func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus) []View 
 // Extensions hook): once the reconciler has adopted what it found, it
 // releases the networks of replicas that vanished while the node was away,
 // then keeps the ingress routes and the discovery files in step with
-// replica readiness (every 250 ms) until ctx ends, and closes the ingress.
+// replica readiness (on every change the reconciler publishes) until ctx
+// ends, and closes the ingress.
 func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -133,7 +134,7 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 		}
 	}
 	var last []View
-	n.Run(ctx, 250*time.Millisecond, func() []View {
+	n.Run(ctx, ctrl.Changes(), DefaultResync, func() []View {
 		recs, err := st.List()
 		if err != nil {
 			return last // keep routing on the last known state

@@ -77,6 +77,7 @@ func (c *Controller) adoptOne(ctx context.Context, ctr containerd.Container, rec
 	}
 	c.mu.Lock()
 	c.replicas[r.ID] = r
+	c.changed()
 	c.mu.Unlock()
 	c.attach(ctx, r, ctr)
 }
@@ -131,6 +132,7 @@ func (c *Controller) attach(ctx context.Context, r *Replica, ctr containerd.Cont
 				r.StartedAt = fi.ModTime()
 			}
 		}
+		c.changed()
 		c.mu.Unlock()
 		c.afterStart(wctx, r, task)
 		go c.watch(wctx, r, ch)
@@ -152,6 +154,7 @@ func (c *Controller) reattach(ctx context.Context) {
 		if errors.Is(err, errdefs.ErrNotFound) {
 			c.mu.Lock()
 			delete(c.replicas, r.ID)
+			c.changed()
 			c.mu.Unlock()
 			continue
 		}

@@ -20,6 +20,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/registry"
 	"github.com/zlayer/zlayer/noderuntime/spec"
@@ -92,6 +93,12 @@ type Controller struct {
 	ready    chan struct{}      // closed after the first converged pass after start
 	slots    chan struct{}      // Parallel container creations at a time
 	pulls    singleflight.Group // one pull per image at a time, whoever waits for it
+	// feed moves on with every change the API and the node's networking
+	// show (a replica's state, health, address; a deployment stored or
+	// gone), so they wait for it instead of re-reading on a timer.
+	feed changes.Feed
+	// generations are the stored deployments the last pass saw.
+	generations map[string]int64
 
 	runCtx context.Context
 }
@@ -218,6 +225,15 @@ func (c *Controller) Trigger() {
 // finished its first pass.
 func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
+// Changes moves on whenever what Status, Replicas or the stored
+// deployments show may have changed: read its version, then the state, then
+// wait for the version to move on.
+func (c *Controller) Changes() changes.Source { return &c.feed }
+
+// changed publishes a change; c.mu may be held (the feed has its own lock
+// and waiters never take c.mu while waiting).
+func (c *Controller) changed() { c.feed.Publish() }
+
 func (c *Controller) ctx(ctx context.Context) context.Context {
 	return withNS(ctx, c.o.Namespace)
 }
@@ -272,6 +288,7 @@ func (c *Controller) pass(ctx context.Context) error {
 	for _, r := range recs {
 		desired[r.Name] = r
 	}
+	c.noteGenerations(recs)
 	// A deployment whose record was quarantined (could not be decoded) is
 	// not known to be unwanted: its replicas are left running, untouched,
 	// until the name is deployed again.
@@ -312,6 +329,26 @@ func (c *Controller) pass(ctx context.Context) error {
 		go f()
 	}
 	return errors.Join(errs...)
+}
+
+// noteGenerations publishes a change when the stored deployments differ
+// from the last pass's: the API writes the store, and a new spec changes
+// what Status reports and which routes the ingress needs.
+func (c *Controller) noteGenerations(recs []*store.Record) {
+	gens := make(map[string]int64, len(recs))
+	for _, r := range recs {
+		gens[r.Name] = r.Generation
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	same := c.generations != nil && len(gens) == len(c.generations)
+	for name, g := range gens {
+		same = same && c.generations[name] == g
+	}
+	c.generations = gens
+	if !same {
+		c.changed()
+	}
 }
 
 func (c *Controller) snapshotReplicas() []*Replica {
@@ -393,8 +430,9 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	}
 	c.mu.Unlock()
 	ok, why := c.depsSatisfied(d, s)
+	c.mu.Lock()
+	before := st.message
 	if !ok {
-		c.mu.Lock()
 		if st.waitingSince.IsZero() {
 			st.waitingSince = time.Now()
 		}
@@ -406,12 +444,13 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 		if time.Since(st.waitingSince) > timeout {
 			st.message = why + fmt.Sprintf("; timed out after %s", timeout)
 		}
-		c.mu.Unlock()
 	} else {
-		c.mu.Lock()
 		st.waitingSince, st.message = time.Time{}, ""
-		c.mu.Unlock()
 	}
+	if st.message != before {
+		c.changed()
+	}
+	c.mu.Unlock()
 
 	// Rolling update: a replica of the old spec is replaced only when every
 	// lower index already runs the new spec and is ready, so one replica at a
@@ -501,6 +540,7 @@ func (c *Controller) createFn(d *spec.Deployment, name string, index int) func()
 		return func() {}
 	}
 	c.replicas[id] = r
+	c.changed()
 	ctx, _ := c.beginWork(c.ctx(c.runCtx), r)
 	c.mu.Unlock()
 	return func() {
@@ -513,6 +553,7 @@ func (c *Controller) createFn(d *spec.Deployment, name string, index int) func()
 			}
 			c.o.Log.Error("create replica", "id", id, "err", err)
 			r.State, r.Message = StateFailed, err.Error()
+			c.changed()
 			r.consecutive++
 			wait := backoff(s.RestartPolicy.Delay.D(), r.consecutive)
 			r.nextRestart = time.Now().Add(wait)
@@ -572,6 +613,7 @@ func (c *Controller) maybeRestart(ctx context.Context, r *Replica, s *spec.Servi
 			wait := backoff(s.RestartPolicy.Delay.D(), r.consecutive)
 			r.nextRestart = time.Now().Add(wait)
 			r.Message = err.Error()
+			c.changed()
 			time.AfterFunc(wait, c.Trigger)
 		}
 	}()
@@ -579,6 +621,7 @@ func (c *Controller) maybeRestart(ctx context.Context, r *Replica, s *spec.Servi
 
 // afterExit decides, under c.mu, what an exit leads to.
 func (c *Controller) afterExit(r *Replica, ran time.Duration) {
+	defer c.changed()
 	s := r.spec
 	if s == nil {
 		r.State = StateExited
@@ -665,6 +708,7 @@ func (c *Controller) startRemove(ctx context.Context, r *Replica) bool {
 	r.removing = true
 	r.State = StateStopping
 	r.removed = make(chan struct{})
+	c.changed()
 	c.mu.Unlock()
 	go func() {
 		defer close(r.removed)

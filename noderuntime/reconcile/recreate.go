@@ -85,6 +85,7 @@ func (c *Controller) recreate(ctx context.Context, r *Replica, why string) error
 	c.mu.Lock()
 	r.Restarts++
 	restarts := r.Restarts
+	c.changed()
 	c.mu.Unlock()
 	c.o.Metrics.Add("zlayer_replica_restarts_total", map[string]string{"deployment": r.Deployment, "service": r.Service}, 1)
 	if ctr, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {

@@ -58,6 +58,7 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	}
 	c.mu.Lock()
 	r.ImageDigest, r.Image = img.Target().Digest.String(), img.Name()
+	c.changed()
 	c.mu.Unlock()
 	// The image is here; making the container waits for a slot (bounding
 	// the node's concurrent creations) and has the create timeout.
@@ -266,6 +267,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 		c.o.Metrics.Add("zlayer_replica_restarts_total", map[string]string{"deployment": r.Deployment, "service": r.Service}, 1)
 	}
 	restarts := r.Restarts
+	c.changed()
 	c.mu.Unlock()
 	if restart {
 		_, _ = ctr.SetLabels(ctx, map[string]string{LabelRestarts: strconv.Itoa(restarts), LabelHealthy: "false"})
@@ -293,6 +295,7 @@ func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd
 	}
 	c.mu.Lock()
 	r.Addr = addr
+	c.changed()
 	c.mu.Unlock()
 	c.startHealth(ctx, r)
 }
@@ -311,6 +314,7 @@ func (c *Controller) startHealth(ctx context.Context, r *Replica) {
 		r.healthOf = nil
 		if r.State == StateRunning || r.State == StateUnhealthy {
 			r.State, r.Message = StateReady, ""
+			c.changed()
 		}
 		c.mu.Unlock()
 		return
@@ -326,18 +330,8 @@ func (c *Controller) startHealth(ctx context.Context, r *Replica) {
 		if hctx.Err() != nil {
 			return
 		}
-		c.mu.Lock()
 		h := st.Healthy
-		changed := r.Healthy == nil || *r.Healthy != h
-		r.Healthy = &h
-		if r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy {
-			if h {
-				r.State, r.Message = StateReady, ""
-			} else {
-				r.State, r.Message = StateUnhealthy, st.LastError
-			}
-		}
-		c.mu.Unlock()
+		changed := c.recordHealth(r, st)
 		c.o.Log.Info("health", "id", r.ID, "healthy", h, "err", st.LastError)
 		c.Trigger()
 		if changed {
@@ -346,6 +340,29 @@ func (c *Controller) startHealth(ctx context.Context, r *Replica) {
 			}
 		}
 	})
+}
+
+// recordHealth applies a prober's verdict to r and reports whether its
+// health changed.
+func (c *Controller) recordHealth(r *Replica, st health.Status) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := st.Healthy
+	changed := r.Healthy == nil || *r.Healthy != h
+	state, msg := r.State, r.Message
+	r.Healthy = &h
+	if r.State == StateRunning || r.State == StateReady || r.State == StateUnhealthy {
+		if h {
+			r.State, r.Message = StateReady, ""
+		} else {
+			r.State, r.Message = StateUnhealthy, st.LastError
+		}
+	}
+	// A verdict that shows nothing new wakes no one.
+	if changed || r.State != state || r.Message != msg {
+		c.changed()
+	}
+	return changed
 }
 
 // watch waits for the task's exit and records it. A wait that fails
@@ -368,6 +385,7 @@ func (c *Controller) watch(ctx context.Context, r *Replica, exitCh <-chan contai
 			return
 		}
 		r.State, r.Message, r.attached = StateUnknown, "lost contact with containerd: "+err.Error(), false
+		c.changed()
 		if r.cancel != nil {
 			r.cancel()
 		}
@@ -414,6 +432,7 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.mu.Lock()
 	r.removing = true
 	r.State = StateStopping
+	c.changed()
 	c.mu.Unlock()
 	// A create or restart in flight (a pull that hangs, say) is abandoned
 	// first: down and scale never wait on it, and it cannot leave a
@@ -442,6 +461,7 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.mu.Lock()
 	if c.replicas[r.ID] == r {
 		delete(c.replicas, r.ID)
+		c.changed()
 	}
 	c.mu.Unlock()
 }
