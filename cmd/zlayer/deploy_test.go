@@ -26,7 +26,7 @@ func TestDeployWaitFollowsChanges(t *testing.T) {
 	var mu sync.Mutex
 	var gets []string // each GET's since, "-" when it did not wait
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == "GET" {
+		if r.Method == http.MethodGet {
 			q := r.URL.Query()
 			since := "-"
 			if q.Get("wait") != "" {

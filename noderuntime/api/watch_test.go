@@ -32,7 +32,7 @@ type answer struct {
 }
 
 func get(t *testing.T, url string) answer {
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "Bearer sekrit")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
