@@ -285,19 +285,55 @@ func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd
 	c.mu.Unlock()
 	addr := "127.0.0.1"
 	if s != nil {
-		if n, err := c.o.Networks.For(s.NetworkMode); err == nil {
-			if a, err := n.Attach(ctx, r.ID, task.Pid()); err == nil {
-				addr = a
-			} else {
-				c.o.Log.Warn("network attach", "id", r.ID, "err", err)
-			}
+		a, err := c.joinNetwork(ctx, r.ID, s.NetworkMode, task.Pid())
+		if err != nil {
+			// Running on with a loopback address would pass a health check
+			// against whatever listens on the host's port and route the
+			// ingress to it: stop the replica instead, and let its restart
+			// policy bring it back with a network.
+			c.o.Log.Error("network attach failed; stopping the replica", "id", r.ID, "err", err)
+			c.mu.Lock()
+			r.Message = "network: " + err.Error()
+			c.changed()
+			c.mu.Unlock()
+			killTask(ctx, task, 0)
+			return
 		}
+		addr = a
 	}
 	c.mu.Lock()
 	r.Addr = addr
 	c.changed()
 	c.mu.Unlock()
 	c.startHealth(ctx, r)
+}
+
+// joinNetwork joins a started replica to its network, retrying a few times:
+// the CNI chain fails transiently on a busy node (the xtables lock held by
+// another rule change, say), and a restart for that would be out of
+// proportion.
+func (c *Controller) joinNetwork(ctx context.Context, id string, mode spec.NetworkMode, pid uint32) (string, error) {
+	n, err := c.o.Networks.For(mode)
+	if err != nil {
+		return "", err
+	}
+	var last error
+	for i, wait := range []time.Duration{0, 250 * time.Millisecond, time.Second} {
+		if i > 0 {
+			c.o.Log.Warn("network attach, trying again", "id", id, "err", last)
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		a, err := n.Attach(ctx, id, pid)
+		if err == nil {
+			return a, nil
+		}
+		last = err
+	}
+	return "", last
 }
 
 // startHealth (re)starts r's prober with its current spec; without a check
