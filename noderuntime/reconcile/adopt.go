@@ -121,10 +121,9 @@ func (c *Controller) attach(ctx context.Context, r *Replica, ctr containerd.Cont
 		}
 		r.cancel, r.waitCtx, r.PID, r.attached = cancel, wctx, task.Pid(), true
 		if r.State == StateUnknown || r.State == "" {
+			// Ready again only once afterStart has its address back: the
+			// ingress routes ready replicas by address.
 			r.State, r.Message = StateRunning, ""
-			if r.Healthy != nil && *r.Healthy {
-				r.State = StateReady
-			}
 		}
 		if r.StartedAt.IsZero() {
 			r.StartedAt = time.Now()

@@ -303,6 +303,11 @@ func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd
 	}
 	c.mu.Lock()
 	r.Addr = addr
+	if r.State == StateRunning && r.Healthy != nil && *r.Healthy {
+		// Adopted after a node restart, healthy when the node went away
+		// (a fresh start has no verdict yet).
+		r.State = StateReady
+	}
 	c.changed()
 	c.mu.Unlock()
 	c.startHealth(ctx, r)
