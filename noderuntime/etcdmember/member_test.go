@@ -253,6 +253,16 @@ func TestThreeMembersJoinAsLearnersAndSurviveLeaderStop(t *testing.T) {
 	if got := get(t, ctx, client(t, rest[1]), "/after/leader/stop"); got != "ok" {
 		t.Fatalf("%s reads %q after the failover, want ok", rest[1].cfg.Name, got)
 	}
+
+	// The old leader restarts from its data dir alone and catches up on
+	// the write it missed.
+	back := start(t, ctx, leader.cfg, nil)
+	if back.ID() != leader.ID() {
+		t.Fatalf("restarted %s has id %x, was %x", leader.cfg.Name, back.ID(), leader.ID())
+	}
+	if got := get(t, ctx, client(t, back), "/after/leader/stop"); got != "ok" {
+		t.Fatalf("restarted %s reads %q, want ok", leader.cfg.Name, got)
+	}
 }
 
 func TestClientWithoutClusterCertRefused(t *testing.T) {
