@@ -81,6 +81,7 @@ var daySteps = []scenario.Step[*serveDay]{
 	nodeStep("containerd restart reattaches", testContainerdRestartReattaches),
 	nodeStep("image import with pull_policy never", testImageImportPullNever),
 	nodeStep("metrics", testServeMetrics),
+	nodeStep("stop signal and grace per service", testStopSettings),
 	nodeStep("down removes everything", testDownRemovesEverything),
 }
 
@@ -458,6 +459,61 @@ func testDownRemovesEverything(t *testing.T, d *serveDay) {
 	}
 	if out := n.MustCLI("status", "-o", "json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("status -o json after down: %s", out)
+	}
+}
+
+// testStopSettings: a replica that ignores SIGTERM is stopped by its
+// stop_signal, and one with a short stop_grace_period is killed after it
+// rather than after the node's --stop-timeout (10s).
+func testStopSettings(t *testing.T, d *serveDay) {
+	n := d.n
+	out := t.TempDir()
+	// Each writes the signals it gets into out, and marks when its traps
+	// are set, so the test knows a stop now reaches a trap.
+	script := func(name string) string {
+		return fmt.Sprintf(`trap "echo TERM >> /out/%[1]s" TERM; trap "echo QUIT >> /out/%[1]s; exit 0" QUIT; touch /out/%[1]s.up; while true; do sleep 0.1; done`, name)
+	}
+	sp := n.WriteSpec("stopper.yaml", fmt.Sprintf(`version: v1
+deployment: stopper
+services:
+  quitter:
+    image: busybox
+    command: {entrypoint: [/bin/sh, -c], args: [%q]}
+    storage: [{type: bind, source: %s, target: /out}]
+    stop_signal: SIGQUIT
+  stubborn:
+    image: busybox
+    command: {entrypoint: [/bin/sh, -c], args: [%q]}
+    storage: [{type: bind, source: %s, target: /out}]
+    stop_grace_period: 1s
+`, script("quitter"), out, script("stubborn"), out))
+	n.MustCLI("deploy", sp, "--no-wait")
+	n.WaitFor("stoppers trapping", 60*time.Second, func() bool {
+		_, e1 := os.Stat(filepath.Join(out, "quitter.up"))
+		_, e2 := os.Stat(filepath.Join(out, "stubborn.up"))
+		return e1 == nil && e2 == nil
+	})
+	start := time.Now()
+	n.MustCLI("down", "stopper")
+	took := time.Since(start)
+	got := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(out, name))
+		return strings.TrimSpace(string(b))
+	}
+	if g := got("quitter"); g != "QUIT" {
+		t.Errorf("quitter got signals %q, want QUIT only", g)
+	}
+	if g := got("stubborn"); g != "TERM" {
+		t.Errorf("stubborn got signals %q, want TERM (then SIGKILL)", g)
+	}
+	// Both stops run their course in parallel or not; either way a 1s grace
+	// and a signal that ends the process at once stay far below the
+	// node's 10s, which the stubborn replica would otherwise wait out.
+	if took >= 10*time.Second {
+		t.Errorf("down took %v: the 1s stop_grace_period was not used", took)
+	}
+	if rs := n.Replicas("stopper", ""); len(rs) != 0 {
+		t.Errorf("replicas left after down: %+v", rs)
 	}
 }
 

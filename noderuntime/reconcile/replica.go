@@ -132,7 +132,7 @@ func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *R
 	}
 	// A leftover container of this id (e.g. a failed earlier attempt) goes.
 	if old, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
-		c.deleteContainer(ctx, old)
+		c.deleteContainer(ctx, old, c.stopPolicyOf(s))
 	}
 	c.mu.Lock()
 	keepLogs := r.keepLogs
@@ -215,7 +215,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 		}
 	}
 	if t, err := ctr.Task(ctx, nil); err == nil {
-		killTask(ctx, t, 0)
+		killTask(ctx, t, killNow)
 		if _, err := t.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete old task: %w", err)
 		}
@@ -249,7 +249,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	}
 	if err := task.Start(ctx); err != nil {
 		cancel()
-		killTask(ctx, task, 0)
+		killTask(ctx, task, killNow)
 		_, _ = task.Delete(ctx)
 		return fmt.Errorf("start task: %w", err)
 	}
@@ -296,7 +296,7 @@ func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd
 			r.Message = "network: " + err.Error()
 			c.changed()
 			c.mu.Unlock()
-			killTask(ctx, task, 0)
+			killTask(ctx, task, killNow)
 			return
 		}
 		addr = a
@@ -476,13 +476,15 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.abandonWork(r)
 	c.mu.Lock()
 	cancel := r.cancel
+	// The spec it last ran under: refreshSpec keeps it current for stop
+	// settings changed without a rollout.
+	stop := c.stopPolicyOf(r.spec)
 	c.mu.Unlock()
 	if c.o.BeforeStop != nil {
 		c.o.BeforeStop(ctx, r.ID)
 	}
 	if ctr, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
-		c.stopTask(ctx, ctr)
-		c.deleteContainer(ctx, ctr)
+		c.deleteContainer(ctx, ctr, stop)
 	}
 	if cancel != nil {
 		cancel()
@@ -502,22 +504,51 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.mu.Unlock()
 }
 
-func (c *Controller) stopTask(ctx context.Context, ctr containerd.Container) {
+func (c *Controller) stopTask(ctx context.Context, ctr containerd.Container, p stopPolicy) {
 	t, err := ctr.Task(ctx, nil)
 	if err != nil {
 		return
 	}
-	killTask(ctx, t, c.o.StopTimeout)
+	killTask(ctx, t, p)
 	if _, err := t.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		c.o.Log.Warn("delete task", "id", ctr.ID(), "err", err)
 	}
 }
 
-// killTask sends SIGTERM, then SIGKILL after grace. Only the container's
-// init is signalled: it is PID 1 of the container's PID namespace, so its
-// death takes the rest with it. (runc's kill --all walks cgroups, which on
+// stopPolicy is how a task is asked to stop: signal, then SIGKILL after
+// grace. The zero policy (killNow) sends SIGKILL at once.
+type stopPolicy struct {
+	signal syscall.Signal
+	grace  time.Duration
+}
+
+var killNow = stopPolicy{}
+
+// stopPolicyOf is s's stop_signal and stop_grace_period, the node's SIGTERM
+// and --stop-timeout where s leaves them out (or s is nil: a leftover
+// container whose spec is unknown).
+func (c *Controller) stopPolicyOf(s *spec.Service) stopPolicy {
+	p := stopPolicy{signal: syscall.SIGTERM, grace: c.o.StopTimeout}
+	if s == nil {
+		return p
+	}
+	if s.StopSignal != "" {
+		if n := unix.SignalNum(spec.CanonicalSignal(s.StopSignal)); n != 0 {
+			p.signal = n
+		}
+	}
+	if s.StopGracePeriod != nil {
+		p.grace = s.StopGracePeriod.D()
+	}
+	return p
+}
+
+// killTask sends p's signal, then SIGKILL after p's grace (at once for a
+// grace of 0, as docker stop -t 0 does). Only the container's init is
+// signalled: it is PID 1 of the container's PID namespace, so its death
+// takes the rest with it. (runc's kill --all walks cgroups, which on
 // hybrid cgroup hosts has been seen to reach far beyond the container.)
-func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
+func killTask(ctx context.Context, t containerd.Task, p stopPolicy) {
 	st, err := t.Status(ctx)
 	if err != nil || st.Status == containerd.Stopped || st.Status == containerd.Created && t.Pid() == 0 {
 		return
@@ -528,12 +559,14 @@ func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
 	if err != nil {
 		return
 	}
-	if grace > 0 {
-		_ = t.Kill(ctx, syscall.SIGTERM)
-		select {
-		case <-ch:
-			return
-		case <-time.After(grace):
+	if p.signal != 0 {
+		_ = t.Kill(ctx, p.signal)
+		if p.grace > 0 {
+			select {
+			case <-ch:
+				return
+			case <-time.After(p.grace):
+			}
 		}
 	}
 	_ = t.Kill(ctx, syscall.SIGKILL)
@@ -543,8 +576,8 @@ func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
 	}
 }
 
-func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Container) {
-	c.stopTask(ctx, ctr)
+func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Container, p stopPolicy) {
+	c.stopTask(ctx, ctr, p)
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		c.o.Log.Warn("delete container", "id", ctr.ID(), "err", err)
 	}
