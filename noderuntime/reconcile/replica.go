@@ -586,6 +586,23 @@ func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Contain
 // Exec runs cmd in the replica's container with the process settings of
 // its main process and returns the exit code.
 func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return c.ExecWith(ctx, id, cmd, ExecIO{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// ExecIO is an exec's streams and terminal.
+type ExecIO struct {
+	Stdin          io.Reader // nil: no stdin
+	Stdout, Stderr io.Writer // Stderr unused on a terminal
+	// TTY runs the command on a terminal of Cols x Rows; each size sent
+	// on Resize afterwards resizes it.
+	TTY        bool
+	Cols, Rows uint16
+	Resize     <-chan [2]uint16
+}
+
+// ExecWith is Exec with a terminal and resizes. A cancelled ctx (the
+// client gone) kills the process; it is deleted on every return.
+func (c *Controller) ExecWith(ctx context.Context, id string, cmd []string, eio ExecIO) (int, error) {
 	ctx = withNS(ctx, c.o.Namespace)
 	ctr, err := c.o.Client.LoadContainer(ctx, id)
 	if err != nil {
@@ -601,18 +618,25 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 	}
 	pspec := *sp.Process
 	pspec.Args = cmd
-	pspec.Terminal = false
+	pspec.Terminal = eio.TTY
+	pspec.ConsoleSize = nil
+	if eio.TTY && eio.Cols > 0 && eio.Rows > 0 {
+		pspec.ConsoleSize = &specs.Box{Width: uint(eio.Cols), Height: uint(eio.Rows)}
+	}
 	execID := fmt.Sprintf("x%d", time.Now().UnixNano())
 	fifoDir := filepath.Join(c.o.DataDir, "fifo")
 	_ = os.MkdirAll(fifoDir, 0o700)
 	var in io.Reader
 	var sc *stdinCloser
-	if stdin != nil {
-		pspec.Terminal = false
-		sc = &stdinCloser{r: stdin, ready: make(chan struct{})}
+	if eio.Stdin != nil {
+		sc = &stdinCloser{r: eio.Stdin, ready: make(chan struct{})}
 		in = sc
 	}
-	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(in, stdout, stderr), cio.WithFIFODir(fifoDir)))
+	copts := []cio.Opt{cio.WithStreams(in, eio.Stdout, eio.Stderr), cio.WithFIFODir(fifoDir)}
+	if eio.TTY {
+		copts = append(copts, cio.WithTerminal)
+	}
+	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(copts...))
 	if err != nil {
 		return -1, fmt.Errorf("exec: %w", err)
 	}
@@ -640,16 +664,36 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 		// Only a started process has a stdin for CloseIO to close.
 		close(sc.ready)
 	}
-	select {
-	case st := <-ch:
-		code, _, err := st.Result()
-		if io := proc.IO(); io != nil {
-			io.Wait()
+	resize := eio.Resize
+	if !eio.TTY {
+		resize = nil
+	}
+	for {
+		select {
+		case st := <-ch:
+			code, _, err := st.Result()
+			if io := proc.IO(); io != nil {
+				io.Wait()
+			}
+			return int(code), err
+		case sz, ok := <-resize:
+			if !ok {
+				resize = nil
+				continue
+			}
+			if err := proc.Resize(ctx, uint32(sz[0]), uint32(sz[1])); err != nil {
+				c.o.Log.Debug("exec resize", "id", id, "exec", execID, "err", err)
+			}
+		case <-ctx.Done():
+			// Delete refuses a live process: wait for the kill to land so
+			// that the deferred Delete leaves nothing behind.
+			_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+			}
+			return -1, ctx.Err()
 		}
-		return int(code), err
-	case <-ctx.Done():
-		_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
-		return -1, ctx.Err()
 	}
 }
 
