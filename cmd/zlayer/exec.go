@@ -105,4 +105,3 @@ func forwardResizes(ctx context.Context, fd int, winch <-chan os.Signal, out cha
 		}
 	}
 }
-
