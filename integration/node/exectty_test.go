@@ -77,7 +77,7 @@ func expect(t *testing.T, out *ptyOutput, from int, want string) int {
 func testServeExecTTY(t *testing.T, d *serveDay) {
 	n := d.n
 	cmd, f, out := zlayerOnPTY(t, n, "exec", "-it", "worker", "--replica", "1", "--", "sh")
-	type_ := func(s string) {
+	typeKeys := func(s string) {
 		if _, err := f.WriteString(s); err != nil {
 			t.Fatal(err)
 		}
@@ -87,9 +87,9 @@ func testServeExecTTY(t *testing.T, d *serveDay) {
 	// answers are computed, so the echo of what was typed cannot pass for
 	// them.
 	at := expect(t, out, 0, "/ # ")
-	type_("echo hi-$((1+1))\r")
+	typeKeys("echo hi-$((1+1))\r")
 	at = expect(t, out, at, "hi-2")
-	type_("stty size\r")
+	typeKeys("stty size\r")
 	at = expect(t, out, at, "24 80")
 	if err := pty.Setsize(f, &pty.Winsize{Rows: 33, Cols: 101}); err != nil {
 		t.Fatal(err)
@@ -97,17 +97,17 @@ func testServeExecTTY(t *testing.T, d *serveDay) {
 	// The resize travels on its own (SIGWINCH, then a frame): ask until
 	// the replica's terminal has it.
 	n.WaitFor("replica terminal resized", 30*time.Second, func() bool {
-		type_("stty size\r")
+		typeKeys("stty size\r")
 		time.Sleep(200 * time.Millisecond)
 		return strings.Contains(out.String()[at:], "33 101")
 	})
 	at = len(out.String())
-	type_("sleep 300\r")
+	typeKeys("sleep 300\r")
 	time.Sleep(300 * time.Millisecond)
-	type_("\x03")
-	type_("echo after-$((2+3))\r")
+	typeKeys("\x03")
+	typeKeys("echo after-$((2+3))\r")
 	at = expect(t, out, at, "after-5")
-	type_("exit 3\r")
+	typeKeys("exit 3\r")
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
