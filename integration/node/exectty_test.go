@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,26 +16,36 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 )
 
-// ptyOutput collects what a command writes to its terminal.
-type ptyOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// screen is what a command wrote to its terminal, as the test has read
+// it: chunks arrive from the writer on a channel, and only the test's
+// goroutine reads them into seen.
+type screen struct {
+	chunks chan []byte
+	seen   []byte
 }
 
-func (o *ptyOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
+func newScreen() *screen { return &screen{chunks: make(chan []byte, 256)} }
+
+// Write hands a copy of p to the test.
+func (s *screen) Write(p []byte) (int, error) {
+	s.chunks <- append([]byte(nil), p...)
+	return len(p), nil
 }
 
-func (o *ptyOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
+// drain takes in what has arrived without waiting.
+func (s *screen) drain() string {
+	for {
+		select {
+		case c := <-s.chunks:
+			s.seen = append(s.seen, c...)
+		default:
+			return string(s.seen)
+		}
+	}
 }
 
 // zlayerOnPTY starts the zlayer CLI on a new terminal of 24x80.
-func zlayerOnPTY(t *testing.T, n *Node, args ...string) (*exec.Cmd, *os.File, *ptyOutput) {
+func zlayerOnPTY(t *testing.T, n *Node, args ...string) (*exec.Cmd, *os.File, *screen) {
 	t.Helper()
 	cmd := n.s.Command(context.Background(), filepath.Join(n.s.BinDir, "zlayer"), args...)
 	cmd.Env = append(cmd.Env, "ZLAYER_HOST="+n.Socket)
@@ -45,7 +53,7 @@ func zlayerOnPTY(t *testing.T, n *Node, args ...string) (*exec.Cmd, *os.File, *p
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &ptyOutput{}
+	out := newScreen()
 	go func() { _, _ = io.Copy(out, f) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -54,20 +62,22 @@ func zlayerOnPTY(t *testing.T, n *Node, args ...string) (*exec.Cmd, *os.File, *p
 	return cmd, f, out
 }
 
-// expect waits for want in out after from bytes of it, and returns where
-// it ended.
-func expect(t *testing.T, out *ptyOutput, from int, want string) int {
+// expect waits for want on the screen after from bytes of it, and returns
+// where it ended.
+func expect(t *testing.T, out *screen, from int, want string) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
-		s := out.String()
+		s := out.drain()
 		if i := strings.Index(s[from:], want); i >= 0 {
 			return from + i + len(want)
 		}
-		if time.Now().After(deadline) {
+		select {
+		case c := <-out.chunks:
+			out.seen = append(out.seen, c...)
+		case <-deadline:
 			t.Fatalf("terminal did not show %q in 30s; it shows:\n%q", want, s[from:])
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -99,9 +109,9 @@ func testServeExecTTY(t *testing.T, d *serveDay) {
 	n.WaitFor("replica terminal resized", 30*time.Second, func() bool {
 		typeKeys("stty size\r")
 		time.Sleep(200 * time.Millisecond)
-		return strings.Contains(out.String()[at:], "33 101")
+		return strings.Contains(out.drain()[at:], "33 101")
 	})
-	at = len(out.String())
+	at = len(out.drain())
 	typeKeys("sleep 300\r")
 	time.Sleep(300 * time.Millisecond)
 	typeKeys("\x03")
@@ -114,10 +124,10 @@ func testServeExecTTY(t *testing.T, d *serveDay) {
 	case err := <-done:
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
-			t.Errorf("zlayer exec -it after exit 3: %v, want exit code 3; terminal:\n%s", err, out.String())
+			t.Errorf("zlayer exec -it after exit 3: %v, want exit code 3; terminal:\n%s", err, out.drain())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("zlayer exec -it did not end after exit 3; terminal:\n%s", out.String()[at:])
+		t.Fatalf("zlayer exec -it did not end after exit 3; terminal:\n%s", out.drain()[at:])
 	}
 }
 
@@ -141,7 +151,7 @@ func testServeExecClientKilled(t *testing.T, d *serveDay) {
 func testServeExecStreamsOverTCP(t *testing.T, d *serveDay) {
 	n := d.n
 	inR, inW := io.Pipe()
-	out := &ptyOutput{}
+	out := newScreen()
 	type result struct {
 		code int
 		err  error
@@ -159,8 +169,8 @@ func testServeExecStreamsOverTCP(t *testing.T, d *serveDay) {
 	_, _ = io.WriteString(inW, "two\n")
 	_ = inW.Close()
 	r := <-res
-	if r.err != nil || r.code != 4 || !strings.Contains(out.String(), "got-two") {
-		t.Errorf("exec over TCP: code %d err %v output %q", r.code, r.err, out.String())
+	if seen := out.drain(); r.err != nil || r.code != 4 || !strings.Contains(seen, "got-two") {
+		t.Errorf("exec over TCP: code %d err %v output %q", r.code, r.err, seen)
 	}
 	_, err := n.TCP(n.Token(true)).ExecInteractive(ctx, "shop", "worker", 0, []string{"true"}, apiclient.ExecStreams{Stdout: io.Discard, Stderr: io.Discard})
 	var ae *apiclient.Error

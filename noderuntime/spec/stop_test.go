@@ -1,17 +1,14 @@
 package spec
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
 )
 
+const stopBase = "version: v1\ndeployment: x\nservices:\n"
+
 func TestStopSettings(t *testing.T) {
-	d, err := Parse("stop.yaml", []byte(`version: v1
-deployment: x
-services:
-  a:
+	d, err := Parse("stop.yaml", []byte(stopBase+`  a:
     image: busybox
     stop_signal: QUIT
     stop_grace_period: 0s
@@ -39,42 +36,20 @@ services:
 }
 
 func TestStopSettingsRefusedWithPositions(t *testing.T) {
-	_, err := Parse("stop.yaml", []byte(`version: v1
-deployment: x
-services:
-  a:
-    image: busybox
-    stop_signal: sigterm
-    stop_grace_period: 2h
-  b:
-    image: busybox
-    stop_signal: SIGSIGTERM
-    stop_grace_period: -1s
-  c:
-    image: busybox
-    stop_signal: 15
-    stop_grace_period: soon
-`))
-	var es Errors
-	if !errors.As(err, &es) {
-		t.Fatalf("want Errors, got %v", err)
+	bad := func(svc, signal, grace string) string {
+		return "  " + svc + ":\n    image: busybox\n    stop_signal: " + signal + "\n    stop_grace_period: " + grace + "\n"
 	}
 	want := []string{
-		`stop.yaml:6:18: services.a.stop_signal: "sigterm" is not a signal name`,
-		"stop.yaml:7:24: services.a.stop_grace_period: must be at most 1h0m0s, got 2h0m0s",
-		`stop.yaml:10:18: services.b.stop_signal: "SIGSIGTERM" is not a signal name`,
-		"stop.yaml:11:24: services.b.stop_grace_period: must not be negative",
-		`stop.yaml:14:18: services.c.stop_signal: "15" is not a signal name`,
-		"stop.yaml:15:24: services.c.stop_grace_period: must be a duration",
+		`h.yaml:6:18: services.a.stop_signal: "sigterm" is not a signal name`,
+		"h.yaml:7:24: services.a.stop_grace_period: must be at most 1h0m0s, got 2h0m0s",
+		`h.yaml:10:18: services.b.stop_signal: "SIGSIGTERM" is not a signal name`,
+		"h.yaml:11:24: services.b.stop_grace_period: must not be negative",
+		`h.yaml:14:18: services.c.stop_signal: "15" is not a signal name`,
+		"h.yaml:15:24: services.c.stop_grace_period: must be a duration",
 	}
-	msg := err.Error()
-	for _, w := range want {
-		if !strings.Contains(msg, w) {
-			t.Errorf("missing %q in:\n%s", w, msg)
-		}
-	}
+	es := mustRefuse(t, stopBase+bad("a", "sigterm", "2h")+bad("b", "SIGSIGTERM", "-1s")+bad("c", "15", "soon"), want...)
 	if len(es) != len(want) {
-		t.Errorf("got %d errors, want %d:\n%s", len(es), len(want), msg)
+		t.Errorf("got %d errors, want %d:\n%v", len(es), len(want), es)
 	}
 }
 
