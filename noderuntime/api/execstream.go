@@ -53,7 +53,7 @@ func (s *Server) execInteractive(w http.ResponseWriter, r *http.Request, id stri
 	// connection: the session has its own, cancelled when reading fails.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	out := &frameConn{w: brw.Writer, conn: conn}
+	out := &frameConn{w: brw.Writer, conn: conn, timeout: s.limits().WriteTimeout, fail: cancel}
 	stdinR, stdinW := io.Pipe()
 	resize := make(chan [2]uint16, 1)
 	go readClientFrames(brw.Reader, stdinW, resize, cancel)
@@ -73,27 +73,48 @@ func (s *Server) execInteractive(w http.ResponseWriter, r *http.Request, id stri
 	_ = out.write(apitypes.FrameExit, b)
 }
 
+// stdinQueue is how many stdin frames wait for a command that is not
+// reading them before the connection is no longer read either. Frames go
+// to stdin from their own goroutine, so that a command ignoring its stdin
+// does not stop the reading that notices a dropped connection; past the
+// queue (and the pipes' buffers) reading stops, to bound the node's
+// memory, and a drop is then noticed by the next output write.
+const stdinQueue = 16
+
 // readClientFrames feeds the client's stdin and resizes to the exec until
 // the connection ends, then cancels the session.
 func readClientFrames(r *bufio.Reader, stdin *io.PipeWriter, resize chan [2]uint16, cancel func()) {
 	defer cancel()
+	q := make(chan []byte, stdinQueue)
+	defer close(q)
+	go func() {
+		for p := range q {
+			if p == nil {
+				_ = stdin.Close()
+				continue
+			}
+			// A write fails once the exec is over; the rest is dropped.
+			_, _ = stdin.Write(p)
+		}
+	}()
 	stdinOpen := true
 	for {
 		k, p, err := apitypes.ReadFrame(r)
 		if err != nil {
+			// Also ends a write blocked on a command that never read.
 			_ = stdin.CloseWithError(io.ErrUnexpectedEOF)
 			return
 		}
 		switch k {
 		case apitypes.FrameStdin:
-			if stdinOpen {
-				if _, err := stdin.Write(p); err != nil {
-					stdinOpen = false
-				}
+			if stdinOpen && len(p) > 0 {
+				q <- p
 			}
 		case apitypes.FrameStdinClose:
-			_ = stdin.Close()
-			stdinOpen = false
+			if stdinOpen {
+				q <- nil // after the data before it
+				stdinOpen = false
+			}
 		case apitypes.FrameResize:
 			var sz apitypes.TermSize
 			if json.Unmarshal(p, &sz) == nil && sz.Cols > 0 && sz.Rows > 0 {
@@ -109,19 +130,28 @@ func readClientFrames(r *bufio.Reader, stdin *io.PipeWriter, resize chan [2]uint
 }
 
 // frameConn writes frames from the exec's output copiers, one at a time.
+// Each write gets the API's write timeout, as the NDJSON streams' do: a
+// client that stops reading fails the output, and the session with it.
 type frameConn struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	conn net.Conn
+	mu      sync.Mutex
+	w       *bufio.Writer
+	conn    net.Conn
+	timeout time.Duration
+	fail    func() // ends the session
 }
 
 func (f *frameConn) write(k apitypes.FrameKind, p []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := apitypes.WriteFrame(f.w, k, p); err != nil {
-		return err
+	_ = f.conn.SetWriteDeadline(time.Now().Add(f.timeout))
+	err := apitypes.WriteFrame(f.w, k, p)
+	if err == nil {
+		err = f.w.Flush()
 	}
-	return f.w.Flush()
+	if err != nil {
+		f.fail()
+	}
+	return err
 }
 
 func (f *frameConn) stream(k apitypes.FrameKind) io.Writer {
