@@ -58,19 +58,25 @@ func execPeer(t *testing.T, seen chan<- apitypes.ExecRequest) http.Handler {
 	})
 }
 
+// peerClient is a client with token of a server that is execPeer.
+func peerClient(t *testing.T, token string) (*Client, <-chan apitypes.ExecRequest) {
+	seen := make(chan apitypes.ExecRequest, 1)
+	srv := httptest.NewServer(execPeer(t, seen))
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, seen
+}
+
 // lineWriter hands each write to the test.
 type lineWriter chan string
 
 func (l lineWriter) Write(p []byte) (int, error) { l <- string(p); return len(p), nil }
 
 func TestExecInteractiveStreamsBothWays(t *testing.T) {
-	seen := make(chan apitypes.ExecRequest, 1)
-	srv := httptest.NewServer(execPeer(t, seen))
-	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, "tok")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, seen := peerClient(t, "tok")
 	inR, inW := io.Pipe()
 	out, errs := make(lineWriter, 8), make(lineWriter, 8)
 	resize := make(chan apitypes.TermSize)
@@ -114,14 +120,8 @@ func TestExecInteractiveStreamsBothWays(t *testing.T) {
 }
 
 func TestExecInteractiveRefusedAnswer(t *testing.T) {
-	seen := make(chan apitypes.ExecRequest, 1)
-	srv := httptest.NewServer(execPeer(t, seen))
-	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, "wrong")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.ExecInteractive(context.Background(), "shop", "web", 0, []string{"sh"}, ExecStreams{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
+	c, _ := peerClient(t, "wrong")
+	_, err := c.ExecInteractive(context.Background(), "shop", "web", 0, []string{"sh"}, ExecStreams{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
 	var ae *Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
 		t.Errorf("refused upgrade: %v, want the 400 as an *Error", err)
