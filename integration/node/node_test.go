@@ -74,6 +74,9 @@ var daySteps = []scenario.Step[*serveDay]{
 	nodeStep("two services gated on health", testDeployGatedOnHealth),
 	nodeStep("logs", testServeLogs),
 	nodeStep("exec", testServeExec),
+	nodeStep("exec -it on a terminal", testServeExecTTY),
+	nodeStep("exec client killed leaves no process", testServeExecClientKilled),
+	nodeStep("exec -i streams over tcp", testServeExecStreamsOverTCP),
 	nodeStep("scale", testServeScale),
 	nodeStep("rolling update", testRollingUpdate),
 	nodeStep("crash loop", testCrashLoop),
@@ -81,6 +84,7 @@ var daySteps = []scenario.Step[*serveDay]{
 	nodeStep("containerd restart reattaches", testContainerdRestartReattaches),
 	nodeStep("image import with pull_policy never", testImageImportPullNever),
 	nodeStep("metrics", testServeMetrics),
+	nodeStep("stop signal and grace per service", testStopSettings),
 	nodeStep("down removes everything", testDownRemovesEverything),
 }
 
@@ -458,6 +462,54 @@ func testDownRemovesEverything(t *testing.T, d *serveDay) {
 	}
 	if out := n.MustCLI("status", "-o", "json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("status -o json after down: %s", out)
+	}
+}
+
+// testStopSettings: a replica that ignores SIGTERM is stopped by its
+// stop_signal, and one that takes 3s to finish after SIGTERM gets to
+// finish under a stop_grace_period of 30s, where the node's --stop-timeout
+// (2s here) would have killed it first. What each got is written to a
+// bind-mounted folder, which outlives the replicas.
+func testStopSettings(t *testing.T, d *serveDay) {
+	n := d.n
+	out := t.TempDir()
+	// Each marks when its traps are set, so the test knows a stop now
+	// reaches a trap.
+	quitter := `trap "echo TERM >> /out/quitter" TERM; trap "echo QUIT >> /out/quitter; exit 0" QUIT; touch /out/quitter.up; while true; do sleep 0.1; done`
+	slow := `trap "echo TERM >> /out/slow; sleep 3; echo DONE >> /out/slow; exit 0" TERM; touch /out/slow.up; while true; do sleep 0.1; done`
+	sp := n.WriteSpec("stopper.yaml", fmt.Sprintf(`version: v1
+deployment: stopper
+services:
+  quitter:
+    image: busybox
+    command: {entrypoint: [/bin/sh, -c], args: [%q]}
+    storage: [{type: bind, source: %s, target: /out}]
+    stop_signal: SIGQUIT
+  slow:
+    image: busybox
+    command: {entrypoint: [/bin/sh, -c], args: [%q]}
+    storage: [{type: bind, source: %s, target: /out}]
+    stop_grace_period: 30s
+`, quitter, out, slow, out))
+	n.MustCLI("deploy", sp, "--no-wait")
+	n.WaitFor("stoppers trapping", 60*time.Second, func() bool {
+		_, e1 := os.Stat(filepath.Join(out, "quitter.up"))
+		_, e2 := os.Stat(filepath.Join(out, "slow.up"))
+		return e1 == nil && e2 == nil
+	})
+	n.MustCLI("down", "stopper")
+	got := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(out, name))
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	if g := got("quitter"); g != "QUIT" {
+		t.Errorf("quitter got %q, want QUIT only (its stop_signal)", g)
+	}
+	if g := got("slow"); g != "TERM DONE" {
+		t.Errorf("slow got %q, want TERM DONE (finished within its stop_grace_period)", g)
+	}
+	if rs := n.Replicas("stopper", ""); len(rs) != 0 {
+		t.Errorf("replicas left after down: %+v", rs)
 	}
 }
 

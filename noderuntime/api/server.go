@@ -452,22 +452,32 @@ func (f frameWriter) Write(p []byte) (int, error) {
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	var req apitypes.ExecRequest
 	var stdin io.Reader
+	interactive := isExecUpgrade(r)
 	if h := r.Header.Get(apitypes.ExecHeader); h != "" {
 		if err := json.Unmarshal([]byte(h), &req); err != nil {
 			writeErr(w, 400, "bad_request", "invalid "+apitypes.ExecHeader+" header: "+err.Error())
 			return
 		}
-		// Stdin streams in while output streams out.
-		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
-			writeErr(w, 500, "internal", err.Error())
-			return
+		if !interactive {
+			// Stdin streams in while output streams out.
+			if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+				writeErr(w, 500, "internal", err.Error())
+				return
+			}
+			stdin = s.idleReader(w, r.Body)
 		}
-		stdin = s.idleReader(w, r.Body)
+	} else if interactive {
+		writeErr(w, 400, "bad_request", "an interactive exec gives its request in the "+apitypes.ExecHeader+" header")
+		return
 	} else if !decodeJSON(w, r, s.limits().MaxJSONBytes, &req) {
 		return
 	}
 	if len(req.Command) == 0 {
 		writeErr(w, 400, "bad_request", "command is required")
+		return
+	}
+	if req.TTY && !interactive {
+		writeErr(w, 400, "bad_request", "tty needs the interactive exec (Connection: Upgrade, Upgrade: "+apitypes.ExecUpgrade+")")
 		return
 	}
 	rec, svc := s.service(w, r)
@@ -481,6 +491,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	}
 	if rs.PID == 0 {
 		writeErr(w, 409, "not_running", fmt.Sprintf("replica %d of %s/%s is %s", rs.Replica, rec.Name, svc, rs.State))
+		return
+	}
+	if interactive {
+		s.execInteractive(w, r, rs.ID, req)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")

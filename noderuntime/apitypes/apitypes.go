@@ -42,6 +42,17 @@ type ScaleRequest struct {
 type ExecRequest struct {
 	Command []string `json:"command"`
 	Replica int      `json:"replica,omitempty"`
+	// TTY runs the command on a terminal of Size (interactive exec only:
+	// a terminal needs the upgraded stream for its resizes).
+	TTY  bool      `json:"tty,omitempty"`
+	Size *TermSize `json:"size,omitempty"`
+}
+
+// TermSize is a terminal's size in characters: an interactive exec's first
+// size, and the payload of its resize frames.
+type TermSize struct {
+	Cols uint16 `json:"cols"`
+	Rows uint16 `json:"rows"`
 }
 
 // ExecHeader carries the ExecRequest (JSON) when the request body is the

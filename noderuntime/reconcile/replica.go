@@ -132,7 +132,7 @@ func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *R
 	}
 	// A leftover container of this id (e.g. a failed earlier attempt) goes.
 	if old, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
-		c.deleteContainer(ctx, old)
+		c.deleteContainer(ctx, old, c.stopPolicyOf(s))
 	}
 	c.mu.Lock()
 	keepLogs := r.keepLogs
@@ -215,7 +215,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 		}
 	}
 	if t, err := ctr.Task(ctx, nil); err == nil {
-		killTask(ctx, t, 0)
+		killTask(ctx, t, killNow)
 		if _, err := t.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete old task: %w", err)
 		}
@@ -249,7 +249,7 @@ func (c *Controller) startTask(ctx context.Context, r *Replica, restart bool) er
 	}
 	if err := task.Start(ctx); err != nil {
 		cancel()
-		killTask(ctx, task, 0)
+		killTask(ctx, task, killNow)
 		_, _ = task.Delete(ctx)
 		return fmt.Errorf("start task: %w", err)
 	}
@@ -296,7 +296,7 @@ func (c *Controller) afterStart(ctx context.Context, r *Replica, task containerd
 			r.Message = "network: " + err.Error()
 			c.changed()
 			c.mu.Unlock()
-			killTask(ctx, task, 0)
+			killTask(ctx, task, killNow)
 			return
 		}
 		addr = a
@@ -481,13 +481,15 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.abandonWork(r)
 	c.mu.Lock()
 	cancel := r.cancel
+	// The spec it last ran under: refreshSpec keeps it current for stop
+	// settings changed without a rollout.
+	stop := c.stopPolicyOf(r.spec)
 	c.mu.Unlock()
 	if c.o.BeforeStop != nil {
 		c.o.BeforeStop(ctx, r.ID)
 	}
 	if ctr, err := c.o.Client.LoadContainer(ctx, r.ID); err == nil {
-		c.stopTask(ctx, ctr)
-		c.deleteContainer(ctx, ctr)
+		c.deleteContainer(ctx, ctr, stop)
 	}
 	if cancel != nil {
 		cancel()
@@ -507,22 +509,51 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	c.mu.Unlock()
 }
 
-func (c *Controller) stopTask(ctx context.Context, ctr containerd.Container) {
+func (c *Controller) stopTask(ctx context.Context, ctr containerd.Container, p stopPolicy) {
 	t, err := ctr.Task(ctx, nil)
 	if err != nil {
 		return
 	}
-	killTask(ctx, t, c.o.StopTimeout)
+	killTask(ctx, t, p)
 	if _, err := t.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		c.o.Log.Warn("delete task", "id", ctr.ID(), "err", err)
 	}
 }
 
-// killTask sends SIGTERM, then SIGKILL after grace. Only the container's
-// init is signalled: it is PID 1 of the container's PID namespace, so its
-// death takes the rest with it. (runc's kill --all walks cgroups, which on
+// stopPolicy is how a task is asked to stop: signal, then SIGKILL after
+// grace. The zero policy (killNow) sends SIGKILL at once.
+type stopPolicy struct {
+	signal syscall.Signal
+	grace  time.Duration
+}
+
+var killNow = stopPolicy{}
+
+// stopPolicyOf is s's stop_signal and stop_grace_period, the node's SIGTERM
+// and --stop-timeout where s leaves them out (or s is nil: a leftover
+// container whose spec is unknown).
+func (c *Controller) stopPolicyOf(s *spec.Service) stopPolicy {
+	p := stopPolicy{signal: syscall.SIGTERM, grace: c.o.StopTimeout}
+	if s == nil {
+		return p
+	}
+	if s.StopSignal != "" {
+		if n := unix.SignalNum(spec.CanonicalSignal(s.StopSignal)); n != 0 {
+			p.signal = n
+		}
+	}
+	if s.StopGracePeriod != nil {
+		p.grace = s.StopGracePeriod.D()
+	}
+	return p
+}
+
+// killTask sends p's signal, then SIGKILL after p's grace (at once for a
+// grace of 0, as docker stop -t 0 does). Only the container's init is
+// signalled: it is PID 1 of the container's PID namespace, so its death
+// takes the rest with it. (runc's kill --all walks cgroups, which on
 // hybrid cgroup hosts has been seen to reach far beyond the container.)
-func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
+func killTask(ctx context.Context, t containerd.Task, p stopPolicy) {
 	st, err := t.Status(ctx)
 	if err != nil || st.Status == containerd.Stopped || st.Status == containerd.Created && t.Pid() == 0 {
 		return
@@ -533,12 +564,14 @@ func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
 	if err != nil {
 		return
 	}
-	if grace > 0 {
-		_ = t.Kill(ctx, syscall.SIGTERM)
-		select {
-		case <-ch:
-			return
-		case <-time.After(grace):
+	if p.signal != 0 {
+		_ = t.Kill(ctx, p.signal)
+		if p.grace > 0 {
+			select {
+			case <-ch:
+				return
+			case <-time.After(p.grace):
+			}
 		}
 	}
 	_ = t.Kill(ctx, syscall.SIGKILL)
@@ -548,8 +581,8 @@ func killTask(ctx context.Context, t containerd.Task, grace time.Duration) {
 	}
 }
 
-func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Container) {
-	c.stopTask(ctx, ctr)
+func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Container, p stopPolicy) {
+	c.stopTask(ctx, ctr, p)
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		c.o.Log.Warn("delete container", "id", ctr.ID(), "err", err)
 	}
@@ -558,6 +591,23 @@ func (c *Controller) deleteContainer(ctx context.Context, ctr containerd.Contain
 // Exec runs cmd in the replica's container with the process settings of
 // its main process and returns the exit code.
 func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return c.ExecWith(ctx, id, cmd, ExecIO{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// ExecIO is an exec's streams and terminal.
+type ExecIO struct {
+	Stdin          io.Reader // nil: no stdin
+	Stdout, Stderr io.Writer // Stderr unused on a terminal
+	// TTY runs the command on a terminal of Cols x Rows; each size sent
+	// on Resize afterwards resizes it.
+	TTY        bool
+	Cols, Rows uint16
+	Resize     <-chan [2]uint16
+}
+
+// ExecWith is Exec with a terminal and resizes. A cancelled ctx (the
+// client gone) kills the process; it is deleted on every return.
+func (c *Controller) ExecWith(ctx context.Context, id string, cmd []string, eio ExecIO) (int, error) {
 	ctx = withNS(ctx, c.o.Namespace)
 	ctr, err := c.o.Client.LoadContainer(ctx, id)
 	if err != nil {
@@ -573,18 +623,25 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 	}
 	pspec := *sp.Process
 	pspec.Args = cmd
-	pspec.Terminal = false
+	pspec.Terminal = eio.TTY
+	pspec.ConsoleSize = nil
+	if eio.TTY && eio.Cols > 0 && eio.Rows > 0 {
+		pspec.ConsoleSize = &specs.Box{Width: uint(eio.Cols), Height: uint(eio.Rows)}
+	}
 	execID := fmt.Sprintf("x%d", time.Now().UnixNano())
 	fifoDir := filepath.Join(c.o.DataDir, "fifo")
 	_ = os.MkdirAll(fifoDir, 0o700)
 	var in io.Reader
 	var sc *stdinCloser
-	if stdin != nil {
-		pspec.Terminal = false
-		sc = &stdinCloser{r: stdin, ready: make(chan struct{})}
+	if eio.Stdin != nil {
+		sc = &stdinCloser{r: eio.Stdin, ready: make(chan struct{})}
 		in = sc
 	}
-	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(in, stdout, stderr), cio.WithFIFODir(fifoDir)))
+	copts := []cio.Opt{cio.WithStreams(in, eio.Stdout, eio.Stderr), cio.WithFIFODir(fifoDir)}
+	if eio.TTY {
+		copts = append(copts, cio.WithTerminal)
+	}
+	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(copts...))
 	if err != nil {
 		return -1, fmt.Errorf("exec: %w", err)
 	}
@@ -612,16 +669,36 @@ func (c *Controller) Exec(ctx context.Context, id string, cmd []string, stdin io
 		// Only a started process has a stdin for CloseIO to close.
 		close(sc.ready)
 	}
-	select {
-	case st := <-ch:
-		code, _, err := st.Result()
-		if io := proc.IO(); io != nil {
-			io.Wait()
+	resize := eio.Resize
+	if !eio.TTY {
+		resize = nil
+	}
+	for {
+		select {
+		case st := <-ch:
+			code, _, err := st.Result()
+			if io := proc.IO(); io != nil {
+				io.Wait()
+			}
+			return int(code), err
+		case sz, ok := <-resize:
+			if !ok {
+				resize = nil
+				continue
+			}
+			if err := proc.Resize(ctx, uint32(sz[0]), uint32(sz[1])); err != nil {
+				c.o.Log.Debug("exec resize", "id", id, "exec", execID, "err", err)
+			}
+		case <-ctx.Done():
+			// Delete refuses a live process: wait for the kill to land so
+			// that the deferred Delete leaves nothing behind.
+			_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+			}
+			return -1, ctx.Err()
 		}
-		return int(code), err
-	case <-ctx.Done():
-		_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
-		return -1, ctx.Err()
 	}
 }
 

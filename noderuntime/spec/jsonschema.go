@@ -29,6 +29,7 @@ func JSONSchema() ([]byte, error) {
 			"host":     hostRule.jsonSchema(),
 			"labelkey": labelKeyRule.jsonSchema(),
 			"envname":  envNameRule.jsonSchema(),
+			"signal":   signalRule.jsonSchema(),
 			"quantity": {"type": []string{"string", "integer"}, "pattern": quantityPattern},
 			"cpu":      {"type": []string{"string", "number"}, "pattern": cpuPattern},
 		},

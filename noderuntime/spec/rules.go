@@ -23,6 +23,7 @@ var (
 	hostRule     = &rule{check: checkHost, pattern: hostPattern}
 	labelKeyRule = &rule{check: CheckLabelKey, pattern: "^.+$", notPattern: "^[Zz][Ll][Aa][Yy][Ee][Rr]\\."}
 	envNameRule  = &rule{check: checkEnvName, pattern: "^[^=]+$"}
+	signalRule   = &rule{check: checkSignal, pattern: signalPattern}
 )
 
 const (
@@ -104,4 +105,34 @@ func checkEnvName(k string) error {
 		return fmt.Errorf("%q is not a valid environment variable name (empty, or holds '=' or NUL)", k)
 	}
 	return nil
+}
+
+// signalNames are the Linux signals a stop_signal may name, without "SIG".
+// Real-time signals are left out: their numbers depend on the C library.
+var signalNames = []string{
+	"HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1",
+	"SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP",
+	"TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH",
+	"IO", "PWR", "SYS",
+}
+
+var signalPattern = "^(SIG)?(" + strings.Join(signalNames, "|") + ")$"
+
+var signalRE = regexp.MustCompile(signalPattern)
+
+// checkSignal takes a signal name in upper case, with or without "SIG"
+// (SIGTERM, TERM), as Docker and compose do.
+func checkSignal(s string) error {
+	if !signalRE.MatchString(s) {
+		return fmt.Errorf("%q is not a signal name: use one such as SIGTERM, SIGQUIT or SIGINT", s)
+	}
+	return nil
+}
+
+// CanonicalSignal writes a valid signal name with its "SIG" prefix.
+func CanonicalSignal(s string) string {
+	if strings.HasPrefix(s, "SIG") {
+		return s
+	}
+	return "SIG" + s
 }

@@ -64,6 +64,10 @@ const (
 	MinRestartDelay   = 100 * time.Millisecond
 	MinDependsTimeout = time.Second
 	MaxDuration       = 24 * time.Hour
+	// MaxStopGracePeriod bounds stop_grace_period: a down or a rollout
+	// waits that long per replica, and an hour is already past any drain
+	// worth waiting for.
+	MaxStopGracePeriod = time.Hour
 	// MinMemory is the least memory limit; runc and Docker refuse less
 	// than 6 MiB, where not even the runtime's own init fits.
 	MinMemory = 6 << 20
@@ -166,6 +170,8 @@ var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "storage", s: &schema{kind: kList, elem: storageS}},
 	{name: "network_mode", s: &schema{kind: kEnum, enum: []string{"host", "bridge"}}},
 	{name: "labels", s: &schema{kind: kStringMap, keyRule: labelKeyRule}},
+	{name: "stop_signal", s: &schema{kind: kString, rule: signalRule}},
+	{name: "stop_grace_period", s: &schema{kind: kDuration, maxDur: MaxStopGracePeriod}},
 }}
 
 var rootS = &schema{kind: kObject, fields: []field{

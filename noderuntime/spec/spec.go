@@ -39,6 +39,12 @@ type Service struct {
 	Storage       []Storage         `json:"storage,omitempty" yaml:"storage" doc:"Mounts: bind (host path), named (node volume) or tmpfs."`
 	NetworkMode   NetworkMode       `json:"network_mode" yaml:"network_mode" enum:"host,bridge" doc:"host shares the node's network; bridge needs node networking (default host on a node without it)."`
 	Labels        map[string]string `json:"labels,omitempty" yaml:"labels" keys:"labelkey" doc:"Container labels; keys starting with zlayer. are reserved for the node."`
+	// StopSignal and StopGracePeriod are read when a replica is stopped,
+	// not when its container is made, so they are not in Hash: changing
+	// them rolls nothing and applies to the next stop (as compose leaves
+	// running containers alone for stop_grace_period).
+	StopSignal      string    `json:"stop_signal,omitempty" yaml:"stop_signal" schema:"signal" doc:"Signal that asks a replica to stop, e.g. SIGTERM, SIGQUIT, INT (default SIGTERM)."`
+	StopGracePeriod *Duration `json:"stop_grace_period,omitempty" yaml:"stop_grace_period" doc:"Time between the stop signal and SIGKILL, at most 1h; 0s sends SIGKILL right after the signal (default: the node's --stop-timeout)."`
 }
 
 type Image struct {
@@ -301,6 +307,9 @@ func (s *Service) applyDefaults(o ParseOptions) {
 	if s.NetworkMode == "" {
 		s.NetworkMode = o.DefaultNetworkMode
 	}
+	if s.StopSignal != "" {
+		s.StopSignal = CanonicalSignal(s.StopSignal)
+	}
 	for i := range s.Endpoints {
 		e := &s.Endpoints[i]
 		if e.Protocol == "" {
@@ -338,9 +347,9 @@ func (s *Service) applyDefaults(o ParseOptions) {
 }
 
 // Hash identifies what a replica's container is made from: image, command,
-// env, mounts, resources, network and labels. Scale, health, restart policy
-// and depends are the node's business and change no container, so they are
-// left out: editing them never rolls replicas.
+// env, mounts, resources, network and labels. Scale, health, restart policy,
+// depends and the stop settings are the node's business and change no
+// container, so they are left out: editing them never rolls replicas.
 func (s *Service) Hash() string {
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(struct {
