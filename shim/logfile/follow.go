@@ -217,34 +217,20 @@ func openSnapshot(path string) ([]*os.File, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	var snap []*os.File
-	closeAll := func() {
-		for _, f := range snap {
-			f.Close()
-		}
-	}
-	for _, name := range names {
-		f, err := os.Open(name)
-		if errors.Is(err, os.ErrNotExist) {
-			closeAll()
-			return nil, false, nil
-		}
-		if err != nil {
-			closeAll()
-			return nil, false, err
-		}
-		snap = append(snap, f)
+	snap, ok, err := openNames(names)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
 	again, err := Files(path)
 	if err != nil || len(again) != len(names) {
-		closeAll()
+		closeFiles(snap)
 		return nil, false, err
 	}
 	for i, f := range snap {
 		a, err1 := os.Stat(names[i])
 		b, err2 := f.Stat()
 		if err1 != nil || err2 != nil || !os.SameFile(a, b) {
-			closeAll()
+			closeFiles(snap)
 			return nil, false, nil
 		}
 	}

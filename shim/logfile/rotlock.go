@@ -93,18 +93,32 @@ func lockedSnapshot(path string) (snap []*os.File, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	for _, name := range names[:len(names)-1] {
+	if len(names) == 0 || names[len(names)-1] != path {
+		// Removed (Remove, not the writer) since the Stat above.
+		return nil, false, nil
+	}
+	snap, ok, err = openNames(names[:len(names)-1])
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	keep = true
+	return append(snap, cur), true, nil
+}
+
+// openNames opens names in order; ok is false when one has vanished (a
+// rotation moved it or Remove deleted it), and then none stays open.
+func openNames(names []string) (snap []*os.File, ok bool, err error) {
+	snap = make([]*os.File, 0, len(names)+1)
+	for _, name := range names {
 		f, err := os.Open(name)
 		if err != nil {
 			closeFiles(snap)
 			if errors.Is(err, os.ErrNotExist) {
-				// Removed by someone other than the writer (Remove).
 				return nil, false, nil
 			}
 			return nil, false, err
 		}
 		snap = append(snap, f)
 	}
-	keep = true
-	return append(snap, cur), true, nil
+	return snap, true, nil
 }
