@@ -335,16 +335,21 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// An unknown name is answered at once, not after the wait.
-	if rec := s.record(w, r.PathValue("name")); rec == nil {
-		return
+	name := r.PathValue("name")
+	if wait > 0 {
+		// An unknown name is answered at once, not after the wait.
+		if rec := s.record(w, name); rec == nil {
+			return
+		}
+		s.awaitChange(w, r, since, wait)
+		if r.Context().Err() != nil {
+			return
+		}
 	}
-	s.awaitChange(w, r, since, wait)
-	if r.Context().Err() != nil {
-		return
-	}
+	// The version is read before the state it goes out with, so a change
+	// in between is one the client's next wait returns for at once.
 	v := s.changes().Version()
-	if rec := s.record(w, r.PathValue("name")); rec != nil {
+	if rec := s.record(w, name); rec != nil {
 		setVersion(w, v)
 		writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
 	}

@@ -42,9 +42,6 @@ func (s *Server) watchParams(w http.ResponseWriter, r *http.Request) (since uint
 // awaitChange waits up to wait for the state to move past since, and gives
 // the answer a fresh write deadline: the wait is not writing time.
 func (s *Server) awaitChange(w http.ResponseWriter, r *http.Request, since uint64, wait time.Duration) {
-	if wait <= 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	_, _ = changes.Wait(ctx, s.changes(), since)
