@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strconv"
 	"sync"
@@ -341,10 +342,7 @@ func (c *Controller) noteGenerations(recs []*store.Record) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	same := c.generations != nil && len(gens) == len(c.generations)
-	for name, g := range gens {
-		same = same && c.generations[name] == g
-	}
+	same := c.generations != nil && maps.Equal(gens, c.generations)
 	c.generations = gens
 	if !same {
 		c.changed()
