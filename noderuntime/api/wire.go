@@ -19,7 +19,7 @@ func wireReplica(r reconcile.ReplicaStatus) apitypes.ReplicaStatus {
 		ID: r.ID, Deployment: r.Deployment, Service: r.Service, Replica: r.Replica, State: r.State,
 		Healthy: r.Healthy, Restarts: r.Restarts, LastExit: exit, PID: r.PID, Image: r.Image,
 		ImageDigest: r.ImageDigest, SpecHash: r.SpecHash, Current: r.Current, StartedAt: r.StartedAt,
-		Message: r.Message, Address: r.Address,
+		Message: r.Message, Address: r.Address, Node: r.Node,
 	}
 }
 

@@ -150,6 +150,8 @@ type ReplicaStatus struct {
 	StartedAt   time.Time    `json:"started_at,omitzero"`
 	Message     string       `json:"message,omitempty"`
 	Address     string       `json:"address,omitempty"`
+	// Node runs the replica (cluster mode; absent on a single node).
+	Node string `json:"node,omitempty"`
 }
 
 // ServiceStatus sums up a service.

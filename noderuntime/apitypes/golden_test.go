@@ -21,7 +21,7 @@ func filled() map[string]any {
 		ID: "shop-web-1-abc", Deployment: "shop", Service: "web", Replica: 1, State: ReplicaReady,
 		Healthy: &yes, Restarts: 2, LastExit: &ExitInfo{Code: 137, At: at, Signal: 9, OOMKilled: true},
 		PID: 4242, Image: "docker.io/library/busybox:latest", ImageDigest: "sha256:0123", SpecHash: "a1b2c3d4e5f6",
-		Current: true, StartedAt: at.Add(time.Second), Message: "health check passed", Address: "10.210.0.2",
+		Current: true, StartedAt: at.Add(time.Second), Message: "health check passed", Address: "10.210.0.2", Node: "s1",
 	}
 	return map[string]any{
 		"Error": Error{Code: "invalid_spec", Message: "x.yaml:6:23: services.web.scale.replicas: -2 is below 0",

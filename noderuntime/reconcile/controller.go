@@ -79,6 +79,20 @@ type Options struct {
 	// BeforeStop runs before a replica is stopped for good (removal, scale
 	// down, rolling replacement): node networking drains it from the ingress.
 	BeforeStop func(ctx context.Context, id string)
+	// Placement is set in cluster mode: the node runs only the replica
+	// indices the cluster's scheduler assigned to it, and a service's
+	// dependencies count the replicas ready on every node.
+	Placement Placement
+}
+
+// Placement is what a cluster tells a node's controller about replicas
+// beyond its own.
+type Placement interface {
+	// Assigned says whether replica index of dep/svc runs on this node.
+	Assigned(dep, svc string, index int) bool
+	// ReadyElsewhere counts the replicas of dep/svc on the spec hash that
+	// are ready on other nodes.
+	ReadyElsewhere(dep, svc, hash string) int
 }
 
 // Controller is the reconciler.
@@ -373,6 +387,12 @@ func (c *Controller) serviceReplicas(dep, svc string) []*Replica {
 	return out
 }
 
+// assigned says whether index of dep/svc is this node's to run: every
+// index on a single node.
+func (c *Controller) assigned(dep, svc string, index int) bool {
+	return c.o.Placement == nil || c.o.Placement.Assigned(dep, svc, index)
+}
+
 // isReady is whether a replica serves: running and healthy (if checked).
 func isReady(r *Replica) bool { return r.State == StateReady }
 
@@ -388,6 +408,9 @@ func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, s
 			if ok && r.Hash == d.Services[dep.Service].Hash() {
 				got++
 			}
+		}
+		if p := c.o.Placement; p != nil {
+			got += p.ReadyElsewhere(d.Deployment, dep.Service, d.Services[dep.Service].Hash())
 		}
 		if got < max(want, 1) && want > 0 {
 			return false, fmt.Sprintf("waiting for %s to be %s (%d/%d)", dep.Service, dep.Condition, got, want)
@@ -413,7 +436,7 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 		if removing {
 			continue
 		}
-		if r.Index > want || r.Index < 1 {
+		if r.Index > want || r.Index < 1 || !c.assigned(d.Deployment, name, r.Index) {
 			c.startRemove(ctx, r)
 			continue
 		}
@@ -464,6 +487,9 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	}
 	var creates []func()
 	for i := 1; i <= want; i++ {
+		if !c.assigned(d.Deployment, name, i) {
+			continue
+		}
 		var cur *Replica
 		var old []*Replica
 		for _, r := range byIndex[i] {

@@ -46,6 +46,8 @@ type ReplicaStatus struct {
 	StartedAt   time.Time
 	Message     string
 	Address     string
+	// Node runs the replica (cluster mode; empty on a single node).
+	Node string
 }
 
 // ServiceStatus sums up a service.
@@ -78,24 +80,48 @@ func (c *Controller) replicaStatus(r *Replica, hash string) ReplicaStatus {
 
 // Status reports a stored deployment against what runs.
 func (c *Controller) Status(rec *store.Record) DeploymentStatus {
+	var rs []ReplicaStatus
+	for _, name := range rec.Spec.StartOrder() {
+		hash := rec.Spec.Services[name].Hash()
+		for _, r := range c.serviceReplicas(rec.Name, name) {
+			c.mu.Lock()
+			rs = append(rs, c.replicaStatus(r, hash))
+			c.mu.Unlock()
+		}
+	}
+	return Summarize(rec, rs, c.ServiceMessage)
+}
+
+// ServiceMessage is why the service dep/svc waits ("" when it does not).
+func (c *Controller) ServiceMessage(dep, svc string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.services[dep+"/"+svc]; st != nil {
+		return st.message
+	}
+	return ""
+}
+
+// Summarize reports a stored deployment against replicas, those of one
+// node or of a whole cluster; message gives a service's waiting reason.
+// Replicas of other deployments or services are left out, and Current is
+// worked out against rec.
+func Summarize(rec *store.Record, replicas []ReplicaStatus, message func(dep, svc string) string) DeploymentStatus {
 	ds := DeploymentStatus{Name: rec.Name, Generation: rec.Generation, UpdatedAt: rec.UpdatedAt, Ready: true}
 	for _, name := range rec.Spec.StartOrder() {
 		s := rec.Spec.Services[name]
 		hash := s.Hash()
 		ss := ServiceStatus{Name: name, Desired: s.Scale.Count()}
-		current := 0
 		crash, failed := false, false
 		var msg string
-		for _, r := range c.serviceReplicas(rec.Name, name) {
-			c.mu.Lock()
-			rs := c.replicaStatus(r, hash)
-			c.mu.Unlock()
+		for _, rs := range replicas {
+			if rs.Deployment != rec.Name || rs.Service != name {
+				continue
+			}
+			rs.Current = rs.SpecHash == hash
 			ss.Replicas = append(ss.Replicas, rs)
-			if rs.Current {
-				current++
-				if rs.State == StateReady {
-					ss.Ready++
-				}
+			if rs.Current && rs.State == StateReady {
+				ss.Ready++
 			}
 			switch rs.State {
 			case StateCrashLoop:
@@ -106,11 +132,10 @@ func (c *Controller) Status(rec *store.Record) DeploymentStatus {
 				msg = rs.Message
 			}
 		}
-		c.mu.Lock()
-		if st := c.services[rec.Name+"/"+name]; st != nil && st.message != "" {
-			msg = st.message
+		sort.SliceStable(ss.Replicas, func(i, j int) bool { return ss.Replicas[i].Replica < ss.Replicas[j].Replica })
+		if m := message(rec.Name, name); m != "" {
+			msg = m
 		}
-		c.mu.Unlock()
 		switch {
 		case failed:
 			ss.State = apitypes.ServiceFailed

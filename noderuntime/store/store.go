@@ -6,6 +6,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -315,4 +316,57 @@ func (s *Store) Delete(name string) error {
 		}
 		return b.Delete([]byte(name))
 	})
+}
+
+// Mirror makes the stored deployments exactly recs, as they are
+// (generations and times included): in cluster mode the node keeps a copy
+// of the cluster's deployments, so it goes on running its replicas while
+// cut off from the servers and after a restart there. It says whether
+// anything changed.
+func (s *Store) Mirror(recs []*Record) (bool, error) {
+	want := make(map[string][]byte, len(recs))
+	for _, r := range recs {
+		if r == nil || r.Spec == nil || r.Name == "" || r.Spec.Deployment != r.Name {
+			return false, fmt.Errorf("mirror: record %v is not a deployment", r)
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return false, fmt.Errorf("mirror %s: %w", r.Name, err)
+		}
+		want[r.Name] = v
+	}
+	changed := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDeployments)
+		var gone [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			if _, ok := want[string(k)]; !ok {
+				gone = append(gone, clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			changed = true
+		}
+		now := time.Now().UTC()
+		for name, v := range want {
+			if bytes.Equal(b.Get([]byte(name)), v) {
+				continue
+			}
+			if err := supersede(tx, name, now); err != nil {
+				return err
+			}
+			if err := b.Put([]byte(name), v); err != nil {
+				return err
+			}
+			changed = true
+		}
+		return nil
+	})
+	return changed, err
 }

@@ -172,3 +172,45 @@ func TestGetSetsAsideCorruptRecord(t *testing.T) {
 		t.Fatalf("second get: %v", err)
 	}
 }
+
+// TestMirrorMakesTheStoreExactly keeps records as the cluster gave them
+// (generation included), drops what the cluster no longer has, and says
+// whether anything changed.
+func TestMirrorMakesTheStoreExactly(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	parse := func(name string) *spec.Deployment {
+		d, err := spec.Parse(name+".yaml", []byte("version: v1\ndeployment: "+name+"\nservices:\n  web:\n    image: busybox\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if _, err := s.Put(parse("local"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	a := &Record{Name: "a", Spec: parse("a"), Source: "src-a", Generation: 7}
+	changed, err := s.Mirror([]*Record{a})
+	if err != nil || !changed {
+		t.Fatalf("mirror: changed=%v err=%v", changed, err)
+	}
+	l, _ := s.List()
+	if len(l) != 1 || l[0].Name != "a" || l[0].Generation != 7 || l[0].Source != "src-a" {
+		t.Fatalf("after mirror: %+v", l)
+	}
+	if changed, err := s.Mirror([]*Record{a}); err != nil || changed {
+		t.Fatalf("same mirror again: changed=%v err=%v", changed, err)
+	}
+	if _, err := s.Mirror([]*Record{{Name: "b", Spec: parse("c")}}); err == nil {
+		t.Fatal("a record naming another deployment was mirrored")
+	}
+	if changed, err := s.Mirror(nil); err != nil || !changed {
+		t.Fatalf("empty mirror: changed=%v err=%v", changed, err)
+	}
+	if l, _ := s.List(); len(l) != 0 {
+		t.Fatalf("left after empty mirror: %+v", l)
+	}
+}
