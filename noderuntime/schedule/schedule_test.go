@@ -99,12 +99,12 @@ func TestSpreadCountsOtherServices(t *testing.T) {
 		Services: []Service{svc("api", 2), svc("web", 1)},
 		Current:  map[Key]Assignment{{"other", "db", 1}: {Node: "c"}},
 	})
+	// db is gone: deleted, it counts for nothing, and c is the emptiest.
 	want := map[Key]Assignment{
 		key("api", 1): {Node: "a"},
 		key("api", 2): {Node: "b"},
-		key("web", 1): {Node: "c"}, // a and b hold api now; c held db only, but db is gone...
+		key("web", 1): {Node: "c"},
 	}
-	// ...so db is deleted and does not count: c is the emptiest.
 	if !reflect.DeepEqual(p.Set, want) || !reflect.DeepEqual(p.Delete, []Key{{"other", "db", 1}}) {
 		t.Errorf("plan %+v", p)
 	}
@@ -114,8 +114,8 @@ func TestSpreadCountsOtherServices(t *testing.T) {
 		Services: []Service{svc("api", 2), svc("db", 1), svc("web", 1)},
 		Current:  map[Key]Assignment{key("db", 1): {Node: "c"}},
 	})
-	// api on a and b; web: every node has none of web, c and a... a has 1
-	// (api), b 1 (api), c 1 (db): the name decides.
+	// api goes to a and b; then a, b and c hold one replica each: the name
+	// decides.
 	if p.Set[key("web", 1)].Node != "a" {
 		t.Errorf("web on %v, want a", p.Set[key("web", 1)])
 	}
@@ -236,9 +236,9 @@ func TestDrainMovesOneAtATime(t *testing.T) {
 	if len(steps) != 4 {
 		t.Fatalf("%d steps, want 4: %v", len(steps), steps)
 	}
+	wantMoving, wantOnA := []int{1, 1, 1, 0}, []int{2, 1, 0, 0}
 	for i, s := range steps {
-		moving := 0
-		onA := 0
+		moving, onA := 0, 0
 		for _, a := range s {
 			if a.From != "" {
 				moving++
@@ -250,11 +250,8 @@ func TestDrainMovesOneAtATime(t *testing.T) {
 				onA++
 			}
 		}
-		if want := min(1, 2-i+1); moving != want && !(i == 3 && moving == 0) {
-			t.Errorf("step %d: %d moving, want %d: %v", i, moving, want, s)
-		}
-		if onA != 2-i && !(i == 3 && onA == 0) {
-			t.Errorf("step %d: %d left on a, want %d: %v", i, onA, 2-i, s)
+		if moving != wantMoving[i] || onA != wantOnA[i] {
+			t.Errorf("step %d: %d moving and %d left on a, want %d and %d: %v", i, moving, onA, wantMoving[i], wantOnA[i], s)
 		}
 	}
 	final := steps[3]
