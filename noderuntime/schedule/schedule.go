@@ -15,7 +15,8 @@
 //   - Stable. An assignment on a Ready node whose labels still match the
 //     selector is kept, however unbalanced: nothing is rebalanced, and a
 //     cordoned node keeps what it runs. Compute of its own output (applied
-//     with Plan.Apply) changes nothing.
+//     with Plan.Apply, with the same nodes, services and Ready) changes
+//     nothing.
 //   - Failover. The replicas of a node that is not Ready (or not known) are
 //     assigned to eligible nodes at once, without From: the old node is
 //     gone. With no eligible node they stay where they are, and are Pending.
@@ -23,7 +24,7 @@
 //     longer match its service's selector, moves with From set to the old
 //     node, which keeps running it until the new one is ready. One move is
 //     in flight at a time per draining node, and per service for selector
-//     changes. When Ready[key][Node] says the new one is ready, the plan
+//     changes. When Ready says the replica is ready on its new node, the plan
 //     clears From and the next replica of that node (or service) moves in
 //     the same plan. A From whose node is not Ready any more is cleared at
 //     once: there is nothing left to wait for. A replica whose new node is
@@ -33,9 +34,15 @@
 //   - Deterministic. The same input gives the same plan, whatever the order
 //     of Nodes and Services: map iteration never reaches the result.
 //
-// Services are handled in (deployment, service) order and, within one,
-// failovers first, then moves, then new indices, each by index; that order
-// is what "so far" means in the spread rule.
+// Replicas are placed in this order, which is what "so far" means in the
+// spread rule: every failover, then every move, then every new index, each
+// in (deployment, service, index) order. A move waiting for a busy group is
+// not Pending: it has somewhere to go, later. A move whose new node died
+// goes elsewhere keeping From, since the old node still runs it; with
+// nowhere to go it does not hold up the rest of the drain.
+//
+// Compute trusts Count to be bounded (the spec allows at most 1000): it
+// looks at every eligible node for each replica it places.
 package schedule
 
 import (
