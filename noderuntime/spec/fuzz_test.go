@@ -33,6 +33,7 @@ func FuzzParse(f *testing.F) {
 		"m: &m {<<: *m}\n",
 		"version: v1\ndeployment: x\nservices:\n  web:\n    image: busybox\n    labels: {<<: [{zlayer.x: a}, {b: c}]}\n",
 		"version: v1\ndeployment: x\nservices:\n  web: {image: busybox, resources: {cpu: .nan, memory: 1e400}}\n",
+		"version: v1\ndeployment: x\nservices:\n  web:\n    image: busybox\n    node_selector: {<<: [{-x: a}, {disk: ssd}], gen: 0x10, f: 1e3}\n",
 		"",
 		"---\n---\n",
 		"\xff\xfe",
@@ -72,6 +73,14 @@ func FuzzParse(f *testing.F) {
 			for k := range s.Labels {
 				if CheckLabelKey(k) != nil {
 					t.Fatalf("reserved label %q accepted", k)
+				}
+			}
+			if len(s.NodeSelector) > MaxNodeSelector {
+				t.Fatalf("node_selector of %d pairs accepted", len(s.NodeSelector))
+			}
+			for k, v := range s.NodeSelector {
+				if CheckNodeLabelKey(k) != nil || CheckNodeLabelValue(v) != nil {
+					t.Fatalf("node_selector %q: %q accepted", k, v)
 				}
 			}
 			for _, m := range s.Storage {

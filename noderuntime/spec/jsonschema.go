@@ -65,3 +65,17 @@ func (StringList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 func (Duration) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 	return jsonschema.Schema{"type": "string", "pattern": jsonschema.DurationPattern, "description": "Duration such as 500ms, 10s, 2m."}
 }
+
+// JSONSchema describes a node_selector: label names and values by the
+// node label rules, at most MaxNodeSelector pairs. A value may be any
+// scalar, as YAML reads `gen: 2` into the string "2".
+func (NodeSelector) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	value := nodeLabelValueRule.jsonSchema()
+	value["type"] = []string{"string", "number", "boolean"}
+	return jsonschema.Schema{
+		"type":                 "object",
+		"propertyNames":        nodeLabelKeyRule.jsonSchema(),
+		"additionalProperties": value,
+		"maxProperties":        MaxNodeSelector,
+	}
+}

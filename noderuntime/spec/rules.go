@@ -24,6 +24,9 @@ var (
 	labelKeyRule = &rule{check: CheckLabelKey, pattern: "^.+$", notPattern: "^[Zz][Ll][Aa][Yy][Ee][Rr]\\."}
 	envNameRule  = &rule{check: checkEnvName, pattern: "^[^=]+$"}
 	signalRule   = &rule{check: checkSignal, pattern: signalPattern}
+
+	nodeLabelKeyRule   = &rule{check: CheckNodeLabelKey, pattern: nodeLabelKeyPattern}
+	nodeLabelValueRule = &rule{check: CheckNodeLabelValue, pattern: nodeLabelValuePattern}
 )
 
 const (
@@ -135,4 +138,40 @@ func CanonicalSignal(s string) string {
 		return s
 	}
 	return "SIG" + s
+}
+
+// A node label's name and value are made of parts: a letter or digit, then
+// up to 62 letters, digits, '-', '_' or '.', ending in a letter or digit.
+// A name may have a prefix part and a '/' before it (example.com/zone), as
+// Kubernetes labels do. Nothing longer or stranger can reach an etcd key, a
+// log line or a CLI table through them.
+const (
+	labelPart             = `[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?`
+	nodeLabelKeyPattern   = `^(` + labelPart + `/)?` + labelPart + `$`
+	nodeLabelValuePattern = `^` + labelPart + `$`
+	// MaxNodeSelector bounds a node_selector's pairs: each is compared
+	// with every node on every scheduling pass.
+	MaxNodeSelector = 16
+)
+
+var (
+	nodeLabelKeyRE   = regexp.MustCompile(nodeLabelKeyPattern)
+	nodeLabelValueRE = regexp.MustCompile(nodeLabelValuePattern)
+)
+
+// CheckNodeLabelKey is the rule for a node label's name, in a service's
+// node_selector and in a node's --node-label.
+func CheckNodeLabelKey(k string) error {
+	if !nodeLabelKeyRE.MatchString(k) {
+		return fmt.Errorf("%q is not a valid node label name: use letters, digits, '-', '_' and '.', starting and ending with a letter or digit, up to 63 characters, optionally after a prefix of the same form and a '/' (disk, example.com/zone)", k)
+	}
+	return nil
+}
+
+// CheckNodeLabelValue is the rule for a node label's value.
+func CheckNodeLabelValue(v string) error {
+	if !nodeLabelValueRE.MatchString(v) {
+		return fmt.Errorf("%q is not a valid node label value: use letters, digits, '-', '_' and '.', starting and ending with a letter or digit, up to 63 characters", v)
+	}
+	return nil
 }

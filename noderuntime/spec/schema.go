@@ -46,6 +46,10 @@ type schema struct {
 	// keys of a string map. Each is one function shared by every field that
 	// needs it.
 	rule, keyRule *rule
+	// valueRule checks the values of a string map without elem, and
+	// maxKeys (when not 0) bounds how many pairs it has.
+	valueRule *rule
+	maxKeys   int
 	// shorthand, when set, is a scalar form accepted in place of the object
 	// (e.g. `image: busybox` for `image: {name: busybox}`); it fills the
 	// field named here.
@@ -170,6 +174,7 @@ var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "storage", s: &schema{kind: kList, elem: storageS}},
 	{name: "network_mode", s: &schema{kind: kEnum, enum: []string{"host", "bridge"}}},
 	{name: "labels", s: &schema{kind: kStringMap, keyRule: labelKeyRule}},
+	{name: "node_selector", s: &schema{kind: kStringMap, keyRule: nodeLabelKeyRule, valueRule: nodeLabelValueRule, maxKeys: MaxNodeSelector}},
 	{name: "stop_signal", s: &schema{kind: kString, rule: signalRule}},
 	{name: "stop_grace_period", s: &schema{kind: kDuration, maxDur: MaxStopGracePeriod}},
 }}

@@ -92,6 +92,13 @@ func (a *agreement) check(path string, s *schema, m map[string]any) {
 		}
 		if s.elem != nil {
 			a.check(path+".*", s.elem, m["additionalProperties"].(map[string]any))
+		} else {
+			values, _ := m["additionalProperties"].(map[string]any)
+			a.rule(path+" values", s.valueRule, values)
+		}
+		got, has := m["maxProperties"].(float64)
+		if (s.maxKeys == 0) == has || has && int(got) != s.maxKeys {
+			fail("schema maxProperties %v, validator %d", m["maxProperties"], s.maxKeys)
 		}
 	case kEnum:
 		if got := strs(m["enum"]); !slices.Equal(got, s.enum) {
@@ -142,6 +149,15 @@ func (a *agreement) rule(path string, r *rule, m map[string]any) {
 			a.t.Errorf("%s: schema %s %v, validator rule %v", path, k, m[k], want[k])
 		}
 	}
+}
+
+// manyPairs writes n distinct pairs of a flow mapping.
+func manyPairs(n int) string {
+	pairs := make([]string, n)
+	for i := range pairs {
+		pairs[i] = fmt.Sprintf("k%d: v", i)
+	}
+	return strings.Join(pairs, ", ")
 }
 
 func strs(v any) []string {
@@ -211,6 +227,10 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		base + "    storage: [{type: bind, source: rel, target: /x}]\n",
 		base + "    labels: {zlayer.service: x}\n",
 		base + "    health: {interval: soon, check: {type: tcp, port: 80}}\n",
+		base + "    node_selector: {-disk: ssd}\n",
+		base + "    node_selector: {disk: -ssd}\n",
+		base + "    node_selector: {" + strings.Repeat("a", 64) + ": x}\n",
+		base + "    node_selector: {" + manyPairs(MaxNodeSelector+1) + "}\n",
 	} {
 		if err := schematest.Validate(s, []byte(bad)); err == nil {
 			t.Errorf("schema accepts %q", bad)

@@ -39,6 +39,9 @@ type Service struct {
 	Storage       []Storage         `json:"storage,omitempty" yaml:"storage" doc:"Mounts: bind (host path), named (node volume) or tmpfs."`
 	NetworkMode   NetworkMode       `json:"network_mode" yaml:"network_mode" enum:"host,bridge" doc:"host shares the node's network; bridge needs node networking (default host on a node without it)."`
 	Labels        map[string]string `json:"labels,omitempty" yaml:"labels" keys:"labelkey" doc:"Container labels; keys starting with zlayer. are reserved for the node."`
+	// NodeSelector decides where a replica runs, not what it runs: it is
+	// not in Hash, and changing it moves replicas without rolling them.
+	NodeSelector NodeSelector `json:"node_selector,omitempty" yaml:"node_selector" doc:"Cluster mode: run only on nodes carrying every one of these labels (zlayer serve/join --node-label k=v). A single node ignores it."`
 	// StopSignal and StopGracePeriod are read when a replica is stopped,
 	// not when its container is made, so they are not in Hash: changing
 	// them rolls nothing and applies to the next stop (as compose leaves
@@ -46,6 +49,11 @@ type Service struct {
 	StopSignal      string    `json:"stop_signal,omitempty" yaml:"stop_signal" schema:"signal" doc:"Signal that asks a replica to stop, e.g. SIGTERM, SIGQUIT, INT (default SIGTERM)."`
 	StopGracePeriod *Duration `json:"stop_grace_period,omitempty" yaml:"stop_grace_period" doc:"Time between the stop signal and SIGKILL, at most 1h; 0s sends SIGKILL right after the signal (default: the node's --stop-timeout)."`
 }
+
+// NodeSelector is a service's node_selector: label name to value, every
+// pair to be matched by a node's labels (see CheckNodeLabelKey and
+// CheckNodeLabelValue for their form).
+type NodeSelector map[string]string
 
 type Image struct {
 	Name       string     `json:"name" yaml:"name" required:"true" doc:"Image reference, e.g. docker.io/library/busybox:latest."`
@@ -348,8 +356,9 @@ func (s *Service) applyDefaults(o ParseOptions) {
 
 // Hash identifies what a replica's container is made from: image, command,
 // env, mounts, resources, network and labels. Scale, health, restart policy,
-// depends and the stop settings are the node's business and change no
-// container, so they are left out: editing them never rolls replicas.
+// depends, the stop settings and node_selector are the node's (or the
+// scheduler's) business and change no container, so they are left out:
+// editing them never rolls replicas.
 func (s *Service) Hash() string {
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(struct {

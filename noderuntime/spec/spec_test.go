@@ -32,6 +32,7 @@ services:
     depends:
       - service: db
     network_mode: host
+    node_selector: {disk: ssd, example.com/zone: eu-1, gen: 2}
 `
 
 func TestParseGood(t *testing.T) {

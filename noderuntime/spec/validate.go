@@ -179,14 +179,20 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 			}
 		}
 	case kStringMap:
-		c.pairs(n, path, func(k, v *yaml.Node, at string, _ bool) {
+		_, ok := c.pairs(n, path, func(k, v *yaml.Node, at string, _ bool) {
 			c.apply(s.keyRule, k, at, k.Value)
-			if s.elem != nil {
+			switch {
+			case s.elem != nil:
 				c.walk(v, s.elem, at)
-			} else if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			case v.Kind != yaml.ScalarNode || v.Tag == "!!null":
 				c.add(v, at, "must be a string, got %s", yamldoc.KindName(v))
+			default:
+				c.apply(s.valueRule, v, at, v.Value)
 			}
 		})
+		if ok && s.maxKeys > 0 && len(n.Content)/2 > s.maxKeys {
+			c.add(n, path, "must have at most %d entries, got %d", s.maxKeys, len(n.Content)/2)
+		}
 	case kList:
 		if n.Kind != yaml.SequenceNode {
 			c.add(n, path, "must be a list, got %s", yamldoc.KindName(n))
