@@ -49,7 +49,21 @@ type Usage int
 const (
 	ServerAuth Usage = iota
 	ClientAuth
+	// ServerAndClientAuth is a cluster node's certificate: the node serves
+	// its API with it and presents it as a client to the other nodes.
+	ServerAndClientAuth
 )
+
+// extKeyUsages are the extended key usages a certificate for u holds.
+func (u Usage) extKeyUsages() []x509.ExtKeyUsage {
+	switch u {
+	case ClientAuth:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	case ServerAndClientAuth:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+}
 
 // Request describes a certificate to issue.
 type Request struct {
@@ -116,17 +130,13 @@ func (ca *CA) Sign(pub crypto.PublicKey, req Request) (*x509.Certificate, error)
 	if notAfter.After(ca.Cert.NotAfter) {
 		notAfter = ca.Cert.NotAfter
 	}
-	eku := x509.ExtKeyUsageServerAuth
-	if req.Usage == ClientAuth {
-		eku = x509.ExtKeyUsageClientAuth
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: req.CommonName, Organization: []string{"ZLayer"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{eku},
+		ExtKeyUsage:           req.Usage.extKeyUsages(),
 		BasicConstraintsValid: true,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPs,
