@@ -234,7 +234,9 @@ func ParseCerts(path string, data []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-func parseKey(path string, data []byte) (crypto.Signer, error) {
+// ParseKey reads a PEM private key (PKCS#8, EC or RSA); path names where
+// it came from in errors.
+func ParseKey(path string, data []byte) (crypto.Signer, error) {
 	blk, _ := pem.Decode(data)
 	if blk == nil {
 		return nil, fmt.Errorf("%s: no PEM key in it", path)
@@ -351,17 +353,18 @@ func LoadCA(dir string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := parseKey(kp, kb)
+	key, err := ParseKey(kp, kb)
 	if err != nil {
 		return nil, err
 	}
-	if !publicEqual(certs[0].PublicKey, key.Public()) {
+	if !PublicEqual(certs[0].PublicKey, key.Public()) {
 		return nil, fmt.Errorf("%s does not match the certificate in %s", kp, filepath.Join(dir, CACertFile))
 	}
 	return &CA{Cert: certs[0], Key: key}, nil
 }
 
-func publicEqual(a, b crypto.PublicKey) bool {
+// PublicEqual reports whether two public keys are the same key.
+func PublicEqual(a, b crypto.PublicKey) bool {
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)
 }
