@@ -78,7 +78,7 @@ type Result struct {
 // wrap jointoken's errors (ErrUnknown, ErrRevoked, ErrExpired,
 // ErrWrongRole, ErrMalformed) instead.
 var (
-	ErrCAMismatch = errors.New("the server's CA does not match the hash in the token: wrong server or a man in the middle; nothing was sent")
+	ErrCAMismatch  = errors.New("the server's CA does not match the hash in the token: wrong server or a man in the middle; nothing was sent")
 	ErrUnreachable = errors.New("cannot reach the server")
 	// ErrNameTaken is for Admit to wrap when another live node has the
 	// name; the joiner then gets an error wrapping it.
