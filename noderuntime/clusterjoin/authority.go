@@ -129,6 +129,13 @@ func remoteIP(r *http.Request) string {
 func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 	ip := remoteIP(r)
 	lg := a.log().With("remote", ip)
+	// The body first: only once it is read does net/http notice a client
+	// that hangs up, which a throttled wait must end on.
+	var wire apitypes.JoinRequest
+	if code, msg := decodeRequest(w, r, &wire); code != 0 {
+		writeErr(w, code, "bad_request", msg)
+		return
+	}
 	if d := a.refused.delay(ip); d > 0 {
 		select {
 		case a.waiting <- struct{}{}:
@@ -151,11 +158,6 @@ func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var wire apitypes.JoinRequest
-	if code, msg := decodeRequest(w, r, &wire); code != 0 {
-		writeErr(w, code, "bad_request", msg)
-		return
-	}
 	req := Request{Token: wire.Token, CSR: []byte(wire.CSR), Name: wire.Name, Role: jointoken.Role(wire.Role),
 		Address: wire.Address, Labels: wire.Labels, PeerURL: wire.PeerURL}
 	// The token's id names it in the log; its secret appears nowhere.
