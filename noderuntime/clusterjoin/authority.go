@@ -240,7 +240,7 @@ func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	lg.Info("node joined", "address", req.Address, "cert_not_after", cert.NotAfter.UTC().Format(time.RFC3339))
-	writeJSON(w, http.StatusOK, resp)
+	apitypes.WriteJSON(w, http.StatusOK, resp)
 }
 
 // decodeRequest reads one JSON value of at most MaxRequestBytes; a non-zero
@@ -287,16 +287,8 @@ func nodeIPs(advertise net.IP) []net.IP {
 	return []net.IP{advertise, lo}
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
 func writeErr(w http.ResponseWriter, code int, c, msg string) {
-	writeJSON(w, code, apitypes.Error{Code: c, Message: msg})
+	apitypes.WriteJSON(w, code, apitypes.Error{Code: c, Message: msg})
 }
 
 func writeBusy(w http.ResponseWriter, msg string) {
