@@ -457,3 +457,20 @@ func TestJoinUnreachable(t *testing.T) {
 		t.Errorf("a plain http URL: %v", err)
 	}
 }
+
+// TestJoinWrongHostName: a server reached by a name its certificate lacks
+// is told apart from an unreachable one, and gets nothing.
+func TestJoinWrongHostName(t *testing.T) {
+	ts := newTestServer(t, nil)
+	tok := ts.token(t, jointoken.RoleAgent, 0).Encode()
+	_, port, _ := net.SplitHostPort(ts.srv.Listener.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Join(ctx, "https://localhost:"+port, tok, agentRequest())
+	if err == nil || errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "does not name localhost") {
+		t.Fatalf("error %v", err)
+	}
+	if n := ts.joinPosts.Load(); n != 0 {
+		t.Errorf("%d join requests reached the server", n)
+	}
+}
