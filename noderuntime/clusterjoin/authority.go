@@ -43,7 +43,8 @@ type Authority struct {
 	// another live node with an error wrapping ErrNameTaken) and, for a
 	// server, adds the etcd learner. An error refuses the join; Admit must
 	// not leave state behind on error. It sees the request without its
-	// token.
+	// token. Nil admits every holder of a valid token and grants nothing
+	// beyond the certificate (tests do without a cluster this way).
 	Admit func(ctx context.Context, req Request, role jointoken.Role) (Admission, error)
 	Log   *slog.Logger
 	// Now is the clock tokens' expiry is judged by (time.Now when nil).
@@ -132,8 +133,12 @@ func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 	// The body first: only once it is read does net/http notice a client
 	// that hangs up, which a throttled wait must end on.
 	var wire apitypes.JoinRequest
-	if code, msg := decodeRequest(w, r, &wire); code != 0 {
-		writeErr(w, code, "bad_request", msg)
+	if status, msg := decodeRequest(w, r, &wire); status != 0 {
+		code := "bad_request"
+		if status == http.StatusRequestEntityTooLarge {
+			code = "too_large"
+		}
+		writeErr(w, status, code, msg)
 		return
 	}
 	if d := a.refused.delay(ip); d > 0 {
@@ -170,13 +175,14 @@ func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 
 	role, err := a.Tokens.Verify(wire.Token, a.now())
 	if err != nil {
-		a.refused.add(ip)
 		code, ok := tokenCode(err)
 		if !ok {
+			// The store failed, not the token: no refusal to count.
 			lg.Error("join: token store", "err", err)
 			writeErr(w, http.StatusInternalServerError, "internal", "the server could not check the token; try again")
 			return
 		}
+		a.refused.add(ip)
 		lg.Warn("join refused", "err", err)
 		writeErr(w, http.StatusForbidden, code, err.Error())
 		return

@@ -177,7 +177,7 @@ func (r Request) check(role jointoken.Role) error {
 	}
 	switch role {
 	case jointoken.RoleServer:
-		return checkPeerURL(r.PeerURL)
+		return checkPeerURL(r.PeerURL, ip)
 	default:
 		if r.PeerURL != "" {
 			return fmt.Errorf("peer URL %q: only a server joiner runs an etcd member", r.PeerURL)
@@ -186,7 +186,9 @@ func (r Request) check(role jointoken.Role) error {
 	return nil
 }
 
-func checkPeerURL(s string) error {
+// checkPeerURL wants the peer URL on the advertise address: the server's
+// etcd certificates name that address only.
+func checkPeerURL(s string, advertise net.IP) error {
 	if s == "" {
 		return errors.New("a server joiner must give its etcd peer URL")
 	}
@@ -195,8 +197,8 @@ func checkPeerURL(s string) error {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("peer URL %q: want https://IP:PORT", s)
 	}
-	if net.ParseIP(u.Hostname()) == nil {
-		return fmt.Errorf("peer URL %q: the host must be an IP (etcd checks peers' certificates against their IPs)", s)
+	if !net.ParseIP(u.Hostname()).Equal(advertise) {
+		return fmt.Errorf("peer URL %q: its host must be the advertise address %s (etcd checks a peer's certificate against its IP)", s, advertise)
 	}
 	return nil
 }

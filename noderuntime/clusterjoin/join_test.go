@@ -344,7 +344,8 @@ func TestJoinRequestRefusals(t *testing.T) {
 			refused(t, ts, err, err)
 		})
 	}
-	for name, peer := range map[string]string{"no peer URL": "", "peer URL over http": "http://10.0.0.2:2380", "peer URL by name": "https://s2.example:2380"} {
+	for name, peer := range map[string]string{"no peer URL": "", "peer URL over http": "http://10.0.0.2:2380",
+		"peer URL by name": "https://s2.example:2380", "peer URL on another address": "https://10.0.0.3:2380", "peer URL without port": "https://10.0.0.2"} {
 		t.Run(name, func(t *testing.T) {
 			ts := newTestServer(t, nil)
 			req := serverRequest()

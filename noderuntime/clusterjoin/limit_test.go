@@ -141,10 +141,9 @@ func TestBodyLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("status %s, want 413", resp.Status)
+	if e := errorBody(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge || e.Code != "too_large" {
+		t.Errorf("%s %+v, want 413 too_large", resp.Status, e)
 	}
-	resp.Body.Close()
 	for name, body := range map[string]string{"not JSON": "{", "unknown field": `{"tokn":"x"}`, "two values": `{}{}`} {
 		resp, err := postRaw(t, context.Background(), ts, []byte(body))
 		if err != nil {
@@ -212,5 +211,24 @@ func TestInFlightLimit(t *testing.T) {
 	}
 	if ts.joinPosts.Load() < 4 {
 		t.Errorf("only %d join requests: the second Join did not retry", ts.joinPosts.Load())
+	}
+}
+
+// TestThrottleCountsTokensOnly: a holder of a good token whose requests
+// are refused for other reasons is not throttled.
+func TestThrottleCountsTokensOnly(t *testing.T) {
+	ts := newTestServer(t, nil)
+	tok := ts.token(t, jointoken.RoleAgent, 0).Encode()
+	bad := agentRequest()
+	bad.Name = "Bad_Name"
+	for range maxRefusals + 1 {
+		if _, err := join(t, ts, tok, bad); err == nil {
+			t.Fatal("a bad name was admitted")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Join(ctx, ts.srv.URL, tok, agentRequest()); err != nil {
+		t.Fatalf("throttled after refusals that were not of the token: %v", err)
 	}
 }
