@@ -92,6 +92,10 @@ func Join(ctx context.Context, apiURL, token string, req Request) (*Result, erro
 	if req.Role == "" {
 		req.Role = t.Role
 	}
+	// The server checks the same; refusing here first sends nothing.
+	if err := req.check(t.Role); err != nil {
+		return nil, err
+	}
 
 	ca, err := fetchCA(ctx, base, t)
 	if err != nil {

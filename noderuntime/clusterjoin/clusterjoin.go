@@ -155,7 +155,7 @@ const (
 // verified before and granted role.
 func (r Request) check(role jointoken.Role) error {
 	if r.Role != role {
-		return fmt.Errorf("%w: the token is a %s token, the node asks to join as %q", jointoken.ErrWrongRole, role, r.Role)
+		return fmt.Errorf("%w: the token is for role %s, the node asks to join as %q", jointoken.ErrWrongRole, role, r.Role)
 	}
 	if err := CheckName(r.Name); err != nil {
 		return err

@@ -3,8 +3,13 @@ package clusterjoin
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"log/slog"
 	"net"
@@ -20,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/etcdmember"
 	"github.com/zlayer/zlayer/noderuntime/jointoken"
 	"github.com/zlayer/zlayer/noderuntime/pki"
@@ -286,9 +292,6 @@ func TestJoinTokenRefusals(t *testing.T) {
 			tok.Role = jointoken.RoleServer
 			return tok.Encode()
 		}, serverRequest(), jointoken.ErrWrongRole, 1},
-		{"asks for another role than the token's", func(t *testing.T, ts *testServer) string {
-			return ts.token(t, jointoken.RoleAgent, 0).Encode()
-		}, serverRequest(), jointoken.ErrWrongRole, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, func(a *Authority) { a.Now = func() time.Time { return later } })
@@ -321,43 +324,76 @@ func TestJoinTokenRefusals(t *testing.T) {
 	}
 }
 
+// TestJoinRequestRefusals: a request the server would refuse is refused
+// by Join before anything is sent, and by the server when sent anyway.
 func TestJoinRequestRefusals(t *testing.T) {
-	for name, mod := range map[string]func(*Request){
-		"name with upper case":   func(r *Request) { r.Name = "Agent-1" },
-		"name too long":          func(r *Request) { r.Name = strings.Repeat("a", 64) },
-		"name ending in a dash":  func(r *Request) { r.Name = "agent-" },
-		"address not an IP":      func(r *Request) { r.Address = "node.example" },
-		"unspecified address":    func(r *Request) { r.Address = "0.0.0.0" },
-		"agent with a peer URL":  func(r *Request) { r.PeerURL = "https://10.0.0.7:2380" },
-		"label key with a space": func(r *Request) { r.Labels = map[string]string{"a b": "c"} },
-		"label value too long":   func(r *Request) { r.Labels = map[string]string{"a": strings.Repeat("v", 64)} },
+	agent := func(mod func(*Request)) Request { r := agentRequest(); mod(&r); return r }
+	server := func(peer string) Request { r := serverRequest(); r.PeerURL = peer; return r }
+	for _, tc := range []struct {
+		name  string
+		token jointoken.Role
+		req   Request
+		msg   string
+	}{
+		{"name with upper case", jointoken.RoleAgent, agent(func(r *Request) { r.Name = "Agent-1" }), "node name"},
+		{"name too long", jointoken.RoleAgent, agent(func(r *Request) { r.Name = strings.Repeat("a", 64) }), "node name"},
+		{"name ending in a dash", jointoken.RoleAgent, agent(func(r *Request) { r.Name = "agent-" }), "node name"},
+		{"address not an IP", jointoken.RoleAgent, agent(func(r *Request) { r.Address = "node.example" }), "advertise address"},
+		{"unspecified address", jointoken.RoleAgent, agent(func(r *Request) { r.Address = "0.0.0.0" }), "advertise address"},
+		{"agent with a peer URL", jointoken.RoleAgent, agent(func(r *Request) { r.PeerURL = "https://10.0.0.7:2380" }), "peer URL"},
+		{"label key with a space", jointoken.RoleAgent, agent(func(r *Request) { r.Labels = map[string]string{"a b": "c"} }), "label key"},
+		{"label value too long", jointoken.RoleAgent, agent(func(r *Request) { r.Labels = map[string]string{"a": strings.Repeat("v", 64)} }), "label a value"},
+		{"no peer URL", jointoken.RoleServer, server(""), "peer URL"},
+		{"peer URL over http", jointoken.RoleServer, server("http://10.0.0.2:2380"), "peer URL"},
+		{"peer URL by name", jointoken.RoleServer, server("https://s2.example:2380"), "peer URL"},
+		{"peer URL on another address", jointoken.RoleServer, server("https://10.0.0.3:2380"), "advertise address"},
+		{"peer URL without port", jointoken.RoleServer, server("https://10.0.0.2"), "peer URL"},
+		{"another role than the token's", jointoken.RoleAgent, serverRequest(), "for role agent"},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, nil)
-			req := agentRequest()
-			mod(&req)
-			_, err := join(t, ts, ts.token(t, jointoken.RoleAgent, 0).Encode(), req)
-			var re *RefusedError
-			if !errors.As(err, &re) || re.Status != http.StatusBadRequest {
-				t.Fatalf("want a 400 RefusedError, got %v", err)
+			tok := ts.token(t, tc.token, 0).Encode()
+			_, err := join(t, ts, tok, tc.req)
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Join: error %v, want one about %q", err, tc.msg)
+			}
+			if n := ts.joinPosts.Load(); n != 0 {
+				t.Errorf("Join sent %d requests it knew would be refused", n)
+			}
+			status, e := rawJoin(t, ts, tok, tc.req)
+			want, code := http.StatusBadRequest, "bad_request"
+			if errors.Is(err, jointoken.ErrWrongRole) {
+				want, code = http.StatusForbidden, apitypes.JoinTokenWrongRole
+			}
+			if status != want || e.Code != code || !strings.Contains(e.Message, tc.msg) {
+				t.Errorf("server: %d %+v, want %d %s about %q", status, e, want, code, tc.msg)
 			}
 			refused(t, ts, err, err)
 		})
 	}
-	for name, peer := range map[string]string{"no peer URL": "", "peer URL over http": "http://10.0.0.2:2380",
-		"peer URL by name": "https://s2.example:2380", "peer URL on another address": "https://10.0.0.3:2380", "peer URL without port": "https://10.0.0.2"} {
-		t.Run(name, func(t *testing.T) {
-			ts := newTestServer(t, nil)
-			req := serverRequest()
-			req.PeerURL = peer
-			_, err := join(t, ts, ts.token(t, jointoken.RoleServer, 0).Encode(), req)
-			var re *RefusedError
-			if !errors.As(err, &re) || re.Status != http.StatusBadRequest || !strings.Contains(re.Message, "peer URL") {
-				t.Fatalf("want a 400 RefusedError about the peer URL, got %v", err)
-			}
-			refused(t, ts, err, err)
-		})
+}
+
+// rawJoin sends req to the server as Join would without Join's own checks.
+func rawJoin(t *testing.T, ts *testServer, token string, req Request) (int, apitypes.Error) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(apitypes.JoinRequest{Token: token, CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})),
+		Name: req.Name, Role: string(req.Role), Address: req.Address, Labels: req.Labels, PeerURL: req.PeerURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := postRaw(t, context.Background(), ts, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, errorBody(t, resp)
 }
 
 // TestJoinOtherCA: a server of another cluster (or one in the middle with
