@@ -176,11 +176,7 @@ func (s *Server) scope(r *http.Request) scope {
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	apitypes.WriteJSON(w, code, v)
 }
 
 func writeErr(w http.ResponseWriter, code int, c, msg string) {
