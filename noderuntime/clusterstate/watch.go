@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -29,10 +28,13 @@ func (s *State) WaitChange(ctx context.Context, after int64) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	for resp := range s.cli.Watch(wctx, Prefix, clientv3.WithPrefix(), clientv3.WithRev(after+1)) {
-		if resp.CompactRevision != 0 || resp.Err() == rpctypes.ErrCompacted {
+		if resp.CompactRevision != 0 {
 			return s.Revision(ctx)
 		}
 		if err := resp.Err(); err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
 			return 0, fmt.Errorf("watch cluster state: %w", err)
 		}
 		if len(resp.Events) > 0 {
