@@ -2,7 +2,6 @@ package clusterstate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -40,19 +39,9 @@ func (s *State) PutNode(ctx context.Context, n NodeInfo) error {
 	if n.Name == "" {
 		return errors.New("put node: no name")
 	}
-	key := nodeKey(n.Name)
-	for {
-		var old NodeInfo
-		found, rev, err := s.getJSON(ctx, key, &old)
-		var corrupt *CorruptError
-		switch {
-		case errors.As(err, &corrupt):
-			s.log.Error("cluster state record cannot be decoded; replaced by the node's own", "key", key, "err", err)
-			found = false
-		case err != nil:
-			return fmt.Errorf("put node %s: %w", n.Name, err)
-		}
-		rec := n
+	err := update(ctx, s, nodeKey(n.Name), true, func(rec *NodeInfo, found bool) (bool, error) {
+		old := *rec
+		*rec = n
 		if found {
 			rec.Cordoned, rec.Draining = old.Cordoned, old.Draining
 			if !old.JoinedAt.IsZero() {
@@ -65,24 +54,12 @@ func (s *State) PutNode(ctx context.Context, n NodeInfo) error {
 		if rec.JoinedAt.IsZero() {
 			rec.JoinedAt = time.Now().UTC()
 		}
-		ok, err := s.replace(ctx, key, rev, &rec)
-		if err != nil {
-			return fmt.Errorf("put node %s: %w", n.Name, err)
-		}
-		if ok {
-			return nil
-		}
-	}
-}
-
-// replace writes v at key if key is still at rev; ok is false when another
-// write came between (read again and retry).
-func (s *State) replace(ctx context.Context, key string, rev int64, v any) (ok bool, err error) {
-	tr, err := s.cli.Txn(ctx).If(unchanged(key, rev)).Then(clientv3.OpPut(key, mustJSON(v))).Commit()
+		return true, nil
+	})
 	if err != nil {
-		return false, err
+		return fmt.Errorf("put node %s: %w", n.Name, err)
 	}
-	return tr.Succeeded, nil
+	return nil
 }
 
 // Node is the record of name: ErrNodeNotFound when there is none.
@@ -101,15 +78,8 @@ func (s *State) Node(ctx context.Context, name string) (NodeInfo, error) {
 // Nodes are all nodes' records, by name; one that cannot be decoded is
 // logged and left out.
 func (s *State) Nodes(ctx context.Context) ([]NodeInfo, error) {
-	var out []NodeInfo
-	if err := s.listJSON(ctx, nodesPrefix, func(key string, v []byte) error {
-		var n NodeInfo
-		if err := json.Unmarshal(v, &n); err != nil {
-			return err
-		}
-		out = append(out, n)
-		return nil
-	}); err != nil {
+	out, err := listOf[NodeInfo](ctx, s, nodesPrefix)
+	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -120,25 +90,17 @@ func (s *State) Nodes(ctx context.Context) ([]NodeInfo, error) {
 // places nothing new on a cordoned or draining node, and moves a draining
 // node's replicas away).
 func (s *State) SetSchedulable(ctx context.Context, name string, cordoned, draining bool) error {
-	key := nodeKey(name)
-	for {
-		var n NodeInfo
-		found, rev, err := s.getJSON(ctx, key, &n)
-		if err != nil {
-			return fmt.Errorf("set node %s schedulable: %w", name, err)
-		}
+	err := update(ctx, s, nodeKey(name), false, func(n *NodeInfo, found bool) (bool, error) {
 		if !found {
-			return fmt.Errorf("%w: %s", ErrNodeNotFound, name)
+			return false, fmt.Errorf("%w: %s", ErrNodeNotFound, name)
 		}
 		n.Cordoned, n.Draining = cordoned, draining
-		ok, err := s.replace(ctx, key, rev, &n)
-		if err != nil {
-			return fmt.Errorf("set node %s schedulable: %w", name, err)
-		}
-		if ok {
-			return nil
-		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set node %s schedulable: %w", name, err)
 	}
+	return nil
 }
 
 // DeleteNode removes the node's record with its liveness, status and

@@ -144,6 +144,21 @@ func defaultCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), DefaultTimeout)
 }
 
+// listOf decodes every record under prefix, in key order; one that does
+// not decode is logged and left out.
+func listOf[T any](ctx context.Context, s *State, prefix string) ([]T, error) {
+	var out []T
+	err := s.listJSON(ctx, prefix, func(_ string, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
 // listJSON calls each with every key under prefix and its value, in key
 // order; a value each cannot decode (its error) is logged and skipped.
 func (s *State) listJSON(ctx context.Context, prefix string, each func(key string, v []byte) error) error {
@@ -174,4 +189,33 @@ func (s *State) inChunks(ctx context.Context, ops []clientv3.Op, cmps func(i, j 
 		}
 	}
 	return true, nil
+}
+
+// update is a read-modify-write of the record at key: change gets the
+// record as read (found false, and the zero T, when there is none) and
+// says whether to write it back; the write holds only if the key is still
+// as read, and the whole is done again when it is not. With
+// replaceCorrupt, a record that cannot be decoded is logged and handed
+// to change as absent; without, it is an error.
+func update[T any](ctx context.Context, s *State, key string, replaceCorrupt bool, change func(v *T, found bool) (write bool, err error)) error {
+	for {
+		var v T
+		found, rev, err := s.getJSON(ctx, key, &v)
+		var corrupt *CorruptError
+		if replaceCorrupt && errors.As(err, &corrupt) {
+			s.log.Error("cluster state record cannot be decoded; replaced", "key", key, "err", err)
+			v, found, err = *new(T), false, nil
+		}
+		if err != nil {
+			return err
+		}
+		write, err := change(&v, found)
+		if err != nil || !write {
+			return err
+		}
+		tr, err := s.cli.Txn(ctx).If(unchanged(key, rev)).Then(clientv3.OpPut(key, mustJSON(&v))).Commit()
+		if err != nil || tr.Succeeded {
+			return err
+		}
+	}
 }

@@ -77,25 +77,17 @@ func decodeSubnet(v []byte) (netip.Prefix, error) {
 
 // noteSubnet writes p into node's record if it has one that says another.
 func (s *State) noteSubnet(ctx context.Context, node string, p netip.Prefix) error {
-	key := nodeKey(node)
-	for {
-		var n NodeInfo
-		found, rev, err := s.getJSON(ctx, key, &n)
-		if err != nil {
-			return fmt.Errorf("note subnet of node %s: %w", node, err)
-		}
+	err := update(ctx, s, nodeKey(node), false, func(n *NodeInfo, found bool) (bool, error) {
 		if !found || n.Subnet == p.String() {
-			return nil
+			return false, nil
 		}
 		n.Subnet = p.String()
-		ok, err := s.replace(ctx, key, rev, &n)
-		if err != nil {
-			return fmt.Errorf("note subnet of node %s: %w", node, err)
-		}
-		if ok {
-			return nil
-		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("note subnet of node %s: %w", node, err)
 	}
+	return nil
 }
 
 // lowestFree is the first /bits subnet of cidr not in used. It looks at

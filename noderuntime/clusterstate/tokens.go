@@ -2,7 +2,7 @@ package clusterstate
 
 import (
 	"crypto/x509"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -72,15 +72,8 @@ func (t *tokenStore) Verify(token string, now time.Time) (jointoken.Role, error)
 func (t *tokenStore) List() ([]jointoken.Info, error) {
 	ctx, cancel := defaultCtx()
 	defer cancel()
-	var out []jointoken.Info
-	if err := t.s.listJSON(ctx, tokensPrefix, func(_ string, v []byte) error {
-		var i jointoken.Info
-		if err := json.Unmarshal(v, &i); err != nil {
-			return err
-		}
-		out = append(out, i)
-		return nil
-	}); err != nil {
+	out, err := listOf[jointoken.Info](ctx, t.s, tokensPrefix)
+	if err != nil {
 		return nil, fmt.Errorf("list join tokens: %w", err)
 	}
 	// FileStore lists in creation order; so does this one.
@@ -91,26 +84,21 @@ func (t *tokenStore) List() ([]jointoken.Info, error) {
 func (t *tokenStore) Revoke(id string) error {
 	ctx, cancel := defaultCtx()
 	defer cancel()
-	key := tokenKey(id)
-	for {
-		var info jointoken.Info
-		found, rev, err := t.s.getJSON(ctx, key, &info)
-		if err != nil {
-			return fmt.Errorf("revoke join token: %w", err)
-		}
+	err := update(ctx, t.s, tokenKey(id), false, func(info *jointoken.Info, found bool) (bool, error) {
 		if !found {
-			return fmt.Errorf("%w: no token with id %q", jointoken.ErrUnknown, id)
+			return false, fmt.Errorf("%w: no token with id %q", jointoken.ErrUnknown, id)
 		}
 		if !info.Revoked.IsZero() {
-			return nil
+			return false, nil
 		}
 		info.Revoked = t.now()
-		ok, err := t.s.replace(ctx, key, rev, &info)
-		if err != nil {
-			return fmt.Errorf("revoke join token %s: %w", id, err)
-		}
-		if ok {
-			return nil
-		}
+		return true, nil
+	})
+	if errors.Is(err, jointoken.ErrUnknown) {
+		return err
 	}
+	if err != nil {
+		return fmt.Errorf("revoke join token %s: %w", id, err)
+	}
+	return nil
 }
