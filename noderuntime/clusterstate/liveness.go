@@ -99,6 +99,8 @@ func (s *State) KeepAlive(ctx context.Context, name string, ttl time.Duration) (
 // grants a new one and puts alive/<name> on it. When another server's
 // lease holds alive/<name> (the agent heartbeated there before), the key
 // moves to this one, so that it follows the server the agent talks to.
+// An agent heartbeats one at a time; two Renews of one name at once on one
+// State may both grant a lease, and the one not kept runs out unused.
 func (s *State) Renew(ctx context.Context, name string, ttl time.Duration) (clientv3.LeaseID, error) {
 	s.mu.Lock()
 	id, known := s.leases[name]
