@@ -121,6 +121,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		writeJSON(w, 200, wireReplicas(s.Controller.Replicas()))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	s.imageRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 404, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

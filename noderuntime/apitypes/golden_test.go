@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -56,7 +57,9 @@ func filled() map[string]any {
 // tag or state word fails here, where a change of the API is meant to be
 // seen, and not in a client in the field.
 func TestGolden(t *testing.T) {
-	for name, v := range filled() {
+	samples := filled()
+	maps.Copy(samples, imageSamples())
+	for name, v := range samples {
 		t.Run(name, func(t *testing.T) {
 			if path := emptyField(reflect.ValueOf(v), name); path != "" {
 				t.Fatalf("%s is zero in the sample: the golden JSON would not show it", path)
