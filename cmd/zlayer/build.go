@@ -25,14 +25,25 @@ type BuildCmd struct {
 	Progress  string   `default:"auto" enum:"auto,plain,tty,quiet" help:"Progress output (${enum})."`
 	Runtime   string   `help:"Build with a runtime template (node20, node22, python312, python313, rust, go, deno, bun; auto detects it) instead of a file."`
 	Context   string   `arg:"" optional:"" default:"." help:"Build context directory."`
+	Node      bool     `help:"Send the image straight to the node (--host), no registry: the build's docker-format output streamed into the node's import. Needs -t."`
+	NodeFlags
 }
 
-func (c *BuildCmd) Run(ctx context.Context, log *slog.Logger) error {
-	err := imagebuild.Build(ctx, imagebuild.Options{
+func (c *BuildCmd) options() imagebuild.Options {
+	return imagebuild.Options{
 		File: c.File, Context: c.Context, Tags: c.Tags, BuildArgs: c.BuildArgs, Target: c.Target,
 		Platforms: c.Platforms, NoCache: c.NoCache, Push: c.Push, Load: c.Load, Outputs: c.Output,
 		Builder: c.Builder, Addr: c.Addr, Frontend: c.Frontend, Progress: c.Progress, Runtime: c.Runtime,
-	})
+	}
+}
+
+func (c *BuildCmd) Run(ctx context.Context, log *slog.Logger) error {
+	var err error
+	if c.Node {
+		err = c.buildToNode(ctx)
+	} else {
+		err = imagebuild.Build(ctx, c.options())
+	}
 	var bf *imagebuild.BuildFailedError
 	if errors.As(err, &bf) {
 		// buildx printed the failure; keep its exit status.
