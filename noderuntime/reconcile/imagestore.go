@@ -27,7 +27,7 @@ type ImageInfo struct {
 	Size         int64 // content for the node's platform
 	CreatedAt    time.Time
 	// UsedBy are DEPLOYMENT/SERVICE pairs whose spec names the image or
-	// whose replicas run it, sorted.
+	// whose replicas were made from it (by this name), sorted.
 	UsedBy []string
 }
 
@@ -80,14 +80,16 @@ func (c *Controller) imageInfo(ctx context.Context, i images.Image, users map[st
 	if n, err := img.Size(ctx); err == nil {
 		info.Size = n
 	}
-	info.UsedBy = usersOf(users, info.Name, info.Digest)
+	info.UsedBy = usersOf(users, info.Name)
 	return info
 }
 
-// imageUsers maps image names and digests to the DEPLOYMENT/SERVICE pairs
-// that need them: stored specs (an image a scaled-to-zero or pull_policy
-// never service names is still needed) and live replicas (an adopted one
-// may run an image no spec names any more).
+// imageUsers maps image names to the DEPLOYMENT/SERVICE pairs that need
+// them: stored specs (an image a scaled-to-zero or pull_policy never
+// service names is still needed) and live replicas (an adopted one may run
+// an image no spec names any more). Names, not digests: another name of
+// the same content is not in use, and removing it frees nothing the
+// replicas hold.
 func (c *Controller) imageUsers() (map[string][]string, error) {
 	users := map[string][]string{}
 	add := func(key, user string) {
@@ -107,17 +109,15 @@ func (c *Controller) imageUsers() (map[string][]string, error) {
 		}
 	}
 	for _, r := range c.Replicas() {
-		user := r.Deployment + "/" + r.Service
-		add(r.Image, user)
-		add(r.ImageDigest, user)
+		add(r.Image, r.Deployment+"/"+r.Service)
 	}
 	return users, nil
 }
 
-func usersOf(users map[string][]string, name, dgst string) []string {
+func usersOf(users map[string][]string, name string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, u := range append(append([]string(nil), users[name]...), users[dgst]...) {
+	for _, u := range users[name] {
 		if !seen[u] {
 			seen[u] = true
 			out = append(out, u)
