@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
@@ -84,5 +86,38 @@ func TestBuildNodeOptions(t *testing.T) {
 				t.Fatalf("options %+v", o)
 			}
 		})
+	}
+}
+
+// The image commands and their flags reach the completion words, and each
+// has an example in its help.
+func TestImageCommandsCompleteAndShowExamples(t *testing.T) {
+	parser, err := kong.New(&fullCLI{}, kong.Name("zlayer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := map[string][]string{}
+	collectWords(parser.Model.Node, "", tree)
+	for path, want := range map[string][]string{
+		"image":       {"load", "ls", "prune", "rm"},
+		"image load":  {"--input", "--name", "--docker"},
+		"image ls":    {"--output"},
+		"image rm":    {"--force"},
+		"image prune": {"--output"},
+		"build":       {"--node", "--host"},
+	} {
+		words := strings.Join(tree[path], " ")
+		for _, w := range want {
+			if !strings.Contains(" "+words+" ", " "+w+" ") {
+				t.Errorf("completion of %q lacks %s: %s", path, w, words)
+			}
+		}
+	}
+	for name, h := range map[string]interface{ Help() string }{
+		"load": &ImageLoadCmd{}, "ls": &ImageLsCmd{}, "rm": &ImageRmCmd{}, "prune": &ImagePruneCmd{}, "build": &BuildCmd{},
+	} {
+		if !strings.Contains(h.Help(), "Examples:\n  zlayer ") {
+			t.Errorf("%s --help has no example:\n%s", name, h.Help())
+		}
 	}
 }
