@@ -57,6 +57,9 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rm, err := s.Controller.RemoveImage(r.Context(), r.PathValue("name"), force)
+	// The garbage collection may outlast the write timeout counted from
+	// the request.
+	s.extendWrite(w)
 	var inUse *reconcile.InUseError
 	switch {
 	case errors.As(err, &inUse):
@@ -76,6 +79,7 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
 	removed, err := s.Controller.PruneImages(r.Context())
+	s.extendWrite(w)
 	out := apitypes.Pruned{Removed: []apitypes.RemovedImage{}}
 	for _, rm := range removed {
 		out.Removed = append(out.Removed, wireRemoved(rm))

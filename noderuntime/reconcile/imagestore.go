@@ -36,21 +36,30 @@ var ErrImageInUse = errors.New("image in use")
 
 // Images lists the node's images.
 func (c *Controller) Images(ctx context.Context) ([]ImageInfo, error) {
-	ctx = withNS(ctx, c.o.Namespace)
-	list, err := c.o.Client.ImageService().List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	users, err := c.imageUsers()
+	_, infos, err := c.listImages(withNS(ctx, c.o.Namespace))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ImageInfo, 0, len(list))
-	for _, i := range list {
-		out = append(out, c.imageInfo(ctx, i, users))
+	sort.Slice(infos, func(a, b int) bool { return infos[a].Name < infos[b].Name })
+	return infos, nil
+}
+
+// listImages answers containerd's image records and, index for index,
+// what they are and who uses them.
+func (c *Controller) listImages(ctx context.Context) ([]images.Image, []ImageInfo, error) {
+	list, err := c.o.Client.ImageService().List(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list images: %w", err)
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
-	return out, nil
+	users, err := c.imageUsers()
+	if err != nil {
+		return nil, nil, err
+	}
+	infos := make([]ImageInfo, 0, len(list))
+	for _, i := range list {
+		infos = append(infos, c.imageInfo(ctx, i, users))
+	}
+	return list, infos, nil
 }
 
 // ImagesByDigest lists the images whose target or config is d: what a
@@ -182,20 +191,15 @@ func (c *Controller) RemoveImage(ctx context.Context, ref string, force bool) (R
 // PruneImages deletes every image no service uses.
 func (c *Controller) PruneImages(ctx context.Context) ([]RemovedImage, error) {
 	nctx := withNS(ctx, c.o.Namespace)
-	list, err := c.o.Client.ImageService().List(nctx)
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	users, err := c.imageUsers()
+	list, all, err := c.listImages(nctx)
 	if err != nil {
 		return nil, err
 	}
 	var unused []images.Image
 	var infos []ImageInfo
-	for _, i := range list {
-		info := c.imageInfo(nctx, i, users)
+	for k, info := range all {
 		if len(info.UsedBy) == 0 {
-			unused, infos = append(unused, i), append(infos, info)
+			unused, infos = append(unused, list[k]), append(infos, info)
 		}
 	}
 	if len(unused) == 0 {
