@@ -10,6 +10,7 @@ import (
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/registry"
 )
 
 // imageRoutes adds the image store's endpoints (import stays in Handler):
@@ -56,7 +57,12 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rm, err := s.Controller.RemoveImage(r.Context(), r.PathValue("name"), force)
+	name := r.PathValue("name")
+	if _, err := registry.Normalize(name); err != nil {
+		writeErr(w, 400, "bad_request", err.Error())
+		return
+	}
+	rm, err := s.Controller.RemoveImage(r.Context(), name, force)
 	// The garbage collection may outlast the write timeout counted from
 	// the request.
 	s.extendWrite(w)

@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 
@@ -45,10 +44,4 @@ func (c *Client) RemoveImage(ctx context.Context, name string, force bool) (*api
 func (c *Client) PruneImages(ctx context.Context) (*apitypes.Pruned, error) {
 	var out apitypes.Pruned
 	return &out, c.json(ctx, "POST", "/v1/images/prune", nil, &out)
-}
-
-// IsInUse reports a refusal to remove an image a service uses.
-func IsInUse(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == "in_use"
 }
