@@ -54,7 +54,7 @@ func TarRefs(r io.Reader) ([]Ref, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading the archive: %w", err)
+			return nil, fmt.Errorf("reading the archive (a tar of docker save or an OCI export?): %w", err)
 		}
 		switch path.Clean(hdr.Name) {
 		case "oci-layout":
