@@ -59,6 +59,10 @@ func filled() map[string]any {
 func TestGolden(t *testing.T) {
 	samples := filled()
 	maps.Copy(samples, imageSamples())
+	checkGolden(t, samples)
+}
+
+func checkGolden(t *testing.T, samples map[string]any) {
 	for name, v := range samples {
 		t.Run(name, func(t *testing.T) {
 			if path := emptyField(reflect.ValueOf(v), name); path != "" {
