@@ -65,9 +65,21 @@ func (rt *Runtime) nodeList(ctx context.Context) (*apitypes.NodeList, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A node's replicas are those placed on it or moving away from it, and
+	// those it still reports running (a drained replica stopping).
 	count := map[string]int{}
 	for _, a := range asg {
 		count[a.Node]++
+		if a.From != "" {
+			count[a.From]++
+		}
+	}
+	sts, err := rt.state.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for node, rs := range sts {
+		count[node] = max(count[node], len(rs))
 	}
 	sched, _ := rt.state.Leader(ctx)
 	etcdLeader, voters := rt.etcdLeader(ctx)
