@@ -293,7 +293,8 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 	defer cancel()
 	res, err := clusterjoin.Join(jctx, rt.cfg.JoinAPI, rt.cfg.JoinToken, req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("join %s: %w", rt.cfg.JoinAPI, err)
+		// Join's errors name the server and say what was refused.
+		return nil, nil, err
 	}
 	id := &res.Identity
 	if len(res.Admission.Servers) > 0 {
