@@ -215,8 +215,3 @@ func (e exitError) Error() string {
 }
 func (e exitError) Unwrap() error { return e.err }
 
-// errNotImplemented is what a command returns until the issue that builds it
-// lands: a clear failure rather than a fake success.
-func errNotImplemented(command, issue string) error {
-	return fmt.Errorf("%s: not implemented yet (tracked in issue %s)", command, issue)
-}

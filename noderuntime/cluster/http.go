@@ -406,7 +406,7 @@ func (rt *Runtime) mergeLogs(w http.ResponseWriter, r *http.Request, nodes []str
 				return
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != 200 {
+			if resp.StatusCode != http.StatusOK {
 				rt.log.Warn("logs of a node's replicas", "node", node, "status", resp.Status)
 				return
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
+	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -45,6 +46,7 @@ func (rt *Runtime) Run(ctx context.Context, ctrl *reconcile.Controller, st *stor
 			return err
 		}
 	}
+	rt.metrics(ctrl.Metrics())
 	loops := []func(context.Context) error{rt.followController, rt.syncLoop, rt.reportLoop}
 	if rt.state != nil {
 		loops = append(loops, rt.registerAndKeepAlive, rt.scheduleLoop, rt.watchLoop, rt.ensureTokens)
@@ -60,6 +62,41 @@ func (rt *Runtime) Run(ctx context.Context, ctrl *reconcile.Controller, st *stor
 		}
 	}
 	return first
+}
+
+// metrics adds the cluster's gauges to the node's /metrics: every node
+// says what it last heard from the servers, a server also counts the
+// cluster's nodes by state.
+func (rt *Runtime) metrics(m *metrics.Registry) {
+	m.Help("zlayer_cluster_last_sync_seconds", "Seconds since this node last read its work from the cluster.")
+	m.Help("zlayer_cluster_replicas_placed", "Replica indices the cluster placed on this node.")
+	m.Help("zlayer_cluster_nodes", "The cluster's nodes by state (servers only).")
+	m.Gauge(func() []metrics.Sample {
+		rt.mu.Lock()
+		last := rt.lastSync
+		rt.mu.Unlock()
+		out := []metrics.Sample{{Name: "zlayer_cluster_replicas_placed", Value: float64(rt.place.here())}}
+		if !last.IsZero() {
+			out = append(out, metrics.Sample{Name: "zlayer_cluster_last_sync_seconds", Value: time.Since(last).Seconds()})
+		}
+		if rt.state == nil {
+			return out
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		list, err := rt.nodeList(ctx)
+		if err != nil {
+			return out
+		}
+		by := map[apitypes.NodeState]int{apitypes.NodeReady: 0, apitypes.NodeNotReady: 0, apitypes.NodeCordoned: 0, apitypes.NodeDraining: 0}
+		for _, n := range list.Nodes {
+			by[n.State]++
+		}
+		for st, n := range by {
+			out = append(out, metrics.Sample{Name: "zlayer_cluster_nodes", Labels: map[string]string{"state": string(st)}, Value: float64(n)})
+		}
+		return out
+	})
 }
 
 // backoff sleeps before the next try of a failing loop; false when ctx
@@ -221,6 +258,9 @@ func (rt *Runtime) syncLoop(ctx context.Context) error {
 			continue
 		}
 		d = 0
+		rt.mu.Lock()
+		rt.lastSync = time.Now()
+		rt.mu.Unlock()
 		if err := rt.apply(w); err != nil {
 			rt.log.Warn("applying this node's work", "err", err)
 		}

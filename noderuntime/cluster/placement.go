@@ -130,3 +130,16 @@ func loadJSON(path string, v any) error {
 	}
 	return nil
 }
+
+// here counts the indices this node runs.
+func (p *placement) here() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, a := range p.owner {
+		if a.Node == p.self || a.From == p.self {
+			n++
+		}
+	}
+	return n
+}

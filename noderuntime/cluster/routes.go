@@ -264,7 +264,7 @@ func (rt *Runtime) snapshot(w http.ResponseWriter, r *http.Request) {
 	defer rc.Close()
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Minute))
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.WriteHeader(200)
+	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, rc); err != nil {
 		rt.log.Warn("sending a snapshot", "err", err)
 	}

@@ -105,7 +105,8 @@ type Runtime struct {
 	live    *clusterstate.Liveness
 	ctrl    *reconcile.Controller
 	st      *store.Store
-	leader  string
+	// lastSync is when the node last read its work.
+	lastSync time.Time
 }
 
 // IsMember reports whether dataDir holds a cluster identity: `zlayer
