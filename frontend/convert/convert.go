@@ -406,6 +406,32 @@ func runLine(s *zimagefile.Step) string {
 		}
 		line += " --mount=" + opt
 	}
+	for _, m := range s.Secrets {
+		opt := "type=secret,id=" + m.ID
+		if m.Target != "" {
+			opt += ",target=" + m.Target
+		}
+		if m.Env != "" {
+			opt += ",env=" + m.Env
+		}
+		if m.Required {
+			opt += ",required=true"
+		}
+		line += " --mount=" + opt
+	}
+	for _, m := range s.SSH {
+		opt := "type=ssh"
+		if m.ID != "" && m.ID != "default" {
+			opt += ",id=" + m.ID
+		}
+		if m.Target != "" {
+			opt += ",target=" + m.Target
+		}
+		if m.Required {
+			opt += ",required=true"
+		}
+		line += " --mount=" + opt
+	}
 	r := s.Run
 	if r.IsExec {
 		args := r.Exec
