@@ -20,6 +20,7 @@ import (
 
 	"github.com/zlayer/zlayer/frontend"
 	"github.com/zlayer/zlayer/frontend/zimagefile"
+	"github.com/zlayer/zlayer/pipeline/buildsecret"
 )
 
 func detectRuntime(dir string) (string, error) { return zimagefile.DetectRuntime(dir) }
@@ -79,13 +80,17 @@ func buildInProcess(ctx context.Context, o Options, p *Plan) error {
 		attrs["no-cache"] = ""
 	}
 	cfg := config.LoadDefaultConfigFile(io.Discard)
+	secretAttachables, err := buildsecret.Attachables(p.Secrets, p.SSH)
+	if err != nil {
+		return err
+	}
 	opt := bkclient.SolveOpt{
 		Exports:       exports,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		FrontendAttrs: attrs,
-		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		Session: append([]session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 			AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
-		})},
+		})}, secretAttachables...),
 	}
 	mode := progressui.DisplayMode(o.Progress)
 	if o.Progress == "" {
