@@ -239,6 +239,9 @@ var frontendTests = []scenario.Step[*frontendFixture]{
 	{Name: "buildx/wasm-c-toolchain", Run: testBuildxWasmCToolchain},
 	{Name: "inprocess/wasm-c-toolchain", Run: testInProcessWasmCToolchain},
 	{Name: "inprocess/wasm-module", Run: testInProcessWasmModule},
+	{Name: "inprocess/secrets", Run: testInProcessSecrets},
+	{Name: "buildx/secrets", Run: testBuildxSecrets},
+	{Name: "inprocess/missing-secret", Run: testInProcessMissingSecret},
 }
 
 func TestIntegrationFrontend(t *testing.T) {
