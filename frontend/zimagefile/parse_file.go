@@ -279,6 +279,12 @@ func (d *decoder) checkStep(s *Step, n *yaml.Node) {
 			d.keyErr(s, k, "%s: only applies to run steps", k)
 		}
 	}
+	for _, m := range s.Secrets {
+		if _, set := s.Env.Get(m.Env); m.Env != "" && set {
+			// The step's env would be exported over the secret's value.
+			d.add(m.Pos["env"].Value, "secret %q: env %s is also set by this step's env:", m.ID, m.Env)
+		}
+	}
 	if isCopy && !s.Pos.Has("to") {
 		d.keyErr(s, act, "%s needs to: the destination path", act)
 	}

@@ -62,6 +62,7 @@ func TestParseRunSecretsErrors(t *testing.T) {
 		{"unknown key", run + "    secrets: [{id: a, src: /x}]\n", []string{`4:23: unknown key "src" in secret`}},
 		{"required not bool", run + "    secrets: [{id: a, required: yes please}]\n", []string{"4:33: secret required must be true or false"}},
 		{"too many", run + "    secrets: [" + strings.Join(many, ", ") + "]\n", []string{fmt.Sprintf("4:357: secrets: at most %d entries per run step", MaxSecretsPerStep)}},
+		{"env clash", run + "    env: {TOKEN: x}\n    secrets: [{id: a, env: TOKEN}]\n", []string{`5:28: secret "a": env TOKEN is also set by this step's env:`}},
 		{"ssh not a list", run + "    ssh: default\n", []string{"4:10: ssh must be a list of agent ids or {id, target, required}, not a string"}},
 		{"ssh bad id", run + "    ssh: [\"my agent\"]\n", []string{`4:11: ssh id must not contain spaces`}},
 		{"ssh duplicate default", run + "    ssh: [default, {target: /s}]\n", []string{`4:20: ssh agent "default" is mounted twice in this step (first at line 4)`}},
