@@ -242,6 +242,7 @@ var frontendTests = []scenario.Step[*frontendFixture]{
 	{Name: "inprocess/secrets", Run: testInProcessSecrets},
 	{Name: "buildx/secrets", Run: testBuildxSecrets},
 	{Name: "inprocess/missing-secret", Run: testInProcessMissingSecret},
+	{Name: "inprocess/outline-secrets", Run: testInProcessOutlineSecrets},
 }
 
 func TestIntegrationFrontend(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/buildkit/frontend/subrequests/outline"
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/zlayer/zlayer/integration/frontendimage"
@@ -225,4 +227,32 @@ func testInProcessMissingSecret(t *testing.T, fx *frontendFixture) {
 		t.Errorf("error does not name the missing secret: %v", err)
 	}
 	t.Logf("what the user sees: %v", err)
+}
+
+// testInProcessOutlineSecrets is `buildx build --call outline`: it lists
+// the secrets and agents a ZImagefile needs, placed on the ZImagefile's run
+// step, so users learn which --secret flags to pass.
+func testInProcessOutlineSecrets(t *testing.T, fx *frontendFixture) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"ZImagefile": secretsZImagefile})
+	dt := subrequest(t, fx.s, filepath.Join(dir, "ZImagefile"), dir, outline.RequestSubrequestsOutline)
+	var o outline.Outline
+	if err := json.Unmarshal(dt, &o); err != nil {
+		t.Fatal(err)
+	}
+	src := []byte(secretsZImagefile)
+	runLine := lineOf(t, src, "  - run: |")
+	got := map[string]bool{}
+	for _, s := range o.Secrets {
+		got[s.Name] = s.Required
+		if s.Location == nil || len(s.Location.Ranges) == 0 || int(s.Location.Ranges[0].Start.Line) != runLine {
+			t.Errorf("secret %s location %v, want the run step at line %d", s.Name, s.Location, runLine)
+		}
+	}
+	if len(got) != 2 || !got["filesecret"] || !got["token"] {
+		t.Errorf("outline secrets %+v, want filesecret and token, both required", o.Secrets)
+	}
+	if len(o.SSH) != 1 || o.SSH[0].Name != "default" {
+		t.Errorf("outline ssh %+v, want default", o.SSH)
+	}
 }
