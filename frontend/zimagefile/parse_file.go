@@ -367,12 +367,7 @@ func (d *decoder) secrets(n *yaml.Node) SecretMounts {
 			v := e.value
 			switch e.key {
 			case "id":
-				m.ID = d.matching(d.word, v, "secret id", secretIDRe, "an id (letters, digits, '_', '.' and '-', at most 128)")
-				if line, dup := ids[m.ID]; dup && m.ID != "" {
-					d.errorf(v, "secret %q is mounted twice in this step (first at line %d)", m.ID, line)
-				} else {
-					ids[m.ID] = v.Line
-				}
+				m.ID = d.mountID(v, "secret id", "secret", ids)
 			case "target":
 				m.Target = d.absPath(v, "secret target")
 			case "env":
@@ -402,40 +397,52 @@ func (d *decoder) sshMounts(n *yaml.Node) SSHMounts {
 	ids := map[string]int{}
 	for _, c := range items {
 		m := &SSHMount{Range: rangeOf(c), Pos: Positions{}}
-		idNode := c
 		if c.Kind == yaml.ScalarNode {
-			m.ID = d.matching(d.word, c, "ssh id", secretIDRe, "an id (letters, digits, '_', '.' and '-', at most 128)")
-		} else {
-			entries, pos, ok := d.mapping(c, "ssh mount", sshKeys)
-			if !ok {
-				continue
-			}
-			m.Pos = pos
-			for _, e := range entries {
-				v := e.value
-				switch e.key {
-				case "id":
-					m.ID = d.matching(d.word, v, "ssh id", secretIDRe, "an id (letters, digits, '_', '.' and '-', at most 128)")
-					idNode = v
-				case "target":
-					m.Target = d.absPath(v, "ssh target")
-				case "required":
-					m.Required = d.boolean(v, "ssh required")
-				}
+			m.ID = d.mountID(c, "ssh id", "ssh agent", ids)
+			out = append(out, m)
+			continue
+		}
+		entries, pos, ok := d.mapping(c, "ssh mount", sshKeys)
+		if !ok {
+			continue
+		}
+		m.Pos = pos
+		var idNode *yaml.Node
+		for _, e := range entries {
+			v := e.value
+			switch e.key {
+			case "id":
+				idNode = v
+			case "target":
+				m.Target = d.absPath(v, "ssh target")
+			case "required":
+				m.Required = d.boolean(v, "ssh required")
 			}
 		}
-		id := m.ID
-		if id == "" {
-			id = "default"
-		}
-		if line, dup := ids[id]; dup {
-			d.errorf(idNode, "ssh agent %q is mounted twice in this step (first at line %d)", id, line)
+		if idNode != nil {
+			m.ID = d.mountID(idNode, "ssh id", "ssh agent", ids)
 		} else {
-			ids[id] = idNode.Line
+			// No id is the default agent, which one step mounts once.
+			d.mountID(&yaml.Node{Kind: yaml.ScalarNode, Value: "default", Line: c.Line, Column: c.Column}, "ssh id", "ssh agent", ids)
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// mountID reads a secret or agent id and reports one the step already
+// mounts; ids maps each id to the line it was first seen on.
+func (d *decoder) mountID(n *yaml.Node, what, noun string, ids map[string]int) string {
+	id := d.matching(d.word, n, what, secretIDRe, "an id (letters, digits, '_', '.' and '-', at most 128)")
+	if id == "" {
+		return id
+	}
+	if line, dup := ids[id]; dup {
+		d.errorf(n, "%s %q is mounted twice in this step (first at line %d)", noun, id, line)
+	} else {
+		ids[id] = n.Line
+	}
+	return id
 }
 
 // absPath reads a mount target: an absolute path that is not / itself.

@@ -109,33 +109,32 @@ func ParseSSH(spec string) (SSH, error) {
 
 // ParseAll reads every --secret and --ssh flag, refusing an id given twice.
 func ParseAll(secretSpecs, sshSpecs []string) ([]Secret, []SSH, error) {
-	var secs []Secret
-	seen := map[string]bool{}
-	for _, spec := range secretSpecs {
-		s, err := ParseSecret(spec)
-		if err != nil {
-			return nil, nil, err
-		}
-		if seen[s.ID] {
-			return nil, nil, fmt.Errorf("secret %q is given twice", s.ID)
-		}
-		seen[s.ID] = true
-		secs = append(secs, s)
+	secs, err := parseEach(secretSpecs, ParseSecret, func(s Secret) string { return s.ID }, "secret")
+	if err != nil {
+		return nil, nil, err
 	}
-	var agents []SSH
-	seen = map[string]bool{}
-	for _, spec := range sshSpecs {
-		s, err := ParseSSH(spec)
-		if err != nil {
-			return nil, nil, err
-		}
-		if seen[s.ID] {
-			return nil, nil, fmt.Errorf("ssh agent %q is given twice", s.ID)
-		}
-		seen[s.ID] = true
-		agents = append(agents, s)
+	agents, err := parseEach(sshSpecs, ParseSSH, func(s SSH) string { return s.ID }, "ssh agent")
+	if err != nil {
+		return nil, nil, err
 	}
 	return secs, agents, nil
+}
+
+func parseEach[T any](specs []string, parse func(string) (T, error), id func(T) string, noun string) ([]T, error) {
+	var out []T
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		v, err := parse(spec)
+		if err != nil {
+			return nil, err
+		}
+		if seen[id(v)] {
+			return nil, fmt.Errorf("%s %q is given twice", noun, id(v))
+		}
+		seen[id(v)] = true
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // Spec renders s in the --secret syntax, quoting a field that holds a comma
