@@ -19,6 +19,8 @@ type BuildCmd struct {
 	Push      bool     `help:"Push the image to its registry."`
 	Load      bool     `help:"Load the image into the local image store."`
 	Output    []string `short:"o" sep:"none" help:"Output destination (buildx --output syntax)."`
+	Secrets   []string `name:"secret" sep:"none" help:"Build secret id=ID,src=FILE or id=ID,env=VAR (repeatable); run steps mount it, it never lands in the image."`
+	SSH       []string `name:"ssh" sep:"none" help:"SSH agent for run steps: default (the agent at SSH_AUTH_SOCK), ID=SOCKET or ID=KEY[,KEY] (repeatable)."`
 	Builder   string   `env:"BUILDX_BUILDER" help:"buildx builder to use."`
 	Addr      string   `env:"BUILDKIT_HOST" help:"Talk to this buildkitd directly and run the ZImagefile frontend in process."`
 	Frontend  string   `env:"ZLAYER_FRONTEND" default:"zlayer/zimagefile" help:"Frontend image for ZImagefiles without a syntax line."`
@@ -34,6 +36,7 @@ func (c *BuildCmd) options() imagebuild.Options {
 		File: c.File, Context: c.Context, Tags: c.Tags, BuildArgs: c.BuildArgs, Target: c.Target,
 		Platforms: c.Platforms, NoCache: c.NoCache, Push: c.Push, Load: c.Load, Outputs: c.Output,
 		Builder: c.Builder, Addr: c.Addr, Frontend: c.Frontend, Progress: c.Progress, Runtime: c.Runtime,
+		Secrets: c.Secrets, SSH: c.SSH,
 	}
 }
 
