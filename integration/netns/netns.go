@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -76,8 +77,6 @@ type NS struct {
 	HostVeth string     // the host-side end of its veth pair, on the bridge
 	Net      *Net
 	t        testing.TB
-	mu       sync.Mutex
-	cmds     []*exec.Cmd
 }
 
 // Available says why the harness cannot run here, or nil.
@@ -234,13 +233,10 @@ func (ns *NS) ip(args ...string) error {
 }
 
 // Command is exec.CommandContext of name inside the namespace. nsenter
-// execs name in place, so the command's PID is the program's own. A command
-// still running at cleanup is killed by its PID.
+// execs name in place, so the command's PID is the program's own. A process
+// still in the namespace at cleanup is killed by its PID.
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, tool("nsenter"), append([]string{"--net=" + ns.Path, "--", name}, args...)...)
-	ns.mu.Lock()
-	ns.cmds = append(ns.cmds, cmd)
-	ns.mu.Unlock()
 	return cmd
 }
 
@@ -270,21 +266,9 @@ func (ns *NS) PIDs() []int { return pidsIn(ns.Path) }
 
 func (ns *NS) cleanup() {
 	t := ns.t
-	// Processes first: a daemon still bound to an address would keep the
-	// namespace alive past its removal from /run/netns.
-	ns.mu.Lock()
-	cmds := ns.cmds
-	ns.mu.Unlock()
-	var started []int
-	for _, c := range cmds {
-		if c.Process != nil && !exited(c.Process.Pid) {
-			started = append(started, c.Process.Pid)
-			_ = syscall.Kill(c.Process.Pid, syscall.SIGKILL)
-		}
-	}
-	waitGone(started, 5*time.Second)
-	// Anything else still in the namespace is ours too (a daemon's
-	// children): the test's own cleanups should have stopped it, so say so.
+	// Processes first, by PID: everything whose network namespace is this
+	// one is ours (what Command started, a daemon's children). A daemon still
+	// running would keep the namespace alive past its removal from /run/netns.
 	if left := ns.PIDs(); len(left) > 0 {
 		t.Logf("netns: killing %d processes left in %s: %v", len(left), ns.NetNS, describe(left))
 		for _, pid := range left {
@@ -586,4 +570,80 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Relay listens on the bridge address and forwards every connection to
+// target, a host service on loopback (the stack's registry) that the
+// namespaces cannot reach there. It returns the address to give them and
+// stops with the test.
+func (b *Net) Relay(t testing.TB, target string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(b.Addr.String(), "0"))
+	if err != nil {
+		t.Fatalf("netns: relay to %s: %v", target, err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	// Idle keep-alive connections of a puller would hold the relay open:
+	// cleanup closes them with the listener.
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pipe(c, target)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// pipe copies both ways between c and a new connection to target until
+// either side closes.
+func pipe(c net.Conn, target string) {
+	defer c.Close()
+	u, err := net.DialTimeout("tcp", target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go cp(u, c)
+	go cp(c, u)
+	<-done
+	// One side is done: the other gets a moment to drain, not forever.
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = u.SetDeadline(time.Now().Add(5 * time.Second))
+	<-done
 }
