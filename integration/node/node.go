@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
@@ -289,6 +292,10 @@ func (n *Node) cleanup() {
 				}
 			}
 		}
+		// In a cluster another node's cleanup may have deleted the
+		// deployments a moment ago: this node's replicas stop on their own
+		// schedule, before serve stops with their containerd.
+		n.waitNoContainers(30 * time.Second)
 	}
 	ctdPID := n.ContainerdPID()
 	// A serve killed before cleanup (kill -9 of a cluster node that the test
@@ -327,10 +334,36 @@ func (n *Node) cleanup() {
 	stack.RemoveNamedCgroups(n.NS)
 }
 
+// waitNoContainers waits until the node's containerd has no container in
+// its namespace, or limit.
+func (n *Node) waitNoContainers(limit time.Duration) {
+	c, err := containerd.New(n.containerdSocket(), containerd.WithTimeout(2*time.Second))
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), n.NS), limit)
+	defer cancel()
+	for {
+		cs, err := c.Containers(ctx)
+		if err != nil || len(cs) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func Zombie(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err != nil || strings.Contains(string(b), ") Z ")
 }
+
+// Running reports whether serve runs (started and not exited).
+func (n *Node) Running() bool { return n.cmd != nil && alive(n) }
 
 func alive(n *Node) bool {
 	select {
@@ -458,4 +491,13 @@ func RSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// Use has the node report to t (a subtest of the one that started it)
+// until the returned func restores the former one, so that a failed CLI
+// call or wait fails the step that made it.
+func (n *Node) Use(t testing.TB) (restore func()) {
+	parent := n.t
+	n.t = t
+	return func() { n.t = parent }
 }
