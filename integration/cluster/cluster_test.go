@@ -479,10 +479,9 @@ func containersOf(t *testing.T, n *Node) int {
 
 func nodes(t *testing.T, via *Node) []nodeRow {
 	t.Helper()
-	var rows []nodeRow
-	out := via.MustCLI("nodes", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("nodes -o json: %v\n%s", err, out)
+	rows, err := listJSON[nodeRow](via, "nodes")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return rows
 }
@@ -490,12 +489,21 @@ func nodes(t *testing.T, via *Node) []nodeRow {
 // tryNodes is nodes for polls: a server that does not answer yet is no
 // failure.
 func tryNodes(via *Node) []nodeRow {
-	var rows []nodeRow
-	out, _, code := via.CLI("nodes", "-o", "json")
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil {
-		return nil
-	}
+	rows, _ := listJSON[nodeRow](via, "nodes")
 	return rows
+}
+
+// listJSON runs `zlayer CMD -o json` on via and decodes the list it prints.
+func listJSON[T any](via *Node, cmd string) ([]T, error) {
+	var rows []T
+	out, errOut, code := via.CLI(cmd, "-o", "json")
+	if code != 0 {
+		return nil, fmt.Errorf("%s -o json on %s: exit %d: %s", cmd, via.Name, code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		return nil, fmt.Errorf("%s -o json on %s: %w\n%s", cmd, via.Name, err, out)
+	}
+	return rows, nil
 }
 
 func row(rows []nodeRow, name string) *nodeRow {
@@ -509,21 +517,16 @@ func row(rows []nodeRow, name string) *nodeRow {
 
 func ps(t *testing.T, via *Node) []psRow {
 	t.Helper()
-	var rows []psRow
-	out := via.MustCLI("ps", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("ps -o json: %v\n%s", err, out)
+	rows, err := listJSON[psRow](via, "ps")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return rows
 }
 
 // tryPs is ps for polls.
 func tryPs(via *Node) []psRow {
-	var rows []psRow
-	out, _, code := via.CLI("ps", "-o", "json")
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil {
-		return nil
-	}
+	rows, _ := listJSON[psRow](via, "ps")
 	return rows
 }
 

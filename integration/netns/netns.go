@@ -108,6 +108,9 @@ var sweepOnce sync.Once
 // suffix. The first call in a process sweeps what ended runs left.
 func Bridge(t testing.TB, name, cidr string) *Net {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
 	if err := Available(); err != nil {
 		if stack.Required() {
 			t.Fatalf("%v (ZLAYER_INTEGRATION=require)", err)
@@ -358,6 +361,13 @@ func FreeSubnet(within netip.Prefix, bits int) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
+	return freeSubnet(within, bits, used)
+}
+
+func freeSubnet(within netip.Prefix, bits int, used []netip.Prefix) (netip.Prefix, error) {
+	if !within.Addr().Is4() || bits < within.Bits() || bits > 32 {
+		return netip.Prefix{}, fmt.Errorf("no /%d in %s", bits, within)
+	}
 	step := uint32(1) << (32 - bits)
 	base := within.Masked().Addr().As4()
 	start := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
@@ -478,7 +488,11 @@ func ownerOfAlias(a string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	pid, err := strconv.Atoi(strings.Fields(rest + " ")[0])
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(f[0])
 	return pid, err == nil && pid > 0
 }
 

@@ -220,7 +220,16 @@ func (m made) left() []string {
 	return out
 }
 
+// requireNet skips or fails, as Bridge does, where the harness cannot run,
+// for tests whose networks are made in a subtest or a child process.
+func requireNet(t *testing.T) {
+	if testing.Short() || Available() != nil {
+		Bridge(t, "x", "") // skips or fails with the reason
+	}
+}
+
 func TestCleanupLeavesNothing(t *testing.T) {
+	requireNet(t)
 	var m made
 	t.Run("build", func(t *testing.T) { m = build(t) })
 	if len(m.Links) == 0 {
@@ -288,9 +297,7 @@ func TestHelperBuild(t *testing.T) {
 }
 
 func TestCleanupAfterFailure(t *testing.T) {
-	if Available() != nil {
-		Bridge(t, "x", "") // skips or fails with the reason
-	}
+	requireNet(t)
 	m, err := helperRun(t, "fail")
 	if err == nil {
 		t.Fatal("the failing helper passed")
@@ -301,9 +308,7 @@ func TestCleanupAfterFailure(t *testing.T) {
 }
 
 func TestSweepAfterCrash(t *testing.T) {
-	if Available() != nil {
-		Bridge(t, "x", "")
-	}
+	requireNet(t)
 	m, err := helperRun(t, "crash")
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
 		t.Fatalf("crash helper: %v", err)
