@@ -185,10 +185,10 @@ func testJoinRefusals(t *testing.T, fx *clusterFx) {
 				t.Errorf("join with a %s: the error does not say why (%q):\n%s", c.name, c.want, out)
 			}
 			if strings.Contains(string(out), secret) {
-				t.Errorf("the error output echoes the token's secret")
+				t.Error("the error output echoes the token's secret")
 			}
 			if _, err := os.Stat(filepath.Join(dir, "n", "cluster", "identity.json")); err == nil {
-				t.Errorf("a refused join wrote an identity")
+				t.Error("a refused join wrote an identity")
 			}
 		})
 	}

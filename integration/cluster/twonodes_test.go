@@ -125,10 +125,10 @@ func TestTwoNodesInNamespaces(t *testing.T) {
 			}
 			n2.Kill9()
 			if syscall.Kill(n2.ContainerdPID(), 0) != nil {
-				t.Errorf("n2's containerd went with serve; it should outlive it")
+				t.Error("n2's containerd went with serve; it should outlive it")
 			}
 			if !n1.Ready("web") {
-				t.Errorf("n1 not ready after n2 was killed")
+				t.Error("n1 not ready after n2 was killed")
 			}
 			if body := get(t, fmt.Sprintf("http://%s:8080/", n1.NS.IP)); !strings.Contains(body, "n1") {
 				t.Errorf("n1's replica: %q", body)

@@ -166,7 +166,7 @@ func TestPartitionAndHeal(t *testing.T) {
 	// The host is cut off too.
 	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		conn.Close()
-		t.Fatalf("the host reached c through a partition")
+		t.Fatal("the host reached c through a partition")
 	}
 
 	c.LinkUp()
