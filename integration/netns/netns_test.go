@@ -135,6 +135,26 @@ func TestPacketPath(t *testing.T) {
 		}
 	})
 
+	t.Run("namespace to a host loopback service through the relay", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			conn, err := l.Accept()
+			if err == nil {
+				fmt.Fprintln(conn, "hello from loopback")
+				conn.Close()
+			}
+		}()
+		relay := b.Relay(t, l.Addr().String())
+		got, err := dialFrom(a, relay)
+		if err != nil || got != "hello from loopback" {
+			t.Fatalf("dial relay %s from a: %q, %v", relay, got, err)
+		}
+	})
+
 	t.Run("host loopback is not the namespace's", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
