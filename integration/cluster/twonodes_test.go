@@ -71,6 +71,7 @@ func (l leftovers) check(t *testing.T) {
 // TestTwoNodesInNamespaces runs two plain single nodes, each in its own
 // network namespace: both deploy busybox httpd on the same port of their
 // own network, answer their API on their namespace address from the host,
+// one cut off by a link down keeps running and answers again after heal,
 // and after one is killed with kill -9 the harness still leaves no mount,
 // cgroup, process, link or namespace behind.
 func TestTwoNodesInNamespaces(t *testing.T) {
@@ -115,6 +116,23 @@ func TestTwoNodesInNamespaces(t *testing.T) {
 				if want := "served by " + n.Name; strings.TrimSpace(body) != want {
 					t.Errorf("%s: %q, want %q", url, body, want)
 				}
+			}
+		})
+
+		t.Run("a node cut off keeps running and is back after heal", func(t *testing.T) {
+			c := &http.Client{Timeout: 2 * time.Second}
+			n1.NS.LinkDown()
+			if resp, err := c.Get(fmt.Sprintf("http://%s:8080/", n1.NS.IP)); err == nil {
+				resp.Body.Close()
+				t.Fatal("n1's replica answered through a partition")
+			}
+			// Over its unix socket the node still answers, its replica still runs.
+			if !n1.Ready("web") {
+				t.Error("n1 cut off is not ready")
+			}
+			n1.NS.LinkUp()
+			if body := get(t, fmt.Sprintf("http://%s:8080/", n1.NS.IP)); !strings.Contains(body, "n1") {
+				t.Errorf("n1 after heal: %q", body)
 			}
 		})
 
