@@ -187,8 +187,8 @@ func testJoinRefusals(t *testing.T, fx *clusterFx) {
 			if strings.Contains(string(out), secret) {
 				t.Error("the error output echoes the token's secret")
 			}
-			if _, err := os.Stat(filepath.Join(dir, "n", "cluster", "identity.json")); err == nil {
-				t.Error("a refused join wrote an identity")
+			if _, err := os.Stat(filepath.Join(dir, "n", "cluster")); err == nil {
+				t.Error("a refused join wrote the node's cluster folder")
 			}
 		})
 	}
@@ -330,8 +330,13 @@ func testKillAgentAndServer(t *testing.T, fx *clusterFx) {
 
 func testRejoin(t *testing.T, fx *clusterFx) {
 	for _, n := range []string{"s2", "a1"} {
-		// The identity on disk, not the token, brings a node back.
-		fx.nodes[n].Restart("serve", "--node-name", n, "--advertise-address", fx.ns[n].IP.String())
+		// The identity on disk, not the token, brings a node back; the
+		// flags stay those it joined with.
+		sub := []string{"serve", "--node-name", n, "--advertise-address", fx.ns[n].IP.String()}
+		if n == "a1" {
+			sub = append(sub, "--node-label", "disk=ssd")
+		}
+		fx.nodes[n].Restart(sub...)
 		waitReady(t, fx, n)
 	}
 	waitFor(t, "no replica twice", 60*time.Second, func() bool { return runsOnce(t, fx, map[string]int{"spread": 6, "fast": 2}) })
