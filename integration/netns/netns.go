@@ -122,8 +122,14 @@ func Bridge(t testing.TB, name, cidr string) *Net {
 			t.Logf("netns: sweep of stale test objects: %v", err)
 		}
 	})
+	// Test processes run side by side (go test ./integration/...): choosing
+	// a subnet and taking it must be one step, or two bridges get one.
+	unlock, err := lockHost()
+	if err != nil {
+		t.Fatalf("netns: bridge %s: %v", name, err)
+	}
+	defer unlock()
 	var pfx netip.Prefix
-	var err error
 	if cidr == "" {
 		pfx, err = FreeSubnet(autoRange, 24)
 	} else {
@@ -157,6 +163,24 @@ func Bridge(t testing.TB, name, cidr string) *Net {
 	}
 	t.Logf("netns: bridge %s (%s) at %s", b.Name, name, netip.PrefixFrom(b.Addr, pfx.Bits()))
 	return b
+}
+
+// lockFile serialises subnet choice between test processes.
+const lockFile = "/run/lock/zlayer-netns.lock"
+
+func lockHost() (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(lockFile), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", lockFile, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func (b *Net) cleanup() {
