@@ -91,6 +91,25 @@ func listenIn(t *testing.T, ns *NS, addr, msg string) *exec.Cmd {
 	return cmd
 }
 
+// greeter listens on the host at addr and greets one connection with msg;
+// it closes with the test.
+func greeter(t *testing.T, addr, msg string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		conn, err := l.Accept()
+		if err == nil {
+			fmt.Fprintln(conn, msg)
+			conn.Close()
+		}
+	}()
+	return l
+}
+
 // dialFrom dials addr from inside ns and returns the line it read.
 func dialFrom(ns *NS, addr string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -117,18 +136,7 @@ func TestPacketPath(t *testing.T) {
 	})
 
 	t.Run("namespace to host on the bridge address", func(t *testing.T) {
-		l, err := net.Listen("tcp", net.JoinHostPort(b.Addr.String(), "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		go func() {
-			conn, err := l.Accept()
-			if err == nil {
-				fmt.Fprintln(conn, "hello from the host")
-				conn.Close()
-			}
-		}()
+		l := greeter(t, net.JoinHostPort(b.Addr.String(), "0"), "hello from the host")
 		got, err := dialFrom(a, l.Addr().String())
 		if err != nil || got != "hello from the host" {
 			t.Fatalf("dial host %s from a: %q, %v", l.Addr(), got, err)
@@ -136,18 +144,7 @@ func TestPacketPath(t *testing.T) {
 	})
 
 	t.Run("namespace to a host loopback service through the relay", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		go func() {
-			conn, err := l.Accept()
-			if err == nil {
-				fmt.Fprintln(conn, "hello from loopback")
-				conn.Close()
-			}
-		}()
+		l := greeter(t, "127.0.0.1:0", "hello from loopback")
 		relay := b.Relay(t, l.Addr().String())
 		got, err := dialFrom(a, relay)
 		if err != nil || got != "hello from loopback" {
