@@ -305,12 +305,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	unlock := s.lock(d.Deployment)
 	defer unlock()
-	created := false
-	deps := s.deployments(r)
-	if _, err := deps.Get(d.Deployment); errors.Is(err, store.ErrNotFound) {
-		created = true
-	}
-	rec, err := deps.Put(d, req.Spec)
+	// A first generation is a new deployment (deleting one ends its
+	// generations): no read before the write is needed to tell.
+	rec, err := s.deployments(r).Put(d, req.Spec)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
@@ -318,7 +315,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	s.Log.Info("deployment applied", "deployment", d.Deployment, "generation", rec.Generation)
 	s.Controller.Trigger()
 	code := 200
-	if created {
+	if rec.Generation == 1 {
 		code = 201
 	}
 	writeJSON(w, code, s.status(r, rec))
