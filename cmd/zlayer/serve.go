@@ -72,6 +72,12 @@ func (c *ServeCmd) serve(ctx context.Context, log *slog.Logger, join *JoinCmd) e
 	if member != nil {
 		defer member.Close()
 		clusterPart = member
+		if member.Role() == "server" {
+			// An etcd member's working set is larger than the node's
+			// alone: under the node's soft limit the collector would run
+			// all the time, on the path of every write.
+			debug.SetMemoryLimit(128 << 20)
+		}
 	}
 	nn, err := network.Setup(c.DataDir, conf.Network, conf.Ingress, log.With("component", "network"))
 	if err != nil {

@@ -46,6 +46,7 @@ type psRow struct {
 	Service    string `json:"service"`
 	Replica    int    `json:"replica"`
 	State      string `json:"state"`
+	PID        int    `json:"pid"`
 	Node       string `json:"node"`
 }
 
@@ -93,7 +94,7 @@ func step(name string, run func(t *testing.T, fx *clusterFx)) scenario.Step[*clu
 }
 
 var clusterSteps = []scenario.Step[*clusterFx]{
-	step("init server", testInitServer),
+	step("a single node with a deployment becomes the first server", testInitServer),
 	step("refuses a bad token and a wrong CA hash", testJoinRefusals),
 	step("two servers and an agent join", testJoins),
 	step("six replicas spread over the nodes", testSpread),
@@ -119,15 +120,29 @@ func TestCluster(t *testing.T) {
 	scenario.Run(t, fx, clusterSteps)
 }
 
+// testInitServer makes a node that ran on its own, with a deployment, the
+// first server: the deployment moves into the cluster and its replica
+// goes on running, untouched.
 func testInitServer(t *testing.T, fx *clusterFx) {
 	ns := fx.ns["s1"]
-	sub := []string{"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", ns.IP.String()}
-	start := time.Now()
-	n := StartClusterNode(fx.t, fx.s, ns, sub...)
+	n := StartClusterNode(fx.t, fx.s, ns)
 	defer n.Use(t)()
 	fx.nodes["s1"] = n
+	n.MustCLI("deploy", n.WriteSpec("solo.yaml", soloSpec))
+	before := running(ps(t, n), "solo")
+	if len(before) != 1 || before[0].PID == 0 {
+		t.Fatalf("the single node's replica: %+v", before)
+	}
+	n.Stop()
+	start := time.Now()
+	n.Restart("serve", "--cluster-init", "--node-name", "s1", "--advertise-address", ns.IP.String())
 	waitReady(t, fx, "s1")
 	t.Logf("init server ready in %s", time.Since(start).Round(time.Millisecond))
+	fx.acked = append(fx.acked, "solo")
+	after := waitRunning(t, fx, "solo", 1, 30*time.Second)
+	if after[0].PID != before[0].PID || after[0].Node != "s1" {
+		t.Errorf("the single node's replica after --cluster-init: %+v, before %+v (want the same process, on s1)", after[0], before[0])
+	}
 	for _, f := range []string{"node.crt", "node.key", "ca.crt", "ca.key", "identity.json"} {
 		if _, err := os.Stat(filepath.Join(n.Dir, "cluster", f)); err != nil {
 			t.Errorf("identity file: %v", err)
@@ -238,6 +253,17 @@ func testJoins(t *testing.T, fx *clusterFx) {
 	}
 }
 
+const soloSpec = `version: v1
+deployment: solo
+services:
+  one:
+    image: busybox
+    network_mode: host
+    command:
+      entrypoint: [/bin/sh, -c]
+      args: ['trap "exit 0" TERM; while true; do sleep 1; done']
+`
+
 const spreadSpec = `version: v1
 deployment: spread
 services:
@@ -346,7 +372,7 @@ func testRejoin(t *testing.T, fx *clusterFx) {
 		fx.nodes[n].Restart(sub...)
 		waitReady(t, fx, n)
 	}
-	waitFor(t, "no replica twice", 60*time.Second, func() bool { return runsOnce(t, fx, map[string]int{"spread": 6, "fast": 2}) })
+	waitFor(t, "no replica twice", 60*time.Second, func() bool { return runsOnce(t, fx, map[string]int{"solo": 1, "spread": 6, "fast": 2}) })
 }
 
 // runsOnce checks both views: ps names every replica once, and the nodes'
@@ -480,7 +506,7 @@ func testPartition(t *testing.T, fx *clusterFx) {
 		return r != nil && r.State == "ready"
 	})
 	waitFor(t, "no replica twice after heal", 60*time.Second, func() bool {
-		return runsOnce(t, fx, map[string]int{"spread": 6, "fast": 2, "after": 1})
+		return runsOnce(t, fx, map[string]int{"solo": 1, "spread": 6, "fast": 2, "after": 1})
 	})
 }
 

@@ -421,7 +421,7 @@ func testClusterInContainers(t *testing.T, c *commandContainers) {
 	for _, n := range []string{"zl-s1", "zl-a1"} {
 		docker("exec", n, "zlayer", "image", "import", "/specs/busybox.tar")
 	}
-	spec := "version: v1\ndeployment: spread\nservices:\n  sleeper:\n    image: busybox\n    pull_policy: never\n" +
+	spec := "version: v1\ndeployment: spread\nservices:\n  sleeper:\n    image: {name: busybox, pull_policy: never}\n" +
 		"    command:\n      entrypoint: [/bin/sleep, \"3600\"]\n    scale: {replicas: 2}\n"
 	if err := os.WriteFile(filepath.Join(c.specs, "spread.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)

@@ -23,8 +23,15 @@ type Leadership struct {
 // ctx ends. The leadership lasts until Resign, or until its session's
 // lease is lost (Done).
 func (s *State) Campaign(ctx context.Context, node string) (*Leadership, error) {
-	// The session outlives ctx, which bounds only the campaign.
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(SessionTTL), concurrency.WithContext(context.WithoutCancel(ctx)))
+	// The session's lease is granted within ctx (a server without quorum
+	// must not hang there past its own shutdown); its keepalive outlives
+	// ctx, which bounds only the campaign.
+	lease, err := s.cli.Grant(ctx, int64(SessionTTL))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler election session: %w", err)
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(SessionTTL), concurrency.WithLease(lease.ID),
+		concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
 		return nil, fmt.Errorf("scheduler election session: %w", err)
 	}
@@ -51,7 +58,10 @@ func (l *Leadership) Done() <-chan struct{} { return l.session.Done() }
 // leads without waiting for the TTL, and ends the session.
 func (l *Leadership) Resign(ctx context.Context) error {
 	err := l.election.Resign(ctx)
-	if cerr := l.session.Close(); err == nil {
+	// The session's own Close revokes within its TTL, not ctx: stop its
+	// keepalive and revoke within ctx instead.
+	l.session.Orphan()
+	if _, cerr := l.session.Client().Revoke(ctx, l.session.Lease()); err == nil {
 		err = cerr
 	}
 	if err != nil {
