@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -447,6 +448,22 @@ func (s *Service) Hash() string {
 	// it was before restarts existed, so upgrading the node rolls nothing.
 	if s.Restart != 0 {
 		fmt.Fprintf(h, "restart %d\n", s.Restart)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Hash identifies what the deployment's containers are made from: the
+// hash of every service, by name. Two generations with the same Hash run
+// the same replicas (they differ in scale or policies at most).
+func (d *Deployment) Hash() string {
+	names := make([]string, 0, len(d.Services))
+	for n := range d.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s=%s\n", n, d.Services[n].Hash())
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -93,3 +93,16 @@ func TestUpdateAndRestartInHash(t *testing.T) {
 		t.Errorf("restart counters do not move the hash: %s %s %s", plain.Hash(), one.Hash(), twice.Hash())
 	}
 }
+
+func TestDeploymentHash(t *testing.T) {
+	three := 3
+	a := &Deployment{Deployment: "x", Services: map[string]*Service{"a": {Image: Image{Name: "busybox"}}, "b": {Image: Image{Name: "nginx"}}}}
+	scaled := &Deployment{Deployment: "x", Services: map[string]*Service{"b": {Image: Image{Name: "nginx"}, Scale: Scale{Replicas: &three}}, "a": {Image: Image{Name: "busybox"}}}}
+	changed := &Deployment{Deployment: "x", Services: map[string]*Service{"a": {Image: Image{Name: "busybox:1"}}, "b": {Image: Image{Name: "nginx"}}}}
+	if a.Hash() != scaled.Hash() {
+		t.Errorf("scale moved the deployment hash")
+	}
+	if a.Hash() == changed.Hash() {
+		t.Errorf("a new image did not move the deployment hash")
+	}
+}
