@@ -121,6 +121,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		writeJSON(w, 200, wireReplicas(s.Controller.Replicas()))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	s.rolloutRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 404, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -288,7 +289,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.Store.Get(d.Deployment); errors.Is(err, store.ErrNotFound) {
 		created = true
 	}
-	rec, err := s.Store.Put(d, req.Spec)
+	rec, err := s.putChange(r, s.Store, d, req.Spec, store.CauseDeploy)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
@@ -413,7 +414,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 	}
 	n := *req.Replicas
 	rec.Spec.Services[svc].Scale.Replicas = &n
-	rec, err := s.Store.Put(rec.Spec, rec.Source)
+	rec, err := s.putChange(r, s.Store, rec.Spec, rec.Source, store.CauseScale)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return

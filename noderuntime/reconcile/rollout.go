@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -228,12 +229,13 @@ type Rollout struct {
 	Auto     bool
 }
 
-// RolloutState is what became of a rollout, in apitypes' words.
-type RolloutState string
+// RolloutState is what became of a rollout, in the words of apitypes,
+// which pins them.
+type RolloutState = apitypes.RolloutState
 
 const (
-	RolloutPaused     RolloutState = "paused"
-	RolloutRolledBack RolloutState = "rolled_back"
+	RolloutPaused     = apitypes.RolloutPaused
+	RolloutRolledBack = apitypes.RolloutRolledBack
 )
 
 // paused reports the first service of rec whose rollout is paused.

@@ -64,7 +64,7 @@ type Generation struct {
 }
 
 // ErrNoGeneration is a rollback to a generation that is not kept.
-var ErrNoGeneration = errors.New("generation not in the deployment's history")
+var ErrNoGeneration = errors.New("no such earlier generation kept")
 
 // ErrStale is a conditional rollback whose deployment moved on.
 var ErrStale = errors.New("the deployment changed since")
@@ -188,7 +188,7 @@ func (s *Store) Rollback(name string, req RollbackRequest) (*Record, error) {
 // RollbackRequest.To).
 func pick(hb *bolt.Bucket, cur *Record, to int64) (*Generation, error) {
 	if to >= cur.Generation {
-		return nil, fmt.Errorf("generation %d is not before the current one (%d)", to, cur.Generation)
+		return nil, fmt.Errorf("%w: %d is not before the current generation (%d)", ErrNoGeneration, to, cur.Generation)
 	}
 	if hb == nil {
 		return nil, ErrNoGeneration
