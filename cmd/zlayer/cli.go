@@ -41,8 +41,12 @@ type runtimeCommands struct {
 	Ps     PsCmd     `cmd:"" help:"List the replicas running on the node."`
 	Logs   LogsCmd   `cmd:"" help:"Show a service's logs."`
 	Scale  ScaleCmd  `cmd:"" help:"Change a service's replica count."`
-	Down   DownCmd   `cmd:"" help:"Remove a deployment and its replicas."`
-	Exec   ExecCmd   `cmd:"" help:"Run a command in a replica."`
+	// The rollout commands.
+	History  HistoryCmd  `cmd:"" help:"List a deployment's generations: when, what and who."`
+	Rollback RollbackCmd `cmd:"" help:"Bring back an earlier generation of a deployment."`
+	Restart  RestartCmd  `cmd:"" help:"Roll every replica of a service."`
+	Down     DownCmd     `cmd:"" help:"Remove a deployment and its replicas."`
+	Exec     ExecCmd     `cmd:"" help:"Run a command in a replica."`
 }
 
 // fullCLI is the whole command tree, shown by `zlayer --help`.
