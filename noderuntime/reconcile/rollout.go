@@ -36,7 +36,7 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 	key := d.Deployment + "/" + name
 	hash := s.Hash()
 	want := s.Scale.Count()
-	order, parallelism, surge, monitor, _ := s.Policy()
+	order, parallelism, surge, monitor, action := s.Policy()
 
 	slots := map[int]*slot{}
 	c.mu.Lock()
@@ -70,7 +70,7 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 	}
 	if st.failedHash != "" && st.failedHash != hash {
 		// A new spec (a deploy, a rollback) starts a new rollout.
-		st.failed, st.failedHash = "", ""
+		st.failed, st.failedHash, st.held = "", "", false
 		c.changed()
 	}
 	paused := st.failedHash == hash
@@ -126,6 +126,7 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 			if late && st.failedHash != hash {
 				st.failed = fmt.Sprintf("replica %d of %s was not ready within %s (update.monitor): %s", i, name, monitor, describe(cur))
 				st.failedHash = hash
+				st.held = action != spec.FailureRollback
 				paused = true
 				c.changed()
 				c.o.Log.Warn("rollout failed", "service", key, "reason", st.failed)
@@ -244,7 +245,7 @@ func (c *Controller) paused(rec *store.Record) *Rollout {
 	defer c.mu.Unlock()
 	for _, name := range rec.Spec.StartOrder() {
 		st := c.services[rec.Name+"/"+name]
-		if st != nil && st.failedHash != "" && st.failedHash == rec.Spec.Services[name].Hash() {
+		if st != nil && st.held && st.failedHash == rec.Spec.Services[name].Hash() {
 			return &Rollout{State: RolloutPaused, Service: name, Message: "rollout paused: " + st.failed}
 		}
 	}
@@ -304,6 +305,7 @@ func (c *Controller) rollBack(rec *store.Record) {
 		}
 		c.mu.Lock()
 		st.failed += "; " + why
+		st.held = true
 		c.changed()
 		c.mu.Unlock()
 	}

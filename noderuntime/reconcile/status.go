@@ -104,8 +104,12 @@ func (c *Controller) ServiceMessage(dep, svc string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st := c.services[dep+"/"+svc]; st != nil {
-		if st.message == "" && st.failed != "" {
+		switch {
+		case st.message != "" || st.failed == "":
+		case st.held:
 			return "rollout paused: " + st.failed
+		default:
+			return "rollout failed, rolling back: " + st.failed
 		}
 		return st.message
 	}
