@@ -2,32 +2,13 @@ package apiclient
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
-	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
-	"github.com/zlayer/zlayer/noderuntime/reconcile"
-	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
 func TestRolloutCallsAgainstTheServer(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := &api.Server{Store: st, Controller: reconcile.New(reconcile.Options{Store: st, Log: log}), Token: "t", Log: log}
-	srv := httptest.NewServer(s.Handler(true))
-	t.Cleanup(srv.Close)
-	c, err := New(srv.URL, "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := serverClient(t)
 	ctx := context.Background()
 	for _, img := range []string{"busybox:1", "busybox:2"} {
 		if _, err := c.Apply(ctx, "shop.yaml", "version: v1\ndeployment: shop\nservices:\n  web:\n    image: "+img+"\n"); err != nil {

@@ -155,6 +155,28 @@ type RollbackRequest struct {
 // Rollback stores a new generation of name with the spec and source of an
 // earlier one (see RollbackRequest), marked as rolled back.
 func (s *Store) Rollback(name string, req RollbackRequest) (*Record, error) {
+	return s.next(name, func(tx *bolt.Tx, cur *Record) (*Record, error) {
+		if req.IfGeneration != 0 && cur.Generation != req.IfGeneration {
+			return nil, fmt.Errorf("rollback of %s generation %d: %w (now generation %d)", name, req.IfGeneration, ErrStale, cur.Generation)
+		}
+		target, err := pick(tx.Bucket(bucketHistory).Bucket([]byte(name)), cur, req.To)
+		if err != nil {
+			return nil, fmt.Errorf("rollback of %s: %w", name, err)
+		}
+		reason := req.Reason
+		if reason == "" {
+			reason = "requested"
+		}
+		return s.put(tx, cur, target.Spec, target.Source, Change{
+			Cause: CauseRollback, By: req.By,
+			RolledBack: &RolledBack{From: cur.Generation, To: target.Generation, Reason: reason, Auto: req.Auto},
+		})
+	})
+}
+
+// next stores the generation after name's current one that build makes of
+// it, in one transaction; ErrNotFound when there is no current one.
+func (s *Store) next(name string, build func(tx *bolt.Tx, cur *Record) (*Record, error)) (*Record, error) {
 	var rec *Record
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		cur, err := s.current(tx, name)
@@ -164,21 +186,7 @@ func (s *Store) Rollback(name string, req RollbackRequest) (*Record, error) {
 		if cur == nil {
 			return ErrNotFound
 		}
-		if req.IfGeneration != 0 && cur.Generation != req.IfGeneration {
-			return fmt.Errorf("rollback of %s generation %d: %w (now generation %d)", name, req.IfGeneration, ErrStale, cur.Generation)
-		}
-		target, err := pick(tx.Bucket(bucketHistory).Bucket([]byte(name)), cur, req.To)
-		if err != nil {
-			return fmt.Errorf("rollback of %s: %w", name, err)
-		}
-		reason := req.Reason
-		if reason == "" {
-			reason = "requested"
-		}
-		rec, err = s.put(tx, cur, target.Spec, target.Source, Change{
-			Cause: CauseRollback, By: req.By,
-			RolledBack: &RolledBack{From: cur.Generation, To: target.Generation, Reason: reason, Auto: req.Auto},
-		})
+		rec, err = build(tx, cur)
 		return err
 	})
 	return rec, err
@@ -231,24 +239,14 @@ func decodeGen(v []byte) (*Generation, error) {
 // Restart stores a new generation of name in which service svc's restart
 // counter is one more, so the controller rolls its replicas.
 func (s *Store) Restart(name, svc, by string) (*Record, error) {
-	var rec *Record
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		cur, err := s.current(tx, name)
-		if err != nil {
-			return err
-		}
-		if cur == nil {
-			return ErrNotFound
-		}
+	return s.next(name, func(tx *bolt.Tx, cur *Record) (*Record, error) {
 		sv := cur.Spec.Services[svc]
 		if sv == nil {
-			return fmt.Errorf("deployment %q has no service %q: %w", name, svc, ErrNoService)
+			return nil, fmt.Errorf("deployment %q has no service %q: %w", name, svc, ErrNoService)
 		}
 		sv.Restart++
-		rec, err = s.put(tx, cur, cur.Spec, cur.Source, Change{Cause: CauseRestart, By: by})
-		return err
+		return s.put(tx, cur, cur.Spec, cur.Source, Change{Cause: CauseRestart, By: by})
 	})
-	return rec, err
 }
 
 // ErrNoService is a restart of a service the deployment does not have.
