@@ -17,6 +17,10 @@ import (
 // rollSpec is five replicas that roll two at a time, start-first, and
 // roll back by themselves when a replacement is not ready within 8s.
 func rollSpec(image, ver string) string {
+	return rollSpecWith(image, ver, "{parallelism: 2, failure_action: rollback, monitor: 8s}")
+}
+
+func rollSpecWith(image, ver, update string) string {
 	return fmt.Sprintf(`version: v1
 deployment: roll
 services:
@@ -30,8 +34,8 @@ services:
     health:
       interval: 500ms
       check: {type: command, command: "test -x /bin/sh"}
-    update: {parallelism: 2, failure_action: rollback, monitor: 8s}
-`, image, ver)
+    update: %s
+`, image, ver, update)
 }
 
 type rollDay struct {
@@ -92,6 +96,7 @@ var rollSteps = []scenario.Step[*rollDay]{
 	nodeStep("history lists generations with causes", testRollHistory),
 	nodeStep("rollback --to restores", testRollbackTo),
 	nodeStep("restart rolls every replica", testRollRestart),
+	nodeStep("a bad image pauses with failure_action pause", testRollPause),
 }
 
 // TestIntegrationNodeRollout: rollouts by update policy on a real node: a
@@ -246,5 +251,41 @@ func testRollRestart(t *testing.T, d *rollDay) {
 		if !r.Current {
 			t.Errorf("replica %s is not current after redeploying the same spec", r.ID)
 		}
+	}
+}
+
+// testRollPause: under failure_action pause a replacement that never gets
+// ready stops the rollout where it is: the other replicas are never
+// replaced, deploy says why and exits 1, and a fixed spec rolls on.
+func testRollPause(t *testing.T, d *rollDay) {
+	n := d.n
+	before := n.Replicas("roll", "api")
+	n.WriteSpec("roll.yaml", rollSpecWith("busybox:no-such-tag", "four", "{failure_action: pause, monitor: 3s}"))
+	out, errOut, code := n.CLI("deploy", d.spec, "--timeout", "2m")
+	if code != 1 || !strings.Contains(errOut, "rollout paused: replica 1 of api was not ready within 3s (update.monitor)") {
+		t.Errorf("deploy: exit %d, want 1 with the pause\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	st, err := n.API.Get(t.Context(), "roll")
+	if err != nil || st.Rollout == nil || st.Rollout.State != apitypes.RolloutPaused || st.Rollout.Service != "api" {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	// Parallelism 1: only replica 1 was being replaced, and it still is
+	// not; the old five all still run and serve.
+	old := PIDsOf(before)
+	ready := 0
+	for _, r := range n.Replicas("roll", "api") {
+		if _, ok := old[r.ID]; ok && r.State == reconcile.StateReady {
+			ready++
+		} else if r.Replica != 1 {
+			t.Errorf("replica %d was touched by a paused rollout: %+v", r.Replica, r)
+		}
+	}
+	if ready != 5 {
+		t.Errorf("%d old replicas ready under the pause, want 5", ready)
+	}
+	n.WriteSpec("roll.yaml", rollSpecWith("busybox", "five", "{failure_action: pause, monitor: 3s}"))
+	n.MustCLI("deploy", d.spec, "--timeout", "2m")
+	if rs := n.Replicas("roll", "api"); !allCurrent(rs) {
+		t.Errorf("replicas after the fixed deploy: %+v", rs)
 	}
 }

@@ -127,9 +127,11 @@ type svcState struct {
 	// further replica of that hash replaces an old one (a pause), and
 	// with failure_action rollback the pass rolls the deployment back.
 	failed, failedHash string
-	// held marks the failed rollout as paused for good: its policy is
-	// pause, or the rollback it asked for cannot be done. Until then a
-	// failure with policy rollback is only on its way back.
+	failedIndex        int // the replica index whose replacement failed
+	// held marks the failed rollout as paused: its policy is pause (until
+	// that replacement gets ready after all), or the rollback it asked
+	// for cannot be done. Until then a failure with policy rollback is
+	// only on its way back.
 	held bool
 	// rollbackTried is the generation whose rollback was tried, so a
 	// failed attempt is reported, not repeated every pass.

@@ -121,11 +121,20 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 			retry := cur.State == StateFailed && !time.Now().Before(cur.nextRestart)
 			if ready && !cur.rollStart.IsZero() {
 				cur.rollStart = time.Time{}
+				// A paused rollout goes on once the replacement it waits
+				// for got ready after all (a slow start), as rollouts
+				// always did; one that never does stays paused.
+				if st.failedHash == hash && st.failedIndex == i && st.held && action == spec.FailurePause {
+					st.failed, st.failedHash, st.held = "", "", false
+					c.changed()
+					c.o.Log.Info("rollout resumes", "service", key, "replica", i)
+					defer c.Trigger()
+				}
 			}
 			late := !ready && !cur.rollStart.IsZero() && time.Since(cur.rollStart) > monitor
 			if late && st.failedHash != hash {
 				st.failed = fmt.Sprintf("replica %d of %s was not ready within %s (update.monitor): %s", i, name, monitor, describe(cur))
-				st.failedHash = hash
+				st.failedHash, st.failedIndex = hash, i
 				st.held = action != spec.FailureRollback
 				paused = true
 				c.changed()
