@@ -12,7 +12,7 @@ import (
 
 func getHistory(t *testing.T, url string) []apitypes.Generation {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+"/v1/deployments/app/history", nil)
+	req, _ := http.NewRequest(http.MethodGet, url+"/v1/deployments/app/history", nil)
 	req.Header.Set("Authorization", "Bearer sekrit")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -21,7 +21,7 @@ func getHistory(t *testing.T, url string) []apitypes.Generation {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var gens []apitypes.Generation
-	if resp.StatusCode != 200 || json.Unmarshal(b, &gens) != nil {
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &gens) != nil {
 		t.Fatalf("history: %d %s", resp.StatusCode, b)
 	}
 	return gens

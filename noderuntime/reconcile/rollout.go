@@ -93,7 +93,11 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 			}
 		case sl.cur == nil:
 			stopFirst, roll := rolls[i]
-			if !roll {
+			c.mu.Lock()
+			// A lower index may have failed the rollout in this pass.
+			failed := st.failedHash == hash
+			c.mu.Unlock()
+			if !roll || failed {
 				continue
 			}
 			old := sl.old
@@ -136,7 +140,6 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 				st.failed = fmt.Sprintf("replica %d of %s was not ready within %s (update.monitor): %s", i, name, monitor, describe(cur))
 				st.failedHash, st.failedIndex = hash, i
 				st.held = action != spec.FailureRollback
-				paused = true
 				c.changed()
 				c.o.Log.Warn("rollout failed", "service", key, "reason", st.failed)
 			}

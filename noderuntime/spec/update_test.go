@@ -87,7 +87,7 @@ func TestUpdateAndRestartInHash(t *testing.T) {
 	one := &Service{Image: Image{Name: "busybox"}, Restart: 1}
 	twice := &Service{Image: Image{Name: "busybox"}, Restart: 2}
 	if zero.Hash() != plain.Hash() {
-		t.Errorf("restart 0 changed the hash")
+		t.Error("restart 0 changed the hash")
 	}
 	if one.Hash() == plain.Hash() || one.Hash() == twice.Hash() {
 		t.Errorf("restart counters do not move the hash: %s %s %s", plain.Hash(), one.Hash(), twice.Hash())
@@ -100,9 +100,9 @@ func TestDeploymentHash(t *testing.T) {
 	scaled := &Deployment{Deployment: "x", Services: map[string]*Service{"b": {Image: Image{Name: "nginx"}, Scale: Scale{Replicas: &three}}, "a": {Image: Image{Name: "busybox"}}}}
 	changed := &Deployment{Deployment: "x", Services: map[string]*Service{"a": {Image: Image{Name: "busybox:1"}}, "b": {Image: Image{Name: "nginx"}}}}
 	if a.Hash() != scaled.Hash() {
-		t.Errorf("scale moved the deployment hash")
+		t.Error("scale moved the deployment hash")
 	}
 	if a.Hash() == changed.Hash() {
-		t.Errorf("a new image did not move the deployment hash")
+		t.Error("a new image did not move the deployment hash")
 	}
 }
