@@ -1,6 +1,7 @@
 // Package store keeps the node's desired state (deployments) durably in a
 // bbolt file in the data dir, so a restarted node converges to what was
-// last applied. A record that cannot be decoded is never fatal and never
+// last applied, and the last generations of each deployment (history.go),
+// for rollbacks. A record that cannot be decoded is never fatal and never
 // dropped: it is moved, as it was, to a quarantine bucket and reported, and
 // the other deployments go on.
 package store
