@@ -208,7 +208,23 @@ func frontendHint(err error, ref string) error {
 // and contexts or build files that live elsewhere.
 func (b *bakeBuilder) allow(im *spec.Image) []string {
 	out := []string{"fs.write=" + b.work, "fs.read=" + b.work}
-	for _, p := range []string{im.Context, filepath.Dir(im.File)} {
+	outside := []string{im.Context, filepath.Dir(im.File)}
+	// The pipeline file names its secret files and agent keys; bake asks
+	// for each one outside its folder, and for forwarding the default agent.
+	for _, s := range im.Secrets {
+		if s.Src != "" {
+			outside = append(outside, s.Src)
+		}
+	}
+	agent := false
+	for _, a := range im.SSH {
+		outside = append(outside, a.Paths...)
+		agent = agent || len(a.Paths) == 0
+	}
+	if agent {
+		out = append(out, "ssh")
+	}
+	for _, p := range outside {
 		if r, err := filepath.Rel(b.pl.Dir, p); err != nil || r == ".." || strings.HasPrefix(r, "../") {
 			out = append(out, "fs.read="+p)
 		}

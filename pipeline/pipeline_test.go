@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zlayer/zlayer/pipeline/buildsecret"
 	"github.com/zlayer/zlayer/pipeline/spec"
 )
 
@@ -96,5 +97,20 @@ func TestFrontendHint(t *testing.T) {
 	plain := errors.New("exit code: 1")
 	if frontendHint(plain, "zlayer/zimagefile") != plain { //nolint:errorlint // identity: the very same error must come back
 		t.Error("hint added to an unrelated error")
+	}
+}
+
+// TestAllowCoversSecrets grants bake what an image's secrets and agents need:
+// reading a secret file or key outside the pipeline folder, and forwarding
+// the default agent.
+func TestAllowCoversSecrets(t *testing.T) {
+	b := &bakeBuilder{pl: &spec.Pipeline{Dir: "/p"}, work: "/tmp/w"}
+	im := &spec.Image{Context: "/p", File: "/p/ZImagefile",
+		Secrets: []buildsecret.Secret{{ID: "in", Src: "/p/s/in"}, {ID: "out", Src: "/home/me/.npmrc"}, {ID: "e", Env: "E"}},
+		SSH:     []buildsecret.SSH{{ID: "default"}, {ID: "a2"}, {ID: "k", Paths: []string{"/keys/id"}}}}
+	got := b.allow(im)
+	want := []string{"fs.write=/tmp/w", "fs.read=/tmp/w", "ssh", "fs.read=/home/me/.npmrc", "fs.read=/keys/id"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("allow %v, want %v", got, want)
 	}
 }

@@ -47,6 +47,10 @@ type runtimeCommands struct {
 	Restart  RestartCmd  `cmd:"" help:"Roll every replica of a service."`
 	Down     DownCmd     `cmd:"" help:"Remove a deployment and its replicas."`
 	Exec     ExecCmd     `cmd:"" help:"Run a command in a replica."`
+	Nodes    NodesCmd    `cmd:"" help:"List the cluster's nodes."`
+	Node     NodeCmd     `cmd:"" help:"Cordon, uncordon or drain a cluster node."`
+	Token    TokenCmd    `cmd:"" help:"Make, list and revoke cluster join tokens."`
+	Cluster  ClusterCmd  `cmd:"" help:"Back up and restore the cluster's state."`
 }
 
 // fullCLI is the whole command tree, shown by `zlayer --help`.
@@ -214,9 +218,3 @@ func (e exitError) Error() string {
 	return e.err.Error()
 }
 func (e exitError) Unwrap() error { return e.err }
-
-// errNotImplemented is what a command returns until the issue that builds it
-// lands: a clear failure rather than a fake success.
-func errNotImplemented(command, issue string) error {
-	return fmt.Errorf("%s: not implemented yet (tracked in issue %s)", command, issue)
-}

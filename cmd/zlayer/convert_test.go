@@ -66,3 +66,20 @@ func TestConvertCmdSchema(t *testing.T) {
 		t.Error("--schema differs from the checked-in schema")
 	}
 }
+
+// TestConvertCmdSecretsExample prints the secrets example's Dockerfile
+// equivalent, with the secret and ssh mounts on its RUN.
+func TestConvertCmdSecretsExample(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "Dockerfile")
+	if err := (&ConvertCmd{File: filepath.Join("..", "..", "examples", "zimagefile", "secrets", "ZImagefile"), Output: out}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc,required=true --mount=type=secret,id=token,env=API_TOKEN --mount=type=ssh <<'EOF'\n"
+	if !strings.Contains(string(got), want) {
+		t.Errorf("got:\n%s\nwant a line %q", got, want)
+	}
+}

@@ -15,3 +15,10 @@ func printJSONList[T any](w io.Writer, list []T) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(list)
 }
+
+// printJSON writes one value to w as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -26,7 +26,16 @@ func (c *PsCmd) Run(ctx context.Context) error {
 		return printJSONList(os.Stdout, list)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDEPLOYMENT\tSERVICE\tREPLICA\tSTATE\tRESTARTS\tPID\tLAST EXIT\tIMAGE")
+	// A cluster's replicas say which node runs them.
+	clustered := false
+	for _, r := range list {
+		clustered = clustered || r.Node != ""
+	}
+	head := "ID\tDEPLOYMENT\tSERVICE\tREPLICA\tSTATE\tRESTARTS\tPID\tLAST EXIT\tIMAGE"
+	if clustered {
+		head += "\tNODE"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range list {
 		exit := "-"
 		if r.LastExit != nil {
@@ -39,7 +48,11 @@ func (c *PsCmd) Run(ctx context.Context) error {
 		if r.PID != 0 {
 			pid = fmt.Sprint(r.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Deployment, r.Service, r.Replica, r.State, r.Restarts, pid, exit, r.Image)
+		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s", r.ID, r.Deployment, r.Service, r.Replica, r.State, r.Restarts, pid, exit, r.Image)
+		if clustered {
+			line += "\t" + r.Node
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }

@@ -40,9 +40,13 @@ type ServeCmd struct {
 	LogMaxFiles       string        `name:"log-max-files" env:"ZLAYER_LOG_MAX_FILES" default:"3" help:"Files a replica's log keeps, the current one included."`
 	PullTimeout       time.Duration `name:"pull-progress-timeout" env:"ZLAYER_PULL_PROGRESS_TIMEOUT" default:"1m" help:"Fail an image pull when the registry sends nothing for this long (retried with backoff); big images that keep arriving are not cut off."`
 	CreateTimeout     time.Duration `name:"create-timeout" env:"ZLAYER_CREATE_TIMEOUT" default:"2m" help:"Fail creating or restarting a replica's container that takes longer (a wedged shim); retried with backoff."`
+	ClusterFlags
 }
 
-func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
+func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error { return c.serve(ctx, log, nil) }
+
+// serve runs the node; join, when set, makes it join a cluster first.
+func (c *ServeCmd) serve(ctx context.Context, log *slog.Logger, join *JoinCmd) error {
 	// The node is mostly idle; a soft limit keeps its footprint small
 	// without capping what a burst of work may use.
 	debug.SetMemoryLimit(32 << 20)
@@ -60,11 +64,21 @@ func (c *ServeCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	member, err := c.clusterRuntime(ctx, log, join)
+	if err != nil {
+		return err
+	}
+	var clusterPart node.Cluster
+	if member != nil {
+		defer member.Close()
+		clusterPart = member
+	}
 	nn, err := network.Setup(c.DataDir, conf.Network, conf.Ingress, log.With("component", "network"))
 	if err != nil {
 		return err
 	}
 	return node.Run(ctx, node.Config{
+		Cluster: clusterPart,
 		DataDir: c.DataDir, Socket: c.Socket, Bind: c.Bind, TokenFile: c.TokenFile, Registries: &conf.Registries,
 		InsecureBind: c.InsecureBind, ReadTokenFile: c.ReadTokenFile,
 		TLS:              api.TLSFiles{Cert: c.TLSCert, Key: c.TLSKey, SANs: c.TLSSAN},

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
@@ -55,13 +57,39 @@ func (c *StatusCmd) Run(ctx context.Context) error {
 
 func printServices(w io.Writer, svcs []apitypes.ServiceStatus) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tREADY\tSTATE\tRESTARTS\tMESSAGE")
+	// In a cluster a service's replicas are counted by node.
+	clustered := false
+	for _, s := range svcs {
+		for _, r := range s.Replicas {
+			clustered = clustered || r.Node != ""
+		}
+	}
+	head := "SERVICE\tREADY\tSTATE\tRESTARTS\tMESSAGE"
+	if clustered {
+		head = "SERVICE\tREADY\tSTATE\tRESTARTS\tNODES\tMESSAGE"
+	}
+	fmt.Fprintln(tw, head)
 	for _, s := range svcs {
 		restarts := 0
+		perNode := map[string]int{}
 		for _, r := range s.Replicas {
 			restarts += r.Restarts
+			perNode[r.Node]++
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%d\t%s\n", s.Name, s.Ready, s.Desired, s.State, restarts, s.Message)
+		if !clustered {
+			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%d\t%s\n", s.Name, s.Ready, s.Desired, s.State, restarts, s.Message)
+			continue
+		}
+		var nodes []string
+		for n, c := range perNode {
+			nodes = append(nodes, fmt.Sprintf("%s:%d", n, c))
+		}
+		sort.Strings(nodes)
+		nl := strings.Join(nodes, ",")
+		if nl == "" {
+			nl = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%d\t%s\t%s\n", s.Name, s.Ready, s.Desired, s.State, restarts, nl, s.Message)
 	}
 	tw.Flush()
 }

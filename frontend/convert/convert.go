@@ -406,6 +406,16 @@ func runLine(s *zimagefile.Step) string {
 		}
 		line += " --mount=" + opt
 	}
+	for _, m := range s.Secrets {
+		line += mountFlag("secret", m.ID, m.Target, m.Env, m.Required)
+	}
+	for _, m := range s.SSH {
+		id := m.ID
+		if id == "default" {
+			id = "" // BuildKit's default agent id
+		}
+		line += mountFlag("ssh", id, m.Target, "", m.Required)
+	}
 	r := s.Run
 	if r.IsExec {
 		args := r.Exec
@@ -442,6 +452,20 @@ func runLine(s *zimagefile.Step) string {
 		return line + " <<'" + delim + "'\n" + script + "\n" + delim
 	}
 	return line + " " + script
+}
+
+// mountFlag writes a secret or ssh --mount, leaving out what is unset.
+func mountFlag(typ, id, target, env string, required bool) string {
+	opt := " --mount=type=" + typ
+	for _, kv := range [][2]string{{"id", id}, {"target", target}, {"env", env}} {
+		if kv[1] != "" {
+			opt += "," + kv[0] + "=" + kv[1]
+		}
+	}
+	if required {
+		opt += ",required=true"
+	}
+	return opt
 }
 
 // needsHeredoc reports whether a shell script cannot be a one-line RUN: it

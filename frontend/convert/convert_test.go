@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,5 +355,61 @@ func TestConvertCopyFromStageResolvesAgainstItsWorkdir(t *testing.T) {
 	}
 	if want := `COPY --from=busybox:latest ["x","/y"]`; !strings.Contains(string(r.Dockerfile), want) {
 		t.Errorf("missing %s in\n%s", want, r.Dockerfile)
+	}
+}
+
+// TestConvertRunSecretsAndSSH checks the mounts as BuildKit's Dockerfile
+// parser reads them back, so the equivalent Dockerfile means what the
+// ZImagefile says.
+func TestConvertRunSecretsAndSSH(t *testing.T) {
+	r := mustConvert(t, `base: busybox
+steps:
+  - run: make
+    secrets:
+      - {id: npmrc, target: /root/.npmrc, required: true}
+      - {id: token, env: API_TOKEN}
+      - {id: plain}
+    ssh: [default, {id: gh, target: /run/gh.sock, required: true}]
+`)
+	want := "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc,required=true --mount=type=secret,id=token,env=API_TOKEN" +
+		" --mount=type=secret,id=plain --mount=type=ssh --mount=type=ssh,id=gh,target=/run/gh.sock,required=true make"
+	if got := strings.SplitN(body(r), "\n", 3)[1]; got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+	stages := checkDockerfile(t, r)
+	var run *instructions.RunCommand
+	for _, c := range stages[0].Commands {
+		if rc, ok := c.(*instructions.RunCommand); ok {
+			run = rc
+		}
+	}
+	if run == nil {
+		t.Fatal("no RUN")
+	}
+	// Mount options are read when the instruction is expanded.
+	if err := run.Expand(func(w string) (string, error) { return w, nil }); err != nil {
+		t.Fatal(err)
+	}
+	type mount struct {
+		typ, id, target, env string
+		required             bool
+	}
+	var got []mount
+	for _, m := range instructions.GetMounts(run) {
+		e := ""
+		if m.Env != nil {
+			e = *m.Env
+		}
+		got = append(got, mount{string(m.Type), m.CacheID, m.Target, e, m.Required})
+	}
+	wantMounts := []mount{
+		{"secret", "npmrc", "/root/.npmrc", "", true},
+		{"secret", "token", "", "API_TOKEN", false},
+		{"secret", "plain", "", "", false},
+		{"ssh", "", "", "", false},
+		{"ssh", "gh", "/run/gh.sock", "", true},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(wantMounts) {
+		t.Errorf("mounts as BuildKit reads them:\n got  %v\n want %v", got, wantMounts)
 	}
 }

@@ -92,6 +92,10 @@ type Step struct {
 	Owner string        `json:"owner,omitempty" doc:"copy/add: owner (user[:group]) of the copied files."`
 	Chmod string        `json:"chmod,omitempty" doc:"copy/add: mode of the copied files, e.g. \"755\"." schema:"chmod"`
 	Cache []*CacheMount `json:"cache,omitempty" doc:"run only: cache mounts kept between builds."`
+	// Secrets and SSH reach the run through BuildKit mounts, so their values
+	// are never written to a layer or to the image history.
+	Secrets SecretMounts `json:"secrets,omitempty" doc:"run only: build secrets (zlayer build --secret id=...) mounted as a file or set as an environment variable for this run only."`
+	SSH     SSHMounts    `json:"ssh,omitempty" doc:"run only: SSH agent sockets (zlayer build --ssh default|id) forwarded to this run; SSH_AUTH_SOCK points at the first."`
 
 	Range Range     `json:"-"`
 	Pos   Positions `json:"-"`
@@ -130,6 +134,34 @@ type CacheMount struct {
 	Range Range     `json:"-"`
 	Pos   Positions `json:"-"`
 }
+
+// SecretMount exposes one build secret to a run step: as a file (target, by
+// default /run/secrets/ID) or as an environment variable (env).
+type SecretMount struct {
+	ID       string `json:"id" doc:"Secret id, as given to zlayer build --secret id=ID." required:"true" schema:"secretid"`
+	Target   string `json:"target,omitempty" doc:"Absolute path the secret file is mounted at (default /run/secrets/ID); not with env." schema:"abspath"`
+	Env      string `json:"env,omitempty" doc:"Environment variable the secret's value is set in, for this run only; not with target." schema:"envname"`
+	Required bool   `json:"required,omitempty" doc:"Fail the build when the secret is not given (default false: the run goes on without it)."`
+
+	Range Range     `json:"-"`
+	Pos   Positions `json:"-"`
+}
+
+// SecretMounts are a run step's secrets.
+type SecretMounts []*SecretMount
+
+// SSHMount forwards one SSH agent (zlayer build --ssh ID) to a run step.
+type SSHMount struct {
+	ID       string `json:"id,omitempty" doc:"Agent id, as given to zlayer build --ssh ID (default: default)." schema:"secretid"`
+	Target   string `json:"target,omitempty" doc:"Absolute path of the agent socket in the run (default: a socket SSH_AUTH_SOCK names)." schema:"abspath"`
+	Required bool   `json:"required,omitempty" doc:"Fail the build when the agent is not given (default false)."`
+
+	Range Range     `json:"-"`
+	Pos   Positions `json:"-"`
+}
+
+// SSHMounts are a run step's SSH agent mounts.
+type SSHMounts []*SSHMount
 
 // Healthcheck is the container health check.
 type Healthcheck struct {

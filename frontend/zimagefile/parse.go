@@ -18,8 +18,10 @@ var (
 	configKeys = []string{"env", "workdir", "user", "labels", "expose", "entrypoint", "cmd", "volumes", "healthcheck", "stopsignal"}
 	topKeys    = append([]string{"version", "runtime", "wasm", "stages", "args", "base", "platform", "steps"}, configKeys...)
 	stageKeys  = append([]string{"base", "platform", "args", "steps"}, configKeys...)
-	stepKeys   = []string{"run", "copy", "add", "env", "workdir", "user", "to", "from", "owner", "chmod", "cache"}
+	stepKeys   = []string{"run", "copy", "add", "env", "workdir", "user", "to", "from", "owner", "chmod", "cache", "secrets", "ssh"}
 	cacheKeys  = []string{"target", "id", "sharing", "readonly"}
+	secretKeys = []string{"id", "target", "env", "required"}
+	sshKeys    = []string{"id", "target", "required"}
 	healthKeys = []string{"cmd", "interval", "timeout", "start_period", "retries"}
 	wasmKeys   = []string{"target", "language", "optimize", "opt_level", "features", "build_args", "output", "module", "base", "name"}
 )
@@ -35,6 +37,18 @@ var (
 	argNameRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	chmodRe     = regexp.MustCompile(`^([0-7]{3,4}|([ugoa]*[-+=][rwxXst]*)(,[ugoa]*[-+=][rwxXst]*)*)$`)
 	signalRe    = regexp.MustCompile(`^(SIG[A-Z0-9+-]+|[A-Z][A-Z0-9+-]*|[0-9]+)$`)
+	// Secret and agent ids become a word of a Dockerfile --mount option and,
+	// by default, a file name under /run/secrets.
+	secretIDRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	// Mount targets are one CSV field of --mount: no commas or quotes.
+	absPathRe = regexp.MustCompile(`^/[^,"\s]+$`)
+)
+
+// Bounds on a run step's mounts: BuildKit sets each up for every run, and the
+// frontend must not be asked for an unbounded number.
+const (
+	MaxSecretsPerStep = 32
+	MaxSSHPerStep     = 8
 )
 
 // maxAliasNodes bounds the nodes aliases and merge keys may add. The

@@ -2,6 +2,7 @@ package zimagefile
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -222,6 +223,10 @@ func (d *decoder) step(n *yaml.Node) *Step {
 			s.Chmod = d.matching(d.oneLine, v, "chmod", chmodRe, `a mode (octal like "755" or symbolic like "u+x")`)
 		case "cache":
 			s.Cache = d.caches(v)
+		case "secrets":
+			s.Secrets = d.secrets(v)
+		case "ssh":
+			s.SSH = d.sshMounts(v)
 		}
 	}
 	d.checkStep(s, n)
@@ -269,8 +274,16 @@ func (d *decoder) checkStep(s *Step, n *yaml.Node) {
 			d.keyErr(s, "from", "from: only applies to copy steps")
 		}
 	}
-	if s.Pos.Has("cache") && act != ActionRun {
-		d.keyErr(s, "cache", "cache: only applies to run steps")
+	for _, k := range []string{"cache", "secrets", "ssh"} {
+		if s.Pos.Has(k) && act != ActionRun {
+			d.keyErr(s, k, "%s: only applies to run steps", k)
+		}
+	}
+	for _, m := range s.Secrets {
+		if _, set := s.Env.Get(m.Env); m.Env != "" && set {
+			// The step's env would be exported over the secret's value.
+			d.add(m.Pos["env"].Value, "secret %q: env %s is also set by this step's env:", m.ID, m.Env)
+		}
 	}
 	if isCopy && !s.Pos.Has("to") {
 		d.keyErr(s, act, "%s needs to: the destination path", act)
@@ -322,6 +335,127 @@ func (d *decoder) caches(n *yaml.Node) []*CacheMount {
 		out = append(out, m)
 	}
 	return out
+}
+
+// mountList checks that n is a list of at most limit entries.
+func (d *decoder) mountList(n *yaml.Node, what, shape string, limit int) ([]*yaml.Node, bool) {
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s must be a list of %s, not %s", what, shape, kindName(n))
+		return nil, false
+	}
+	if len(n.Content) > limit {
+		d.errorf(n.Content[limit], "%s: at most %d entries per run step", what, limit)
+		return n.Content[:limit], true
+	}
+	return n.Content, true
+}
+
+func (d *decoder) secrets(n *yaml.Node) SecretMounts {
+	items, ok := d.mountList(n, "secrets", "{id, target | env, required}", MaxSecretsPerStep)
+	if !ok {
+		return nil
+	}
+	var out SecretMounts
+	ids := map[string]int{}
+	for _, c := range items {
+		entries, pos, ok := d.mapping(c, "secret", secretKeys)
+		if !ok {
+			continue
+		}
+		m := &SecretMount{Range: rangeOf(c), Pos: pos}
+		for _, e := range entries {
+			v := e.value
+			switch e.key {
+			case "id":
+				m.ID = d.mountID(v, "secret id", "secret", ids)
+			case "target":
+				m.Target = d.absPath(v, "secret target")
+			case "env":
+				m.Env = d.matching(d.word, v, "secret env", argNameRe, "a variable name (letters, digits and _, not starting with a digit)")
+			case "required":
+				m.Required = d.boolean(v, "secret required")
+			}
+		}
+		if !pos.Has("id") {
+			d.errorf(c, "secret needs id: the id given to zlayer build --secret id=...")
+		}
+		if pos.Has("target") && pos.Has("env") {
+			p := pos["env"]
+			d.add(Range{Start: p.Key, End: p.Key}, "secret %q: set target (a file) or env (a variable), not both", m.ID)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (d *decoder) sshMounts(n *yaml.Node) SSHMounts {
+	items, ok := d.mountList(n, "ssh", "agent ids or {id, target, required}", MaxSSHPerStep)
+	if !ok {
+		return nil
+	}
+	var out SSHMounts
+	ids := map[string]int{}
+	for _, c := range items {
+		m := &SSHMount{Range: rangeOf(c), Pos: Positions{}}
+		if c.Kind == yaml.ScalarNode {
+			m.ID = d.mountID(c, "ssh id", "ssh agent", ids)
+			out = append(out, m)
+			continue
+		}
+		entries, pos, ok := d.mapping(c, "ssh mount", sshKeys)
+		if !ok {
+			continue
+		}
+		m.Pos = pos
+		var idNode *yaml.Node
+		for _, e := range entries {
+			v := e.value
+			switch e.key {
+			case "id":
+				idNode = v
+			case "target":
+				m.Target = d.absPath(v, "ssh target")
+			case "required":
+				m.Required = d.boolean(v, "ssh required")
+			}
+		}
+		if idNode != nil {
+			m.ID = d.mountID(idNode, "ssh id", "ssh agent", ids)
+		} else {
+			// No id is the default agent, which one step mounts once.
+			d.mountID(&yaml.Node{Kind: yaml.ScalarNode, Value: "default", Line: c.Line, Column: c.Column}, "ssh id", "ssh agent", ids)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// mountID reads a secret or agent id and reports one the step already
+// mounts; ids maps each id to the line it was first seen on.
+func (d *decoder) mountID(n *yaml.Node, what, noun string, ids map[string]int) string {
+	id := d.matching(d.word, n, what, secretIDRe, "an id (letters, digits, '_', '.' and '-', at most 128)")
+	if id == "" {
+		return id
+	}
+	if line, dup := ids[id]; dup {
+		d.errorf(n, "%s %q is mounted twice in this step (first at line %d)", noun, id, line)
+	} else {
+		ids[id] = n.Line
+	}
+	return id
+}
+
+// absPath reads a mount target: an absolute path that is not / itself.
+func (d *decoder) absPath(n *yaml.Node, what string) string {
+	s, ok := d.word(n, what)
+	switch {
+	case !ok:
+	case strings.HasPrefix(s, "/") && path.Clean(s) == "/":
+		d.errorf(n, "%s must not be /", what)
+	case !absPathRe.MatchString(s):
+		d.errorf(n, "%s: %q is not an absolute path without ',' or '\"'", what, s)
+	}
+	return s
 }
 
 func (d *decoder) wasm(n *yaml.Node) *Wasm {

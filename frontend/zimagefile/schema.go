@@ -28,6 +28,9 @@ func JSONSchema() ([]byte, error) {
 			"duration": {"type": "string", "minLength": 1, "pattern": jsonschema.DurationPattern},
 			"chmod":    {"type": "string", "minLength": 1, "pattern": chmodRe.String()},
 			"signal":   {"type": "string", "minLength": 1, "pattern": signalRe.String()},
+			"secretid": {"type": "string", "pattern": secretIDRe.String()},
+			"abspath":  {"type": "string", "pattern": absPathRe.String(), "not": jsonschema.Schema{"pattern": `^/+$`}},
+			"envname":  {"type": "string", "pattern": argNameRe.String()},
 		},
 		Root: jsonschema.Schema{"anyOf": []any{
 			jsonschema.Schema{"required": []string{"runtime"}},
@@ -95,4 +98,27 @@ func (Command) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
 		jsonschema.Schema{"type": "string", "minLength": 1, "description": "shell form"},
 		jsonschema.Schema{"type": "array", "items": jsonschema.Schema{"type": scalar}, "minItems": 1, "description": "exec form"},
 	}}
+}
+
+// JSONSchema describes the YAML form: a bounded list of secret mounts, each
+// a file (target) or a variable (env) but not both.
+func (SecretMounts) JSONSchema(g *jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{
+		"type":     "array",
+		"maxItems": MaxSecretsPerStep,
+		"items": jsonschema.Schema{"allOf": []any{
+			g.Ref(reflect.TypeFor[SecretMount]()),
+			jsonschema.Schema{"not": jsonschema.Schema{"required": []string{"target", "env"}}},
+		}},
+	}
+}
+
+// JSONSchema describes the YAML form: a bounded list of agent mounts.
+func (SSHMounts) JSONSchema(g *jsonschema.Generator) jsonschema.Schema {
+	return jsonschema.Schema{"type": "array", "maxItems": MaxSSHPerStep, "items": g.Ref(reflect.TypeFor[SSHMount]())}
+}
+
+// JSONSchemaShorthand is the id alone: `ssh: [default]`.
+func (SSHMount) JSONSchemaShorthand() jsonschema.Schema {
+	return jsonschema.Schema{"type": "string", "pattern": secretIDRe.String()}
 }

@@ -49,6 +49,10 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		"wasm: {language: cobol}\n",
 		"base: a\nexpose: http\n",
 		"version: \"2\"\nbase: a\n",
+		"base: a\nsteps:\n  - run: x\n    secrets: [{id: a, target: /a, env: A}]\n",
+		"base: a\nsteps:\n  - run: x\n    secrets: [{target: /a}]\n",
+		"base: a\nsteps:\n  - run: x\n    secrets: [{id: a, target: rel}]\n",
+		"base: a\nsteps:\n  - run: x\n    ssh: [{id: a, env: B}]\n",
 	} {
 		if err := schematest.Validate(s, []byte(bad)); err == nil {
 			t.Errorf("schema accepts %q", bad)

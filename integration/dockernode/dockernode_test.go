@@ -2,6 +2,7 @@ package dockernode
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -265,7 +266,7 @@ func (c *commandContainers) docker(args ...string) (string, error) {
 var commandSteps = []scenario.Step[*commandContainers]{
 	{Name: "plain buildx build of the Dockerfile", Run: testPlainBuildxBuild},
 	{Name: "bash as the command", Run: testBashAsCommand},
-	{Name: "join says it is not implemented", Run: testJoinNotImplemented},
+	{Name: "a two-node cluster in containers", Run: testClusterInContainers},
 	{Name: "deploy --spec as the command", Run: testDeployAsCommand},
 	{Name: "docker stop exits 0 promptly", Run: testDockerStop},
 	{Name: "invalid spec as the command names the line", Run: testInvalidSpecAsCommand},
@@ -273,8 +274,8 @@ var commandSteps = []scenario.Step[*commandContainers]{
 
 // containerCommands runs the container-argument forms the README shows:
 // `deploy --spec FILE` (a node that deploys the spec and keeps serving),
-// `join --api URL` (cluster mode is not implemented: a clear error and a
-// non-zero exit), a program (bash), and `docker stop`; and the plain
+// `serve --cluster-init` and `join --api URL --token T` (a cluster of two
+// node containers), a program (bash), and `docker stop`; and the plain
 // `docker buildx build` of the Dockerfile without --target.
 func containerCommands(ctx context.Context, t *testing.T, s *stack.Stack) {
 	c := &commandContainers{ctx: ctx, s: s, specs: filepath.Join(s.Dir, "specs2"), cleanup: t.Cleanup}
@@ -334,12 +335,117 @@ func testBashAsCommand(t *testing.T, c *commandContainers) {
 	}
 }
 
-// testJoinNotImplemented: join: not implemented yet, and it says so.
-func testJoinNotImplemented(t *testing.T, c *commandContainers) {
-	args := append([]string{"run", "--rm"}, Privileged()...)
-	out, err := c.docker(append(args, Image, "join", "--api", "https://api.example.com")...)
-	if err == nil || !strings.Contains(out, "not implemented") {
-		t.Errorf("join should fail clearly: err=%v\n%s", err, out)
+// testClusterInContainers: the README's cluster in Docker, as kind runs
+// Kubernetes nodes: a first server started with --cluster-init, an agent
+// joining it with the token the server wrote, a wrong CA hash refused
+// before anything is sent, and a two-replica deployment placed one per
+// node.
+func testClusterInContainers(t *testing.T, c *commandContainers) {
+	docker := func(args ...string) string {
+		t.Helper()
+		out, err := c.docker(args...)
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(out)
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		a := append([]string{"run"}, Privileged()...)
+		a = append(a, "-d", "--name", name, "--network", "zlnet2", "-v", c.specs+":/specs:ro", Image)
+		docker(append(a, args...)...)
+		t.Cleanup(func() { _, _ = Docker(context.Background(), c.s, "rm", "-f", "-v", name) })
+	}
+	run("zl-s1", "serve", "--cluster-init", "--node-name", "s1")
+	if err := WaitReady(c.ctx, c.s, "zl-s1", 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ip := docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "zl-s1")
+	var token string
+	deadline := time.Now().Add(30 * time.Second)
+	for token == "" && time.Now().Before(deadline) {
+		out, err := c.docker("exec", "zl-s1", "cat", "/var/lib/zlayer/cluster/token.agent")
+		if err == nil {
+			token = strings.TrimSpace(out)
+		} else {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if !strings.HasPrefix(token, "ZL10") {
+		t.Fatalf("no agent token from the first server: %q", token)
+	}
+	api := "https://" + ip + ":3669"
+
+	// A token naming another CA: refused, and the joiner exits.
+	wrong := "ZL10" + strings.Repeat("0", 64) + token[4+64:]
+	out, err := c.docker(append(append([]string{"run", "--rm"}, Privileged()...), "--network", "zlnet2", Image,
+		"join", "--api", api, "--token", wrong, "--node-name", "bad")...)
+	if err == nil || !strings.Contains(out, "does not match") {
+		t.Errorf("a join with another CA's hash: err=%v, want a refusal naming the CA mismatch\n%s", err, out)
+	}
+
+	run("zl-a1", "join", "--api", api, "--token", token, "--node-name", "a1", "--node-label", "disk=ssd")
+	type node struct {
+		Name, Role, State string
+		Labels            map[string]string
+	}
+	var list struct{ Nodes []node }
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		out, err := c.docker("exec", "zl-s1", "zlayer", "nodes", "-o", "json")
+		ready := 0
+		if err == nil && json.Unmarshal([]byte(out), &list) == nil {
+			for _, n := range list.Nodes {
+				if n.State == "ready" {
+					ready++
+				}
+			}
+		}
+		if ready == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := c.docker("logs", "--tail", "30", "zl-a1")
+			t.Fatalf("the agent never became a ready node: %v\n%s\nagent logs:\n%s", err, out, logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, n := range list.Nodes {
+		if n.Name == "a1" && (n.Role != "agent" || n.Labels["disk"] != "ssd") {
+			t.Errorf("agent listed as %+v", n)
+		}
+	}
+
+	// Two replicas, one per node; the image is loaded into each node (no
+	// registry is reachable from the containers).
+	for _, n := range []string{"zl-s1", "zl-a1"} {
+		docker("exec", n, "zlayer", "image", "import", "/specs/busybox.tar")
+	}
+	spec := "version: v1\ndeployment: spread\nservices:\n  sleeper:\n    image: busybox\n    pull_policy: never\n" +
+		"    command:\n      entrypoint: [/bin/sleep, \"3600\"]\n    scale: {replicas: 2}\n"
+	if err := os.WriteFile(filepath.Join(c.specs, "spread.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docker("exec", "zl-s1", "zlayer", "deploy", "/specs/spread.yaml")
+	var reps []struct{ Node, State string }
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		out, err := c.docker("exec", "zl-a1", "zlayer", "ps", "-o", "json")
+		on := map[string]bool{}
+		if err == nil && json.Unmarshal([]byte(out), &reps) == nil {
+			for _, r := range reps {
+				if r.State == "ready" {
+					on[r.Node] = true
+				}
+			}
+		}
+		if on["s1"] && on["a1"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two replicas never ran one per node (asked through the agent): %v\n%s", err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 

@@ -239,6 +239,10 @@ var frontendTests = []scenario.Step[*frontendFixture]{
 	{Name: "buildx/wasm-c-toolchain", Run: testBuildxWasmCToolchain},
 	{Name: "inprocess/wasm-c-toolchain", Run: testInProcessWasmCToolchain},
 	{Name: "inprocess/wasm-module", Run: testInProcessWasmModule},
+	{Name: "inprocess/secrets", Run: testInProcessSecrets},
+	{Name: "buildx/secrets", Run: testBuildxSecrets},
+	{Name: "inprocess/missing-secret", Run: testInProcessMissingSecret},
+	{Name: "inprocess/outline-secrets", Run: testInProcessOutlineSecrets},
 }
 
 func TestIntegrationFrontend(t *testing.T) {

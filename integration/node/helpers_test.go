@@ -42,10 +42,7 @@ type onNode interface{ node() *Node }
 // than the test that started the node.
 func nodeStep[F onNode](name string, run func(t *testing.T, fx F)) scenario.Step[F] {
 	return scenario.Step[F]{Name: name, Run: func(t *testing.T, fx F) {
-		n := fx.node()
-		parent := n.t
-		n.t = t
-		defer func() { n.t = parent }()
+		defer fx.node().Use(t)()
 		run(t, fx)
 	}}
 }

@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
@@ -43,6 +46,11 @@ type Node struct {
 	API     *apiclient.Client
 	// Args are extra `zlayer serve` flags (StartNodeWithArgs).
 	Args []string
+	// Prefix and Sub are Options' (a network namespace, join instead of
+	// serve); a test may change Sub before a restart (Start).
+	Prefix []string
+	Sub    []string
+	base   string // folder of the data dir, socket, config and log
 }
 
 func FreePort(t testing.TB) int {
@@ -71,12 +79,64 @@ func StartNodeWith(t testing.TB, s *stack.Stack, rt string) *Node {
 
 // StartNodeWithArgs is StartNodeWith with extra serve flags.
 func StartNodeWithArgs(t testing.TB, s *stack.Stack, rt string, args ...string) *Node {
-	n := &Node{Args: args,
-		t: t, s: s, Dir: filepath.Join(s.Dir, "n"), Socket: filepath.Join(s.Dir, "api.sock"),
-		Bind: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), NS: "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl"),
-		Runtime: rt, Config: filepath.Join(s.Dir, "node.yaml"), logPath: filepath.Join(s.Dir, "logs", "serve.log"),
+	return StartNodeOpts(t, s, Options{Runtime: rt, Args: args})
+}
+
+// Options place a node for harnesses that run several (integration/cluster);
+// the zero value is StartNode's node.
+type Options struct {
+	Runtime string // containerd runtime (default ZLAYER_TEST_RUNTIME, else runc)
+	// Dir holds the node's data dir, socket, config and log (default the
+	// stack's folder). Keep it short: the API socket lives in it.
+	Dir string
+	// Bind is the TLS API address (default 127.0.0.1 on a free port).
+	Bind string
+	// Namespace is the node's containerd namespace (default from the stack).
+	Namespace string
+	// Prefix is the command line serve runs under, such as a network
+	// namespace's nsenter; the CLI runs without it (over the unix socket).
+	Prefix []string
+	// Sub is the subcommand and its own flags (default serve), such as
+	// join --api URL --token T; the node's serve flags follow it.
+	Sub []string
+	// Mirror is the docker.io mirror host:port written to the node config
+	// (default the stack's registry on loopback).
+	Mirror string
+	Args   []string // extra flags after the serve flags
+}
+
+// StartNodeOpts is StartNode placed by o.
+func StartNodeOpts(t testing.TB, s *stack.Stack, o Options) *Node {
+	if o.Runtime == "" {
+		o.Runtime = os.Getenv("ZLAYER_TEST_RUNTIME")
 	}
-	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\n", s.Registry)
+	if o.Runtime == "" {
+		o.Runtime = reconcile.RuntimeRunc
+	}
+	if o.Dir == "" {
+		o.Dir = s.Dir
+	}
+	if o.Bind == "" {
+		o.Bind = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	if o.Namespace == "" {
+		o.Namespace = "zln" + strings.TrimPrefix(filepath.Base(s.Dir), "zl")
+	}
+	if o.Mirror == "" {
+		o.Mirror = s.Registry
+	}
+	if len(o.Sub) == 0 {
+		o.Sub = []string{"serve"}
+	}
+	n := &Node{Args: o.Args, Prefix: o.Prefix, Sub: o.Sub, base: o.Dir,
+		t: t, s: s, Dir: filepath.Join(o.Dir, "n"), Socket: filepath.Join(o.Dir, "api.sock"),
+		Bind: o.Bind, NS: o.Namespace,
+		Runtime: o.Runtime, Config: filepath.Join(o.Dir, "node.yaml"), logPath: filepath.Join(o.Dir, "logs", "serve.log"),
+	}
+	if err := os.MkdirAll(filepath.Dir(n.logPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\n", o.Mirror)
 	if err := os.WriteFile(n.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -85,18 +145,24 @@ func StartNodeWithArgs(t testing.TB, s *stack.Stack, rt string, args ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Start()
 	t.Cleanup(n.cleanup)
+	n.Start()
 	return n
 }
 
 // ServeCommand is the `zlayer serve` this node runs.
 func (n *Node) ServeCommand(ctx context.Context) *exec.Cmd {
-	args := append([]string{"serve", "--log-level", "debug",
+	args := append(append([]string{}, n.Sub...), "--log-level", "debug",
 		"--data-dir", n.Dir, "--socket", n.Socket, "--bind", n.Bind,
-		"--containerd-socket", filepath.Join(n.s.Dir, "no-containerd.sock"),
-		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s"}, n.Args...)
-	cmd := exec.CommandContext(ctx, filepath.Join(n.s.BinDir, "zlayer"), args...)
+		"--containerd-socket", filepath.Join(n.base, "no-containerd.sock"),
+		"--namespace", n.NS, "--config", n.Config, "--stop-timeout", "2s")
+	args = append(args, n.Args...)
+	bin := filepath.Join(n.s.BinDir, "zlayer")
+	if len(n.Prefix) > 0 {
+		args = append(append(append([]string{}, n.Prefix[1:]...), bin), args...)
+		bin = n.Prefix[0]
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(n.s.Env(), "ZLAYER_RUNTIME="+n.Runtime)
 	return cmd
 }
@@ -226,12 +292,23 @@ func (n *Node) cleanup() {
 				}
 			}
 		}
+		// In a cluster another node's cleanup may have deleted the
+		// deployments a moment ago: this node's replicas stop on their own
+		// schedule, before serve stops with their containerd.
+		n.waitNoContainers(30 * time.Second)
 	}
 	ctdPID := n.ContainerdPID()
+	// A serve killed before cleanup (kill -9 of a cluster node that the test
+	// did not restart) leaves its containerd running for the next serve to
+	// adopt: none will, so its containers go through containerd, then it.
+	if n.cmd != nil && !alive(n) && ctdPID > 1 && !Zombie(ctdPID) {
+		stack.RemoveContainers(n.containerdSocket())
+		_ = syscall.Kill(ctdPID, syscall.SIGTERM)
+	}
 	n.Stop()
 	// serve stops its containerd child; the shims go with their containers.
 	deadline := time.Now().Add(15 * time.Second)
-	for ctdPID > 1 && syscall.Kill(ctdPID, 0) == nil && time.Now().Before(deadline) {
+	for ctdPID > 1 && syscall.Kill(ctdPID, 0) == nil && !Zombie(ctdPID) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if ctdPID > 1 && syscall.Kill(ctdPID, 0) == nil && !Zombie(ctdPID) {
@@ -252,12 +329,41 @@ func (n *Node) cleanup() {
 	if m, _ := stack.MountsUnder(n.Dir); len(m) > 0 {
 		t.Errorf("mounts left under the data dir: %v", m)
 	}
+	// The containers' cgroups sit under the containerd namespace's name;
+	// containerd leaves the emptied folders.
+	stack.RemoveNamedCgroups(n.NS)
+}
+
+// waitNoContainers waits until the node's containerd has no container in
+// its namespace, or limit.
+func (n *Node) waitNoContainers(limit time.Duration) {
+	c, err := containerd.New(n.containerdSocket(), containerd.WithTimeout(2*time.Second))
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), n.NS), limit)
+	defer cancel()
+	for {
+		cs, err := c.Containers(ctx)
+		if err != nil || len(cs) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func Zombie(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return err != nil || strings.Contains(string(b), ") Z ")
 }
+
+// Running reports whether serve runs (started and not exited).
+func (n *Node) Running() bool { return n.cmd != nil && alive(n) }
 
 func alive(n *Node) bool {
 	select {
@@ -343,7 +449,7 @@ func (n *Node) Ready(dep string) bool {
 }
 
 func (n *Node) WriteSpec(name, body string) string {
-	p := filepath.Join(n.s.Dir, name)
+	p := filepath.Join(n.base, name)
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		n.t.Fatal(err)
 	}
@@ -385,4 +491,13 @@ func RSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// Use has the node report to t (a subtest of the one that started it)
+// until the returned func restores the former one, so that a failed CLI
+// call or wait fails the step that made it.
+func (n *Node) Use(t testing.TB) (restore func()) {
+	parent := n.t
+	n.t = t
+	return func() { n.t = parent }
 }

@@ -107,16 +107,22 @@ func removeNewCgroups(before map[string]bool) {
 	}
 }
 
-// removeNamedCgroups removes the empty cgroup trees with these top-level
-// names in every hierarchy.
-func removeNamedCgroups(names ...string) {
+// RemoveNamedCgroups removes the empty cgroup trees with these top-level
+// names (containerd namespaces) in every hierarchy, and returns the ones
+// still there (in use).
+func RemoveNamedCgroups(names ...string) (left []string) {
 	for _, r := range cgroupRoots() {
 		for _, n := range names {
 			if n != "" && !strings.Contains(n, "/") {
-				removeEmptyTree(filepath.Join(r, n))
+				p := filepath.Join(r, n)
+				removeEmptyTree(p)
+				if _, err := os.Stat(p); err == nil {
+					left = append(left, p)
+				}
 			}
 		}
 	}
+	return left
 }
 
 func removeEmptyTree(dir string) {

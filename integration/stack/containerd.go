@@ -164,7 +164,14 @@ func (s *Stack) cleanupContainers() {
 	if s.ContainerdAddr == "" || !s.containerdRunning() {
 		return
 	}
-	c, err := containerd.New(s.ContainerdAddr, containerd.WithTimeout(2*time.Second))
+	RemoveContainers(s.ContainerdAddr)
+}
+
+// RemoveContainers kills and deletes every task and container in every
+// namespace of the containerd at addr (a node's own, when its serve was
+// killed and left it running).
+func RemoveContainers(addr string) {
+	c, err := containerd.New(addr, containerd.WithTimeout(2*time.Second))
 	if err != nil {
 		return
 	}

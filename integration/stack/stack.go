@@ -315,7 +315,7 @@ func (s *Stack) Close() error {
 	// Folders another stack running in parallel created first are not in the
 	// diff above, yet ours may be their last user: try the daemons' own names.
 	// Only empty cgroups can be removed, so one still in use stays.
-	removeNamedCgroups("buildkit", s.Namespace)
+	RemoveNamedCgroups("buildkit", s.Namespace)
 	if os.Getenv("ZLAYER_KEEP_STACK") == "" {
 		if err := os.RemoveAll(s.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.Dir, err))

@@ -54,12 +54,12 @@ func (s *Server) who(r *http.Request) string {
 	return "socket"
 }
 
-// historyOf is where r's history lives (the node's store; see History).
-func (s *Server) historyOf(w http.ResponseWriter, _ *http.Request) History {
-	var deps any = s.Store
-	h, ok := deps.(History)
+// historyOf is where r's history lives: the desired state r is about,
+// when it keeps history (see History).
+func (s *Server) historyOf(w http.ResponseWriter, r *http.Request) History {
+	h, ok := s.deployments(r).(History)
 	if !ok {
-		writeErr(w, 501, "not_implemented", "this API does not keep deployment history")
+		writeErr(w, 501, "not_implemented", "the cluster's state does not keep deployment history yet; history, rollback and restart work on a single node")
 		return nil
 	}
 	return h
@@ -113,7 +113,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("deployment rolled back", "deployment", name, "generation", rec.Generation, "spec_of", rec.RolledBack.To)
 	s.Controller.Trigger()
-	writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
+	writeJSON(w, 200, s.status(r, rec))
 }
 
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
@@ -130,7 +130,7 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("service restarted", "deployment", name, "service", svc, "generation", rec.Generation)
 	s.Controller.Trigger()
-	writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
+	writeJSON(w, 200, s.status(r, rec))
 }
 
 // historyErr answers err (false) or says there is none (true).

@@ -54,6 +54,8 @@ type Server struct {
 	NetworkMode spec.NetworkMode
 	// Changes is what long polls and waits follow; nil: the controller's.
 	Changes changes.Source
+	// Cluster is set in cluster mode (see Cluster).
+	Cluster Cluster
 
 	locks sync.Map // deployment name -> *sync.Mutex
 }
@@ -118,19 +120,27 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	mux.HandleFunc("GET /v1/deployments/{name}/services/{service}/logs", s.logs)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/exec", s.exec)
 	mux.HandleFunc("GET /v1/replicas", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, wireReplicas(s.Controller.Replicas()))
+		writeJSON(w, 200, wireReplicas(s.replicas(r)))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	s.imageRoutes(mux)
 	s.rolloutRoutes(mux)
+	if s.Cluster != nil {
+		s.Cluster.Routes(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 404, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
+	var h http.Handler = mux
+	if s.Cluster != nil {
+		h = s.Cluster.Wrap(mux)
+	}
 	if !requireToken {
-		return mux
+		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/health/") {
-			mux.ServeHTTP(w, r)
+		if strings.HasPrefix(r.URL.Path, "/health/") || (s.Cluster != nil && s.Cluster.Public(r.URL.Path)) {
+			h.ServeHTTP(w, r)
 			return
 		}
 		switch s.scope(r) {
@@ -145,7 +155,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 			writeErr(w, 401, "unauthorized", "a valid bearer token is required on the TCP API (see the token file in the node's data dir)")
 			return
 		}
-		mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -162,7 +172,7 @@ const (
 func (s *Server) scope(r *http.Request) scope {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return scopeNone
+		return s.peerScope(r)
 	}
 	got = strings.TrimSpace(got)
 	admin := s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
@@ -176,12 +186,23 @@ func (s *Server) scope(r *http.Request) scope {
 	return scopeNone
 }
 
+// peerScope is what a request without a bearer token may do on the
+// strength of a verified cluster certificate alone.
+func (s *Server) peerScope(r *http.Request) scope {
+	if s.Cluster == nil || r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return scopeNone
+	}
+	switch admin, read := s.Cluster.PeerScope(r); {
+	case admin:
+		return scopeAdmin
+	case read:
+		return scopeRead
+	}
+	return scopeNone
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	apitypes.WriteJSON(w, code, v)
 }
 
 func writeErr(w http.ResponseWriter, code int, c, msg string) {
@@ -286,10 +307,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	unlock := s.lock(d.Deployment)
 	defer unlock()
 	created := false
-	if _, err := s.Store.Get(d.Deployment); errors.Is(err, store.ErrNotFound) {
+	deps := s.deployments(r)
+	if _, err := deps.Get(d.Deployment); errors.Is(err, store.ErrNotFound) {
 		created = true
 	}
-	rec, err := s.putChange(r, s.Store, d, req.Spec, store.CauseDeploy)
+	rec, err := s.putChange(r, deps, d, req.Spec, store.CauseDeploy)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
@@ -300,24 +322,24 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if created {
 		code = 201
 	}
-	writeJSON(w, code, wireDeployment(s.Controller.Status(rec)))
+	writeJSON(w, code, s.status(r, rec))
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.Store.List()
+	recs, err := s.deployments(r).List()
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
 	out := []apitypes.DeploymentStatus{}
 	for _, rec := range recs {
-		out = append(out, wireDeployment(s.Controller.Status(rec)))
+		out = append(out, s.status(r, rec))
 	}
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) record(w http.ResponseWriter, name string) *store.Record {
-	rec, err := s.Store.Get(name)
+func (s *Server) record(w http.ResponseWriter, r *http.Request, name string) *store.Record {
+	rec, err := s.deployments(r).Get(name)
 	if errors.Is(err, store.ErrNotFound) {
 		writeErr(w, 404, "not_found", fmt.Sprintf("deployment %q not found", name))
 		return nil
@@ -339,7 +361,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if wait > 0 {
 		// An unknown name is answered at once, not after the wait.
-		if rec := s.record(w, name); rec == nil {
+		if rec := s.record(w, r, name); rec == nil {
 			return
 		}
 		s.awaitChange(w, r, since, wait)
@@ -350,9 +372,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	// The version is read before the state it goes out with, so a change
 	// in between is one the client's next wait returns for at once.
 	v := s.changes().Version()
-	if rec := s.record(w, name); rec != nil {
+	if rec := s.record(w, r, name); rec != nil {
 		setVersion(w, v)
-		writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
+		writeJSON(w, 200, s.status(r, rec))
 	}
 }
 
@@ -360,10 +382,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	unlock := s.lock(name)
 	defer unlock()
-	if rec := s.record(w, name); rec == nil {
+	if rec := s.record(w, r, name); rec == nil {
 		return
 	}
-	if err := s.Store.Delete(name); err != nil {
+	if err := s.deployments(r).Delete(name); err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
@@ -373,7 +395,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
 	s.waitUntil(ctx, func() bool {
-		for _, rs := range s.Controller.Replicas() {
+		for _, rs := range s.replicas(r) {
 			if rs.Deployment == name {
 				return false
 			}
@@ -385,7 +407,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) service(w http.ResponseWriter, r *http.Request) (*store.Record, string) {
-	rec := s.record(w, r.PathValue("name"))
+	rec := s.record(w, r, r.PathValue("name"))
 	if rec == nil {
 		return nil, ""
 	}
@@ -414,13 +436,13 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 	}
 	n := *req.Replicas
 	rec.Spec.Services[svc].Scale.Replicas = &n
-	rec, err := s.putChange(r, s.Store, rec.Spec, rec.Source, store.CauseScale)
+	rec, err := s.putChange(r, s.deployments(r), rec.Spec, rec.Source, store.CauseScale)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
 	s.Controller.Trigger()
-	writeJSON(w, 200, wireDeployment(s.Controller.Status(rec)))
+	writeJSON(w, 200, s.status(r, rec))
 }
 
 func (s *Server) replicasOf(dep, svc string, only int) []reconcile.ReplicaStatus {

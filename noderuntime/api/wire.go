@@ -10,18 +10,7 @@ import (
 // structs field by field, so renaming one of theirs fails to compile here
 // instead of changing the API.
 
-func wireReplica(r reconcile.ReplicaStatus) apitypes.ReplicaStatus {
-	var exit *apitypes.ExitInfo
-	if e := r.LastExit; e != nil {
-		exit = &apitypes.ExitInfo{Code: e.Code, At: e.At, Signal: e.Signal, OOMKilled: e.OOMKilled}
-	}
-	return apitypes.ReplicaStatus{
-		ID: r.ID, Deployment: r.Deployment, Service: r.Service, Replica: r.Replica, State: r.State,
-		Healthy: r.Healthy, Restarts: r.Restarts, LastExit: exit, PID: r.PID, Image: r.Image,
-		ImageDigest: r.ImageDigest, SpecHash: r.SpecHash, Current: r.Current, StartedAt: r.StartedAt,
-		Message: r.Message, Address: r.Address, Node: r.Node,
-	}
-}
+func wireReplica(r reconcile.ReplicaStatus) apitypes.ReplicaStatus { return r.Wire() }
 
 // wireReplicas keeps a nil list nil: JSON null, as the API has answered for
 // a service with no replica.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,6 +44,14 @@ func filled() map[string]any {
 		"Deleted":          Deleted{Deleted: "shop"},
 		"ImportedImage":    ImportedImage{Name: "docker.io/library/app:1", Digest: "sha256:4567"},
 		"Health":           Health{Status: "ready"},
+		"JoinRequest": JoinRequest{Token: "ZL10abc::agent.abcdef.secret", CSR: "-----BEGIN CERTIFICATE REQUEST-----\n", Name: "node-2",
+			Role: "agent", Address: "10.0.0.2", Labels: map[string]string{"zone": "a"}, PeerURL: "https://10.0.0.2:2380"},
+		"JoinResponse": JoinResponse{Certificate: "-----BEGIN CERTIFICATE-----\n", CA: "-----BEGIN CERTIFICATE-----\n",
+			CAKey: "-----BEGIN PRIVATE KEY-----\n", Servers: []string{"https://10.0.0.1:3669"},
+			Etcd:    &EtcdJoin{MemberID: 0xfedcba9876543210, InitialCluster: "node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380", Endpoints: []string{"https://10.0.0.1:2379"}},
+			Secrets: map[string]string{"api_admin_token": "0123"}, Subnet: "10.244.1.0/24"},
+		"JoinCodes": []string{JoinTokenMalformed, JoinTokenUnknown, JoinTokenRevoked, JoinTokenExpired, JoinTokenWrongRole,
+			JoinTokenCAMismatch, JoinNameTaken, JoinBusy},
 		// The state words are wire values too.
 		"ReplicaStates": []ReplicaState{ReplicaCreating, ReplicaRunning, ReplicaReady, ReplicaUnhealthy, ReplicaExited,
 			ReplicaRestarting, ReplicaCrashLoop, ReplicaFailed, ReplicaStopping, ReplicaUnknown},
@@ -54,7 +63,13 @@ func filled() map[string]any {
 // tag or state word fails here, where a change of the API is meant to be
 // seen, and not in a client in the field.
 func TestGolden(t *testing.T) {
-	for name, v := range filled() {
+	samples := filled()
+	maps.Copy(samples, imageSamples())
+	checkGolden(t, samples)
+}
+
+func checkGolden(t *testing.T, samples map[string]any) {
+	for name, v := range samples {
 		t.Run(name, func(t *testing.T) {
 			if path := emptyField(reflect.ValueOf(v), name); path != "" {
 				t.Fatalf("%s is zero in the sample: the golden JSON would not show it", path)

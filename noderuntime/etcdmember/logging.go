@@ -31,6 +31,15 @@ func slogLevel(l zapcore.Level) slog.Level {
 	}
 }
 
+// expected are warnings etcd gives of settings this package chose on
+// purpose (one port for gRPC and HTTP on a member with no gateway; the
+// simple auth token, unused since clients authenticate by certificate):
+// at debug, an operator is not told to fix what is not broken.
+var expected = map[string]bool{
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"simple token is not cryptographically signed":                                         true,
+}
+
 func (c *slogCore) Enabled(l zapcore.Level) bool {
 	return c.h.Enabled(context.Background(), slogLevel(l))
 }
@@ -40,6 +49,9 @@ func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if expected[e.Message] {
+		e.Level = zapcore.DebugLevel
+	}
 	if c.Enabled(e.Level) {
 		return ce.AddCore(e, c)
 	}
@@ -47,7 +59,11 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	r := slog.NewRecord(e.Time, slogLevel(e.Level), e.Message, 0)
+	level := slogLevel(e.Level)
+	if expected[e.Message] {
+		level = slog.LevelDebug
+	}
+	r := slog.NewRecord(e.Time, level, e.Message, 0)
 	r.AddAttrs(c.attrs...)
 	r.AddAttrs(attrsOf(fields)...)
 	return c.h.Handle(context.Background(), r)

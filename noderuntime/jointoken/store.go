@@ -106,17 +106,9 @@ func (s *FileStore) saveLocked(tokens []Info) error {
 }
 
 func (s *FileStore) Create(role Role, ttl time.Duration) (Token, error) {
-	if ttl < 0 {
-		return Token{}, fmt.Errorf("join token TTL %s: must not be negative", ttl)
-	}
-	t, err := New(s.ca, role)
+	t, info, err := Issue(s.ca, role, ttl, s.now())
 	if err != nil {
 		return Token{}, err
-	}
-	now := s.now()
-	info := Info{ID: t.ID, Role: role, SecretSHA256: secretHash(t.Secret), Created: now}
-	if ttl > 0 {
-		info.Expires = now.Add(ttl)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,16 +125,10 @@ func (s *FileStore) Create(role Role, ttl time.Duration) (Token, error) {
 	return t, nil
 }
 
-// Verify checks the token's CA hash and secret before its record's state,
-// so that only a holder of the secret learns whether a token is revoked or
-// expired.
 func (s *FileStore) Verify(token string, now time.Time) (Role, error) {
-	t, err := Parse(token)
+	t, err := ParseFor(token, s.ca)
 	if err != nil {
 		return "", err
-	}
-	if subtle.ConstantTimeCompare([]byte(t.CAHash), []byte(CAHash(s.ca))) != 1 {
-		return "", ErrCAMismatch
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,19 +136,56 @@ func (s *FileStore) Verify(token string, now time.Time) (Role, error) {
 	if i < 0 {
 		return "", ErrUnknown
 	}
-	info := s.tokens[i]
-	if subtle.ConstantTimeCompare([]byte(secretHash(t.Secret)), []byte(info.SecretSHA256)) != 1 {
+	return s.tokens[i].Check(t, now)
+}
+
+// Issue makes a token for role that expires ttl after now (never when ttl
+// is zero) and the record a Store keeps of it. Every Store makes its
+// tokens here, so that they all keep the same record.
+func Issue(ca *x509.Certificate, role Role, ttl time.Duration, now time.Time) (Token, Info, error) {
+	if ttl < 0 {
+		return Token{}, Info{}, fmt.Errorf("join token TTL %s: must not be negative", ttl)
+	}
+	t, err := New(ca, role)
+	if err != nil {
+		return Token{}, Info{}, err
+	}
+	info := Info{ID: t.ID, Role: role, SecretSHA256: secretHash(t.Secret), Created: now}
+	if ttl > 0 {
+		info.Expires = now.Add(ttl)
+	}
+	return t, info, nil
+}
+
+// ParseFor parses a token a joiner sent and checks that it carries the
+// hash of ca, the cluster's CA: the first two steps of a Store's Verify.
+func ParseFor(token string, ca *x509.Certificate) (Token, error) {
+	t, err := Parse(token)
+	if err != nil {
+		return Token{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(t.CAHash), []byte(CAHash(ca))) != 1 {
+		return Token{}, ErrCAMismatch
+	}
+	return t, nil
+}
+
+// Check verifies t, parsed by ParseFor, against its record i (the one with
+// t's id): the secret before the record's state, so that only a holder of
+// the secret learns whether a token is revoked or expired.
+func (i Info) Check(t Token, now time.Time) (Role, error) {
+	if subtle.ConstantTimeCompare([]byte(secretHash(t.Secret)), []byte(i.SecretSHA256)) != 1 {
 		return "", ErrUnknown
 	}
 	switch {
-	case !info.Revoked.IsZero():
-		return "", fmt.Errorf("%w: %s", ErrRevoked, info.ID)
-	case info.Expired(now):
-		return "", fmt.Errorf("%w: %s at %s", ErrExpired, info.ID, info.Expires.UTC().Format(time.RFC3339))
-	case t.Role != info.Role:
-		return "", fmt.Errorf("%w: %s is a %s token", ErrWrongRole, info.ID, info.Role)
+	case !i.Revoked.IsZero():
+		return "", fmt.Errorf("%w: %s", ErrRevoked, i.ID)
+	case i.Expired(now):
+		return "", fmt.Errorf("%w: %s at %s", ErrExpired, i.ID, i.Expires.UTC().Format(time.RFC3339))
+	case t.Role != i.Role:
+		return "", fmt.Errorf("%w: %s is a %s token", ErrWrongRole, i.ID, i.Role)
 	}
-	return info.Role, nil
+	return i.Role, nil
 }
 
 func (s *FileStore) List() ([]Info, error) {

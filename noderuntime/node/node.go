@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 
 	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/containerdproc"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
@@ -69,6 +71,19 @@ type Config struct {
 	// PullProgressTimeout and CreateTimeout are the reconciler's deadlines
 	// (reconcile.Options); zero takes its defaults.
 	PullProgressTimeout, CreateTimeout time.Duration
+	// Cluster makes the node one of a cluster (nil: a node on its own).
+	Cluster Cluster
+}
+
+// Cluster is a node's part in a cluster (noderuntime/cluster's Runtime):
+// what the API adds, which replicas the controller runs, the API's TLS
+// (the node certificate), and the loops that keep the node in the cluster.
+type Cluster interface {
+	api.Cluster
+	Placement() reconcile.Placement
+	ServingTLS(base *tls.Config) *tls.Config
+	Changes() changes.Source
+	Run(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error
 }
 
 // ShimName is the binary containerd looks for to run io.containerd.zlayer.v1.
@@ -119,7 +134,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("API read token in %s is the admin token of %s: give it its own", readTokenFile, tokenFile)
 	}
 	listeners := api.Listeners{Socket: cfg.Socket, Bind: cfg.Bind, InsecureBind: cfg.InsecureBind}
-	if cfg.Bind != "" {
+	switch {
+	case cfg.Cluster != nil && cfg.Bind == "":
+		return errors.New("a cluster node serves its API on TLS to the other nodes: --bind must not be empty")
+	case cfg.Cluster != nil:
+		if cfg.TLS.Cert != "" {
+			log.Warn("a cluster node serves the API with its node certificate (signed by the cluster CA); --tls-cert is not used")
+		}
+		listeners.TLS = cfg.Cluster.ServingTLS(api.TLSConfig(tls.Certificate{}))
+	case cfg.Bind != "":
 		if listeners.TLS, err = api.ServingTLS(cfg.DataDir, cfg.TLS, log.With("component", "api")); err != nil {
 			return err
 		}
@@ -206,6 +229,7 @@ func Run(ctx context.Context, cfg Config) error {
 		StopTimeout: cfg.StopTimeout, LoggerBinary: filepath.Join(binDir, contract.LoggerName),
 		LogOptions:          cfg.LogOptions,
 		PullProgressTimeout: cfg.PullProgressTimeout, CreateTimeout: cfg.CreateTimeout,
+		Placement: placement(cfg.Cluster),
 	})
 	if sup != nil {
 		m.Gauge(func() []metrics.Sample {
@@ -224,17 +248,22 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		},
 	}
+	exts := cfg.Extensions
+	if cfg.Cluster != nil {
+		srv.Cluster, srv.Changes = cfg.Cluster, cfg.Cluster.Changes()
+		exts = append(exts, cfg.Cluster.Run)
+	}
 	log.Info("node starting", "data_dir", cfg.DataDir, "containerd", socket, "namespace", cfg.Namespace,
 		"runtime", cfg.Runtime, "snapshotter", snap, "state_dir", cfg.StateDir)
 
-	errc := make(chan error, 2+len(cfg.Extensions))
+	errc := make(chan error, 2+len(exts))
 	go func() { errc <- ctrl.Run(ctx) }()
 	go func() { errc <- srv.Serve(ctx, listeners) }()
-	for _, ext := range cfg.Extensions {
+	for _, ext := range exts {
 		go func() { errc <- ext(ctx, ctrl, st) }()
 	}
 	var first error
-	pending := 2 + len(cfg.Extensions)
+	pending := 2 + len(exts)
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
@@ -334,6 +363,14 @@ func leanShim(ctx context.Context, exe, name, version string) (string, error) {
 		return "", fmt.Errorf("%s is version %q, this zlayer is %q", path, got, version)
 	}
 	return path, nil
+}
+
+// placement is the cluster's say in what the controller runs (nil: all).
+func placement(c Cluster) reconcile.Placement {
+	if c == nil {
+		return nil
+	}
+	return c.Placement()
 }
 
 func networks(extra reconcile.Networks) reconcile.Networks {

@@ -48,7 +48,8 @@ func Boot(self string, args []string, log *slog.Logger) int {
 	sup := newSupervisor(log)
 	defer sup.stop()
 	switch args[0] {
-	case "serve":
+	case "serve", "join":
+		// join is serve plus joining a cluster: the node process itself.
 		serve, err := sup.start(self, args...)
 		if err != nil {
 			log.Error("start serve", "err", err)
@@ -56,7 +57,7 @@ func Boot(self string, args []string, log *slog.Logger) int {
 		}
 		go sup.linkContainerdSocket(env)
 		return sup.waitFor(serve)
-	case "deploy", "join":
+	case "deploy":
 		serve, err := sup.start(self, "serve")
 		if err != nil {
 			log.Error("start serve", "err", err)

@@ -49,7 +49,21 @@ type Usage int
 const (
 	ServerAuth Usage = iota
 	ClientAuth
+	// ServerAndClientAuth is a cluster node's certificate: the node serves
+	// its API with it and presents it as a client to the other nodes.
+	ServerAndClientAuth
 )
+
+// extKeyUsages are the extended key usages a certificate for u holds.
+func (u Usage) extKeyUsages() []x509.ExtKeyUsage {
+	switch u {
+	case ClientAuth:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	case ServerAndClientAuth:
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+}
 
 // Request describes a certificate to issue.
 type Request struct {
@@ -116,17 +130,13 @@ func (ca *CA) Sign(pub crypto.PublicKey, req Request) (*x509.Certificate, error)
 	if notAfter.After(ca.Cert.NotAfter) {
 		notAfter = ca.Cert.NotAfter
 	}
-	eku := x509.ExtKeyUsageServerAuth
-	if req.Usage == ClientAuth {
-		eku = x509.ExtKeyUsageClientAuth
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: req.CommonName, Organization: []string{"ZLayer"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{eku},
+		ExtKeyUsage:           req.Usage.extKeyUsages(),
 		BasicConstraintsValid: true,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPs,
@@ -224,7 +234,9 @@ func ParseCerts(path string, data []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-func parseKey(path string, data []byte) (crypto.Signer, error) {
+// ParseKey reads a PEM private key (PKCS#8, EC or RSA); path names where
+// it came from in errors.
+func ParseKey(path string, data []byte) (crypto.Signer, error) {
 	blk, _ := pem.Decode(data)
 	if blk == nil {
 		return nil, fmt.Errorf("%s: no PEM key in it", path)
@@ -341,17 +353,18 @@ func LoadCA(dir string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := parseKey(kp, kb)
+	key, err := ParseKey(kp, kb)
 	if err != nil {
 		return nil, err
 	}
-	if !publicEqual(certs[0].PublicKey, key.Public()) {
+	if !PublicEqual(certs[0].PublicKey, key.Public()) {
 		return nil, fmt.Errorf("%s does not match the certificate in %s", kp, filepath.Join(dir, CACertFile))
 	}
 	return &CA{Cert: certs[0], Key: key}, nil
 }
 
-func publicEqual(a, b crypto.PublicKey) bool {
+// PublicEqual reports whether two public keys are the same key.
+func PublicEqual(a, b crypto.PublicKey) bool {
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)
 }

@@ -155,3 +155,33 @@ func TestWriteFileMode(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// TestUsage checks each Usage's extended key usages through what crypto/x509
+// verification accepts, which is what a TLS peer checks.
+func TestUsage(t *testing.T) {
+	ca, err := NewCA("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	for _, tc := range []struct {
+		usage          Usage
+		server, client bool
+	}{
+		{ServerAuth, true, false},
+		{ClientAuth, false, true},
+		{ServerAndClientAuth, true, true},
+	} {
+		c, _, err := ca.Issue(Request{CommonName: "n", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Usage: tc.usage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for eku, want := range map[x509.ExtKeyUsage]bool{x509.ExtKeyUsageServerAuth: tc.server, x509.ExtKeyUsageClientAuth: tc.client} {
+			_, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{eku}})
+			if (err == nil) != want {
+				t.Errorf("usage %d, EKU %d: verify error %v, want valid=%v", tc.usage, eku, err, want)
+			}
+		}
+	}
+}

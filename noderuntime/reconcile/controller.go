@@ -89,12 +89,26 @@ type Options struct {
 // Placement is what a cluster tells a node's controller about replicas
 // beyond its own.
 type Placement interface {
-	// Assigned says whether replica index of dep/svc runs on this node.
-	Assigned(dep, svc string, index int) bool
+	// Owner says where replica index of dep/svc runs.
+	Owner(dep, svc string, index int) Owner
 	// ReadyElsewhere counts the replicas of dep/svc on the spec hash that
 	// are ready on other nodes.
 	ReadyElsewhere(dep, svc, hash string) int
 }
+
+// Owner is where a cluster runs a replica index.
+type Owner int
+
+const (
+	// OwnerHere: this node runs it.
+	OwnerHere Owner = iota
+	// OwnerElsewhere: another node runs it; a copy here is removed.
+	OwnerElsewhere
+	// OwnerUnknown: not placed yet, or this node has not heard from the
+	// cluster: a replica here is left as it is and none is made, so a
+	// node never stops what it cannot know to be unwanted.
+	OwnerUnknown
+)
 
 // Controller is the reconciler.
 type Controller struct {
@@ -406,10 +420,13 @@ func (c *Controller) serviceReplicas(dep, svc string) []*Replica {
 	return out
 }
 
-// assigned says whether index of dep/svc is this node's to run: every
-// index on a single node.
-func (c *Controller) assigned(dep, svc string, index int) bool {
-	return c.o.Placement == nil || c.o.Placement.Assigned(dep, svc, index)
+// owner is where index of dep/svc runs: here, for every index of a
+// single node.
+func (c *Controller) owner(dep, svc string, index int) Owner {
+	if c.o.Placement == nil {
+		return OwnerHere
+	}
+	return c.o.Placement.Owner(dep, svc, index)
 }
 
 // isReady is whether a replica serves: running and healthy (if checked).
@@ -454,8 +471,15 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 		if removing {
 			continue
 		}
-		if r.Index > want || r.Index < 1 || !c.assigned(d.Deployment, name, r.Index) {
+		if r.Index > want || r.Index < 1 {
 			c.startRemove(ctx, r)
+			continue
+		}
+		switch c.owner(d.Deployment, name, r.Index) {
+		case OwnerElsewhere:
+			c.startRemove(ctx, r)
+			continue
+		case OwnerUnknown:
 			continue
 		}
 		byIndex[r.Index] = append(byIndex[r.Index], r)

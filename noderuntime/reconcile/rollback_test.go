@@ -14,7 +14,7 @@ import (
 
 type everywhere struct{}
 
-func (everywhere) Assigned(string, string, int) bool         { return true }
+func (everywhere) Owner(string, string, int) Owner           { return OwnerHere }
 func (everywhere) ReadyElsewhere(string, string, string) int { return 0 }
 
 func rollbackFixture(t *testing.T, placement Placement) (*Controller, *store.Store) {

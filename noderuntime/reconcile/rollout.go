@@ -41,7 +41,7 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 	slots := map[int]*slot{}
 	c.mu.Lock()
 	for i := 1; i <= want; i++ {
-		if !c.assigned(d.Deployment, name, i) {
+		if c.owner(d.Deployment, name, i) != OwnerHere {
 			continue
 		}
 		sl := &slot{}

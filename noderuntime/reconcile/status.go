@@ -50,6 +50,34 @@ type ReplicaStatus struct {
 	Node string
 }
 
+// Wire is the replica in the API's words.
+func (r ReplicaStatus) Wire() apitypes.ReplicaStatus {
+	var exit *apitypes.ExitInfo
+	if e := r.LastExit; e != nil {
+		exit = &apitypes.ExitInfo{Code: e.Code, At: e.At, Signal: e.Signal, OOMKilled: e.OOMKilled}
+	}
+	return apitypes.ReplicaStatus{
+		ID: r.ID, Deployment: r.Deployment, Service: r.Service, Replica: r.Replica, State: r.State,
+		Healthy: r.Healthy, Restarts: r.Restarts, LastExit: exit, PID: r.PID, Image: r.Image,
+		ImageDigest: r.ImageDigest, SpecHash: r.SpecHash, Current: r.Current, StartedAt: r.StartedAt,
+		Message: r.Message, Address: r.Address, Node: r.Node,
+	}
+}
+
+// ReplicaFromWire is a replica another node reported, as Wire gave it.
+func ReplicaFromWire(w apitypes.ReplicaStatus) ReplicaStatus {
+	var exit *ExitInfo
+	if e := w.LastExit; e != nil {
+		exit = &ExitInfo{Code: e.Code, At: e.At, Signal: e.Signal, OOMKilled: e.OOMKilled}
+	}
+	return ReplicaStatus{
+		ID: w.ID, Deployment: w.Deployment, Service: w.Service, Replica: w.Replica, State: w.State,
+		Healthy: w.Healthy, Restarts: w.Restarts, LastExit: exit, PID: w.PID, Image: w.Image,
+		ImageDigest: w.ImageDigest, SpecHash: w.SpecHash, Current: w.Current, StartedAt: w.StartedAt,
+		Message: w.Message, Address: w.Address, Node: w.Node,
+	}
+}
+
 // ServiceStatus sums up a service.
 type ServiceStatus struct {
 	Name     string

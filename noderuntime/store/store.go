@@ -160,6 +160,11 @@ func decode(k, v []byte) (*Record, error) {
 	return rec, nil
 }
 
+// Decode reads the stored record of deployment name as Get does, with the
+// same checks; another store of records (the cluster's) uses it to judge
+// its records the same way.
+func Decode(name string, v []byte) (*Record, error) { return decode([]byte(name), v) }
+
 // quarantine moves the record k out of the deployments bucket into its own
 // quarantine sub-bucket, keeping its bytes and the decode error. tx is a
 // write transaction.

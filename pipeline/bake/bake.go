@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/zlayer/zlayer/pipeline/buildfile"
+	"github.com/zlayer/zlayer/pipeline/buildsecret"
 	"github.com/zlayer/zlayer/pipeline/spec"
 )
 
@@ -45,6 +46,10 @@ type Target struct {
 	Platforms  []string          `json:"platforms,omitempty"`
 	NoCache    bool              `json:"no-cache,omitempty"`
 	Output     []string          `json:"output,omitempty"`
+	// Secret and SSH use bake's object forms ({id, src|env}, {id, paths}),
+	// so no value needs CSV quoting.
+	Secret []buildsecret.Secret `json:"secret,omitempty"`
+	SSH    []buildsecret.SSH    `json:"ssh,omitempty"`
 }
 
 // Layout is an image this run already built, as an OCI layout folder.
@@ -115,6 +120,8 @@ func target(pl *spec.Pipeline, im *spec.Image, opts Options) (*Target, error) {
 		Tags:       im.Tags,
 		Platforms:  im.Platforms,
 		NoCache:    im.NoCache,
+		Secret:     im.Secrets,
+		SSH:        im.SSH,
 	}
 	// bake reads dockerfile relative to the context.
 	if r, err := filepath.Rel(im.Context, im.File); err == nil {
@@ -230,6 +237,8 @@ func (f *File) JSON() ([]byte, error) {
 		c.Output = escapeAll(c.Output)
 		c.Args = escapeMap(c.Args)
 		c.Contexts = escapeMap(c.Contexts)
+		c.Secret = escapeSecrets(c.Secret)
+		c.SSH = escapeSSH(c.SSH)
 		g.Target[name] = &c
 	}
 	b, err := json.MarshalIndent(g, "", "  ")
@@ -251,6 +260,28 @@ func escapeAll(in []string) []string {
 	out := make([]string, len(in))
 	for i, s := range in {
 		out[i] = escape(s)
+	}
+	return out
+}
+
+func escapeSecrets(in []buildsecret.Secret) []buildsecret.Secret {
+	if in == nil {
+		return nil
+	}
+	out := make([]buildsecret.Secret, len(in))
+	for i, s := range in {
+		out[i] = buildsecret.Secret{ID: escape(s.ID), Src: escape(s.Src), Env: escape(s.Env)}
+	}
+	return out
+}
+
+func escapeSSH(in []buildsecret.SSH) []buildsecret.SSH {
+	if in == nil {
+		return nil
+	}
+	out := make([]buildsecret.SSH, len(in))
+	for i, s := range in {
+		out[i] = buildsecret.SSH{ID: escape(s.ID), Paths: escapeAll(s.Paths)}
 	}
 	return out
 }

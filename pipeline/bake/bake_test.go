@@ -2,9 +2,11 @@ package bake
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/zlayer/zlayer/pipeline/spec"
@@ -102,5 +104,47 @@ func TestFamiliar(t *testing.T) {
 func TestUnknownImage(t *testing.T) {
 	if _, err := Generate(load(t), []string{"nope"}, Options{}); err == nil {
 		t.Error("no error for an unknown image")
+	}
+}
+
+// TestSecretsAndSSH passes an image's secrets and agents to bake's secret and
+// ssh fields in their object forms, escaped like every other string.
+func TestSecretsAndSSH(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"ZImagefile": "base: a\n", "npm${x}rc": "v"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := "images:\n  app:\n    file: ZImagefile\n    secrets: [{id: npmrc, src: \"npm$${x}rc\"}, \"id=tok,env=NPM_TOKEN\"]\n    ssh: [default, gh=/run/agent.sock]\n"
+	pl, err := spec.Parse(filepath.Join(dir, "ZPipeline.yaml"), []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Generate(pl, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Target map[string]struct {
+			Secret []map[string]string `json:"secret"`
+			SSH    []map[string]any    `json:"ssh"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	app := got.Target["app"]
+	wantSecrets := []map[string]string{{"id": "npmrc", "src": filepath.Join(dir, "npm$${x}rc")}, {"id": "tok", "env": "NPM_TOKEN"}}
+	if !reflect.DeepEqual(app.Secret, wantSecrets) {
+		t.Errorf("secret %v, want %v\n%s", app.Secret, wantSecrets, b)
+	}
+	wantSSH := []map[string]any{{"id": "default"}, {"id": "gh", "paths": []any{"/run/agent.sock"}}}
+	if !reflect.DeepEqual(app.SSH, wantSSH) {
+		t.Errorf("ssh %v, want %v", app.SSH, wantSSH)
 	}
 }

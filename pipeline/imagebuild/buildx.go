@@ -43,6 +43,12 @@ func buildWithBuildx(ctx context.Context, o Options, p *Plan) error {
 	if o.Load {
 		args = append(args, "--load")
 	}
+	for _, sec := range p.Secrets {
+		args = append(args, "--secret", sec.Spec())
+	}
+	for _, a := range p.SSH {
+		args = append(args, "--ssh", a.Spec())
+	}
 	for _, out := range o.Outputs {
 		args = append(args, "--output", out)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zlayer/zlayer/pipeline/bake"
 	"github.com/zlayer/zlayer/pipeline/buildfile"
+	"github.com/zlayer/zlayer/pipeline/buildsecret"
 )
 
 // Options are the build command's choices.
@@ -32,8 +33,10 @@ type Options struct {
 	Builder   string
 	Addr      string // buildkitd address: build in process
 	Frontend  string
-	Progress  string // auto, plain, tty, quiet
-	Runtime   string // runtime template instead of a file
+	Progress  string   // auto, plain, tty, quiet
+	Runtime   string   // runtime template instead of a file
+	Secrets   []string // --secret id=ID,src=FILE|env=VAR
+	SSH       []string // --ssh default|ID[=SOCKET|KEY,...]
 	Stdout    io.Writer
 	Stderr    io.Writer
 	Env       []string
@@ -45,6 +48,8 @@ type Plan struct {
 	File     *buildfile.File
 	Args     map[string]string
 	argOrder []string
+	Secrets  []buildsecret.Secret
+	SSH      []buildsecret.SSH
 	Cleanup  func()
 }
 
@@ -65,7 +70,11 @@ func Resolve(o Options) (*Plan, error) {
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("build context %s is not a folder", ctxDir)
 	}
-	p := &Plan{Context: abs, Args: map[string]string{}, Cleanup: func() {}}
+	secs, agents, err := buildsecret.ParseAll(o.Secrets, o.SSH)
+	if err != nil {
+		return nil, fmt.Errorf("--secret/--ssh: %w", err)
+	}
+	p := &Plan{Context: abs, Args: map[string]string{}, Secrets: secs, SSH: agents, Cleanup: func() {}}
 	switch {
 	case o.Runtime != "" && o.File != "":
 		return nil, errors.New("--runtime and -f both name what to build; give one")

@@ -127,3 +127,27 @@ func TestExports(t *testing.T) {
 		t.Errorf("oci tar=false should export to a folder: %+v", ex[0])
 	}
 }
+
+func TestResolveSecretsAndSSH(t *testing.T) {
+	d := dir(t, map[string]string{"Dockerfile": "FROM x\n"})
+	p, err := Resolve(Options{Context: d, Secrets: []string{"id=a,src=/f", "id=b,env=B"}, SSH: []string{"default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Secrets) != 2 || p.Secrets[1].Env != "B" || len(p.SSH) != 1 || p.SSH[0].ID != "default" {
+		t.Errorf("secrets %+v ssh %+v", p.Secrets, p.SSH)
+	}
+	// Secrets are never build args: nothing of them may reach the image.
+	if len(p.Args) != 0 {
+		t.Errorf("args %v", p.Args)
+	}
+	for _, o := range []Options{
+		{Context: d, Secrets: []string{"src=/f"}},
+		{Context: d, Secrets: []string{"id=a,src=/f", "id=a,env=X"}},
+		{Context: d, SSH: []string{"=/sock"}},
+	} {
+		if _, err := Resolve(o); err == nil || !strings.Contains(err.Error(), "--secret/--ssh") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/docker/cli/cli/config"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/zlayer/zlayer/frontend"
 	"github.com/zlayer/zlayer/frontend/zimagefile"
+	"github.com/zlayer/zlayer/pipeline/buildsecret"
 )
 
 func detectRuntime(dir string) (string, error) { return zimagefile.DetectRuntime(dir) }
@@ -79,13 +81,17 @@ func buildInProcess(ctx context.Context, o Options, p *Plan) error {
 		attrs["no-cache"] = ""
 	}
 	cfg := config.LoadDefaultConfigFile(io.Discard)
+	secretAttachables, err := buildsecret.Attachables(p.Secrets, p.SSH)
+	if err != nil {
+		return err
+	}
 	opt := bkclient.SolveOpt{
 		Exports:       exports,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		FrontendAttrs: attrs,
-		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		Session: append([]session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 			AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
-		})},
+		})}, secretAttachables...),
 	}
 	mode := progressui.DisplayMode(o.Progress)
 	if o.Progress == "" {
@@ -108,7 +114,7 @@ func buildInProcess(ctx context.Context, o Options, p *Plan) error {
 		return err
 	})
 	if err := eg.Wait(); err != nil {
-		return err
+		return missingSecret(err)
 	}
 	if d := resp.ExporterResponse["containerimage.digest"]; d != "" && o.Progress != "quiet" {
 		fmt.Fprintf(o.Stderr, "digest: %s\n", d)
@@ -231,3 +237,16 @@ func fileOutput(dest string, stdout io.Writer) func(map[string]string) (io.Write
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// BuildKit reports a required secret the session does not hold as
+// "secret ID: not found".
+var secretNotFoundRe = regexp.MustCompile(`secret ([A-Za-z0-9_.-]+): not found`)
+
+// missingSecret says how to give a required secret the build did not get.
+func missingSecret(err error) error {
+	m := secretNotFoundRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	return fmt.Errorf("%w\nbuild secret %s was not given: pass --secret id=%s,src=FILE (or env=VAR)", err, m[1], m[1])
+}

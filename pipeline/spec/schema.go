@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"reflect"
+
 	"github.com/zlayer/zlayer/internal/jsonschema"
 )
 
@@ -57,6 +59,40 @@ type imageEntry struct {
 	Format    string            `yaml:"format" schema:"format" doc:"Output format (default oci, or defaults.format)."`
 	Platforms stringList        `yaml:"platforms" doc:"Platforms to build for, e.g. linux/amd64."`
 	Target    string            `yaml:"target" doc:"Stage to build (a Dockerfile or ZImagefile stage name)."`
+	Secrets   secretList        `yaml:"secrets" doc:"Build secrets its run steps mount: \"id=ID,src=FILE\", \"id=ID,env=VAR\" or {id, src | env}; a relative src is from the pipeline file's folder. Values never reach the image."`
+	SSH       sshList           `yaml:"ssh" doc:"SSH agents its run steps may mount: default, ID or ID=SOCKET|KEY[,KEY]."`
+}
+
+// secretEntry is one image secret: the --secret string or a mapping.
+type secretEntry struct {
+	ID  string `yaml:"id" required:"true" doc:"Secret id, as a run step's secrets: names it."`
+	Src string `yaml:"src" doc:"File holding the value; not with env."`
+	Env string `yaml:"env" doc:"Environment variable holding the value; not with src."`
+}
+
+// JSONSchemaShorthand is the --secret syntax.
+func (secretEntry) JSONSchemaShorthand() jsonschema.Schema {
+	return jsonschema.Schema{"type": "string", "pattern": "(^|,)id="}
+}
+
+type secretList []secretEntry
+
+// JSONSchema describes the YAML form: one secret or a bounded list of them,
+// each with src or env but not both.
+func (secretList) JSONSchema(g *jsonschema.Generator) jsonschema.Schema {
+	item := jsonschema.Schema{"allOf": []any{
+		g.Ref(reflect.TypeFor[secretEntry]()),
+		jsonschema.Schema{"not": jsonschema.Schema{"type": "object", "required": []string{"src", "env"}}},
+	}}
+	return jsonschema.Schema{"oneOf": []any{item, jsonschema.Schema{"type": "array", "items": item, "maxItems": MaxSecrets}}}
+}
+
+type sshList []string
+
+// JSONSchema describes the YAML form: one agent spec or a bounded list.
+func (sshList) JSONSchema(*jsonschema.Generator) jsonschema.Schema {
+	item := jsonschema.Schema{"type": "string", "pattern": "^[^=,\" ]+(=.+)?$"}
+	return jsonschema.Schema{"oneOf": []any{item, jsonschema.Schema{"type": "array", "items": item, "maxItems": MaxSecrets}}}
 }
 
 // stringList is one string or a list of them, as the parser's strList reads.

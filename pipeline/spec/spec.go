@@ -16,6 +16,7 @@ import (
 
 	"github.com/zlayer/zlayer/internal/depcycle"
 	"github.com/zlayer/zlayer/internal/yamldoc"
+	"github.com/zlayer/zlayer/pipeline/buildsecret"
 )
 
 // DefaultFiles are tried in order when no pipeline file is named.
@@ -45,6 +46,10 @@ type Image struct {
 	Format    string // "oci" or "docker"
 	Platforms []string
 	Target    string
+	// Secrets and SSH are handed to the build session (bake's secret and
+	// ssh), never to build args.
+	Secrets []buildsecret.Secret
+	SSH     []buildsecret.SSH
 
 	tagPos map[string]Pos
 }
@@ -328,7 +333,7 @@ var (
 	topKeys      = []string{"version", "vars", "defaults", "images", "push"}
 	defaultsKeys = []string{"format", "build_args", "no_cache", "platforms"}
 	pushKeys     = []string{"after_all"}
-	imageKeys    = []string{"file", "context", "tags", "depends_on", "build_args", "no_cache", "format", "platforms", "target"}
+	imageKeys    = []string{"file", "context", "tags", "depends_on", "build_args", "no_cache", "format", "platforms", "target", "secrets", "ssh"}
 )
 
 func (p *parser) image(name string, k, v *yaml.Node, dir string, defs *defaults, vars *resolver) (*Image, []*yaml.Node) {
@@ -377,6 +382,10 @@ func (p *parser) image(name string, k, v *yaml.Node, dir string, defs *defaults,
 			im.Platforms, _ = p.strList(vn, "platforms")
 		case "target":
 			im.Target, _ = p.str(vn, "target")
+		case "secrets":
+			im.Secrets = p.secrets(vn, name, dir, vars)
+		case "ssh":
+			im.SSH = p.sshAgents(vn, name, dir, vars)
 		}
 	})
 	if v.Kind != yaml.MappingNode {

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
+	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/spec"
+	"github.com/zlayer/zlayer/noderuntime/store"
+)
+
+// Deployments is where desired state is kept: the node's own store, or in
+// cluster mode the cluster's state, which every server answers for.
+type Deployments interface {
+	Put(d *spec.Deployment, source string) (*store.Record, error)
+	Get(name string) (*store.Record, error)
+	List() ([]*store.Record, error)
+	Delete(name string) error
+}
+
+// Cluster is what cluster mode adds to the API; nil on a single node.
+type Cluster interface {
+	// Deployments is the cluster's desired state.
+	Deployments() Deployments
+	// Replicas lists the replicas of every node, each with its node.
+	Replicas(ctx context.Context) ([]reconcile.ReplicaStatus, error)
+	// Message is why a service waits or has replicas with nowhere to run.
+	Message(dep, svc string) string
+	// Routes adds the cluster's own endpoints (join, nodes, tokens...).
+	Routes(mux *http.ServeMux)
+	// Public says whether a path is answered without a bearer token: the
+	// join endpoints, whose token is in the body, and the nodes' own
+	// endpoints, which check the node's certificate.
+	Public(path string) bool
+	// PeerScope is what a request authenticated only by a verified client
+	// certificate of the cluster CA may do: servers everything, agents
+	// read (what an agent forwards for its unix socket's users).
+	PeerScope(r *http.Request) (admin, read bool)
+	// Local says whether r is for this node's own replicas: a server
+	// asking a node for the logs or an exec of a replica that runs there.
+	Local(r *http.Request) bool
+	// Wrap routes what is not this node's to answer to the node that is:
+	// an agent sends every cluster-wide request to a server, a server
+	// sends logs and exec of a replica to the node running it.
+	Wrap(local http.Handler) http.Handler
+}
+
+// deployments is where r reads and writes desired state.
+func (s *Server) deployments(r *http.Request) Deployments {
+	if s.Cluster == nil || s.Cluster.Local(r) {
+		return s.Store
+	}
+	return s.Cluster.Deployments()
+}
+
+// replicas lists what r asks about: the node's replicas, or the cluster's.
+func (s *Server) replicas(r *http.Request) []reconcile.ReplicaStatus {
+	if s.Cluster == nil || s.Cluster.Local(r) {
+		return s.Controller.Replicas()
+	}
+	rs, err := s.Cluster.Replicas(r.Context())
+	if err != nil {
+		s.Log.Warn("listing the cluster's replicas", "err", err)
+	}
+	return rs
+}
+
+// status reports rec against the replicas r is about.
+func (s *Server) status(r *http.Request, rec *store.Record) apitypes.DeploymentStatus {
+	if s.Cluster == nil || s.Cluster.Local(r) {
+		return wireDeployment(s.Controller.Status(rec))
+	}
+	msg := func(dep, svc string) string {
+		if m := s.Cluster.Message(dep, svc); m != "" {
+			return m
+		}
+		return s.Controller.ServiceMessage(dep, svc)
+	}
+	return wireDeployment(reconcile.Summarize(rec, s.replicas(r), msg))
+}
+
+// WriteJSON answers v as the API does (indented JSON), for the handlers
+// cluster mode adds.
+func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
+
+// WriteError answers an apitypes.Error as the API does.
+func WriteError(w http.ResponseWriter, code int, c, msg string) { writeErr(w, code, c, msg) }
+
+// DecodeJSON reads a JSON body of at most limit bytes, answering the
+// error itself (false) as the API's own handlers do.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	return decodeJSON(w, r, limit, v)
+}
