@@ -61,12 +61,12 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 	}
 	states := map[int]slotState{}
 	for i, sl := range slots {
-		st := slotState{hasCur: sl.cur != nil, hasOld: len(sl.old) > 0, removing: sl.removing}
-		st.curReady = sl.cur != nil && isReady(sl.cur)
+		ss := slotState{hasCur: sl.cur != nil, hasOld: len(sl.old) > 0, removing: sl.removing}
+		ss.curReady = sl.cur != nil && isReady(sl.cur)
 		for _, r := range sl.old {
-			st.oldReady = st.oldReady || isReady(r)
+			ss.oldReady = ss.oldReady || isReady(r)
 		}
-		states[i] = st
+		states[i] = ss
 	}
 	if st.failedHash != "" && st.failedHash != hash {
 		// A new spec (a deploy, a rollback) starts a new rollout.
@@ -88,7 +88,7 @@ func (c *Controller) roll(ctx context.Context, d *spec.Deployment, name string, 
 		}
 		switch {
 		case sl.cur == nil && len(sl.old) == 0:
-			if ok && !sl.removing {
+			if ok {
 				creates = append(creates, c.createFn(d, name, i, false))
 			}
 		case sl.cur == nil:
