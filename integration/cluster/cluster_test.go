@@ -20,6 +20,7 @@ import (
 	"github.com/zlayer/zlayer/integration/netns"
 	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/apiclient"
 )
 
 // lease is the node lease TTL (CLUSTER.md: 10 s by default); the issue
@@ -107,13 +108,8 @@ var clusterSteps = []scenario.Step[*clusterFx]{
 
 // TestCluster is issue #14's cluster test: three servers and an agent,
 // each in its own network namespace with its own data dir, containerd and
-// containerd namespace. It is written against the cluster CLI being wired
-// (serve --cluster-init, join, token create, nodes, node drain) and runs
-// only with ZLAYER_CLUSTER_TEST=1 until that lands.
+// containerd namespace.
 func TestCluster(t *testing.T) {
-	if os.Getenv("ZLAYER_CLUSTER_TEST") != "1" {
-		t.Skip("cluster mode CLI not wired yet: set ZLAYER_CLUSTER_TEST=1")
-	}
 	s := stack.Start(t, stack.Options{})
 	b := netns.Bridge(t, "cl", "")
 	fx := &clusterFx{t: t, s: s, b: b, ns: map[string]*netns.NS{}, nodes: map[string]*Node{}}
@@ -215,6 +211,17 @@ func testJoins(t *testing.T, fx *clusterFx) {
 		n := StartClusterNode(fx.t, fx.s, ns, sub...)
 		defer n.Use(t)()
 		fx.nodes[j.name] = n
+		if j.role == "agent" {
+			// Changes asked of an agent need the cluster's admin token (its
+			// own socket may only read): the cleanup's downs among them.
+			admin, err := os.ReadFile(filepath.Join(fx.nodes["s1"].Dir, "token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
+				t.Fatal(err)
+			}
+		}
 		waitReady(t, fx, j.name)
 		t.Logf("%s (%s) joined and ready in %s", j.name, j.role, time.Since(start).Round(time.Millisecond))
 	}
@@ -350,7 +357,7 @@ func runsOnce(t *testing.T, fx *clusterFx, want map[string]int) bool {
 	rows := tryPs(fx.via(t))
 	seen := map[string]int{}
 	for _, r := range rows {
-		if want[r.Deployment] > 0 && r.State == "running" {
+		if want[r.Deployment] > 0 && up(r) {
 			seen[fmt.Sprintf("%s/%s/%d", r.Deployment, r.Service, r.Replica)]++
 		}
 	}
@@ -484,7 +491,7 @@ func containersOf(t *testing.T, n *Node) int {
 
 func nodes(t *testing.T, via *Node) []nodeRow {
 	t.Helper()
-	rows, err := listJSON[nodeRow](via, "nodes")
+	rows, err := nodeList(via)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,21 +501,39 @@ func nodes(t *testing.T, via *Node) []nodeRow {
 // tryNodes is nodes for polls: a server that does not answer yet is no
 // failure.
 func tryNodes(via *Node) []nodeRow {
-	rows, _ := listJSON[nodeRow](via, "nodes")
+	rows, _ := nodeList(via)
 	return rows
+}
+
+// nodeList is `zlayer nodes -o json`: the nodes, with the cluster's
+// server count and fault tolerance around them.
+func nodeList(via *Node) ([]nodeRow, error) {
+	var list struct {
+		Nodes          []nodeRow `json:"nodes"`
+		Servers        int       `json:"servers"`
+		FaultTolerance int       `json:"fault_tolerance"`
+	}
+	if err := cliJSON(via, "nodes", &list); err != nil {
+		return nil, err
+	}
+	return list.Nodes, nil
 }
 
 // listJSON runs `zlayer CMD -o json` on via and decodes the list it prints.
 func listJSON[T any](via *Node, cmd string) ([]T, error) {
 	var rows []T
+	return rows, cliJSON(via, cmd, &rows)
+}
+
+func cliJSON(via *Node, cmd string, v any) error {
 	out, errOut, code := via.CLI(cmd, "-o", "json")
 	if code != 0 {
-		return nil, fmt.Errorf("%s -o json on %s: exit %d: %s", cmd, via.Name, code, errOut)
+		return fmt.Errorf("%s -o json on %s: exit %d: %s", cmd, via.Name, code, errOut)
 	}
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		return nil, fmt.Errorf("%s -o json on %s: %w\n%s", cmd, via.Name, err, out)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("%s -o json on %s: %w\n%s", cmd, via.Name, err, out)
 	}
-	return rows, nil
+	return nil
 }
 
 func row(rows []nodeRow, name string) *nodeRow {
@@ -538,12 +563,16 @@ func tryPs(via *Node) []psRow {
 func running(rows []psRow, dep string) []psRow {
 	var out []psRow
 	for _, r := range rows {
-		if r.Deployment == dep && r.State == "running" {
+		if r.Deployment == dep && up(r) {
 			out = append(out, r)
 		}
 	}
 	return out
 }
+
+// up is a replica whose process runs: ready (no check, or it passes) or
+// running (a check not passed yet).
+func up(r psRow) bool { return r.State == "ready" || r.State == "running" }
 
 func perNode(rows []psRow) map[string]int {
 	m := map[string]int{}
