@@ -34,19 +34,23 @@ type buildCommands struct {
 // runtimeCommands are the node-side commands, shared by the full CLI and the
 // zlayer-runtime face.
 type runtimeCommands struct {
-	Serve   ServeCmd   `cmd:"" help:"Run this machine (or privileged container) as a ZLayer node."`
-	Deploy  DeployCmd  `cmd:"" help:"Apply a deployment spec to a node."`
-	Join    JoinCmd    `cmd:"" help:"Join this node to a cluster."`
-	Status  StatusCmd  `cmd:"" help:"Show the node's deployments and their health."`
-	Ps      PsCmd      `cmd:"" help:"List the replicas running on the node."`
-	Logs    LogsCmd    `cmd:"" help:"Show a service's logs."`
-	Scale   ScaleCmd   `cmd:"" help:"Change a service's replica count."`
-	Down    DownCmd    `cmd:"" help:"Remove a deployment and its replicas."`
-	Exec    ExecCmd    `cmd:"" help:"Run a command in a replica."`
-	Nodes   NodesCmd   `cmd:"" help:"List the cluster's nodes."`
-	Node    NodeCmd    `cmd:"" help:"Cordon, uncordon or drain a cluster node."`
-	Token   TokenCmd   `cmd:"" help:"Make, list and revoke cluster join tokens."`
-	Cluster ClusterCmd `cmd:"" help:"Back up and restore the cluster's state."`
+	Serve  ServeCmd  `cmd:"" help:"Run this machine (or privileged container) as a ZLayer node."`
+	Deploy DeployCmd `cmd:"" help:"Apply a deployment spec to a node."`
+	Join   JoinCmd   `cmd:"" help:"Join this node to a cluster."`
+	Status StatusCmd `cmd:"" help:"Show the node's deployments and their health."`
+	Ps     PsCmd     `cmd:"" help:"List the replicas running on the node."`
+	Logs   LogsCmd   `cmd:"" help:"Show a service's logs."`
+	Scale  ScaleCmd  `cmd:"" help:"Change a service's replica count."`
+	// The rollout commands.
+	History  HistoryCmd  `cmd:"" help:"List a deployment's generations: when, what and who."`
+	Rollback RollbackCmd `cmd:"" help:"Bring back an earlier generation of a deployment."`
+	Restart  RestartCmd  `cmd:"" help:"Roll every replica of a service."`
+	Down     DownCmd     `cmd:"" help:"Remove a deployment and its replicas."`
+	Exec     ExecCmd     `cmd:"" help:"Run a command in a replica."`
+	Nodes    NodesCmd    `cmd:"" help:"List the cluster's nodes."`
+	Node     NodeCmd     `cmd:"" help:"Cordon, uncordon or drain a cluster node."`
+	Token    TokenCmd    `cmd:"" help:"Make, list and revoke cluster join tokens."`
+	Cluster  ClusterCmd  `cmd:"" help:"Back up and restore the cluster's state."`
 }
 
 // fullCLI is the whole command tree, shown by `zlayer --help`.
@@ -214,4 +218,3 @@ func (e exitError) Error() string {
 	return e.err.Error()
 }
 func (e exitError) Unwrap() error { return e.err }
-

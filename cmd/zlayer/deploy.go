@@ -19,8 +19,22 @@ type DeployCmd struct {
 	SpecArg string        `arg:"" optional:"" name:"spec-file" help:"Deployment spec (YAML)." type:"path"`
 	Spec    string        `help:"Deployment spec (YAML); same as the positional argument." type:"path"`
 	DryRun  bool          `name:"dry-run" help:"Validate the spec without a node."`
-	NoWait  bool          `name:"no-wait" help:"Return once the node accepted the spec, without waiting for readiness."`
+	Wait    bool          `name:"wait" xor:"wait" help:"Wait until the rollout is done and every service is ready (the default)."`
+	NoWait  bool          `name:"no-wait" xor:"wait" help:"Return once the node accepted the spec, without waiting for readiness."`
 	Timeout time.Duration `default:"5m" help:"How long to wait for the deployment to be ready."`
+}
+
+func (c *DeployCmd) Help() string {
+	return `Unless --no-wait, deploy waits for the rollout: it exits 0 once every
+service is ready on the new spec, and 1 when the rollout failed (a new replica
+not ready within its update.monitor): paused where it stopped, or rolled back
+to the previous generation (update.failure_action), or when --timeout passed.
+
+Examples:
+  zlayer deploy shop.yaml
+  zlayer deploy shop.yaml --timeout 10m
+  zlayer deploy shop.yaml --no-wait && zlayer status
+  zlayer deploy --dry-run shop.yaml`
 }
 
 func (c *DeployCmd) Run(ctx context.Context) error {
@@ -60,66 +74,20 @@ func (c *DeployCmd) Run(ctx context.Context) error {
 	if c.NoWait {
 		return nil
 	}
-	deadline := time.Now().Add(c.Timeout)
-	last := ""
-	// A service failing or crash-looping for this long ends the wait: the
-	// node keeps retrying, but the user should hear about it now.
-	const stuckFor = 15 * time.Second
-	var stuckSince time.Time
-	// The first answer is immediate; each next one waits on the node for a
-	// change past the version of the one before (a long poll), but no
-	// longer than the deadline or the stuck limit, which are judged here.
-	var since uint64
-	var wait time.Duration
-	for {
-		st, version, err := cl.Watch(ctx, d.Deployment, since, wait)
-		if err != nil {
-			return err
-		}
-		if st.Ready {
-			printServices(os.Stdout, st.Services)
-			return nil
-		}
-		var parts []string
-		for _, s := range st.Services {
-			p := fmt.Sprintf("%s %d/%d %s", s.Name, s.Ready, s.Desired, s.State)
-			if s.Message != "" {
-				p += " (" + s.Message + ")"
-			}
-			parts = append(parts, p)
-		}
-		if line := strings.Join(parts, ", "); line != last {
-			fmt.Fprintln(os.Stderr, "waiting:", line)
-			last = line
-		}
-		stuck := false
-		for _, s := range st.Services {
-			stuck = stuck || s.State.Stuck()
-		}
-		switch {
-		case !stuck:
-			stuckSince = time.Time{}
-		case stuckSince.IsZero():
-			stuckSince = time.Now()
-		case time.Since(stuckSince) > stuckFor:
-			printServices(os.Stdout, st.Services)
-			return exitError{code: 1, err: fmt.Errorf("deployment %s is not converging (see the messages above; the node keeps retrying)", d.Deployment)}
-		}
-		if time.Now().After(deadline) {
-			printServices(os.Stdout, st.Services)
-			return exitError{code: 1, err: fmt.Errorf("deployment %s not ready after %s", d.Deployment, c.Timeout)}
-		}
-		since, wait = version, watchWait(deadline, stuckSince, stuckFor)
-		if version == 0 {
-			// A node that does not watch answers at once: ask again
-			// after a pause rather than in a busy loop.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(300 * time.Millisecond):
-			}
+	return waitRollout(ctx, cl, st.Name, st.Generation, c.Timeout, stuckLimit(d))
+}
+
+// stuckLimit is how long a failing or crash-looping service may stay so
+// before the wait gives up on it: long enough, for a service that rolls
+// back by itself, to see the rollback its update.monitor leads to.
+func stuckLimit(d *spec.Deployment) time.Duration {
+	limit := 15 * time.Second
+	for _, s := range d.Services {
+		if _, _, _, monitor, action := s.Policy(); action == spec.FailureRollback {
+			limit = max(limit, monitor+10*time.Second)
 		}
 	}
+	return limit
 }
 
 // printPlan says what a dry run found: the services in start order.

@@ -124,6 +124,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
 	s.imageRoutes(mux)
+	s.rolloutRoutes(mux)
 	if s.Cluster != nil {
 		s.Cluster.Routes(mux)
 	}
@@ -307,7 +308,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	defer unlock()
 	// A first generation is a new deployment (deleting one ends its
 	// generations): no read before the write is needed to tell.
-	rec, err := s.deployments(r).Put(d, req.Spec)
+	rec, err := s.putChange(r, s.deployments(r), d, req.Spec, store.CauseDeploy)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
@@ -432,7 +433,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 	}
 	n := *req.Replicas
 	rec.Spec.Services[svc].Scale.Replicas = &n
-	rec, err := s.deployments(r).Put(rec.Spec, rec.Source)
+	rec, err := s.putChange(r, s.deployments(r), rec.Spec, rec.Source, store.CauseScale)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return

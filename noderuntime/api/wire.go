@@ -26,7 +26,7 @@ func wireReplicas(rs []reconcile.ReplicaStatus) []apitypes.ReplicaStatus {
 }
 
 func wireDeployment(d reconcile.DeploymentStatus) apitypes.DeploymentStatus {
-	out := apitypes.DeploymentStatus{Name: d.Name, Generation: d.Generation, UpdatedAt: d.UpdatedAt, Ready: d.Ready}
+	out := apitypes.DeploymentStatus{Name: d.Name, Generation: d.Generation, UpdatedAt: d.UpdatedAt, Ready: d.Ready, Rollout: wireRollout(d.Rollout)}
 	for _, s := range d.Services {
 		out.Services = append(out.Services, apitypes.ServiceStatus{
 			Name: s.Name, Desired: s.Desired, Ready: s.Ready, State: s.State, Message: s.Message,

@@ -44,8 +44,10 @@ func TestImportsOnlyTheWireTypes(t *testing.T) {
 	}
 }
 
-// The client reads what a real server writes.
-func TestAgainstTheServer(t *testing.T) {
+// serverClient is a client of a real server on a store of its own; the
+// controller is not started, so nothing runs.
+func serverClient(t *testing.T) *Client {
+	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +61,12 @@ func TestAgainstTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// The client reads what a real server writes.
+func TestAgainstTheServer(t *testing.T) {
+	c := serverClient(t)
 	ctx := context.Background()
 
 	st1, err := c.Apply(ctx, "shop.yaml", "version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    scale: {replicas: 2}\n")

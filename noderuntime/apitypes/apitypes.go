@@ -172,6 +172,8 @@ type DeploymentStatus struct {
 	UpdatedAt  time.Time       `json:"updated_at"`
 	Ready      bool            `json:"ready"`
 	Services   []ServiceStatus `json:"services"`
+	// Rollout is set when a rollout paused or was rolled back.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
 
 // Deleted is the answer of DELETE /v1/deployments/{name}.

@@ -1,6 +1,7 @@
 // Package reconcile converges containerd's containers towards the desired
 // deployments in the store: it pulls images, creates and starts replicas in
-// depends order, rolls changed replicas one at a time, removes orphans,
+// depends order, rolls changed replicas by their update policy (rolling
+// back or pausing a rollout whose replacements never get ready), removes orphans,
 // restarts exited replicas by their restart policy with capped exponential
 // backoff, gates readiness on health checks, and on start adopts the
 // containers an earlier node process left running.
@@ -135,6 +136,20 @@ type Controller struct {
 type svcState struct {
 	waitingSince time.Time
 	message      string
+	// failed is why the rollout to spec hash failedHash failed (a
+	// replacement not ready within update.monitor); while it holds, no
+	// further replica of that hash replaces an old one (a pause), and
+	// with failure_action rollback the pass rolls the deployment back.
+	failed, failedHash string
+	failedIndex        int // the replica index whose replacement failed
+	// held marks the failed rollout as paused: its policy is pause (until
+	// that replacement gets ready after all), or the rollback it asked
+	// for cannot be done. Until then a failure with policy rollback is
+	// only on its way back.
+	held bool
+	// rollbackTried is the generation whose rollback was tried, so a
+	// failed attempt is reported, not repeated every pass.
+	rollbackTried int64
 }
 
 // ExitInfo is a replica's last exit.
@@ -171,6 +186,9 @@ type Replica struct {
 	healthCancel context.CancelFunc
 	waitCtx      context.Context
 	keepLogs     bool // a recreated container keeps its replica's logs
+	// rollStart is when a rolling replacement was first created; zero
+	// once it got ready, and for replicas that replace nothing.
+	rollStart time.Time
 	// work is closed when the replica's create or restart in flight ends;
 	// workCancel abandons it (the replica is being removed).
 	work       chan struct{}
@@ -351,6 +369,7 @@ func (c *Controller) pass(ctx context.Context) error {
 			}
 			creates = append(creates, fns...)
 		}
+		c.rollBack(rec)
 	}
 	// Creations run on their own (each ends with a trigger): a pass never
 	// waits on a pull or a shim, so other services keep converging.
@@ -440,7 +459,6 @@ func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, s
 func (c *Controller) service(ctx context.Context, d *spec.Deployment, name string) ([]func(), error) {
 	s := d.Services[name]
 	key := d.Deployment + "/" + name
-	hash := s.Hash()
 	want := s.Scale.Count()
 	all := c.serviceReplicas(d.Deployment, name)
 
@@ -497,91 +515,28 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	}
 	c.mu.Unlock()
 
-	// Rolling update: a replica of the old spec is replaced only when every
-	// lower index already runs the new spec and is ready, so one replica at a
-	// time is out of service.
-	stopFirst := s.NetworkMode == spec.NetworkHost && len(s.Endpoints) > 0
-	// A replica still stopping counts as out of service: the next
-	// replacement waits for it, so one replica at a time is in transition.
-	blocked := !ok
-	for _, r := range all {
-		c.mu.Lock()
-		blocked = blocked || (r.removing && r.Index <= want)
-		c.mu.Unlock()
-	}
-	var creates []func()
-	for i := 1; i <= want; i++ {
-		if c.owner(d.Deployment, name, i) != OwnerHere {
-			continue
-		}
-		var cur *Replica
-		var old []*Replica
-		for _, r := range byIndex[i] {
-			if r.Hash == hash {
-				cur = r
-			} else {
-				old = append(old, r)
-			}
-		}
-		switch {
-		case cur == nil && len(old) == 0:
-			if ok {
-				creates = append(creates, c.createFn(d, name, i))
-			}
-		case cur == nil:
-			if blocked {
-				continue
-			}
-			blocked = true
-			if stopFirst {
-				// Host-network replicas with ports cannot overlap: the old
-				// one must free its port before the new one binds it.
-				for _, r := range old {
-					c.startRemove(ctx, r)
-				}
-			}
-			c.o.Log.Info("rolling replica", "service", key, "replica", i)
-			create := c.createFn(d, name, i)
-			creates = append(creates, func() {
-				if stopFirst {
-					for _, r := range old {
-						<-r.removed
-					}
-				}
-				create()
-			})
-		default:
-			c.mu.Lock()
-			ready := isReady(cur)
-			retry := cur.State == StateFailed && !time.Now().Before(cur.nextRestart)
-			c.mu.Unlock()
-			if retry {
-				creates = append(creates, c.createFn(d, name, i))
-				blocked = true
-				continue
-			}
-			if !ready {
-				blocked = true
-			} else if len(old) > 0 {
-				for _, r := range old {
-					c.startRemove(ctx, r)
-				}
-				blocked = true
-			}
-			c.refreshSpec(cur, s)
-			c.maybeRestart(ctx, cur, s)
-		}
-	}
+	creates := c.roll(ctx, d, name, st, ok, all, byIndex)
 	return creates, nil
 }
 
-func (c *Controller) createFn(d *spec.Deployment, name string, index int) func() {
+// createFn makes the replica record for index and returns the creation
+// to run; roll marks it as a rolling replacement, watched for readiness
+// within the service's update.monitor.
+func (c *Controller) createFn(d *spec.Deployment, name string, index int, roll bool) func() {
 	s := d.Services[name]
 	id := ContainerID(d.Deployment, name, index, s.Hash())
 	r := &Replica{ID: id, Deployment: d.Deployment, Service: name, Index: index, Hash: s.Hash(), State: StateCreating, Image: s.Image.Name, spec: s}
+	if roll {
+		r.rollStart = time.Now()
+	}
 	c.mu.Lock()
 	if prev, ok := c.replicas[id]; ok && prev.State == StateFailed {
 		r.Restarts, r.consecutive, r.nextRestart = prev.Restarts, prev.consecutive, prev.nextRestart
+		// A retried replacement is still the one the rollout waits for,
+		// since its first attempt.
+		if !prev.rollStart.IsZero() {
+			r.rollStart = prev.rollStart
+		}
 	}
 	if time.Now().Before(r.nextRestart) {
 		c.mu.Unlock()

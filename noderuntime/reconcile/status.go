@@ -95,6 +95,9 @@ type DeploymentStatus struct {
 	UpdatedAt  time.Time
 	Ready      bool
 	Services   []ServiceStatus
+	// Rollout is set when a rollout stopped: paused, or rolled back (the
+	// generation says so until the next one).
+	Rollout *Rollout
 }
 
 func (c *Controller) replicaStatus(r *Replica, hash string) ReplicaStatus {
@@ -117,7 +120,11 @@ func (c *Controller) Status(rec *store.Record) DeploymentStatus {
 			c.mu.Unlock()
 		}
 	}
-	return Summarize(rec, rs, c.ServiceMessage)
+	ds := Summarize(rec, rs, c.ServiceMessage)
+	if p := c.paused(rec); p != nil {
+		ds.Rollout = p
+	}
+	return ds
 }
 
 // ServiceMessage is why the service dep/svc waits ("" when it does not).
@@ -125,6 +132,13 @@ func (c *Controller) ServiceMessage(dep, svc string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st := c.services[dep+"/"+svc]; st != nil {
+		switch {
+		case st.message != "" || st.failed == "":
+		case st.held:
+			return "rollout paused: " + st.failed
+		default:
+			return "rollout failed, rolling back: " + st.failed
+		}
 		return st.message
 	}
 	return ""
@@ -135,7 +149,7 @@ func (c *Controller) ServiceMessage(dep, svc string) string {
 // Replicas of other deployments or services are left out, and Current is
 // worked out against rec.
 func Summarize(rec *store.Record, replicas []ReplicaStatus, message func(dep, svc string) string) DeploymentStatus {
-	ds := DeploymentStatus{Name: rec.Name, Generation: rec.Generation, UpdatedAt: rec.UpdatedAt, Ready: true}
+	ds := DeploymentStatus{Name: rec.Name, Generation: rec.Generation, UpdatedAt: rec.UpdatedAt, Ready: true, Rollout: rolledBack(rec)}
 	for _, name := range rec.Spec.StartOrder() {
 		s := rec.Spec.Services[name]
 		hash := s.Hash()

@@ -72,6 +72,9 @@ const (
 	// waits that long per replica, and an hour is already past any drain
 	// worth waiting for.
 	MaxStopGracePeriod = time.Hour
+	// MinMonitor is the least update.monitor: a replica cannot be created,
+	// started and checked in less.
+	MinMonitor = time.Second
 	// MinMemory is the least memory limit; runc and Docker refuse less
 	// than 6 MiB, where not even the runtime's own init fits.
 	MinMemory = 6 << 20
@@ -161,6 +164,14 @@ var storageS = &schema{kind: kObject, fields: []field{
 	{name: "size", s: &schema{kind: kQuantity, minBytes: MinTmpfsSize}},
 }}
 
+var updateS = &schema{kind: kObject, fields: []field{
+	{name: "parallelism", s: &schema{kind: kInt, min: ip(1), max: ip(1000)}},
+	{name: "max_surge", s: &schema{kind: kInt, min: ip(0), max: ip(1000)}},
+	{name: "order", s: &schema{kind: kEnum, enum: []string{"start-first", "stop-first"}}},
+	{name: "failure_action", s: &schema{kind: kEnum, enum: []string{"pause", "rollback"}}},
+	{name: "monitor", s: durationS(MinMonitor)},
+}}
+
 var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "image", required: true, s: imageS},
 	{name: "command", s: commandS},
@@ -177,6 +188,7 @@ var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "node_selector", s: &schema{kind: kStringMap, keyRule: nodeLabelKeyRule, valueRule: nodeLabelValueRule, maxKeys: MaxNodeSelector}},
 	{name: "stop_signal", s: &schema{kind: kString, rule: signalRule}},
 	{name: "stop_grace_period", s: &schema{kind: kDuration, maxDur: MaxStopGracePeriod}},
+	{name: "update", s: updateS},
 }}
 
 var rootS = &schema{kind: kObject, fields: []field{

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -48,6 +49,77 @@ type Service struct {
 	// running containers alone for stop_grace_period).
 	StopSignal      string    `json:"stop_signal,omitempty" yaml:"stop_signal" schema:"signal" doc:"Signal that asks a replica to stop, e.g. SIGTERM, SIGQUIT, INT (default SIGTERM)."`
 	StopGracePeriod *Duration `json:"stop_grace_period,omitempty" yaml:"stop_grace_period" doc:"Time between the stop signal and SIGKILL, at most 1h; 0s sends SIGKILL right after the signal (default: the node's --stop-timeout)."`
+	// Update says how a changed service rolls, not what it runs: it is
+	// not in Hash, so editing it alone rolls nothing.
+	Update Update `json:"update,omitzero" yaml:"update" doc:"How replicas of a changed spec replace the running ones: how many at a time, in which order, and what a replacement that never gets ready leads to."`
+	// Restart is bumped by zlayer restart and kept across deploys; it is
+	// in Hash (when not 0), so bumping it rolls every replica of the
+	// service by its update policy. It is the node's, never the file's.
+	Restart int `json:"restart,omitempty" yaml:"-"`
+}
+
+// Update is a service's rollout policy.
+type Update struct {
+	Parallelism   int           `json:"parallelism,omitempty" yaml:"parallelism" minimum:"1" maximum:"1000" doc:"Replicas replaced at a time (default 1)."`
+	MaxSurge      *int          `json:"max_surge,omitempty" yaml:"max_surge" minimum:"0" maximum:"1000" doc:"start-first only: how many replicas beyond the count may run while rolling (default: parallelism); replacements past it stop the old replica first."`
+	Order         UpdateOrder   `json:"order,omitempty" yaml:"order" enum:"start-first,stop-first" doc:"start-first starts the new replica before stopping the old one; stop-first frees the old one's resources first (default start-first, but stop-first for host-network services with endpoints, whose ports cannot overlap)."`
+	FailureAction FailureAction `json:"failure_action,omitempty" yaml:"failure_action" enum:"pause,rollback" doc:"What a replacement that is not ready within monitor leads to: pause stops the rollout where it is, rollback re-applies the previous generation (default pause)."`
+	Monitor       Duration      `json:"monitor,omitempty" yaml:"monitor" doc:"How long a new replica has to become ready (healthy, if it has a check) before the rollout fails, at least 1s (default 30s)."`
+}
+
+// UpdateOrder is update.order.
+type UpdateOrder string
+
+const (
+	StartFirst UpdateOrder = "start-first"
+	StopFirst  UpdateOrder = "stop-first"
+)
+
+// FailureAction is update.failure_action.
+type FailureAction string
+
+const (
+	FailurePause    FailureAction = "pause"
+	FailureRollback FailureAction = "rollback"
+)
+
+// DefaultMonitor is how long a replacement has to get ready when the spec
+// does not say: long enough for a health check's first few rounds (10s
+// interval by default), short enough that a broken image is noticed while
+// someone is still watching the deploy.
+const DefaultMonitor = 30 * time.Second
+
+// Policy is the rollout policy s rolls by, defaults filled in: the
+// order, the replicas replaced at a time, how many of those may surge
+// (start-first; 0 under stop-first) and the monitor window.
+func (s *Service) Policy() (order UpdateOrder, parallelism, surge int, monitor time.Duration, action FailureAction) {
+	u := s.Update
+	order = u.Order
+	if order == "" {
+		order = StartFirst
+		// Host-network replicas with ports cannot overlap: the old one
+		// must free its port before the new one binds it.
+		if s.NetworkMode == NetworkHost && len(s.Endpoints) > 0 {
+			order = StopFirst
+		}
+	}
+	parallelism = max(u.Parallelism, 1)
+	surge = parallelism
+	if u.MaxSurge != nil {
+		surge = min(*u.MaxSurge, parallelism)
+	}
+	if order == StopFirst {
+		surge = 0
+	}
+	monitor = u.Monitor.D()
+	if monitor <= 0 {
+		monitor = DefaultMonitor
+	}
+	action = u.FailureAction
+	if action == "" {
+		action = FailurePause
+	}
+	return order, parallelism, surge, monitor, action
 }
 
 // NodeSelector is a service's node_selector: label name to value, every
@@ -355,8 +427,9 @@ func (s *Service) applyDefaults(o ParseOptions) {
 }
 
 // Hash identifies what a replica's container is made from: image, command,
-// env, mounts, resources, network and labels. Scale, health, restart policy,
-// depends, the stop settings and node_selector are the node's (or the
+// env, mounts, resources, network and labels, and the restart counter of
+// zlayer restart. Scale, health, restart policy, depends, the stop
+// settings, update and node_selector are the node's (or the
 // scheduler's) business and change no container, so they are left out:
 // editing them never rolls replicas.
 func (s *Service) Hash() string {
@@ -371,6 +444,27 @@ func (s *Service) Hash() string {
 		Network   string
 		Labels    map[string]string
 	}{s.Image.Name, s.Command, s.Env, s.Endpoints, s.Resources, s.Storage, string(s.NetworkMode), s.Labels})
+	// Only a restarted service's hash moves: every other hash stays what
+	// it was before restarts existed, so upgrading the node rolls nothing.
+	if s.Restart != 0 {
+		fmt.Fprintf(h, "restart %d\n", s.Restart)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Hash identifies what the deployment's containers are made from: the
+// hash of every service, by name. Two generations with the same Hash run
+// the same replicas (they differ in scale or policies at most).
+func (d *Deployment) Hash() string {
+	names := make([]string, 0, len(d.Services))
+	for n := range d.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s=%s\n", n, d.Services[n].Hash())
+	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 

@@ -1,6 +1,7 @@
 // Package store keeps the node's desired state (deployments) durably in a
 // bbolt file in the data dir, so a restarted node converges to what was
-// last applied. A record that cannot be decoded is never fatal and never
+// last applied, and the last generations of each deployment (history.go),
+// for rollbacks. A record that cannot be decoded is never fatal and never
 // dropped: it is moved, as it was, to a quarantine bucket and reported, and
 // the other deployments go on.
 package store
@@ -51,6 +52,12 @@ type Record struct {
 	Generation int64            `json:"generation"`
 	CreatedAt  time.Time        `json:"created_at"`
 	UpdatedAt  time.Time        `json:"updated_at"`
+	// Cause and By say what made this generation (see Change).
+	Cause Cause  `json:"cause,omitempty"`
+	By    string `json:"by,omitempty"`
+	// RolledBack is set on a generation made by a rollback: what failed
+	// and why. It stays until the next generation.
+	RolledBack *RolledBack `json:"rolled_back,omitempty"`
 }
 
 // Quarantined is a record set aside because it could not be decoded.
@@ -92,6 +99,9 @@ func OpenWith(path string, o Options) (*Store, error) {
 	s := &Store{db: db, log: o.Log}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketQuarantine); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketHistory); err != nil {
 			return err
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketDeployments)
@@ -225,36 +235,78 @@ func (s *Store) setAside(k, v []byte, cause error) error {
 	return &CorruptError{Key: string(k), Err: cause}
 }
 
-// Put stores d, bumping its generation; it returns the stored record. An
-// undecodable record of the same name is quarantined, not overwritten.
+// Put stores d as a deploy (see PutChange).
 func (s *Store) Put(d *spec.Deployment, source string) (*Record, error) {
-	var rec Record
+	return s.PutChange(d, source, Change{Cause: CauseDeploy})
+}
+
+// PutChange stores d, bumping its generation, and keeps it in the
+// deployment's history with ch; it returns the stored record. An
+// undecodable record of the same name is quarantined, not overwritten.
+// Services of d that were never restarted take the restart counter of the
+// same service in the record they replace, so a deploy of the same file
+// after a restart rolls nothing (a rollback takes its generation's
+// counters as they were).
+func (s *Store) PutChange(d *spec.Deployment, source string, ch Change) (*Record, error) {
+	var rec *Record
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDeployments)
-		now := time.Now().UTC()
-		rec = Record{Name: d.Deployment, CreatedAt: now}
-		if old := b.Get([]byte(d.Deployment)); old != nil {
-			prev, err := decode([]byte(d.Deployment), old)
-			if err != nil {
-				if err := s.quarantine(tx, []byte(d.Deployment), clone(old), err); err != nil {
-					return err
-				}
-			} else {
-				rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
-			}
-		}
-		if err := supersede(tx, d.Deployment, now); err != nil {
-			return err
-		}
-		rec.Spec, rec.Source, rec.UpdatedAt = d, source, now
-		rec.Generation++
-		v, err := json.Marshal(&rec)
+		prev, err := s.current(tx, d.Deployment)
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(d.Deployment), v)
+		if prev != nil && ch.Cause != CauseRollback {
+			for name, svc := range d.Services {
+				if old := prev.Spec.Services[name]; old != nil && svc.Restart == 0 {
+					svc.Restart = old.Restart
+				}
+			}
+		}
+		rec, err = s.put(tx, prev, d, source, ch)
+		return err
 	})
-	return &rec, err
+	return rec, err
+}
+
+// current is the stored record of name (nil when there is none); one
+// that cannot be decoded is quarantined and counts as none. tx is a write
+// transaction.
+func (s *Store) current(tx *bolt.Tx, name string) (*Record, error) {
+	old := tx.Bucket(bucketDeployments).Get([]byte(name))
+	if old == nil {
+		return nil, nil
+	}
+	prev, err := decode([]byte(name), old)
+	if err != nil {
+		return nil, s.quarantine(tx, []byte(name), clone(old), err)
+	}
+	return prev, nil
+}
+
+// put writes the generation after prev (nil: the first) and its history
+// entry.
+func (s *Store) put(tx *bolt.Tx, prev *Record, d *spec.Deployment, source string, ch Change) (*Record, error) {
+	now := time.Now().UTC()
+	rec := &Record{Name: d.Deployment, CreatedAt: now}
+	if prev != nil {
+		rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
+	}
+	if err := supersede(tx, d.Deployment, now); err != nil {
+		return nil, err
+	}
+	rec.Spec, rec.Source, rec.UpdatedAt = d, source, now
+	rec.Cause, rec.By, rec.RolledBack = ch.Cause, ch.By, ch.RolledBack
+	rec.Generation++
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketDeployments).Put([]byte(d.Deployment), v); err != nil {
+		return nil, err
+	}
+	if err := s.remember(tx, rec); err != nil {
+		return nil, fmt.Errorf("history of %s: %w", d.Deployment, err)
+	}
+	return rec, nil
 }
 
 // Get returns the deployment name; a record that cannot be decoded is
@@ -313,11 +365,16 @@ func (s *Store) List() ([]*Record, error) {
 	return out, nil
 }
 
+// Delete removes the deployment name and its history: a later deploy of
+// the name starts again at generation 1.
 func (s *Store) Delete(name string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDeployments)
 		if b.Get([]byte(name)) == nil {
 			return ErrNotFound
+		}
+		if err := forget(tx, name); err != nil {
+			return err
 		}
 		return b.Delete([]byte(name))
 	})

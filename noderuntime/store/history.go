@@ -1,0 +1,253 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/zlayer/zlayer/noderuntime/spec"
+)
+
+// bucketHistory holds one sub-bucket per deployment, its last
+// MaxHistory generations keyed by generation (8 bytes, big-endian, so
+// bbolt keeps them in order).
+var bucketHistory = []byte("history")
+
+// MaxHistory is how many generations of a deployment are kept: enough to
+// go back past a few bad deploys, few enough that a deploy loop does not
+// grow the state file without bound.
+const MaxHistory = 10
+
+// Cause is what made a generation.
+type Cause string
+
+const (
+	CauseDeploy   Cause = "deploy"
+	CauseScale    Cause = "scale"
+	CauseRollback Cause = "rollback"
+	CauseRestart  Cause = "restart"
+)
+
+// Change says what makes a new generation and who asked for it.
+type Change struct {
+	Cause Cause
+	// By is who asked: "socket" for the unix socket, "token:admin" for
+	// the TCP API's admin token, "node" for the node itself.
+	By string
+	// RolledBack is what a rollback undoes.
+	RolledBack *RolledBack
+}
+
+// RolledBack is what a rollback generation undid.
+type RolledBack struct {
+	From   int64  `json:"from"`   // the generation rolled back
+	To     int64  `json:"to"`     // the generation whose spec it re-applied
+	Reason string `json:"reason"` // why: a failed rollout's cause, or "requested"
+	// Auto is set when the node rolled back by itself (update.failure_action).
+	Auto bool `json:"auto,omitempty"`
+}
+
+// Generation is one kept generation of a deployment.
+type Generation struct {
+	Generation int64            `json:"generation"`
+	At         time.Time        `json:"at"`
+	Hash       string           `json:"hash"` // spec.Deployment.Hash
+	Cause      Cause            `json:"cause,omitempty"`
+	By         string           `json:"by,omitempty"`
+	RolledBack *RolledBack      `json:"rolled_back,omitempty"`
+	Source     string           `json:"source,omitempty"`
+	Spec       *spec.Deployment `json:"spec"`
+}
+
+// ErrNoGeneration is a rollback to a generation that is not kept.
+var ErrNoGeneration = errors.New("no such earlier generation kept")
+
+// ErrStale is a conditional rollback whose deployment moved on.
+var ErrStale = errors.New("the deployment changed since")
+
+func genKey(g int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(g)) }
+
+// remember adds rec to its deployment's history and drops the oldest
+// generations past MaxHistory.
+func (s *Store) remember(tx *bolt.Tx, rec *Record) error {
+	hb, err := tx.Bucket(bucketHistory).CreateBucketIfNotExists([]byte(rec.Name))
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(Generation{
+		Generation: rec.Generation, At: rec.UpdatedAt, Hash: rec.Spec.Hash(), Cause: rec.Cause, By: rec.By,
+		RolledBack: rec.RolledBack, Source: rec.Source, Spec: rec.Spec,
+	})
+	if err != nil {
+		return err
+	}
+	if err := hb.Put(genKey(rec.Generation), v); err != nil {
+		return err
+	}
+	// Delete forgets a name's history, so the keys are this life's
+	// generations only and the first ones are the oldest.
+	var keys [][]byte
+	c := hb.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		keys = append(keys, clone(k))
+	}
+	for len(keys) > MaxHistory {
+		if err := hb.Delete(keys[0]); err != nil {
+			return err
+		}
+		keys = keys[1:]
+	}
+	return nil
+}
+
+func forget(tx *bolt.Tx, name string) error {
+	if tx.Bucket(bucketHistory).Bucket([]byte(name)) == nil {
+		return nil
+	}
+	return tx.Bucket(bucketHistory).DeleteBucket([]byte(name))
+}
+
+// History lists the kept generations of name, oldest first. A generation
+// that cannot be decoded is left out (history is for looking back; the
+// deployment itself is what runs).
+func (s *Store) History(name string) ([]Generation, error) {
+	out := []Generation{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketDeployments).Get([]byte(name)) == nil {
+			return ErrNotFound
+		}
+		hb := tx.Bucket(bucketHistory).Bucket([]byte(name))
+		if hb == nil {
+			return nil
+		}
+		return hb.ForEach(func(_, v []byte) error {
+			var g Generation
+			if err := json.Unmarshal(v, &g); err != nil || g.Spec == nil {
+				s.log.Warn("history entry cannot be decoded; left out", "deployment", name, "err", err)
+				return nil
+			}
+			out = append(out, g)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RollbackRequest says what Rollback re-applies.
+type RollbackRequest struct {
+	// To is the generation whose spec comes back; 0: the newest kept
+	// generation before the current one that runs other replicas (another
+	// Hash), i.e. the state before the last change of what runs.
+	To int64
+	// IfGeneration, when not 0, makes the rollback happen only while that
+	// generation is the current one (ErrStale otherwise): the node's own
+	// rollback must not undo a deploy that came after the failure it saw.
+	IfGeneration int64
+	Reason       string
+	Auto         bool
+	By           string
+}
+
+// Rollback stores a new generation of name with the spec and source of an
+// earlier one (see RollbackRequest), marked as rolled back.
+func (s *Store) Rollback(name string, req RollbackRequest) (*Record, error) {
+	return s.next(name, func(tx *bolt.Tx, cur *Record) (*Record, error) {
+		if req.IfGeneration != 0 && cur.Generation != req.IfGeneration {
+			return nil, fmt.Errorf("rollback of %s generation %d: %w (now generation %d)", name, req.IfGeneration, ErrStale, cur.Generation)
+		}
+		target, err := pick(tx.Bucket(bucketHistory).Bucket([]byte(name)), cur, req.To)
+		if err != nil {
+			return nil, fmt.Errorf("rollback of %s: %w", name, err)
+		}
+		reason := req.Reason
+		if reason == "" {
+			reason = "requested"
+		}
+		return s.put(tx, cur, target.Spec, target.Source, Change{
+			Cause: CauseRollback, By: req.By,
+			RolledBack: &RolledBack{From: cur.Generation, To: target.Generation, Reason: reason, Auto: req.Auto},
+		})
+	})
+}
+
+// next stores the generation after name's current one that build makes of
+// it, in one transaction; ErrNotFound when there is no current one.
+func (s *Store) next(name string, build func(tx *bolt.Tx, cur *Record) (*Record, error)) (*Record, error) {
+	var rec *Record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		cur, err := s.current(tx, name)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return ErrNotFound
+		}
+		rec, err = build(tx, cur)
+		return err
+	})
+	return rec, err
+}
+
+// pick finds the generation a rollback of cur goes to in hb (to: see
+// RollbackRequest.To).
+func pick(hb *bolt.Bucket, cur *Record, to int64) (*Generation, error) {
+	if to >= cur.Generation {
+		return nil, fmt.Errorf("%w: %d is not before the current generation (%d)", ErrNoGeneration, to, cur.Generation)
+	}
+	if hb == nil {
+		return nil, ErrNoGeneration
+	}
+	if to > 0 {
+		v := hb.Get(genKey(to))
+		if v == nil {
+			return nil, fmt.Errorf("generation %d: %w", to, ErrNoGeneration)
+		}
+		return decodeGen(v)
+	}
+	hash := cur.Spec.Hash()
+	c := hb.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if int64(binary.BigEndian.Uint64(k)) >= cur.Generation {
+			continue
+		}
+		g, err := decodeGen(v)
+		if err != nil {
+			continue
+		}
+		if g.Hash != hash {
+			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("no kept generation runs other replicas than the current one: %w", ErrNoGeneration)
+}
+
+func decodeGen(v []byte) (*Generation, error) {
+	var g Generation
+	if err := json.Unmarshal(v, &g); err != nil {
+		return nil, fmt.Errorf("history entry: %w", err)
+	}
+	if g.Spec == nil {
+		return nil, errors.New("history entry has no spec")
+	}
+	return &g, nil
+}
+
+// Restart stores a new generation of name in which service svc's restart
+// counter is one more, so the controller rolls its replicas.
+func (s *Store) Restart(name, svc, by string) (*Record, error) {
+	return s.next(name, func(tx *bolt.Tx, cur *Record) (*Record, error) {
+		sv := cur.Spec.Services[svc]
+		if sv == nil {
+			return nil, fmt.Errorf("deployment %q has no service %q: %w", name, svc, ErrNoService)
+		}
+		sv.Restart++
+		return s.put(tx, cur, cur.Spec, cur.Source, Change{Cause: CauseRestart, By: by})
+	})
+}
+
+// ErrNoService is a restart of a service the deployment does not have.
+var ErrNoService = errors.New("no such service")
