@@ -49,7 +49,7 @@ func (c *BuildCmd) buildToNode(ctx context.Context) error {
 		imgs, err := cl.Import(ctx, pr, "")
 		// A node that stopped reading fails the build's next write, not
 		// a write that waits for ever.
-		pr.CloseWithError(fmt.Errorf("the node's import ended: %v", err))
+		pr.CloseWithError(fmt.Errorf("the node's import ended: %w", err))
 		done <- result{imgs, err}
 	}()
 	berr := imagebuild.Build(ctx, o)

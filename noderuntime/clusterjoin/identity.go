@@ -234,7 +234,7 @@ func LoadIdentity(dir string) (*Identity, error) {
 // does not wrap os.ErrNotExist.
 func incomplete(dir string, err error) error {
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("cluster identity is incomplete: %v (remove %s to join anew)", err, filepath.Join(dir, IdentityFile))
+		return fmt.Errorf("cluster identity is incomplete: %v (remove %s to join anew)", err, filepath.Join(dir, IdentityFile)) //nolint:errorlint // not wrapped on purpose: see above
 	}
 	return fmt.Errorf("cluster identity: %w", err)
 }

@@ -84,7 +84,9 @@ func TestIdentitySaveLoad(t *testing.T) {
 			if _, err := LoadIdentity(dir); !errors.As(err, &lm) || lm.Path != kp {
 				t.Errorf("loose node key: %v", err)
 			}
-			os.Chmod(kp, 0o600)
+			if err := os.Chmod(kp, 0o600); err != nil {
+				t.Fatal(err)
+			}
 			// A missing key is a broken identity, not an absent one.
 			os.Remove(kp)
 			if _, err := LoadIdentity(dir); err == nil || errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "incomplete") {
@@ -97,13 +99,17 @@ func TestIdentitySaveLoad(t *testing.T) {
 	if err := server.Identity.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(filepath.Join(dir, CAKeyFile), 0o644)
+	if err := os.Chmod(filepath.Join(dir, CAKeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var lm *pki.LooseModeError
 	if _, err := LoadIdentity(dir); !errors.As(err, &lm) {
 		t.Errorf("loose CA key: %v", err)
 	}
 	// An agent's identity saved over a server's leaves no CA key behind.
-	os.Chmod(filepath.Join(dir, CAKeyFile), 0o600)
+	if err := os.Chmod(filepath.Join(dir, CAKeyFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := agent.Identity.Save(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package clusterstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,5 +45,5 @@ func (s *State) WaitChange(ctx context.Context, after int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("watch cluster state: ended without a change")
+	return 0, errors.New("watch cluster state: ended without a change")
 }
