@@ -397,6 +397,26 @@ func (s *Store) Mirror(recs []*Record) (bool, error) {
 		}
 		want[r.Name] = v
 	}
+	// The servers send the same deployments many times over (every change
+	// of the cluster's state wakes the node); a copy that already holds
+	// them is not written again, which would cost a sync to disk each time.
+	same := true
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDeployments)
+		if b.Stats().KeyN != len(want) {
+			same = false
+			return nil
+		}
+		for name, v := range want {
+			if !bytes.Equal(b.Get([]byte(name)), v) {
+				same = false
+				return nil
+			}
+		}
+		return nil
+	}); err != nil || same {
+		return false, err
+	}
 	changed := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDeployments)
