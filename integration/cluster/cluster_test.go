@@ -105,6 +105,7 @@ var clusterSteps = []scenario.Step[*clusterFx]{
 	step("etcd leader loss: writes work again, nothing acknowledged lost", testLeaderLoss),
 	step("logs and exec through a server for a replica on the agent", testLogsExecOnAgent),
 	step("partition and heal", testPartition),
+	step("snapshot save through a server, restore into a server's data dir", testSnapshot),
 }
 
 // TestCluster is issue #14's cluster test: three servers and an agent,
@@ -640,5 +641,48 @@ func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// testSnapshot: `cluster snapshot save` through a server writes etcd's
+// snapshot; `snapshot restore` makes a server's data dir (a copy of s1's
+// identity, the node itself not stopped) hold a member restored from it,
+// refusing to overwrite etcd data without --force.
+func testSnapshot(t *testing.T, fx *clusterFx) {
+	via := fx.via(t)
+	file := filepath.Join(fx.s.Dir, "backup.db")
+	via.MustCLI("cluster", "snapshot", "save", file)
+	fi, err := os.Stat(file)
+	if err != nil || fi.Size() == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("snapshot file: %v %v", fi, err)
+	}
+	dir := filepath.Join(fx.s.Dir, "restored")
+	if err := os.MkdirAll(filepath.Join(dir, "cluster"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"identity.json", "node.crt", "node.key", "ca.crt", "ca.key"} {
+		b, err := os.ReadFile(filepath.Join(fx.nodes["s1"].Dir, "cluster", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cluster", f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restore := func(args ...string) (string, int) {
+		out, errOut, code := via.CLI(append([]string{"cluster", "snapshot", "restore", "--data-dir", dir}, args...)...)
+		return out + errOut, code
+	}
+	if out, code := restore(file); code != 0 {
+		t.Fatalf("restore into an empty data dir: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd", "data", "member", "snap", "db")); err != nil {
+		t.Errorf("no restored member: %v", err)
+	}
+	if out, code := restore(file); code == 0 || !strings.Contains(out, "--force") {
+		t.Errorf("a second restore without --force: exit %d\n%s", code, out)
+	}
+	if out, code := restore("--force", file); code != 0 || !strings.Contains(out, "moved the old etcd data") {
+		t.Errorf("restore --force: exit %d\n%s", code, out)
 	}
 }
