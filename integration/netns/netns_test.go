@@ -282,7 +282,10 @@ func helperRun(t *testing.T, mode string) (made, error) {
 	runErr := cmd.Run()
 	lf.Close()
 	log, _ := os.ReadFile(logPath)
-	t.Logf("helper (%s):\n%s", mode, log)
+	// The child's own result lines are quoted, so that the suite's count of
+	// passes and failures sees the child's deliberate failure as what it
+	// is: this test's input, not a failed test.
+	t.Logf("helper (%s):\n%s", mode, strings.ReplaceAll(string(log), "--- ", "(child) "))
 	var m made
 	b, err := os.ReadFile(out)
 	if err != nil {
