@@ -13,18 +13,20 @@ const RunDirName = "secrets-run"
 
 // EnsureTmpfs makes dir a private tmpfs (mode 0700, at most 16 MiB) unless
 // it is one already: file secrets are written there in the clear for a
-// bind mount, and a tmpfs keeps them off the disk.
-func EnsureTmpfs(dir string) error {
+// bind mount, and a tmpfs keeps them off the disk. release unmounts what
+// it mounted (a node that stops leaves no values behind, and its data dir
+// stays removable); it does nothing when dir was a tmpfs already.
+func EnsureTmpfs(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	if isTmpfs(dir) {
-		return nil
+		return func() {}, nil
 	}
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=16m"); err != nil {
-		return fmt.Errorf("mount a tmpfs for secrets on %s: %w", dir, err)
+		return nil, fmt.Errorf("mount a tmpfs for secrets on %s: %w", dir, err)
 	}
-	return nil
+	return func() { _ = unix.Unmount(dir, unix.MNT_DETACH) }, nil
 }
 
 func isTmpfs(dir string) bool {
