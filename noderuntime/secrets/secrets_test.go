@@ -136,3 +136,30 @@ func TestBounds(t *testing.T) {
 		t.Fatalf("too many: %v", err)
 	}
 }
+
+func TestEnsureTmpfs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), RunDirName)
+	release, err := EnsureTmpfs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isTmpfs(dir) {
+		t.Fatal("not a tmpfs after EnsureTmpfs")
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("mode %o", st.Mode().Perm())
+	}
+	// Again on the same folder: kept, not stacked.
+	again, err := EnsureTmpfs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
+	if isTmpfs(dir) {
+		t.Fatal("still a tmpfs after release")
+	}
+	release()
+}
