@@ -221,8 +221,12 @@ func (s *Server) setSecretVersions(w http.ResponseWriter, d *spec.Deployment) bo
 	if len(d.SecretNames()) == 0 {
 		return true
 	}
-	if s.Cluster != nil {
+	switch {
+	case s.Cluster != nil:
 		writeErr(w, 422, "unsupported", errSecretsInCluster)
+		return false
+	case s.Secrets == nil:
+		writeErr(w, 422, "unsupported", "this node keeps no secrets")
 		return false
 	}
 	versions, err := s.Secrets.Versions()
