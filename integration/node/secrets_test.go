@@ -46,6 +46,7 @@ var secretSteps = []scenario.Step[*secretDay]{
 	nodeStep("replica sees the file and the env", testSecretReplicaSees),
 	nodeStep("the values are nowhere else", testSecretNowhereElse),
 	nodeStep("a new value rolls the replica", testSecretUpdateRolls),
+	nodeStep("across a serve restart and a replica's exit", testSecretAcrossRestart),
 	nodeStep("rm refused while used", testSecretRmRefused),
 }
 
@@ -168,6 +169,30 @@ func testSecretUpdateRolls(t *testing.T, d *secretDay) {
 	})
 	if got := n.MustCLI("exec", "app", "--", "cat", "/run/secrets/tls-key"); got != newValue {
 		t.Errorf("after update the file holds %q", got)
+	}
+}
+
+// testSecretAcrossRestart: serve stops (unmounting its secrets tmpfs)
+// and starts again: the running replica keeps its file; once it exits,
+// its restart finds the file's source gone and is recreated with the
+// values from the store.
+func testSecretAcrossRestart(t *testing.T, d *secretDay) {
+	n := d.n
+	n.Stop()
+	n.Start()
+	n.WaitFor("adopted and ready", 30*time.Second, func() bool { return n.Ready("sec") })
+	if got := n.MustCLI("exec", "app", "--", "cat", "/run/secrets/tls-key"); got != newValue {
+		t.Errorf("after the serve restart the file holds %q", got)
+	}
+	before := n.Replicas("sec", "app")[0]
+	n.MustCLI("exec", "app", "--", "kill", "-TERM", "1")
+	n.WaitFor("the replica came back", 60*time.Second, func() bool {
+		rs := n.Replicas("sec", "app")
+		return len(rs) == 1 && rs[0].PID != before.PID && rs[0].PID != 0 && n.Ready("sec")
+	})
+	out := n.MustCLI("exec", "app", "--", "sh", "-c", `cat /run/secrets/tls-key; echo " $DB_PASSWORD"`)
+	if out != newValue+" "+envValue+"\n" {
+		t.Errorf("after the replica's exit it sees %q", out)
 	}
 }
 
