@@ -29,7 +29,9 @@ func TestSecretCreateValueSources(t *testing.T) {
 		t.Errorf("stdin: %v", err)
 	}
 	f := filepath.Join(t.TempDir(), "v")
-	os.WriteFile(f, []byte("from-file\n"), 0o600)
+	if err := os.WriteFile(f, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if v, err := readSecretValue(f, strings.NewReader("ignored")); err != nil || string(v) != "from-file\n" {
 		t.Errorf("file: %q %v", v, err)
 	}

@@ -73,7 +73,9 @@ func TestWrongKeyRefused(t *testing.T) {
 		t.Fatalf("overwrite under a wrong key: %v", err)
 	}
 	// A missing key is never silently replaced while sealed values exist.
-	os.Remove(filepath.Join(dir, KeyFile))
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Put("b", []byte("v")); err == nil {
 		t.Fatal("a new key was made over existing secrets")
 	}
@@ -82,8 +84,8 @@ func TestWrongKeyRefused(t *testing.T) {
 func TestSwappedBoxRefused(t *testing.T) {
 	dir := t.TempDir()
 	s := Open(dir)
-	s.Put("a", []byte("value-a"))
-	s.Put("b", []byte("value-b"))
+	mustPut(t, s, "a", "value-a")
+	mustPut(t, s, "b", "value-b")
 	f, err := s.load()
 	if err != nil {
 		t.Fatal(err)
@@ -101,16 +103,20 @@ func TestSwappedBoxRefused(t *testing.T) {
 func TestLooseModesRefused(t *testing.T) {
 	dir := t.TempDir()
 	s := Open(dir)
-	s.Put("a", []byte("v"))
+	mustPut(t, s, "a", "v")
 	for _, f := range []string{KeyFile, StoreFile} {
 		p := filepath.Join(dir, f)
-		os.Chmod(p, 0o644)
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		_, _, err := s.Value("a")
 		var le *pki.LooseModeError
 		if !errors.As(err, &le) {
 			t.Errorf("%s at 0644: %v", f, err)
 		}
-		os.Chmod(p, 0o600)
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -162,4 +168,11 @@ func TestEnsureTmpfs(t *testing.T) {
 		t.Fatal("still a tmpfs after release")
 	}
 	release()
+}
+
+func mustPut(t *testing.T, s *Store, name, v string) {
+	t.Helper()
+	if _, err := s.Put(name, []byte(v)); err != nil {
+		t.Fatal(err)
+	}
 }
