@@ -61,6 +61,7 @@ type fullCLI struct {
 	Schema  SchemaCmd  `cmd:"" help:"Print the JSON Schema of a ZImagefile, deployment spec, ZPipeline or node config."`
 	runtimeCommands
 	Image      ImageCmd      `cmd:"" help:"Manage images on a node."`
+	Secret     SecretCmd     `cmd:"" help:"Manage secrets on a node."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script."`
 	Entrypoint EntrypointCmd `cmd:"" hidden:"" help:"Entrypoint of the zlayer-node image."`

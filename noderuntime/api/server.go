@@ -28,6 +28,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/secrets"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -56,6 +57,8 @@ type Server struct {
 	Changes changes.Source
 	// Cluster is set in cluster mode (see Cluster).
 	Cluster Cluster
+	// Secrets is the node's secret store; nil: the node keeps none.
+	Secrets *secrets.Store
 
 	locks sync.Map // deployment name -> *sync.Mutex
 }
@@ -123,6 +126,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		writeJSON(w, 200, wireReplicas(s.replicas(r)))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	s.secretRoutes(mux)
 	s.imageRoutes(mux)
 	s.rolloutRoutes(mux)
 	if s.Cluster != nil {
@@ -290,7 +294,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "bad_request", "empty spec")
 		return
 	}
-	d, err := spec.ParseWith(req.File, []byte(req.Spec), spec.ParseOptions{DefaultNetworkMode: s.networkMode()})
+	d, err := spec.ParseWith(req.File, []byte(req.Spec), spec.ParseOptions{DefaultNetworkMode: s.networkMode(), SecretExists: s.secretParseOption()})
 	if err != nil {
 		var es spec.Errors
 		if errors.As(err, &es) {
@@ -306,6 +310,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	unlock := s.lock(d.Deployment)
 	defer unlock()
+	// Under the lock: a secret's new value rolls deployments under it too.
+	if !s.setSecretVersions(w, d) {
+		return
+	}
 	// A first generation is a new deployment (deleting one ends its
 	// generations): no read before the write is needed to tell.
 	rec, err := s.putChange(r, s.deployments(r), d, req.Spec, store.CauseDeploy)

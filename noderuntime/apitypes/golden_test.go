@@ -40,7 +40,7 @@ func filled() map[string]any {
 			RolledBack: &RolledBackGen{From: 7, To: 5, Reason: "replica 1 of web was not ready within 30s", Auto: true}},
 		"RollbackRequest":  RollbackRequest{To: 5},
 		"RolloutStates":    []RolloutState{RolloutPaused, RolloutRolledBack},
-		"GenerationCauses": []GenerationCause{CauseDeploy, CauseScale, CauseRollback, CauseRestart},
+		"GenerationCauses": []GenerationCause{CauseDeploy, CauseScale, CauseRollback, CauseRestart, CauseSecret},
 		"Deleted":          Deleted{Deleted: "shop"},
 		"ImportedImage":    ImportedImage{Name: "docker.io/library/app:1", Digest: "sha256:4567"},
 		"Health":           Health{Status: "ready"},
@@ -65,6 +65,7 @@ func filled() map[string]any {
 func TestGolden(t *testing.T) {
 	samples := filled()
 	maps.Copy(samples, imageSamples())
+	maps.Copy(samples, secretSamples())
 	checkGolden(t, samples)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/secrets"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 	"github.com/zlayer/zlayer/shim/contract"
@@ -222,7 +223,17 @@ func Run(ctx context.Context, cfg Config) error {
 		q, _ := st.Quarantined()
 		return []metrics.Sample{{Name: "zlayer_store_quarantined_records", Value: float64(len(q))}}
 	})
+	secStore := secrets.Open(cfg.DataDir)
+	secDir := filepath.Join(cfg.DataDir, secrets.RunDirName)
+	if release, err := secrets.EnsureTmpfs(secDir); err != nil {
+		// Env secrets still work; file secrets fail their replicas.
+		log.Warn("file secrets unavailable", "reason", err)
+		secDir = ""
+	} else {
+		defer release()
+	}
 	ctrl = reconcile.New(reconcile.Options{
+		Secrets: secStore, SecretsDir: secDir,
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
@@ -241,6 +252,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:         log.With("component", "api"),
 		Bridge:      cfg.Networks[spec.NetworkBridge] != nil,
 		NetworkMode: cfg.DefaultNetworkMode,
+		Secrets:     secStore,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()

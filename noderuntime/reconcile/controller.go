@@ -84,6 +84,17 @@ type Options struct {
 	// indices the cluster's scheduler assigned to it, and a service's
 	// dependencies count the replicas ready on every node.
 	Placement Placement
+	// Secrets gives the values of the secrets services use ($S: env and
+	// secrets files); nil: a spec using one fails its replicas.
+	Secrets SecretSource
+	// SecretsDir is a node-private tmpfs where replicas' file secrets are
+	// written for their bind mounts (one folder per replica, removed with it).
+	SecretsDir string
+}
+
+// SecretSource is the node's secret store as the controller reads it.
+type SecretSource interface {
+	Value(name string) (value []byte, version int64, err error)
 }
 
 // Placement is what a cluster tells a node's controller about replicas

@@ -94,9 +94,9 @@ func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *R
 		opts = append(opts, oci.WithProcessCwd(s.Command.Workdir))
 	}
 	if len(s.Env) > 0 {
-		env := make([]string, 0, len(s.Env))
-		for k, v := range s.Env {
-			env = append(env, k+"="+v)
+		env, err := c.env(s)
+		if err != nil {
+			return err
 		}
 		opts = append(opts, oci.WithEnv(env))
 	}
@@ -114,6 +114,11 @@ func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *R
 	if err != nil {
 		return err
 	}
+	sm, err := c.secretMounts(r.ID, s)
+	if err != nil {
+		return err
+	}
+	mounts = append(mounts, sm...)
 	if len(mounts) > 0 {
 		opts = append(opts, oci.WithMounts(mounts))
 	}
@@ -501,6 +506,7 @@ func (c *Controller) remove(ctx context.Context, r *Replica) {
 	}
 	_ = logfile.Remove(c.logPath(r.ID))
 	_ = os.Remove(c.exitPath(r.ID))
+	c.removeSecretFiles(r.ID)
 	c.mu.Lock()
 	if c.replicas[r.ID] == r {
 		delete(c.replicas, r.ID)

@@ -172,6 +172,13 @@ var updateS = &schema{kind: kObject, fields: []field{
 	{name: "monitor", s: durationS(MinMonitor)},
 }}
 
+var secretMountS = &schema{kind: kObject, fields: []field{
+	{name: "name", required: true, s: nameS()},
+	{name: "target", s: &schema{kind: kString, rule: absPathRule}},
+	{name: "mode", s: &schema{kind: kInt, min: ip(0), max: ip(0o777)}},
+	{name: "uid", s: &schema{kind: kInt, min: ip(0), max: ip(1<<31 - 1)}},
+}}
+
 var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "image", required: true, s: imageS},
 	{name: "command", s: commandS},
@@ -189,6 +196,7 @@ var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "stop_signal", s: &schema{kind: kString, rule: signalRule}},
 	{name: "stop_grace_period", s: &schema{kind: kDuration, maxDur: MaxStopGracePeriod}},
 	{name: "update", s: updateS},
+	{name: "secrets", s: &schema{kind: kList, elem: secretMountS}},
 }}
 
 var rootS = &schema{kind: kObject, fields: []field{

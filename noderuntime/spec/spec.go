@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -56,6 +58,113 @@ type Service struct {
 	// in Hash (when not 0), so bumping it rolls every replica of the
 	// service by its update policy. It is the node's, never the file's.
 	Restart int `json:"restart,omitempty" yaml:"-"`
+	// Secrets are files made from the node's secrets; values never enter
+	// the spec, only names.
+	Secrets []SecretMount `json:"secrets,omitempty" yaml:"secrets" doc:"Node secrets (zlayer secret create) mounted read-only as files from a node-private tmpfs. Env values \"$S:NAME\" take a secret's value instead (\"$$S:\" for a literal \"$S:\")."`
+	// SecretVersions are the versions of the secrets the service uses,
+	// filled in by the node at deploy and when a value changes: they are
+	// in Hash, so a new value rolls the service while the value itself
+	// stays out of the spec, the store and the replicas' labels.
+	SecretVersions map[string]int64 `json:"secret_versions,omitempty" yaml:"-"`
+}
+
+// SecretMount is one entry of a service's secrets.
+type SecretMount struct {
+	Name   string `json:"name" yaml:"name" required:"true" schema:"name" doc:"Secret name, as given to zlayer secret create."`
+	Target string `json:"target,omitempty" yaml:"target" schema:"abspath" doc:"Absolute path of the file in the container (default /run/secrets/NAME)."`
+	Mode   *int   `json:"mode,omitempty" yaml:"mode" minimum:"0" maximum:"511" doc:"File mode, written in octal such as 0400 (default 0400)."`
+	UID    int    `json:"uid,omitempty" yaml:"uid" minimum:"0" maximum:"2147483647" doc:"Owner of the file (default 0)."`
+}
+
+// SecretsDir is where file secrets go when their target is not given.
+const SecretsDir = "/run/secrets"
+
+// DefaultSecretMode is a file secret's mode when the spec does not say.
+const DefaultSecretMode = 0o400
+
+// Path is where m is mounted in the container.
+func (m SecretMount) Path() string {
+	if m.Target != "" {
+		return m.Target
+	}
+	return SecretsDir + "/" + m.Name
+}
+
+// FileMode is m's file mode, default filled in.
+func (m SecretMount) FileMode() int {
+	if m.Mode == nil {
+		return DefaultSecretMode
+	}
+	return *m.Mode
+}
+
+// SecretEnvPrefix marks an env value taken from a secret ("$S:NAME", as
+// upstream ZLayer writes it); "$$S:" escapes it.
+const SecretEnvPrefix = "$S:"
+
+// EnvSecret reads an env value: the secret it names (secret set), or the
+// literal value to give the process, with a "$$S:" escape undone.
+func EnvSecret(v string) (secret, literal string) {
+	switch {
+	case strings.HasPrefix(v, "$"+SecretEnvPrefix):
+		return "", v[1:]
+	case strings.HasPrefix(v, SecretEnvPrefix):
+		return v[len(SecretEnvPrefix):], ""
+	}
+	return "", v
+}
+
+// SecretNames are the secrets s uses, as files or env, sorted, once each.
+func (s *Service) SecretNames() []string {
+	seen := map[string]bool{}
+	for _, m := range s.Secrets {
+		seen[m.Name] = true
+	}
+	for _, v := range s.Env {
+		if n, _ := EnvSecret(v); n != "" {
+			seen[n] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// SecretNames are the secrets d's services use, sorted, once each.
+func (d *Deployment) SecretNames() []string {
+	seen := map[string]bool{}
+	for _, s := range d.Services {
+		for _, n := range s.SecretNames() {
+			seen[n] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// SetSecretVersions records, in every service that uses them, the
+// versions of the secrets it uses (versions by name); it reports whether
+// any service's versions changed.
+func (d *Deployment) SetSecretVersions(versions map[string]int64) bool {
+	changed := false
+	for _, s := range d.Services {
+		names := s.SecretNames()
+		if len(names) == 0 {
+			if s.SecretVersions != nil {
+				s.SecretVersions, changed = nil, true
+			}
+			continue
+		}
+		m := make(map[string]int64, len(names))
+		for _, n := range names {
+			m[n] = versions[n]
+			if s.SecretVersions[n] != m[n] {
+				changed = true
+			}
+		}
+		if len(s.SecretVersions) != len(m) {
+			changed = true
+		}
+		s.SecretVersions = m
+	}
+	return changed
 }
 
 // Update is a service's rollout policy.
@@ -310,6 +419,10 @@ type ParseOptions struct {
 	// node's default. Empty leaves their network_mode empty, for a reader
 	// that is not the node and cannot know it (deploy --dry-run).
 	DefaultNetworkMode NetworkMode
+	// SecretExists, when set, says whether the node has a secret of that
+	// name: a spec using one it has not is refused at the reference's
+	// position. Nil checks only the names' form (deploy --dry-run).
+	SecretExists func(name string) bool
 }
 
 // Parse is ParseWith for a node without networking: services without
@@ -332,7 +445,7 @@ func ParseWith(file string, data []byte, o ParseOptions) (*Deployment, error) {
 	if err != nil {
 		return nil, docError(file, err)
 	}
-	c := &checker{file: file}
+	c := &checker{file: file, secretExists: o.SecretExists}
 	c.tags(root, "")
 	c.walk(root, rootS, "")
 	c.semantic(root)
@@ -448,6 +561,14 @@ func (s *Service) Hash() string {
 	// it was before restarts existed, so upgrading the node rolls nothing.
 	if s.Restart != 0 {
 		fmt.Fprintf(h, "restart %d\n", s.Restart)
+	}
+	// Likewise for secrets: a service without any hashes as before. The
+	// versions, not the values, move the hash.
+	if len(s.Secrets) > 0 || len(s.SecretVersions) > 0 {
+		_ = json.NewEncoder(h).Encode(struct {
+			Secrets  []SecretMount
+			Versions map[string]int64
+		}{s.Secrets, s.SecretVersions})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -69,6 +69,8 @@ type checker struct {
 	// dropped counts the errors past MaxErrors: a hostile document cannot
 	// make the node build an unbounded report.
 	dropped int
+	// secretExists is ParseOptions.SecretExists.
+	secretExists func(string) bool
 }
 
 func (c *checker) add(n *yaml.Node, path, format string, args ...any) {
@@ -399,6 +401,7 @@ func (c *checker) semantic(root *yaml.Node) {
 				}
 			}
 		}
+		c.secrets(v, p)
 		if d := mapGet(v, "depends"); d != nil && d.Kind == yaml.SequenceNode {
 			for j, dep := range d.Content {
 				s := mapGet(dep, "service")
@@ -420,6 +423,59 @@ func (c *checker) semantic(root *yaml.Node) {
 	if cyc := depcycle.Find(slices.Sorted(maps.Keys(deps)), func(n string) []string { return deps[n] }); cyc != nil {
 		n := mapGet(svcs, cyc[0])
 		c.add(n, "services."+cyc[0]+".depends", "dependency cycle: %s", strings.Join(cyc, " -> "))
+	}
+}
+
+// secrets checks the secrets a service (v, at p) names, as files and in
+// env: their names, that the node has them, and that file targets are
+// distinct and written as octal modes.
+func (c *checker) secrets(v *yaml.Node, p string) {
+	ref := func(n *yaml.Node, at, name string) {
+		if err := CheckName(name); err != nil {
+			c.add(n, at, "secret name: %v", err)
+			return
+		}
+		if c.secretExists != nil && !c.secretExists(name) {
+			c.add(n, at, "unknown secret %q (create it with zlayer secret create %s)", name, name)
+		}
+	}
+	if sl := mapGet(v, "secrets"); sl != nil && sl.Kind == yaml.SequenceNode {
+		targets := map[string]bool{}
+		for j, m := range sl.Content {
+			sp := fmt.Sprintf("%s.secrets[%d]", p, j)
+			n := mapGet(m, "name")
+			if n == nil || n.Kind != yaml.ScalarNode {
+				continue
+			}
+			if c.secretExists != nil && CheckName(n.Value) == nil && !c.secretExists(n.Value) {
+				c.add(n, sp+".name", "unknown secret %q (create it with zlayer secret create %s)", n.Value, n.Value)
+			}
+			target, tn := SecretsDir+"/"+n.Value, n
+			if t := mapGet(m, "target"); t != nil && t.Kind == yaml.ScalarNode {
+				target, tn = t.Value, t
+				if t.Value == "/" {
+					c.add(t, sp+".target", "cannot mount over the container's root")
+				}
+			}
+			if targets[target] {
+				c.add(tn, sp+".target", "another secret is already mounted at %s", target)
+			}
+			targets[target] = true
+			if md := mapGet(m, "mode"); md != nil && md.Kind == yaml.ScalarNode && md.Value != "0" && !strings.HasPrefix(md.Value, "0") {
+				c.add(md, sp+".mode", "write the mode in octal, such as 0400 or 0o440, got %s", md.Value)
+			}
+		}
+	}
+	if env := mapGet(v, "env"); env != nil && env.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(env.Content); i += 2 {
+			k, ev := env.Content[i], env.Content[i+1]
+			if ev.Kind != yaml.ScalarNode {
+				continue
+			}
+			if name, _ := EnvSecret(ev.Value); name != "" {
+				ref(ev, p+".env."+k.Value, name)
+			}
+		}
 	}
 }
 

@@ -30,6 +30,8 @@ const (
 	CauseScale    Cause = "scale"
 	CauseRollback Cause = "rollback"
 	CauseRestart  Cause = "restart"
+	// CauseSecret: a secret the deployment uses got a new value.
+	CauseSecret Cause = "secret"
 )
 
 // Change says what makes a new generation and who asked for it.
