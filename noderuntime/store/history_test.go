@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
@@ -171,5 +173,31 @@ func TestHistoryIsBoundedAndForgottenOnDelete(t *testing.T) {
 	}
 	if h, _ := s.History("app"); len(h) != 1 || h[0].Generation != 1 {
 		t.Errorf("history after delete and deploy: %+v", h)
+	}
+}
+
+// A deployment whose record was lost (quarantined) starts again at
+// generation 1 with a history of its own: the generations left from its
+// earlier life are not taken for newer ones.
+func TestHistoryAfterLostRecord(t *testing.T) {
+	s, _ := open(t)
+	for i := 1; i <= 3; i++ {
+		if _, err := s.Put(parse(t, fmt.Sprintf("busybox:%d", i), 1), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketDeployments).Put([]byte("app"), []byte("{")) }); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Put(parse(t, "busybox:9", 1), "again")
+	if err != nil || rec.Generation != 1 {
+		t.Fatalf("put over a lost record: %+v %v", rec, err)
+	}
+	h, err := s.History("app")
+	if err != nil || len(h) != 1 || h[0].Source != "again" {
+		t.Fatalf("history after the lost record: %+v %v", h, err)
+	}
+	if _, err := s.Rollback("app", RollbackRequest{}); !errors.Is(err, ErrNoGeneration) {
+		t.Errorf("rollback into the earlier life: %v", err)
 	}
 }
