@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -19,46 +18,16 @@ import (
 
 func deploymentKey(name string) string { return deploymentsPrefix + name }
 
-// Put stores d, bumping its generation and keeping its creation time; it
-// returns the stored record. A record that cannot be decoded is replaced,
-// as a new deployment (generation 1), and logged.
+// Put stores d as a deploy (see PutChange).
 func (s *State) Put(d *spec.Deployment, source string) (*store.Record, error) {
 	ctx, cancel := defaultCtx()
 	defer cancel()
 	return s.PutCtx(ctx, d, source)
 }
 
-// PutCtx is Put with ctx. Two servers that put one deployment at once both
-// succeed, one after the other: the write compares the record's revision
-// as read and reads again when another write came between.
+// PutCtx is Put with ctx.
 func (s *State) PutCtx(ctx context.Context, d *spec.Deployment, source string) (*store.Record, error) {
-	key := deploymentKey(d.Deployment)
-	for {
-		resp, err := s.cli.Get(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("put deployment %s: %w", d.Deployment, err)
-		}
-		now := time.Now().UTC()
-		rec := store.Record{Name: d.Deployment, Spec: d, Source: source, CreatedAt: now, UpdatedAt: now}
-		var rev int64
-		if len(resp.Kvs) == 1 {
-			rev = resp.Kvs[0].ModRevision
-			prev, err := store.Decode(d.Deployment, resp.Kvs[0].Value)
-			if err != nil {
-				s.log.Error("cluster state record cannot be decoded; replaced by the new one", "key", key, "err", err)
-			} else {
-				rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
-			}
-		}
-		rec.Generation++
-		tr, err := s.cli.Txn(ctx).If(unchanged(key, rev)).Then(clientv3.OpPut(key, mustJSON(&rec))).Commit()
-		if err != nil {
-			return nil, fmt.Errorf("put deployment %s: %w", d.Deployment, err)
-		}
-		if tr.Succeeded {
-			return &rec, nil
-		}
-	}
+	return s.PutChangeCtx(ctx, d, source, store.Change{Cause: store.CauseDeploy})
 }
 
 // Import stores recs as they are (generations and times included) where
@@ -136,8 +105,9 @@ func (s *State) ListCtx(ctx context.Context) ([]*store.Record, error) {
 	return out, nil
 }
 
-// Delete removes the deployment name and its replicas' assignments in one
-// transaction; store.ErrNotFound when there is none.
+// Delete removes the deployment name, its history and its replicas'
+// assignments in one transaction (a later deploy of the name starts again
+// at generation 1); store.ErrNotFound when there is none.
 func (s *State) Delete(name string) error {
 	ctx, cancel := defaultCtx()
 	defer cancel()
@@ -149,7 +119,11 @@ func (s *State) DeleteCtx(ctx context.Context, name string) error {
 	key := deploymentKey(name)
 	tr, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
-		Then(clientv3.OpDelete(key), clientv3.OpDelete(assignPrefix+name+"/", clientv3.WithPrefix())).
+		Then(
+			clientv3.OpDelete(key),
+			clientv3.OpDelete(historyOf(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(assignPrefix+name+"/", clientv3.WithPrefix()),
+		).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("delete deployment %s: %w", name, err)
