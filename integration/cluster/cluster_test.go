@@ -21,6 +21,7 @@ import (
 	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // lease is the node lease TTL (CLUSTER.md: 10 s by default); the issue
@@ -99,6 +100,7 @@ var clusterSteps = []scenario.Step[*clusterFx]{
 	step("two servers and an agent join", testJoins),
 	step("six replicas spread over the nodes", testSpread),
 	step("node_selector lands on the ssd agent", testNodeSelector),
+	step("history and rollback through a server", testHistoryRollback),
 	step("drain moves replicas away", testDrain),
 	step("kill -9 the agent and a server: failover within lease + 10s", testKillAgentAndServer),
 	step("killed nodes rejoin, no replica runs twice", testRejoin),
@@ -316,6 +318,88 @@ func testNodeSelector(t *testing.T, fx *clusterFx) {
 			t.Errorf("replica %s of a node_selector {disk: ssd} service on %s", r.ID, r.Node)
 		}
 	}
+}
+
+func histSpec(ver string) string {
+	return fmt.Sprintf(`version: v1
+deployment: hist
+services:
+  web:
+    image: busybox
+    command:
+      entrypoint: [/bin/sh, -c]
+      args: ['echo "hist $ZLAYER_REPLICA $VER"; trap "exit 0" TERM; while true; do sleep 1; done']
+    env: {VER: %s}
+    scale: {replicas: 2}
+`, ver)
+}
+
+// testHistoryRollback deploys twice through one server, lists the history
+// through another (the cluster's state keeps it, not the server) and rolls
+// back: the nodes running the replicas run the first spec again. The
+// deployment is deleted after, with its history.
+func testHistoryRollback(t *testing.T, fx *clusterFx) {
+	s1, s3 := fx.nodes["s1"], fx.nodes["s3"]
+	s1.MustCLI("deploy", s1.WriteSpec("hist1.yaml", histSpec("one")))
+	s1.MustCLI("deploy", s1.WriteSpec("hist2.yaml", histSpec("two")))
+	waitVER(t, fx, "two")
+
+	gens := history(t, s3)
+	var got []string
+	for _, g := range gens {
+		got = append(got, fmt.Sprintf("%d:%s:%s", g.Generation, g.Cause, g.By))
+	}
+	if len(gens) != 2 || gens[0].Cause != apitypes.CauseDeploy || gens[1].Cause != apitypes.CauseDeploy ||
+		gens[0].By == "" || gens[0].SpecHash == gens[1].SpecHash || !gens[1].Current {
+		t.Fatalf("history through s3: %q (%+v)", got, gens)
+	}
+	t.Logf("history: %q", got)
+
+	out := s3.MustCLI("rollback", "hist", "--timeout", "2m")
+	if !strings.Contains(out, "rolled back") {
+		t.Errorf("rollback: %s", out)
+	}
+	waitVER(t, fx, "one")
+	gens = history(t, s1)
+	last := gens[len(gens)-1]
+	if len(gens) != 3 || last.Cause != apitypes.CauseRollback || last.SpecHash != gens[0].SpecHash || last.RolledBack == nil || last.RolledBack.To != 1 {
+		t.Errorf("history after the rollback: %+v", gens)
+	}
+
+	s1.MustCLI("down", "hist")
+	if _, errOut, code := s3.CLI("history", "hist"); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Errorf("history of a deleted deployment: exit %d: %s", code, errOut)
+	}
+}
+
+// history is `zlayer history hist` through via.
+func history(t *testing.T, via *Node) []apitypes.Generation {
+	t.Helper()
+	var gens []apitypes.Generation
+	if err := json.Unmarshal([]byte(via.MustCLI("history", "hist", "-o", "json")), &gens); err != nil {
+		t.Fatalf("history through %s: %v", via.Name, err)
+	}
+	return gens
+}
+
+// waitVER waits until both replicas of hist run and say VER is ver, each
+// asked through a server on the node that runs it.
+func waitVER(t *testing.T, fx *clusterFx, ver string) {
+	t.Helper()
+	waitFor(t, "hist replicas with VER="+ver, 2*time.Minute, func() bool {
+		via := fx.via(t)
+		rows := running(tryPs(via), "hist")
+		if len(rows) != 2 {
+			return false
+		}
+		for _, r := range rows {
+			out, _, code := via.CLI("exec", "hist/web", "--replica", fmt.Sprint(r.Replica), "--", "sh", "-c", "echo $VER")
+			if code != 0 || strings.TrimSpace(out) != ver {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func testDrain(t *testing.T, fx *clusterFx) {
