@@ -325,11 +325,9 @@ func histSpec(ver string) string {
 deployment: hist
 services:
   web:
-    image: busybox
-    command:
-      entrypoint: [/bin/sh, -c]
-      args: ['echo "hist $ZLAYER_REPLICA $VER"; trap "exit 0" TERM; while true; do sleep 1; done']
     env: {VER: %s}
+    image: busybox
+    command: {entrypoint: [/bin/sh, -c], args: ['echo "hist $ZLAYER_REPLICA $VER"; trap "exit 0" TERM; while true; do sleep 1; done']}
     scale: {replicas: 2}
 `, ver)
 }
