@@ -332,35 +332,36 @@ services:
 `, ver)
 }
 
-// testHistoryRollback deploys twice through one server, lists the history
-// through another (the cluster's state keeps it, not the server) and rolls
-// back: the nodes running the replicas run the first spec again. The
-// deployment is deleted after, with its history.
+// testHistoryRollback deploys twice through one server and scales through
+// another, lists the history through a third (the cluster's state keeps
+// it, not a server) and rolls back: past the scale, which runs the same
+// spec, to the first deploy, which the nodes running the replicas run
+// again. The deployment is deleted after, with its history.
 func testHistoryRollback(t *testing.T, fx *clusterFx) {
-	s1, s3 := fx.nodes["s1"], fx.nodes["s3"]
+	s1, s2, s3 := fx.nodes["s1"], fx.nodes["s2"], fx.nodes["s3"]
 	s1.MustCLI("deploy", s1.WriteSpec("hist1.yaml", histSpec("one")))
 	s1.MustCLI("deploy", s1.WriteSpec("hist2.yaml", histSpec("two")))
-	waitVER(t, fx, "two")
+	s2.MustCLI("scale", "hist/web", "3")
+	waitVER(t, fx, "two", 3)
 
 	gens := history(t, s3)
 	var got []string
 	for _, g := range gens {
 		got = append(got, fmt.Sprintf("%d:%s:%s", g.Generation, g.Cause, g.By))
 	}
-	if len(gens) != 2 || gens[0].Cause != apitypes.CauseDeploy || gens[1].Cause != apitypes.CauseDeploy ||
-		gens[0].By == "" || gens[0].SpecHash == gens[1].SpecHash || !gens[1].Current {
-		t.Fatalf("history through s3: %q (%+v)", got, gens)
+	if want := "1:deploy:socket 2:deploy:socket 3:scale:socket"; strings.Join(got, " ") != want ||
+		gens[0].SpecHash == gens[1].SpecHash || gens[1].SpecHash != gens[2].SpecHash || !gens[2].Current {
+		t.Fatalf("history through s3: %q, want %q (%+v)", strings.Join(got, " "), want, gens)
 	}
-	t.Logf("history: %q", got)
 
 	out := s3.MustCLI("rollback", "hist", "--timeout", "2m")
 	if !strings.Contains(out, "rolled back") {
 		t.Errorf("rollback: %s", out)
 	}
-	waitVER(t, fx, "one")
+	waitVER(t, fx, "one", 2)
 	gens = history(t, s1)
 	last := gens[len(gens)-1]
-	if len(gens) != 3 || last.Cause != apitypes.CauseRollback || last.SpecHash != gens[0].SpecHash || last.RolledBack == nil || last.RolledBack.To != 1 {
+	if len(gens) != 4 || last.Cause != apitypes.CauseRollback || last.SpecHash != gens[0].SpecHash || last.RolledBack == nil || last.RolledBack.To != 1 || last.RolledBack.From != 3 {
 		t.Errorf("history after the rollback: %+v", gens)
 	}
 
@@ -380,14 +381,14 @@ func history(t *testing.T, via *Node) []apitypes.Generation {
 	return gens
 }
 
-// waitVER waits until both replicas of hist run and say VER is ver, each
+// waitVER waits until n replicas of hist run and say VER is ver, each
 // asked through a server on the node that runs it.
-func waitVER(t *testing.T, fx *clusterFx, ver string) {
+func waitVER(t *testing.T, fx *clusterFx, ver string, n int) {
 	t.Helper()
-	waitFor(t, "hist replicas with VER="+ver, 2*time.Minute, func() bool {
+	waitFor(t, fmt.Sprintf("%d hist replicas with VER=%s", n, ver), 2*time.Minute, func() bool {
 		via := fx.via(t)
 		rows := running(tryPs(via), "hist")
-		if len(rows) != 2 {
+		if len(rows) != n {
 			return false
 		}
 		for _, r := range rows {
