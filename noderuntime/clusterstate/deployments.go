@@ -32,7 +32,9 @@ func (s *State) PutCtx(ctx context.Context, d *spec.Deployment, source string) (
 
 // Import stores recs as they are (generations and times included) where
 // no deployment of their name exists yet: a single node's deployments
-// moving into the cluster it starts. It returns the names it stored.
+// moving into the cluster it starts. Each starts the cluster's history of
+// its deployment, so that a rollback can come back to it. It returns the
+// names it stored.
 func (s *State) Import(ctx context.Context, recs []*store.Record) ([]string, error) {
 	var done []string
 	for _, r := range recs {
@@ -40,7 +42,10 @@ func (s *State) Import(ctx context.Context, recs []*store.Record) ([]string, err
 			return done, fmt.Errorf("import: record %v is not a deployment", r)
 		}
 		key := deploymentKey(r.Name)
-		tr, err := s.cli.Txn(ctx).If(absent(key)).Then(clientv3.OpPut(key, mustJSON(r))).Commit()
+		tr, err := s.cli.Txn(ctx).If(absent(key)).Then(
+			clientv3.OpPut(key, mustJSON(r)),
+			clientv3.OpPut(historyKey(r.Name, r.Generation), mustJSON(store.HistoryEntry(r))),
+		).Commit()
 		if err != nil {
 			return done, fmt.Errorf("import deployment %s: %w", r.Name, err)
 		}
