@@ -21,6 +21,7 @@ import (
 	"github.com/zlayer/zlayer/integration/scenario"
 	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 )
 
 // lease is the node lease TTL (CLUSTER.md: 10 s by default); the issue
@@ -99,6 +100,7 @@ var clusterSteps = []scenario.Step[*clusterFx]{
 	step("two servers and an agent join", testJoins),
 	step("six replicas spread over the nodes", testSpread),
 	step("node_selector lands on the ssd agent", testNodeSelector),
+	step("history and rollback through a server", testHistoryRollback),
 	step("drain moves replicas away", testDrain),
 	step("kill -9 the agent and a server: failover within lease + 10s", testKillAgentAndServer),
 	step("killed nodes rejoin, no replica runs twice", testRejoin),
@@ -317,6 +319,87 @@ func testNodeSelector(t *testing.T, fx *clusterFx) {
 			t.Errorf("replica %s of a node_selector {disk: ssd} service on %s", r.ID, r.Node)
 		}
 	}
+}
+
+func histSpec(ver string) string {
+	return fmt.Sprintf(`version: v1
+deployment: hist
+services:
+  web:
+    env: {VER: %s}
+    image: busybox
+    command: {entrypoint: [/bin/sh, -c], args: ['echo "hist $ZLAYER_REPLICA $VER"; trap "exit 0" TERM; while true; do sleep 1; done']}
+    scale: {replicas: 2}
+`, ver)
+}
+
+// testHistoryRollback deploys twice through one server and scales through
+// another, lists the history through a third (the cluster's state keeps
+// it, not a server) and rolls back: past the scale, which runs the same
+// spec, to the first deploy, which the nodes running the replicas run
+// again. The deployment is deleted after, with its history.
+func testHistoryRollback(t *testing.T, fx *clusterFx) {
+	s1, s2, s3 := fx.nodes["s1"], fx.nodes["s2"], fx.nodes["s3"]
+	s1.MustCLI("deploy", s1.WriteSpec("hist1.yaml", histSpec("one")))
+	s1.MustCLI("deploy", s1.WriteSpec("hist2.yaml", histSpec("two")))
+	s2.MustCLI("scale", "hist/web", "3")
+	waitVER(t, fx, "two", 3)
+
+	gens := history(t, s3)
+	var got []string
+	for _, g := range gens {
+		got = append(got, fmt.Sprintf("%d:%s:%s", g.Generation, g.Cause, g.By))
+	}
+	if want := "1:deploy:socket 2:deploy:socket 3:scale:socket"; strings.Join(got, " ") != want ||
+		gens[0].SpecHash == gens[1].SpecHash || gens[1].SpecHash != gens[2].SpecHash || !gens[2].Current {
+		t.Fatalf("history through s3: %q, want %q (%+v)", strings.Join(got, " "), want, gens)
+	}
+
+	out := s3.MustCLI("rollback", "hist", "--timeout", "2m")
+	if !strings.Contains(out, "rolled back") {
+		t.Errorf("rollback: %s", out)
+	}
+	waitVER(t, fx, "one", 2)
+	gens = history(t, s1)
+	last := gens[len(gens)-1]
+	if len(gens) != 4 || last.Cause != apitypes.CauseRollback || last.SpecHash != gens[0].SpecHash || last.RolledBack == nil || last.RolledBack.To != 1 || last.RolledBack.From != 3 {
+		t.Errorf("history after the rollback: %+v", gens)
+	}
+
+	s1.MustCLI("down", "hist")
+	if _, errOut, code := s3.CLI("history", "hist"); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Errorf("history of a deleted deployment: exit %d: %s", code, errOut)
+	}
+}
+
+// history is `zlayer history hist` through via.
+func history(t *testing.T, via *Node) []apitypes.Generation {
+	t.Helper()
+	var gens []apitypes.Generation
+	if err := json.Unmarshal([]byte(via.MustCLI("history", "hist", "-o", "json")), &gens); err != nil {
+		t.Fatalf("history through %s: %v", via.Name, err)
+	}
+	return gens
+}
+
+// waitVER waits until n replicas of hist run and say VER is ver, each
+// asked through a server on the node that runs it.
+func waitVER(t *testing.T, fx *clusterFx, ver string, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d hist replicas with VER=%s", n, ver), 2*time.Minute, func() bool {
+		via := fx.via(t)
+		rows := running(tryPs(via), "hist")
+		if len(rows) != n {
+			return false
+		}
+		for _, r := range rows {
+			out, _, code := via.CLI("exec", "hist/web", "--replica", fmt.Sprint(r.Replica), "--", "sh", "-c", "echo $VER")
+			if code != 0 || strings.TrimSpace(out) != ver {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func testDrain(t *testing.T, fx *clusterFx) {

@@ -12,8 +12,8 @@ import (
 )
 
 // History is what the history, rollback and restart endpoints need of
-// the desired state: the node's store has it; a cluster's state may
-// implement it too, and until it does those endpoints answer 501 there.
+// the desired state: the node's store and the cluster's state have it;
+// desired state without it makes those endpoints answer 501.
 type History interface {
 	History(name string) ([]store.Generation, error)
 	Rollback(name string, req store.RollbackRequest) (*store.Record, error)
@@ -59,7 +59,7 @@ func (s *Server) who(r *http.Request) string {
 func (s *Server) historyOf(w http.ResponseWriter, r *http.Request) History {
 	h, ok := s.deployments(r).(History)
 	if !ok {
-		writeErr(w, 501, "not_implemented", "the cluster's state does not keep deployment history yet; history, rollback and restart work on a single node")
+		writeErr(w, 501, "not_implemented", "this desired state does not keep deployment history")
 		return nil
 	}
 	return h

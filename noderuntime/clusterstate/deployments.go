@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -19,51 +18,23 @@ import (
 
 func deploymentKey(name string) string { return deploymentsPrefix + name }
 
-// Put stores d, bumping its generation and keeping its creation time; it
-// returns the stored record. A record that cannot be decoded is replaced,
-// as a new deployment (generation 1), and logged.
+// Put stores d as a deploy (see PutChange).
 func (s *State) Put(d *spec.Deployment, source string) (*store.Record, error) {
 	ctx, cancel := defaultCtx()
 	defer cancel()
 	return s.PutCtx(ctx, d, source)
 }
 
-// PutCtx is Put with ctx. Two servers that put one deployment at once both
-// succeed, one after the other: the write compares the record's revision
-// as read and reads again when another write came between.
+// PutCtx is Put with ctx.
 func (s *State) PutCtx(ctx context.Context, d *spec.Deployment, source string) (*store.Record, error) {
-	key := deploymentKey(d.Deployment)
-	for {
-		resp, err := s.cli.Get(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("put deployment %s: %w", d.Deployment, err)
-		}
-		now := time.Now().UTC()
-		rec := store.Record{Name: d.Deployment, Spec: d, Source: source, CreatedAt: now, UpdatedAt: now}
-		var rev int64
-		if len(resp.Kvs) == 1 {
-			rev = resp.Kvs[0].ModRevision
-			prev, err := store.Decode(d.Deployment, resp.Kvs[0].Value)
-			if err != nil {
-				s.log.Error("cluster state record cannot be decoded; replaced by the new one", "key", key, "err", err)
-			} else {
-				rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
-			}
-		}
-		rec.Generation++
-		tr, err := s.cli.Txn(ctx).If(unchanged(key, rev)).Then(clientv3.OpPut(key, mustJSON(&rec))).Commit()
-		if err != nil {
-			return nil, fmt.Errorf("put deployment %s: %w", d.Deployment, err)
-		}
-		if tr.Succeeded {
-			return &rec, nil
-		}
-	}
+	return s.PutChangeCtx(ctx, d, source, store.Change{Cause: store.CauseDeploy})
 }
 
 // Import stores recs as they are (generations and times included) where
 // no deployment of their name exists yet: a single node's deployments
-// moving into the cluster it starts. It returns the names it stored.
+// moving into the cluster it starts. Each starts the cluster's history of
+// its deployment, so that a rollback can come back to it. It returns the
+// names it stored.
 func (s *State) Import(ctx context.Context, recs []*store.Record) ([]string, error) {
 	var done []string
 	for _, r := range recs {
@@ -71,7 +42,10 @@ func (s *State) Import(ctx context.Context, recs []*store.Record) ([]string, err
 			return done, fmt.Errorf("import: record %v is not a deployment", r)
 		}
 		key := deploymentKey(r.Name)
-		tr, err := s.cli.Txn(ctx).If(absent(key)).Then(clientv3.OpPut(key, mustJSON(r))).Commit()
+		tr, err := s.cli.Txn(ctx).If(absent(key)).Then(
+			clientv3.OpPut(key, mustJSON(r)),
+			clientv3.OpPut(historyKey(r.Name, r.Generation), mustJSON(store.HistoryEntry(r))),
+		).Commit()
 		if err != nil {
 			return done, fmt.Errorf("import deployment %s: %w", r.Name, err)
 		}
@@ -136,8 +110,9 @@ func (s *State) ListCtx(ctx context.Context) ([]*store.Record, error) {
 	return out, nil
 }
 
-// Delete removes the deployment name and its replicas' assignments in one
-// transaction; store.ErrNotFound when there is none.
+// Delete removes the deployment name, its history and its replicas'
+// assignments in one transaction (a later deploy of the name starts again
+// at generation 1); store.ErrNotFound when there is none.
 func (s *State) Delete(name string) error {
 	ctx, cancel := defaultCtx()
 	defer cancel()
@@ -149,7 +124,11 @@ func (s *State) DeleteCtx(ctx context.Context, name string) error {
 	key := deploymentKey(name)
 	tr, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
-		Then(clientv3.OpDelete(key), clientv3.OpDelete(assignPrefix+name+"/", clientv3.WithPrefix())).
+		Then(
+			clientv3.OpDelete(key),
+			clientv3.OpDelete(historyOf(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(assignPrefix+name+"/", clientv3.WithPrefix()),
+		).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("delete deployment %s: %w", name, err)

@@ -167,4 +167,12 @@ func TestImportKeepsRecordsAndExisting(t *testing.T) {
 	if r, err := s.Get("there"); err != nil || r.Generation != 1 || r.Source != "cluster's" {
 		t.Fatalf("existing after import: %+v %v", r, err)
 	}
+	// The imported generation is in the history: a deploy in the cluster
+	// can be rolled back to it.
+	if _, err := s.Put(deployment(t, "moved", 4), "cluster's"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Rollback("moved", store.RollbackRequest{To: 7}); err != nil || r.Generation != 9 || r.Source != "local" || r.RolledBack.To != 7 {
+		t.Fatalf("rollback to the imported generation: %+v %v", r, err)
+	}
 }

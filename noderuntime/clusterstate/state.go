@@ -1,5 +1,5 @@
 // Package clusterstate is typed access to a cluster's state in its
-// embedded etcd: deployments, nodes and their liveness, replica
+// embedded etcd: deployments and their history, nodes and their liveness, replica
 // assignments, the replicas' status, join tokens, per-node subnets, the
 // scheduler's election, and snapshots of it all.
 //
@@ -30,6 +30,7 @@ const Prefix = "/zlayer/v1/"
 // The key spaces under Prefix.
 const (
 	deploymentsPrefix = Prefix + "deployments/"
+	historyPrefix     = Prefix + "history/"
 	nodesPrefix       = Prefix + "nodes/"
 	alivePrefix       = Prefix + "alive/"
 	assignPrefix      = Prefix + "assign/"

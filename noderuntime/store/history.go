@@ -73,37 +73,45 @@ var ErrStale = errors.New("the deployment changed since")
 
 func genKey(g int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(g)) }
 
-// remember adds rec to its deployment's history and drops the oldest
-// generations past MaxHistory.
+// remember adds rec to its deployment's history and drops the
+// generations Forgotten says go.
 func (s *Store) remember(tx *bolt.Tx, rec *Record) error {
 	hb, err := tx.Bucket(bucketHistory).CreateBucketIfNotExists([]byte(rec.Name))
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(Generation{
-		Generation: rec.Generation, At: rec.UpdatedAt, Hash: rec.Spec.Hash(), Cause: rec.Cause, By: rec.By,
-		RolledBack: rec.RolledBack, Source: rec.Source, Spec: rec.Spec,
-	})
+	v, err := json.Marshal(HistoryEntry(rec))
 	if err != nil {
 		return err
 	}
 	if err := hb.Put(genKey(rec.Generation), v); err != nil {
 		return err
 	}
-	// Delete forgets a name's history, so the keys are this life's
-	// generations only and the first ones are the oldest.
-	var keys [][]byte
+	var gens []int64
 	c := hb.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		keys = append(keys, clone(k))
+		gens = append(gens, int64(binary.BigEndian.Uint64(k)))
 	}
-	for len(keys) > MaxHistory {
-		if err := hb.Delete(keys[0]); err != nil {
+	for _, g := range Forgotten(gens, rec.Generation) {
+		if err := hb.Delete(genKey(g)); err != nil {
 			return err
 		}
-		keys = keys[1:]
 	}
 	return nil
+}
+
+// kept is name's history as stored, oldest first (none when it has none).
+func kept(tx *bolt.Tx, name string) []Kept {
+	hb := tx.Bucket(bucketHistory).Bucket([]byte(name))
+	if hb == nil {
+		return nil
+	}
+	var out []Kept
+	c := hb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		out = append(out, Kept{Generation: int64(binary.BigEndian.Uint64(k)), Value: clone(v)})
+	}
+	return out
 }
 
 func forget(tx *bolt.Tx, name string) error {
@@ -117,24 +125,15 @@ func forget(tx *bolt.Tx, name string) error {
 // that cannot be decoded is left out (history is for looking back; the
 // deployment itself is what runs).
 func (s *Store) History(name string) ([]Generation, error) {
-	out := []Generation{}
+	var out []Generation
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketDeployments).Get([]byte(name)) == nil {
 			return ErrNotFound
 		}
-		hb := tx.Bucket(bucketHistory).Bucket([]byte(name))
-		if hb == nil {
-			return nil
-		}
-		return hb.ForEach(func(_, v []byte) error {
-			var g Generation
-			if err := json.Unmarshal(v, &g); err != nil || g.Spec == nil {
-				s.log.Warn("history entry cannot be decoded; left out", "deployment", name, "err", err)
-				return nil
-			}
-			out = append(out, g)
-			return nil
+		out = Decoded(kept(tx, name), func(gen int64, err error) {
+			s.log.Warn("history entry cannot be decoded; left out", "deployment", name, "generation", gen, "err", err)
 		})
+		return nil
 	})
 	return out, err
 }
@@ -155,24 +154,15 @@ type RollbackRequest struct {
 }
 
 // Rollback stores a new generation of name with the spec and source of an
-// earlier one (see RollbackRequest), marked as rolled back.
+// earlier one (see RollbackRequest and PlanRollback), marked as rolled
+// back.
 func (s *Store) Rollback(name string, req RollbackRequest) (*Record, error) {
 	return s.next(name, func(tx *bolt.Tx, cur *Record) (*Record, error) {
-		if req.IfGeneration != 0 && cur.Generation != req.IfGeneration {
-			return nil, fmt.Errorf("rollback of %s generation %d: %w (now generation %d)", name, req.IfGeneration, ErrStale, cur.Generation)
-		}
-		target, err := pick(tx.Bucket(bucketHistory).Bucket([]byte(name)), cur, req.To)
+		d, source, ch, err := PlanRollback(cur, kept(tx, name), req)
 		if err != nil {
-			return nil, fmt.Errorf("rollback of %s: %w", name, err)
+			return nil, err
 		}
-		reason := req.Reason
-		if reason == "" {
-			reason = "requested"
-		}
-		return s.put(tx, cur, target.Spec, target.Source, Change{
-			Cause: CauseRollback, By: req.By,
-			RolledBack: &RolledBack{From: cur.Generation, To: target.Generation, Reason: reason, Auto: req.Auto},
-		})
+		return s.put(tx, cur, d, source, ch)
 	})
 }
 
@@ -194,39 +184,6 @@ func (s *Store) next(name string, build func(tx *bolt.Tx, cur *Record) (*Record,
 	return rec, err
 }
 
-// pick finds the generation a rollback of cur goes to in hb (to: see
-// RollbackRequest.To).
-func pick(hb *bolt.Bucket, cur *Record, to int64) (*Generation, error) {
-	if to >= cur.Generation {
-		return nil, fmt.Errorf("%w: %d is not before the current generation (%d)", ErrNoGeneration, to, cur.Generation)
-	}
-	if hb == nil {
-		return nil, ErrNoGeneration
-	}
-	if to > 0 {
-		v := hb.Get(genKey(to))
-		if v == nil {
-			return nil, fmt.Errorf("generation %d: %w", to, ErrNoGeneration)
-		}
-		return decodeGen(v)
-	}
-	hash := cur.Spec.Hash()
-	c := hb.Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		if int64(binary.BigEndian.Uint64(k)) >= cur.Generation {
-			continue
-		}
-		g, err := decodeGen(v)
-		if err != nil {
-			continue
-		}
-		if g.Hash != hash {
-			return g, nil
-		}
-	}
-	return nil, fmt.Errorf("no kept generation runs other replicas than the current one: %w", ErrNoGeneration)
-}
-
 func decodeGen(v []byte) (*Generation, error) {
 	var g Generation
 	if err := json.Unmarshal(v, &g); err != nil {
@@ -239,15 +196,15 @@ func decodeGen(v []byte) (*Generation, error) {
 }
 
 // Restart stores a new generation of name in which service svc's restart
-// counter is one more, so the controller rolls its replicas.
+// counter is one more (see PlanRestart), so the controller rolls its
+// replicas.
 func (s *Store) Restart(name, svc, by string) (*Record, error) {
 	return s.next(name, func(tx *bolt.Tx, cur *Record) (*Record, error) {
-		sv := cur.Spec.Services[svc]
-		if sv == nil {
-			return nil, fmt.Errorf("deployment %q has no service %q: %w", name, svc, ErrNoService)
+		d, source, ch, err := PlanRestart(cur, svc, by)
+		if err != nil {
+			return nil, err
 		}
-		sv.Restart++
-		return s.put(tx, cur, cur.Spec, cur.Source, Change{Cause: CauseRestart, By: by})
+		return s.put(tx, cur, d, source, ch)
 	})
 }
 

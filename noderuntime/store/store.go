@@ -240,26 +240,15 @@ func (s *Store) Put(d *spec.Deployment, source string) (*Record, error) {
 	return s.PutChange(d, source, Change{Cause: CauseDeploy})
 }
 
-// PutChange stores d, bumping its generation, and keeps it in the
-// deployment's history with ch; it returns the stored record. An
+// PutChange stores d, bumping its generation (see Next), and keeps it in
+// the deployment's history with ch; it returns the stored record. An
 // undecodable record of the same name is quarantined, not overwritten.
-// Services of d that were never restarted take the restart counter of the
-// same service in the record they replace, so a deploy of the same file
-// after a restart rolls nothing (a rollback takes its generation's
-// counters as they were).
 func (s *Store) PutChange(d *spec.Deployment, source string, ch Change) (*Record, error) {
 	var rec *Record
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		prev, err := s.current(tx, d.Deployment)
 		if err != nil {
 			return err
-		}
-		if prev != nil && ch.Cause != CauseRollback {
-			for name, svc := range d.Services {
-				if old := prev.Spec.Services[name]; old != nil && svc.Restart == 0 {
-					svc.Restart = old.Restart
-				}
-			}
 		}
 		rec, err = s.put(tx, prev, d, source, ch)
 		return err
@@ -286,16 +275,10 @@ func (s *Store) current(tx *bolt.Tx, name string) (*Record, error) {
 // entry.
 func (s *Store) put(tx *bolt.Tx, prev *Record, d *spec.Deployment, source string, ch Change) (*Record, error) {
 	now := time.Now().UTC()
-	rec := &Record{Name: d.Deployment, CreatedAt: now}
-	if prev != nil {
-		rec.CreatedAt, rec.Generation = prev.CreatedAt, prev.Generation
-	}
 	if err := supersede(tx, d.Deployment, now); err != nil {
 		return nil, err
 	}
-	rec.Spec, rec.Source, rec.UpdatedAt = d, source, now
-	rec.Cause, rec.By, rec.RolledBack = ch.Cause, ch.By, ch.RolledBack
-	rec.Generation++
+	rec := Next(prev, d, source, ch, now)
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
