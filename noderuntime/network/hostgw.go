@@ -4,18 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // routeProto marks the routes HostGW makes (the route's "protocol", as
 // routing daemons mark theirs), so that it lists, changes and removes only
 // its own and never a route someone else made to the same prefix.
-const routeProto = "211"
+const routeProto netlink.RouteProtocol = 211
 
 // ruleComment marks HostGW's firewall rules.
 const ruleComment = "zlayer cluster network"
@@ -65,7 +69,7 @@ func (h *HostGW) Sync(peers []Peer) error {
 	var errs []error
 	for dst, via := range have {
 		if w, ok := want[dst]; !ok || w != via {
-			if err := ipRoute("del", dst.String(), "proto", routeProto); err != nil {
+			if err := delRoute(dst); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -74,7 +78,7 @@ func (h *HostGW) Sync(peers []Peer) error {
 		if have[dst] == via {
 			continue
 		}
-		if err := ipRoute("replace", dst.String(), "via", via.String(), "proto", routeProto); err != nil {
+		if err := setRoute(dst, via); err != nil {
 			errs = append(errs, fmt.Errorf("%w (host-gw needs every node on one link with this one)", err))
 			continue
 		}
@@ -101,7 +105,7 @@ func RemoveHostGW() error {
 		errs = append(errs, err)
 	}
 	for dst := range have {
-		if err := ipRoute("del", dst.String(), "proto", routeProto); err != nil {
+		if err := delRoute(dst); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -185,33 +189,51 @@ func dropRules() error {
 // ownRoutes are the IPv4 routes of the main table with HostGW's mark, by
 // destination, with their next hop.
 func ownRoutes() (map[netip.Prefix]netip.Addr, error) {
-	out, err := exec.Command("ip", "-4", "route", "show", "table", "main", "proto", routeProto).Output()
+	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN, Protocol: routeProto},
+		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 	if err != nil {
 		return nil, fmt.Errorf("host-gw: list routes: %w", err)
 	}
 	have := map[netip.Prefix]netip.Addr{}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || f[1] != "via" {
+	for _, r := range rs {
+		if r.Dst == nil || r.Gw == nil {
 			continue
 		}
-		dst, err := netip.ParsePrefix(f[0])
-		if err != nil {
-			continue
+		ones, _ := r.Dst.Mask.Size()
+		dst, ok1 := netip.AddrFromSlice(r.Dst.IP.To4())
+		via, ok2 := netip.AddrFromSlice(r.Gw.To4())
+		if ok1 && ok2 {
+			have[netip.PrefixFrom(dst, ones)] = via
 		}
-		via, err := netip.ParseAddr(f[2])
-		if err != nil {
-			continue
-		}
-		have[dst] = via
 	}
 	return have, nil
 }
 
-func ipRoute(args ...string) error {
-	out, err := exec.Command("ip", append([]string{"-4", "route"}, args...)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("host-gw: ip route %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+func route(dst netip.Prefix, via netip.Addr) *netlink.Route {
+	r := &netlink.Route{
+		Dst:      &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)},
+		Table:    unix.RT_TABLE_MAIN,
+		Protocol: routeProto,
+		Scope:    netlink.SCOPE_UNIVERSE,
+	}
+	if via.IsValid() {
+		r.Gw = via.AsSlice()
+	}
+	return r
+}
+
+// setRoute adds or replaces the route to dst via via.
+func setRoute(dst netip.Prefix, via netip.Addr) error {
+	if err := netlink.RouteReplace(route(dst, via)); err != nil {
+		return fmt.Errorf("host-gw: route %s via %s: %w", dst, via, err)
+	}
+	return nil
+}
+
+// delRoute removes HostGW's route to dst (one without the mark stays).
+func delRoute(dst netip.Prefix) error {
+	if err := netlink.RouteDel(route(dst, netip.Addr{})); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("host-gw: remove route %s: %w", dst, err)
 	}
 	return nil
 }
