@@ -185,9 +185,12 @@ func TestFirstServerAgentJoinAndPlacement(t *testing.T) {
 	if subs["s1"] != "10.244.0.0/24 via 127.0.0.1" || subs["a1"] != "10.244.1.0/24 via 127.0.0.2" || len(subs) != 2 {
 		t.Fatalf("the work's subnets: %v", subs)
 	}
+	if _, known := agent.Peers(); known {
+		t.Error("peers known before any work was read")
+	}
 	v := agent.peerFeed.Version()
 	agent.notePeers(w.Subnets)
-	if p := agent.Peers(); len(p) != 1 || p[0].Node != "s1" || p[0].Subnet.String() != "10.244.0.0/24" || p[0].Via.String() != "127.0.0.1" {
+	if p, known := agent.Peers(); !known || len(p) != 1 || p[0].Node != "s1" || p[0].Subnet.String() != "10.244.0.0/24" || p[0].Via.String() != "127.0.0.1" {
 		t.Fatalf("the agent's peers: %+v", p)
 	}
 	if agent.peerFeed.Version() == v {

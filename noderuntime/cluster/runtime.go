@@ -113,6 +113,7 @@ type Runtime struct {
 	// read (peerFeed moves on when they change).
 	subnet, cidr netip.Prefix
 	nodePeers    []network.Peer
+	peersKnown   bool
 	peerFeed     changes.Feed
 }
 

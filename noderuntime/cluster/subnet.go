@@ -82,11 +82,12 @@ func (rt *Runtime) Network() *network.ClusterNet {
 	return &network.ClusterNet{CIDR: rt.cidr, Subnet: rt.subnet, Peers: rt.Peers, Changes: &rt.peerFeed}
 }
 
-// Peers are the cluster's other ready nodes with a subnet, as last read.
-func (rt *Runtime) Peers() []network.Peer {
+// Peers are the cluster's other ready nodes with a subnet, as last read;
+// known is false until the node has read its work once.
+func (rt *Runtime) Peers() (peers []network.Peer, known bool) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	return slices.Clone(rt.nodePeers)
+	return slices.Clone(rt.nodePeers), rt.peersKnown
 }
 
 // notePeers takes the node subnets of a work into Peers.
@@ -104,8 +105,8 @@ func (rt *Runtime) notePeers(subnets []apitypes.NodeSubnet) {
 		peers = append(peers, network.Peer{Node: s.Node, Subnet: sub, Via: via})
 	}
 	rt.mu.Lock()
-	same := slices.Equal(peers, rt.nodePeers)
-	rt.nodePeers = peers
+	same := rt.peersKnown && slices.Equal(peers, rt.nodePeers)
+	rt.nodePeers, rt.peersKnown = peers, true
 	rt.mu.Unlock()
 	if !same {
 		rt.peerFeed.Publish()

@@ -15,9 +15,9 @@ import (
 type ClusterNet struct {
 	CIDR   netip.Prefix // the cluster's, e.g. 10.244.0.0/16
 	Subnet netip.Prefix // this node's share of it, e.g. 10.244.3.0/24
-	// Peers are the other ready nodes; Changes moves on when they may have
-	// changed.
-	Peers   func() []Peer
+	// Peers are the other ready nodes, known once the node has read its
+	// work; Changes moves on when they may have changed.
+	Peers   func() (peers []Peer, known bool)
 	Changes changes.Source
 }
 
@@ -56,7 +56,15 @@ func runHostGW(ctx context.Context, h *HostGW, c *ClusterNet, log *slog.Logger) 
 	lastErr := ""
 	for {
 		v := c.Changes.Version()
-		err := h.Sync(c.Peers())
+		var err error
+		if peers, known := c.Peers(); known {
+			err = h.Sync(peers)
+		} else {
+			// Until the node has heard from the cluster (a node restarted
+			// after a crash, cut off), the routes it left stay: they are
+			// the best guess there is.
+			err = h.ensureRules()
+		}
 		wait := time.Duration(0)
 		msg := ""
 		if err != nil {
