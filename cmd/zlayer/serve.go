@@ -69,7 +69,9 @@ func (c *ServeCmd) serve(ctx context.Context, log *slog.Logger, join *JoinCmd) e
 		return err
 	}
 	var clusterPart node.Cluster
+	var clusterNet *network.ClusterNet
 	if member != nil {
+		clusterNet = member.Network()
 		defer member.Close()
 		clusterPart = member
 		if member.Role() == "server" {
@@ -79,7 +81,7 @@ func (c *ServeCmd) serve(ctx context.Context, log *slog.Logger, join *JoinCmd) e
 			debug.SetMemoryLimit(128 << 20)
 		}
 	}
-	nn, err := network.Setup(c.DataDir, conf.Network, conf.Ingress, log.With("component", "network"))
+	nn, err := network.SetupCluster(c.DataDir, conf.Network, conf.Ingress, clusterNet, log.With("component", "network"))
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,21 @@ func Mirror(t testing.TB, s *stack.Stack, b *netns.Net) string {
 // namespace's cleanup, registered earlier, runs after it.
 func StartClusterNode(t testing.TB, s *stack.Stack, ns *netns.NS, args ...string) *Node {
 	t.Helper()
+	return StartClusterNodeConfig(t, s, ns, "", args...)
+}
+
+// BridgeConfig is the node config section that turns bridge networking on
+// for a node in a namespace: the stack's CNI plugins, and a namespace folder
+// of the node's own (the default, /run/zlayer/netns, is the host's).
+func BridgeConfig(s *stack.Stack, ns *netns.NS) string {
+	return fmt.Sprintf("network:\n  default_mode: bridge\n  plugin_dirs: [%s]\n  netns_dir: %s\n",
+		s.ToolsBin, filepath.Join(s.Dir, ns.Name+"-netns"))
+}
+
+// StartClusterNodeConfig is StartClusterNode with config appended to the
+// node config file.
+func StartClusterNodeConfig(t testing.TB, s *stack.Stack, ns *netns.NS, config string, args ...string) *Node {
+	t.Helper()
 	sub := []string{"serve"}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args, nil
@@ -87,6 +102,7 @@ func StartClusterNode(t testing.TB, s *stack.Stack, ns *netns.NS, args ...string
 		Sub:       sub,
 		Mirror:    Mirror(t, s, ns.Net),
 		Args:      args,
+		Config:    config,
 	})
 	return &Node{Node: n, Name: ns.Name, NS: ns}
 }

@@ -103,6 +103,8 @@ type Options struct {
 	// (default the stack's registry on loopback).
 	Mirror string
 	Args   []string // extra flags after the serve flags
+	// Config is appended to the node config (after the registries).
+	Config string
 }
 
 // StartNodeOpts is StartNode placed by o.
@@ -136,7 +138,7 @@ func StartNodeOpts(t testing.TB, s *stack.Stack, o Options) *Node {
 	if err := os.MkdirAll(filepath.Dir(n.logPath), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\n", o.Mirror)
+	cfg := fmt.Sprintf("registries:\n  mirrors:\n    docker.io:\n      endpoint: [\"http://%s\"]\n", o.Mirror) + o.Config
 	if err := os.WriteFile(n.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,16 @@ type Work struct {
 	ReadyElsewhere map[string]int `json:"ready_elsewhere,omitempty"`
 	// Servers are the API URLs of the cluster's servers.
 	Servers []string `json:"servers"`
+	// Subnets are the replica subnets of the ready nodes, with the address
+	// each is reached at (host-gw routes).
+	Subnets []NodeSubnet `json:"subnets,omitempty"`
+}
+
+// NodeSubnet is a node's replica subnet and its advertise address.
+type NodeSubnet struct {
+	Node    string `json:"node"`
+	Subnet  string `json:"subnet"`
+	Address string `json:"address"`
 }
 
 // ReplicaRef names one replica index of a service.

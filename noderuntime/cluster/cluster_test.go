@@ -172,6 +172,38 @@ func TestFirstServerAgentJoinAndPlacement(t *testing.T) {
 	if len(w.Deployments) != 1 || len(w.Assignments) != 4 || len(w.Servers) != 1 {
 		t.Fatalf("the agent's work: %+v", w)
 	}
+	// Each node has its own /24 of the default cluster CIDR; the work
+	// lists both (the agent's claimed at its join, put into its record at
+	// its first report), and the agent's peers are the server alone.
+	if srv.subnet.String() != "10.244.0.0/24" || agent.subnet.String() != "10.244.1.0/24" {
+		t.Fatalf("subnets: server %s, agent %s", srv.subnet, agent.subnet)
+	}
+	subs := map[string]string{}
+	for _, s := range w.Subnets {
+		subs[s.Node] = s.Subnet + " via " + s.Address
+	}
+	if subs["s1"] != "10.244.0.0/24 via 127.0.0.1" || subs["a1"] != "10.244.1.0/24 via 127.0.0.2" || len(subs) != 2 {
+		t.Fatalf("the work's subnets: %v", subs)
+	}
+	if _, known := agent.Peers(); known {
+		t.Error("peers known before any work was read")
+	}
+	v := agent.peerFeed.Version()
+	agent.notePeers(w.Subnets)
+	if p, known := agent.Peers(); !known || len(p) != 1 || p[0].Node != "s1" || p[0].Subnet.String() != "10.244.0.0/24" || p[0].Via.String() != "127.0.0.1" {
+		t.Fatalf("the agent's peers: %+v", p)
+	}
+	if agent.peerFeed.Version() == v {
+		t.Error("new peers published no change")
+	}
+	v = agent.peerFeed.Version()
+	agent.notePeers(w.Subnets)
+	if agent.peerFeed.Version() != v {
+		t.Error("the same peers published a change")
+	}
+	if cn := agent.Network(); cn == nil || cn.Subnet != agent.subnet || cn.CIDR.String() != DefaultClusterCIDR {
+		t.Fatalf("the agent's cluster network: %+v", cn)
+	}
 	if _, err := agent.place.update(w.Assignments, w.ReadyElsewhere); err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +225,8 @@ func TestFirstServerAgentJoinAndPlacement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Name() != "a1" || again.cfg.Labels["disk"] != "ssd" {
-		t.Errorf("restarted agent: name %s labels %v", again.Name(), again.cfg.Labels)
+	if again.Name() != "a1" || again.cfg.Labels["disk"] != "ssd" || again.subnet != agent.subnet {
+		t.Errorf("restarted agent: name %s labels %v subnet %s", again.Name(), again.cfg.Labels, again.subnet)
 	}
 	var id *clusterjoin.Identity
 	if id, err = clusterjoin.LoadIdentity(filepath.Join(agent.cfg.DataDir, "cluster")); err != nil || id.CAKey != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"runtime"
 	"sort"
 	"time"
@@ -167,6 +168,9 @@ func (rt *Runtime) registerAndKeepAlive(ctx context.Context) error {
 	for {
 		rec := nodeRecord(rt.selfInfo())
 		rec.PeerURL = rt.memberConfig(nil).PeerURL()
+		if rt.subnet.IsValid() {
+			rec.Subnet = rt.subnet.String()
+		}
 		err := rt.state.PutNode(ctx, rec)
 		var live *clusterstate.Liveness
 		if err == nil {
@@ -335,6 +339,9 @@ func (rt *Runtime) work(ctx context.Context, node string) (*apitypes.Work, error
 		}
 	}
 	sort.Strings(w.Servers)
+	if w.Subnets, err = rt.subnetsOf(ctx, nodes); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -356,6 +363,7 @@ func (rt *Runtime) apply(w *apitypes.Work) error {
 	if err != nil {
 		return err
 	}
+	rt.notePeers(w.Subnets)
 	if len(w.Servers) > 0 {
 		rt.mu.Lock()
 		rt.servers = w.Servers
@@ -451,11 +459,22 @@ func (rt *Runtime) serveReport(ctx context.Context, rep apitypes.Report) error {
 func (rt *Runtime) registerIfChanged(ctx context.Context, info apitypes.NodeInfo) error {
 	cur, err := rt.state.Node(ctx, info.Name)
 	if err == nil && cur.Role == info.Role && cur.Address == info.Address && cur.API == info.API &&
-		maps.Equal(cur.Labels, info.Labels) && cur.Version == info.Version && cur.CPUs == info.CPUs {
+		maps.Equal(cur.Labels, info.Labels) && cur.Version == info.Version && cur.CPUs == info.CPUs && cur.Subnet != "" {
 		return nil
 	}
 	if err != nil && !errors.Is(err, clusterstate.ErrNodeNotFound) {
 		return err
 	}
-	return rt.state.PutNode(ctx, nodeRecord(info))
+	if err := rt.state.PutNode(ctx, nodeRecord(info)); err != nil {
+		return err
+	}
+	// The subnet was claimed at the join, before the node had a record:
+	// claiming it again (it is the node's already) writes it into the
+	// record, where the other nodes' routes read it.
+	cidr, err := netip.ParsePrefix(rt.cfg.ClusterCIDR)
+	if err != nil {
+		return err
+	}
+	_, err = rt.state.AllocateSubnet(ctx, info.Name, cidr, DefaultSubnetBits)
+	return err
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
 	"github.com/zlayer/zlayer/noderuntime/etcdmember"
 	"github.com/zlayer/zlayer/noderuntime/jointoken"
+	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
@@ -107,6 +108,13 @@ type Runtime struct {
 	st      *store.Store
 	// lastSync is when the node last read its work.
 	lastSync time.Time
+
+	// The node's share of the cluster CIDR, and the other nodes' as last
+	// read (peerFeed moves on when they change).
+	subnet, cidr netip.Prefix
+	nodePeers    []network.Peer
+	peersKnown   bool
+	peerFeed     changes.Feed
 }
 
 // IsMember reports whether dataDir holds a cluster identity: `zlayer
@@ -194,6 +202,7 @@ func Prepare(ctx context.Context, cfg Config) (*Runtime, error) {
 		pending: map[string]string{}}
 	id, err := clusterjoin.LoadIdentity(rt.dir)
 	var join *etcdmember.Join
+	var joinedSubnet string
 	switch {
 	case err == nil:
 		if cfg.JoinToken != "" || cfg.Init {
@@ -208,7 +217,7 @@ func Prepare(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		rt.fresh = true
 	case cfg.JoinAPI != "":
-		if id, join, err = rt.join(ctx); err != nil {
+		if id, join, joinedSubnet, err = rt.join(ctx); err != nil {
 			return nil, err
 		}
 	default:
@@ -242,6 +251,10 @@ func Prepare(ctx context.Context, cfg Config) (*Runtime, error) {
 		if err := rt.startServer(ctx, join); err != nil {
 			return nil, err
 		}
+	}
+	if err := rt.loadSubnet(ctx, joinedSubnet); err != nil {
+		rt.Close()
+		return nil, err
 	}
 	return rt, nil
 }
@@ -281,7 +294,7 @@ func (rt *Runtime) initIdentity() (*clusterjoin.Identity, error) {
 
 // join runs the handshake with the server at JoinAPI and keeps the
 // identity it gives.
-func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember.Join, error) {
+func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember.Join, string, error) {
 	role := jointoken.RoleAgent
 	if rt.cfg.Server {
 		role = jointoken.RoleServer
@@ -295,7 +308,7 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 	res, err := clusterjoin.Join(jctx, rt.cfg.JoinAPI, rt.cfg.JoinToken, req)
 	if err != nil {
 		// Join's errors name the server and say what was refused.
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	id := &res.Identity
 	if len(res.Admission.Servers) > 0 {
@@ -304,21 +317,29 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 	if role == jointoken.RoleServer {
 		admin, read := res.Admission.Secrets[SecretAdminToken], res.Admission.Secrets[SecretReadToken]
 		if admin == "" || read == "" || rt.cfg.WriteTokens == nil {
-			return nil, nil, errors.New("join: the server sent no API tokens for a server node")
+			return nil, nil, "", errors.New("join: the server sent no API tokens for a server node")
 		}
 		if err := rt.cfg.WriteTokens(admin, read); err != nil {
-			return nil, nil, fmt.Errorf("join: storing the cluster's API tokens: %w", err)
+			return nil, nil, "", fmt.Errorf("join: storing the cluster's API tokens: %w", err)
 		}
 		rt.cfg.AdminToken, rt.cfg.ReadToken = admin, read
 		if err := saveJSON(filepath.Join(rt.dir, "etcd-join.json"), res.Admission.Etcd); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
+		}
+	}
+	if res.Admission.Subnet != "" {
+		// Saved ahead of the identity: a node with an identity has its
+		// subnet.
+		f := subnetFile{Subnet: res.Admission.Subnet, ClusterCIDR: rt.cfg.ClusterCIDR}
+		if err := saveJSON(rt.subnetPath(), f); err != nil {
+			return nil, nil, "", err
 		}
 	}
 	if err := id.Save(rt.dir); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	rt.log.Info("joined the cluster", "name", id.Name, "role", id.Role, "via", rt.cfg.JoinAPI)
-	return id, res.Admission.Etcd, nil
+	return id, res.Admission.Etcd, res.Admission.Subnet, nil
 }
 
 // Secrets a server joiner is given.

@@ -110,6 +110,10 @@ type Node struct {
 	// DefaultMode is what specs without network_mode get on this node.
 	DefaultMode spec.NetworkMode
 
+	// Set in a cluster with bridge networking on.
+	cluster *ClusterNet
+	hostGW  *HostGW
+
 	lastErr string
 }
 

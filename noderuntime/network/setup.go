@@ -18,6 +18,14 @@ import (
 // plugins are missing, so the node still runs host-network replicas), the
 // ingress, and the default mode for specs that do not say.
 func Setup(dataDir string, nw NetworkSection, ing IngressSection, log *slog.Logger) (*Node, error) {
+	return SetupCluster(dataDir, nw, ing, nil, log)
+}
+
+// SetupCluster is Setup for a node of a cluster (cn nil: a single node):
+// the bridge takes the node's cluster subnet (a subnet in the config must
+// be the same, or the node refuses to start), and host-gw routes lead to
+// the other nodes' subnets while the node runs.
+func SetupCluster(dataDir string, nw NetworkSection, ing IngressSection, cn *ClusterNet, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -27,11 +35,17 @@ func Setup(dataDir string, nw NetworkSection, ing IngressSection, log *slog.Logg
 	} else {
 		bc := nw.Config
 		bc.DataDir = dataDir
+		asked := bc.Subnet != ""
+		if cn != nil {
+			if err := cn.check(&bc); err != nil {
+				return nil, err
+			}
+		}
 		br, err := NewBridge(bc)
 		if err != nil {
 			// A config that asks for something specific must work; the
 			// defaults may simply not apply to this machine.
-			if bc.Subnet != "" || bc.Bridge != "" || len(bc.PluginDirs) > 0 || nw.DefaultMode == ModeBridge {
+			if asked || bc.Bridge != "" || len(bc.PluginDirs) > 0 || nw.DefaultMode == ModeBridge {
 				return nil, err
 			}
 			log.Warn("bridge networking unavailable; replicas share the node's network", "reason", err)
@@ -42,6 +56,11 @@ func Setup(dataDir string, nw NetworkSection, ing IngressSection, log *slog.Logg
 				n.DefaultMode = ModeHost
 			}
 			log.Info("bridge networking", "bridge", br.cfg.Bridge, "subnet", br.cfg.Subnet, "gateway", br.Gateway().String(), "default_mode", n.DefaultMode)
+			if cn != nil {
+				n.cluster = cn
+				n.hostGW = &HostGW{CIDR: cn.CIDR, Subnet: cn.Subnet, Log: log}
+				log.Info("cluster network: host-gw routes to the other nodes", "cluster_cidr", cn.CIDR.String())
+			}
 		}
 	}
 	if !ing.Disabled {
@@ -132,6 +151,15 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 		if err := n.Bridge.Prune(ctx, func(id string) bool { return live[id] }); err != nil {
 			n.Log.Warn("release networks of vanished replicas", "err", err)
 		}
+	}
+	if n.hostGW != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runHostGW(ctx, n.hostGW, n.cluster, n.Log)
+		}()
+		// The routes are removed before the node's process ends.
+		defer func() { <-done }()
 	}
 	var last []View
 	n.Run(ctx, ctrl.Changes(), DefaultResync, func() []View {

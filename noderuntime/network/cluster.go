@@ -1,0 +1,92 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/zlayer/zlayer/noderuntime/changes"
+)
+
+// ClusterNet is the node's place in its cluster's network: what
+// noderuntime/cluster knows and the node's network follows.
+type ClusterNet struct {
+	CIDR   netip.Prefix // the cluster's, e.g. 10.244.0.0/16
+	Subnet netip.Prefix // this node's share of it, e.g. 10.244.3.0/24
+	// Peers are the other ready nodes, known once the node has read its
+	// work; Changes moves on when they may have changed.
+	Peers   func() (peers []Peer, known bool)
+	Changes changes.Source
+}
+
+// check is the node config's say against the cluster's: a subnet set in
+// the config must be the one the cluster gave the node.
+func (c *ClusterNet) check(cfg *Config) error {
+	if !c.Subnet.IsValid() || !c.CIDR.IsValid() {
+		return fmt.Errorf("network: the cluster gave this node no subnet (cluster CIDR %s)", c.CIDR)
+	}
+	if !c.CIDR.Contains(c.Subnet.Addr()) || c.Subnet.Bits() < c.CIDR.Bits() {
+		return fmt.Errorf("network: this node's cluster subnet %s is not inside the cluster CIDR %s", c.Subnet, c.CIDR)
+	}
+	if cfg.Subnet != "" {
+		p, err := netip.ParsePrefix(cfg.Subnet)
+		if err != nil || p.Masked() != c.Subnet.Masked() {
+			return fmt.Errorf("network: the node config's subnet %s is not this node's cluster subnet %s: in a cluster the bridge takes the subnet the cluster gave the node (remove subnet from the config's network section, or set it to %s)",
+				cfg.Subnet, c.Subnet, c.Subnet)
+		}
+	}
+	cfg.Subnet = c.Subnet.Masked().String()
+	return nil
+}
+
+// routeRetry is how soon routes that could not all be set are tried again.
+const routeRetry = 2 * time.Second
+
+// runHostGW keeps the routes to the cluster's other nodes until ctx ends,
+// then removes them and the rules: a stopped node leaves nothing behind
+// (a restarted one puts them back on its first sync).
+func runHostGW(ctx context.Context, h *HostGW, c *ClusterNet, log *slog.Logger) {
+	defer func() {
+		if err := h.Remove(); err != nil {
+			log.Warn("host-gw: removing the cluster routes", "err", err)
+		}
+	}()
+	lastErr := ""
+	for {
+		v := c.Changes.Version()
+		var err error
+		if peers, known := c.Peers(); known {
+			err = h.Sync(peers)
+		} else {
+			// Until the node has heard from the cluster (a node restarted
+			// after a crash, cut off), the routes it left stay: they are
+			// the best guess there is.
+			err = h.ensureRules()
+		}
+		wait := time.Duration(0)
+		msg := ""
+		if err != nil {
+			msg, wait = err.Error(), routeRetry
+		}
+		if msg != lastErr {
+			if err != nil {
+				log.Warn("host-gw: cluster routes", "err", err)
+			} else if lastErr != "" {
+				log.Info("host-gw: cluster routes set")
+			}
+			lastErr = msg
+		}
+		var retry <-chan time.Time
+		if wait > 0 {
+			retry = time.After(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Changes.After(v):
+		case <-retry:
+		}
+	}
+}
