@@ -144,7 +144,7 @@ func (h *HostGW) ensureRules() error {
 	for _, r := range h.rules() {
 		if !h.rulesSet || exec.Command(ipt, append([]string{"-w", "-t", r[0], "-C", r[1]}, r[2:]...)...).Run() != nil {
 			if out, err := exec.Command(ipt, append([]string{"-w", "-t", r[0], "-I", r[1], "1"}, r[2:]...)...).CombinedOutput(); err != nil {
-				return fmt.Errorf("host-gw: iptables -t %s -I %s %s: %v: %s", r[0], r[1], strings.Join(r[2:], " "), err, strings.TrimSpace(string(out)))
+				return fmt.Errorf("host-gw: iptables -t %s -I %s %s: %w: %s", r[0], r[1], strings.Join(r[2:], " "), err, strings.TrimSpace(string(out)))
 			}
 		}
 	}
@@ -179,7 +179,7 @@ func dropRules() error {
 		slices.Sort(nums)
 		for _, n := range slices.Backward(nums) {
 			if out, err := exec.Command(ipt, "-w", "-t", tc[0], "-D", tc[1], strconv.Itoa(n)).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("host-gw: delete %s %s rule %d: %v: %s", tc[0], tc[1], n, err, strings.TrimSpace(string(out))))
+				errs = append(errs, fmt.Errorf("host-gw: delete %s %s rule %d: %w: %s", tc[0], tc[1], n, err, strings.TrimSpace(string(out))))
 			}
 		}
 	}
