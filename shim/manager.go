@@ -280,19 +280,23 @@ func listen(ctx context.Context, root, containerdAddr, key string, debug bool) (
 	if err != nil {
 		return nil, err
 	}
-	ul, err := cshim.NewSocket(addr)
-	if err != nil {
-		if !cshim.SocketEaddrinuse(err) {
+	// Two starts of one group's shim (replicas created together after a
+	// restart) can both find the dead shim's socket: one removes it and
+	// binds, the other then finds it gone or taken by the live new shim.
+	var ul *net.UnixListener
+	for attempt := 0; ; attempt++ {
+		ul, err = cshim.NewSocket(addr)
+		if err == nil {
+			break
+		}
+		if !cshim.SocketEaddrinuse(err) || attempt == 3 {
 			return nil, fmt.Errorf("create shim socket: %w", err)
 		}
 		if !debug && cshim.CanConnect(addr) {
 			return &listener{addr: addr}, errdefs.ErrAlreadyExists
 		}
-		if err := cshim.RemoveSocket(addr); err != nil {
+		if err := cshim.RemoveSocket(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove stale shim socket: %w", err)
-		}
-		if ul, err = cshim.NewSocket(addr); err != nil {
-			return nil, fmt.Errorf("create shim socket: %w", err)
 		}
 	}
 	l := &listener{addr: addr, l: ul}

@@ -307,6 +307,11 @@ func (n *Node) cleanup() {
 		stack.RemoveContainers(n.containerdSocket())
 		_ = syscall.Kill(ctdPID, syscall.SIGTERM)
 	}
+	if n.cmd != nil && !alive(n) {
+		// The secrets tmpfs outlives a killed serve on purpose (its
+		// replicas keep running and read their files); none will now.
+		_ = syscall.Unmount(filepath.Join(n.Dir, "secrets-run"), syscall.MNT_DETACH)
+	}
 	n.Stop()
 	// serve stops its containerd child; the shims go with their containers.
 	deadline := time.Now().Add(15 * time.Second)

@@ -682,6 +682,10 @@ func (c *Controller) ExecWith(ctx context.Context, id string, cmd []string, eio 
 	for {
 		select {
 		case st := <-ch:
+			if ctx.Err() != nil {
+				// The wait ended with the session, not with the process.
+				return -1, killExec(ctx, proc)
+			}
 			code, _, err := st.Result()
 			if io := proc.IO(); io != nil {
 				io.Wait()
@@ -696,16 +700,27 @@ func (c *Controller) ExecWith(ctx context.Context, id string, cmd []string, eio 
 				c.o.Log.Debug("exec resize", "id", id, "exec", execID, "err", err)
 			}
 		case <-ctx.Done():
-			// Delete refuses a live process: wait for the kill to land so
-			// that the deferred Delete leaves nothing behind.
-			_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
-			select {
-			case <-ch:
-			case <-time.After(10 * time.Second):
-			}
-			return -1, ctx.Err()
+			return -1, killExec(ctx, proc)
 		}
 	}
+}
+
+// killExec kills an exec whose session ended (ctx) and waits for the kill
+// to land, so that the deferred Delete, which refuses a live process,
+// leaves nothing behind. The wait is a new one: the session's ended with
+// its context, whichever of the two was seen first.
+func killExec(ctx context.Context, proc containerd.Process) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	exited, err := proc.Wait(wctx)
+	_ = proc.Kill(wctx, syscall.SIGKILL)
+	if err == nil {
+		select {
+		case <-exited:
+		case <-wctx.Done():
+		}
+	}
+	return ctx.Err()
 }
 
 func signalNumber(v any) int {
