@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
+	"github.com/zlayer/zlayer/noderuntime/etcdmember"
 )
 
 // TokenCmd manages join tokens.
@@ -324,7 +324,7 @@ func (c *SnapshotRestoreCmd) Run(ctx context.Context) error {
 		}
 		fmt.Printf("moved the old etcd data to %s\n", aside)
 	}
-	peer := "https://" + net.JoinHostPort(id.Advertise, strconv.Itoa(c.PeerPort))
+	peer := etcdmember.Config{AdvertiseIP: net.ParseIP(id.Advertise), PeerPort: c.PeerPort}.PeerURL()
 	if err := clusterstate.Restore(c.File, data, id.Name, peer); err != nil {
 		return err
 	}

@@ -68,8 +68,18 @@ func (s *Server) replicas(r *http.Request) []reconcile.ReplicaStatus {
 
 // status reports rec against the replicas r is about.
 func (s *Server) status(r *http.Request, rec *store.Record) apitypes.DeploymentStatus {
+	return s.statuses(r, []*store.Record{rec})[0]
+}
+
+// statuses reports recs against the replicas r is about, read once for
+// all of them (in a cluster, one read of every node's reports).
+func (s *Server) statuses(r *http.Request, recs []*store.Record) []apitypes.DeploymentStatus {
+	out := make([]apitypes.DeploymentStatus, 0, len(recs))
 	if s.Cluster == nil || s.Cluster.Local(r) {
-		return wireDeployment(s.Controller.Status(rec))
+		for _, rec := range recs {
+			out = append(out, wireDeployment(s.Controller.Status(rec)))
+		}
+		return out
 	}
 	msg := func(dep, svc string) string {
 		if m := s.Cluster.Message(dep, svc); m != "" {
@@ -77,12 +87,12 @@ func (s *Server) status(r *http.Request, rec *store.Record) apitypes.DeploymentS
 		}
 		return s.Controller.ServiceMessage(dep, svc)
 	}
-	return wireDeployment(reconcile.Summarize(rec, s.replicas(r), msg))
+	reps := s.replicas(r)
+	for _, rec := range recs {
+		out = append(out, wireDeployment(reconcile.Summarize(rec, reps, msg)))
+	}
+	return out
 }
-
-// WriteJSON answers v as the API does (indented JSON), for the handlers
-// cluster mode adds.
-func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
 
 // WriteError answers an apitypes.Error as the API does.
 func WriteError(w http.ResponseWriter, code int, c, msg string) { writeErr(w, code, c, msg) }

@@ -336,11 +336,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
-	out := []apitypes.DeploymentStatus{}
-	for _, rec := range recs {
-		out = append(out, s.status(r, rec))
-	}
-	writeJSON(w, 200, out)
+	writeJSON(w, 200, s.statuses(r, recs))
 }
 
 func (s *Server) record(w http.ResponseWriter, r *http.Request, name string) *store.Record {

@@ -226,9 +226,6 @@ func (rt *Runtime) proxy(target *url.URL, local bool, onErr func(error)) *httput
 		},
 		Transport:     rt.peers.tr,
 		FlushInterval: -1,
-		ModifyResponse: func(*http.Response) error {
-			return nil
-		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if onErr != nil {
 				onErr(err)

@@ -383,7 +383,7 @@ func (rt *Runtime) reportLoop(ctx context.Context) error {
 	tick := time.NewTicker(reportEvery)
 	defer tick.Stop()
 	var last []byte
-	lastAt := time.Time{}
+	var lastAt time.Time
 	for {
 		v := src.Version()
 		rs := rt.localReplicas()

@@ -49,7 +49,7 @@ func (rt *Runtime) nodes(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, 503, "unavailable", err.Error())
 		return
 	}
-	api.WriteJSON(w, 200, list)
+	apitypes.WriteJSON(w, 200, list)
 }
 
 func (rt *Runtime) nodeList(ctx context.Context) (*apitypes.NodeList, error) {
@@ -174,7 +174,7 @@ func (rt *Runtime) nodeAction(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, 503, "unavailable", err.Error())
 		return
 	}
-	api.WriteJSON(w, 200, list)
+	apitypes.WriteJSON(w, 200, list)
 }
 
 func (rt *Runtime) tokens() jointoken.Store { return rt.auth.Tokens }
@@ -223,7 +223,7 @@ func (rt *Runtime) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.log.Info("join token created", "id", tok.ID, "role", tok.Role, "ttl", req.TTL)
-	api.WriteJSON(w, 201, tok)
+	apitypes.WriteJSON(w, 201, tok)
 }
 
 func (rt *Runtime) tokenList(w http.ResponseWriter, r *http.Request) {
@@ -236,7 +236,7 @@ func (rt *Runtime) tokenList(w http.ResponseWriter, r *http.Request) {
 	for _, i := range infos {
 		out = append(out, apitypes.Token{ID: i.ID, Role: string(i.Role), CreatedAt: i.Created, ExpiresAt: i.Expires, RevokedAt: i.Revoked})
 	}
-	api.WriteJSON(w, 200, out)
+	apitypes.WriteJSON(w, 200, out)
 }
 
 func (rt *Runtime) tokenRevoke(w http.ResponseWriter, r *http.Request) {
@@ -251,7 +251,7 @@ func (rt *Runtime) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.log.Info("join token revoked", "id", id)
-	api.WriteJSON(w, 200, map[string]string{"revoked": id})
+	apitypes.WriteJSON(w, 200, map[string]string{"revoked": id})
 }
 
 // snapshot streams etcd's own snapshot of the cluster's state.
@@ -307,7 +307,7 @@ func (rt *Runtime) agentWorkHandler(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, 503, "unavailable", err.Error())
 		return
 	}
-	api.WriteJSON(w, 200, work)
+	apitypes.WriteJSON(w, 200, work)
 }
 
 func (rt *Runtime) agentReportHandler(w http.ResponseWriter, r *http.Request) {
