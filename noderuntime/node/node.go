@@ -82,6 +82,9 @@ type Config struct {
 type Cluster interface {
 	api.Cluster
 	Placement() reconcile.Placement
+	// SecretSource gives the values of the secrets of the node's replicas
+	// (kept by the cluster, not by the node).
+	SecretSource() reconcile.SecretSource
 	ServingTLS(base *tls.Config) *tls.Config
 	Changes() changes.Source
 	Run(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error
@@ -232,8 +235,12 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		defer release()
 	}
+	var secSource reconcile.SecretSource = secStore
+	if cfg.Cluster != nil {
+		secSource = cfg.Cluster.SecretSource()
+	}
 	ctrl = reconcile.New(reconcile.Options{
-		Secrets: secStore, SecretsDir: secDir,
+		Secrets: secSource, SecretsDir: secDir,
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
