@@ -260,4 +260,3 @@ func secretList(t *testing.T, via *Node) []apitypes.SecretInfo {
 	}
 	return l
 }
-
