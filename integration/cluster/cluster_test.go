@@ -114,13 +114,19 @@ var clusterSteps = []scenario.Step[*clusterFx]{
 // each in its own network namespace with its own data dir, containerd and
 // containerd namespace.
 func TestCluster(t *testing.T) {
+	scenario.Run(t, newClusterFx(t, "cl", "s1", "s2", "s3", "a1"), clusterSteps)
+}
+
+// newClusterFx is a stack and a bridge with a namespace for each of
+// names, where a story starts its nodes.
+func newClusterFx(t *testing.T, bridge string, names ...string) *clusterFx {
 	s := stack.Start(t, stack.Options{})
-	b := netns.Bridge(t, "cl", "")
+	b := netns.Bridge(t, bridge, "")
 	fx := &clusterFx{t: t, s: s, b: b, ns: map[string]*netns.NS{}, nodes: map[string]*Node{}}
-	for _, n := range []string{"s1", "s2", "s3", "a1"} {
+	for _, n := range names {
 		fx.ns[n] = netns.Namespace(t, b, n)
 	}
-	scenario.Run(t, fx, clusterSteps)
+	return fx
 }
 
 // testInitServer makes a node that ran on its own, with a deployment, the

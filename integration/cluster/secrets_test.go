@@ -3,19 +3,15 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/zlayer/zlayer/integration/netns"
 	"github.com/zlayer/zlayer/integration/scenario"
-	"github.com/zlayer/zlayer/integration/stack"
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
-	"github.com/zlayer/zlayer/noderuntime/secrets"
 )
 
 // The values are long and odd so that finding one anywhere is no accident.
@@ -55,13 +51,7 @@ var clusterSecretSteps = []scenario.Step[*clusterFx]{
 // TestClusterSecrets: secrets kept by a cluster (a server and an agent,
 // each in its own network namespace) and used by a replica on the agent.
 func TestClusterSecrets(t *testing.T) {
-	s := stack.Start(t, stack.Options{})
-	b := netns.Bridge(t, "cs", "")
-	fx := &clusterFx{t: t, s: s, b: b, ns: map[string]*netns.NS{}, nodes: map[string]*Node{}}
-	for _, n := range []string{"s1", "a1"} {
-		fx.ns[n] = netns.Namespace(t, b, n)
-	}
-	scenario.Run(t, fx, clusterSecretSteps)
+	scenario.Run(t, newClusterFx(t, "cs", "s1", "a1"), clusterSecretSteps)
 }
 
 func testSecretMovesIn(t *testing.T, fx *clusterFx) {
@@ -179,40 +169,12 @@ func testClusterSecretNowhere(t *testing.T, fx *clusterFx) {
 		t.Error("the snapshot has no sealed record of tls-key: it was not where the secrets are")
 	}
 	// On disk: etcd's data and WAL, the nodes' stores and identities
-	// hold neither value. The container's OCI spec carries the env value
-	// to its process (containerd's metadata, the bundle's config.json,
-	// runc's state.json), as on a single node; the file value is only on
-	// the agent's secrets tmpfs.
+	// hold neither value; the agent's containers (their rootfs and the
+	// OCI spec copies that carry the env value) were looked at.
 	for _, n := range []*Node{s1, a1} {
-		runDir := filepath.Join(n.Dir, secrets.RunDirName)
-		checked := 0
-		filepath.WalkDir(n.Dir, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			if e.IsDir() && p == runDir {
-				return fs.SkipDir
-			}
-			if !e.Type().IsRegular() {
-				return nil
-			}
-			b, _ := os.ReadFile(p)
-			checked++
-			rel, _ := filepath.Rel(n.Dir, p)
-			switch filepath.Base(p) {
-			case "meta.db", "config.json", "state.json":
-				if bytes.Contains(b, values[0]) {
-					t.Errorf("%s: %s holds the file value", n.Name, rel)
-				}
-				return nil
-			}
-			if holds(b) {
-				t.Errorf("%s: %s holds a value", n.Name, rel)
-			}
-			return nil
-		})
-		if checked < 10 {
-			t.Errorf("%s: the walk checked %d files", n.Name, checked)
+		seen := n.SecretValuesOnDisk(t, clusterFileValue, clusterEnvValue)
+		if seen.Checked < 10 || n == a1 && (seen.Snapshots == 0 || seen.SpecCopies == 0) {
+			t.Errorf("%s: the walk checked %d files, %d in snapshots, found %d copies of the OCI spec", n.Name, seen.Checked, seen.Snapshots, seen.SpecCopies)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,10 +29,7 @@ func TestSecretsKeyAndDelivery(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.Default()
-	}
+	log := testLog()
 
 	// The node it was kept a secret.
 	dir := t.TempDir()
@@ -44,14 +40,7 @@ func TestSecretsKeyAndDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Prepare(ctx, Config{
-		DataDir: dir, Init: true, NodeName: "s1", Advertise: "127.0.0.1", APIPort: freePort(t),
-		EtcdClientPort: freePort(t), EtcdPeerPort: freePort(t), Log: log, AdminToken: "admin", ReadToken: "read",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := firstServer(ctx, t, dir, log)
 	keyPath := filepath.Join(dir, "cluster", secretsKeyFile)
 	if st, err := os.Stat(keyPath); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("the cluster's secrets key: %v %v, want mode 0600", st, err)

@@ -150,11 +150,7 @@ func (x *Secrets) Versions() (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]int64, len(l))
-	for _, i := range l {
-		out[i.Name] = i.Version
-	}
-	return out, nil
+	return secrets.VersionsOf(l), nil
 }
 
 // Delete removes name; secrets.ErrNotFound when there is none.

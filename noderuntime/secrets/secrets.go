@@ -197,11 +197,16 @@ func (s *Store) Versions() (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return VersionsOf(l), nil
+}
+
+// VersionsOf maps the name of every secret of l to its version.
+func VersionsOf(l []Info) map[string]int64 {
 	out := make(map[string]int64, len(l))
 	for _, i := range l {
 		out[i.Name] = i.Version
 	}
-	return out, nil
+	return out
 }
 
 // List is every secret, by name, without values.
