@@ -497,23 +497,31 @@ func containersRunning(t *testing.T, fx *clusterFx) int {
 	t.Helper()
 	n := 0
 	for _, node := range fx.nodes {
-		c, err := containerd.New(node.ContainerdSocket(), containerd.WithTimeout(2*time.Second))
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), node.Node.NS), 5*time.Second)
-		cs, _ := c.Containers(ctx)
-		for _, ctr := range cs {
-			if task, err := ctr.Task(ctx, nil); err == nil {
-				if st, err := task.Status(ctx); err == nil && st.Status == containerd.Running {
-					n++
-				}
-			}
-		}
-		cancel()
-		c.Close()
+		n += len(runningTasks(node))
 	}
 	return n
+}
+
+// runningTasks are the PIDs of the running tasks in n's own containerd
+// namespace, by container id (none when its containerd does not answer).
+func runningTasks(n *Node) map[string]uint32 {
+	out := map[string]uint32{}
+	c, err := containerd.New(n.ContainerdSocket(), containerd.WithTimeout(2*time.Second))
+	if err != nil {
+		return out
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), n.Node.NS), 5*time.Second)
+	defer cancel()
+	cs, _ := c.Containers(ctx)
+	for _, ctr := range cs {
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			if st, err := task.Status(ctx); err == nil && st.Status == containerd.Running {
+				out[ctr.ID()] = task.Pid()
+			}
+		}
+	}
+	return out
 }
 
 func testLeaderLoss(t *testing.T, fx *clusterFx) {

@@ -3,9 +3,11 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +47,7 @@ var clusterSecretSteps = []scenario.Step[*clusterFx]{
 	step("the replica on the agent sees the file and the env", testClusterSecretReplicaSees),
 	step("the values are in no etcd key, snapshot, log or listing", testClusterSecretNowhere),
 	step("a new value rolls the replica on the agent", testClusterSecretRotate),
+	step("cut off from the servers, the agent restarts its replica with its files", testClusterSecretCutOff),
 	step("rm refused while used, done once not", testClusterSecretRm),
 }
 
@@ -196,6 +199,38 @@ func testClusterSecretRotate(t *testing.T, fx *clusterFx) {
 	})
 	if i := secretList(t, s1); len(i) != 2 || i[1].Name != "tls-key" || i[1].Version != 2 {
 		t.Errorf("after the new value: %+v", i)
+	}
+}
+
+// testClusterSecretCutOff: the agent keeps nothing of the values but the
+// tmpfs files of its replicas, which a replica restarted while no server
+// answers finds again.
+func testClusterSecretCutOff(t *testing.T, fx *clusterFx) {
+	a1 := fx.nodes["a1"]
+	rows := running(ps(t, fx.nodes["s1"]), "sec")
+	if len(rows) != 1 || rows[0].PID == 0 {
+		t.Fatalf("sec: %+v", rows)
+	}
+	a1.NS.LinkDown()
+	defer func() {
+		a1.NS.LinkUp()
+		waitReady(t, fx, "a1")
+	}()
+	if err := syscall.Kill(rows[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	waitFor(t, "the replica restarted on a1 while cut off", 60*time.Second, func() bool {
+		pid := runningTasks(a1)[rows[0].ID]
+		if pid == 0 || int(pid) == rows[0].PID {
+			return false
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/run/secrets/tls-key", pid))
+		got = string(b)
+		return err == nil
+	})
+	if got != clusterNewValue {
+		t.Errorf("the restarted replica reads %q", got)
 	}
 }
 
