@@ -225,24 +225,20 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
 
 // secretParseOption is apply's ParseOptions.SecretExists: a spec naming
 // a secret the node (or the cluster) lacks is refused at the name's
-// position. The names are read once, at the first asked.
+// position.
 func (s *Server) secretParseOption() func(string) bool {
-	if st, _ := s.secretsOf(); st == nil && s.Cluster != nil {
+	st, _ := s.secretsOf()
+	if st == nil && s.Cluster != nil {
 		// A server without the key: refused after the parse, saying why,
 		// not as unknown.
 		return nil
 	}
-	var versions map[string]int64
-	read := false
 	return func(name string) bool {
-		if !read {
-			read = true
-			if st, _ := s.secretsOf(); st != nil {
-				versions, _ = st.Versions()
-			}
+		if st == nil {
+			return false
 		}
-		_, ok := versions[name]
-		return ok
+		_, _, err := st.Value(name)
+		return err == nil
 	}
 }
 
