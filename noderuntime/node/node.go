@@ -226,7 +226,13 @@ func Run(ctx context.Context, cfg Config) error {
 		q, _ := st.Quarantined()
 		return []metrics.Sample{{Name: "zlayer_store_quarantined_records", Value: float64(len(q))}}
 	})
-	secStore := secrets.Open(cfg.DataDir)
+	nodeSecrets := secrets.Open(cfg.DataDir)
+	// The controller's: in a cluster the secrets are the cluster's (a
+	// server opens them, an agent asks a server for its replicas').
+	var secStore reconcile.SecretSource = nodeSecrets
+	if cfg.Cluster != nil {
+		secStore = cfg.Cluster.SecretSource()
+	}
 	secDir := filepath.Join(cfg.DataDir, secrets.RunDirName)
 	if release, err := secrets.EnsureTmpfs(secDir); err != nil {
 		// Env secrets still work; file secrets fail their replicas.
@@ -235,12 +241,8 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		defer release()
 	}
-	var secSource reconcile.SecretSource = secStore
-	if cfg.Cluster != nil {
-		secSource = cfg.Cluster.SecretSource()
-	}
 	ctrl = reconcile.New(reconcile.Options{
-		Secrets: secSource, SecretsDir: secDir,
+		Secrets: secStore, SecretsDir: secDir,
 		Client: client, Namespace: cfg.Namespace, Snapshotter: snap, Runtime: cfg.Runtime,
 		StateDir: cfg.StateDir, DataDir: cfg.DataDir, Registries: regs, Store: st, Metrics: m,
 		Log: log.With("component", "reconcile"), Networks: networks(cfg.Networks), BeforeStop: cfg.BeforeStop,
@@ -259,7 +261,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:         log.With("component", "api"),
 		Bridge:      cfg.Networks[spec.NetworkBridge] != nil,
 		NetworkMode: cfg.DefaultNetworkMode,
-		Secrets:     secStore,
+		Secrets:     nodeSecrets,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
