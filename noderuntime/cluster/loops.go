@@ -43,6 +43,10 @@ func (rt *Runtime) Run(ctx context.Context, ctrl *reconcile.Controller, st *stor
 	rt.ctrl, rt.st = ctrl, st
 	rt.mu.Unlock()
 	if rt.fresh && rt.state != nil {
+		// Secrets first: the deployments that use them come in after.
+		if err := rt.adoptLocalSecrets(ctx); err != nil {
+			return err
+		}
 		if err := rt.adoptLocal(ctx, st); err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/secrets"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -93,6 +94,9 @@ type Runtime struct {
 	etcd   *clientv3.Client
 	state  *clusterstate.State
 	auth   *clusterjoin.Authority
+	// secKey opens the cluster's secrets (nil: this server has no key).
+	secKey  secrets.Key
+	secrets *clusterstate.Secrets
 
 	place *placement
 	feed  changes.Feed
@@ -212,6 +216,12 @@ func Prepare(ctx context.Context, cfg Config) (*Runtime, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("cluster identity in %s: %w", rt.dir, err)
 	case cfg.Init:
+		if err := os.MkdirAll(rt.dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := rt.initSecretsKey(); err != nil {
+			return nil, err
+		}
 		if id, err = rt.initIdentity(); err != nil {
 			return nil, err
 		}
@@ -326,6 +336,9 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 		if err := saveJSON(filepath.Join(rt.dir, "etcd-join.json"), res.Admission.Etcd); err != nil {
 			return nil, nil, "", err
 		}
+		if err := rt.keepJoinedSecretsKey(res.Admission); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	if res.Admission.Subnet != "" {
 		// Saved ahead of the identity: a node with an identity has its
@@ -389,6 +402,11 @@ func (rt *Runtime) startServer(ctx context.Context, join *etcdmember.Join) error
 	}
 	rt.etcd = cli
 	rt.state = clusterstate.New(cli)
+	if err := rt.loadSecrets(); err != nil {
+		cli.Close()
+		m.Stop()
+		return err
+	}
 	rt.auth = &clusterjoin.Authority{CA: rt.ca, Tokens: rt.state.Tokens(rt.ca.Cert, time.Now), Admit: rt.admit, Log: rt.log}
 	return nil
 }
