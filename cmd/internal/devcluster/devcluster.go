@@ -50,7 +50,7 @@ type Options struct {
 	// Dir receives ca.crt, token and env (the API's trust, the admin
 	// token and a line of shell setting the CLI's variables).
 	Dir     string
-	Timeout time.Duration // for the whole cluster to be ready
+	Timeout time.Duration // for the whole cluster to be ready; 0 for no limit
 	Docker  string        // docker CLI, "" for "docker" on PATH
 	Log     io.Writer     // progress lines, nil for none
 }
@@ -125,8 +125,11 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
 	d := docker{bin: o.Docker}
 	if ids, err := d.labelled(ctx, "container", o.Name); err != nil {
 		return nil, err
