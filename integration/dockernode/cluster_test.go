@@ -56,11 +56,8 @@ func (c *devCluster) docker(t *testing.T, args ...string) string {
 // zlayer runs the host's zlayer CLI with the env line the helper wrote, as a
 // user sourcing it would.
 func (c *devCluster) zlayer(args ...string) (string, error) {
-	line := "source " + filepath.Join(c.dir, "env") + " && exec zlayer"
-	for _, a := range args {
-		line += " '" + a + "'"
-	}
-	cmd := c.s.Command(c.ctx, "bash", "-c", line)
+	line := `source "$0" && exec zlayer "$@"`
+	cmd := c.s.Command(c.ctx, "bash", append([]string{"-c", line, filepath.Join(c.dir, "env")}, args...)...)
 	cmd.Env = append(cmd.Env, "ZLAYER_KNOWN_NODES="+filepath.Join(c.dir, "known_nodes"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -70,7 +67,7 @@ func (c *devCluster) zlayer(args ...string) (string, error) {
 }
 
 var devClusterSteps = []scenario.Step[*devCluster]{
-	{Name: "zlayer dev cluster up: one server, two agents, the host CLI through the env line", Run: testDevClusterUp},
+	{Name: "zlayer dev cluster up: a first server, a server and an agent joining it, the host CLI through the env line", Run: testDevClusterUp},
 	{Name: "six bridge replicas spread 2/2/2, answering through every node's port", Run: testDevClusterSpread},
 	{Name: "docker kill of a node: its replicas move, the load through a survivor holds", Run: testDevClusterFailover},
 	{Name: "zlayer dev cluster down (docker rm -f) leaves nothing on the host", Run: testDevClusterDown},
@@ -97,7 +94,7 @@ func threeNodeCluster(ctx context.Context, t *testing.T, s *stack.Stack) {
 }
 
 func testDevClusterUp(t *testing.T, c *devCluster) {
-	args := []string{"dev", "cluster", "up", "--nodes", "3", "--servers", "1", "--name", c.name,
+	args := []string{"dev", "cluster", "up", "--nodes", "3", "--servers", "2", "--name", c.name,
 		"--image", Image, "--publish", fmt.Sprint(bridgedPort), "--dir", c.dir, "--timeout", "4m"}
 	if len(stack.MissingPrivilegedCaps()) > 0 {
 		args = append(args, "--runtime", stack.PrivilegedRuntime)
@@ -130,9 +127,23 @@ func testDevClusterUp(t *testing.T, c *devCluster) {
 		}
 		roles[n.Name] = n.Role
 	}
-	want := map[string]string{c.name + "-1": "server", c.name + "-2": "agent", c.name + "-3": "agent"}
+	want := map[string]string{c.name + "-1": "server", c.name + "-2": "server", c.name + "-3": "agent"}
 	if fmt.Sprint(roles) != fmt.Sprint(want) {
 		t.Fatalf("nodes: %v, want %v", roles, want)
+	}
+
+	// The issue's form: the first node inits, the others join it by its
+	// container name on the user-defined network.
+	join := "join --api https://" + c.name + "-1:3669 --token ZL10"
+	for n, want := range map[string][2]string{ // the command's start and end
+		c.name + "-1": {"serve --cluster-init", "--cluster-init"},
+		c.name + "-2": {join, " --server"},
+		c.name + "-3": {join, ""},
+	} {
+		cmd := c.docker(t, "inspect", "-f", `{{join .Config.Cmd " "}}`, n)
+		if !strings.HasPrefix(cmd, want[0]) || !strings.HasSuffix(cmd, want[1]) || (want[1] == "" && strings.Contains(cmd, "--server")) {
+			t.Errorf("%s runs %.60s..., want %s...%s", n, cmd, want[0], want[1])
+		}
 	}
 
 	// What the cluster put on the host, for the last step to find gone.
@@ -182,6 +193,7 @@ func testDevClusterSpread(t *testing.T, c *devCluster) {
 			break
 		}
 	}
+	c.crossNode(t)
 	// Each node's published port reaches the service: two different
 	// replicas at least (its own two carry it even without ingress across
 	// nodes).
@@ -375,5 +387,54 @@ func testDevClusterDown(t *testing.T, c *devCluster) {
 		if len(hits) > 0 {
 			t.Errorf("%s: host rules naming the cluster's network left: %v", save, hits)
 		}
+	}
+}
+
+// crossNode: a replica on the first node reaches a replica on each other
+// node at its bridge address, routed between the node containers over the
+// Docker network (host-gw), and sees it answer.
+func (c *devCluster) crossNode(t *testing.T) {
+	t.Helper()
+	out, err := c.zlayer("ps", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reps []apitypes.ReplicaStatus
+	if err := json.Unmarshal([]byte(out), &reps); err != nil {
+		t.Fatalf("zlayer ps -o json: %v\n%s", err, out)
+	}
+	nodes := c.nodes()
+	from, to := 0, map[string]string{} // a replica number on node 1; node -> a replica's address
+	for _, r := range reps {
+		if r.Deployment != "six" {
+			continue
+		}
+		if r.Node == nodes[0] {
+			from = r.Replica
+		} else if r.Address != "" {
+			to[r.Node] = r.Address
+		}
+	}
+	if from == 0 || len(to) != 2 {
+		t.Fatalf("no replica on %s or no addresses of the others' (%v):\n%s", nodes[0], to, out)
+	}
+	for node, addr := range to {
+		// nc, not wget: the static busybox's wget crashes in glibc's
+		// resolver even for an IP.
+		get := fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 %s 8080`, addr)
+		var answer string
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			answer, err = c.zlayer("exec", "six/web", "--replica", fmt.Sprint(from), "--", "sh", "-c", get)
+			if err == nil && strings.HasPrefix(answer, "HTTP/1.1 200") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d on %s cannot reach %s:8080 on %s: %v\n%s", from, nodes[0], addr, node, err, answer)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		lines := strings.Split(strings.TrimSpace(answer), "\n")
+		t.Logf("replica %d on %s -> %s on %s: %s", from, nodes[0], addr, node, lines[len(lines)-1])
 	}
 }
