@@ -36,7 +36,8 @@ type devCluster struct {
 	veths  []string // the host ends of the nodes' links on it
 	subnet string   // the network's
 
-	ingress map[string]string // node -> its published ingress URL
+	ingress    map[string]string // node -> its published ingress URL
+	replicaIDs map[string]bool   // the service's six, once spread
 }
 
 // devClusterNodes are the three node names, in order.
@@ -199,27 +200,34 @@ func testDevClusterSpread(t *testing.T, c *devCluster) {
 	// nodes).
 	for _, n := range c.nodes() {
 		seen := answering(t, c.ingress[n], 2, 60*time.Second)
-		t.Logf("through %s's port: %d replicas answered", n, len(seen))
+		for id := range seen {
+			if !c.replicaIDs[id] {
+				t.Errorf("through %s's port %q answered, not a replica of the service %v", n, id, c.replicaIDs)
+			}
+		}
 	}
 }
 
 // readyPerNode polls the cluster's replica list until done accepts the
-// count of ready replicas per node and six are ready in all, and returns it.
+// count of ready replicas per node and six are ready in all, and returns it;
+// the six ids go to c.replicaIDs.
 func (c *devCluster) readyPerNode(t *testing.T, done func(map[string]int) bool, timeout time.Duration) map[string]int {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		out, err := c.zlayer("ps", "-o", "json")
 		var reps []apitypes.ReplicaStatus
-		per, total := map[string]int{}, 0
+		per, total, ids := map[string]int{}, 0, map[string]bool{}
 		if err == nil && json.Unmarshal([]byte(out), &reps) == nil {
 			for _, r := range reps {
 				if r.Deployment == "six" && r.State == apitypes.ReplicaReady {
 					per[r.Node]++
 					total++
+					ids[r.ID] = true
 				}
 			}
 			if total == 6 && done(per) {
+				c.replicaIDs = ids
 				return per
 			}
 		}
@@ -311,6 +319,11 @@ func testDevClusterFailover(t *testing.T, c *devCluster) {
 		t.Errorf("after the failover through %s: %d ok, %d failed (last: %s), want all", survivor, ok, fail, last)
 	}
 	seen := answering(t, c.ingress[nodes[1]], 3, 30*time.Second)
+	for id := range seen {
+		if !c.replicaIDs[id] {
+			t.Errorf("after the failover %s's port answered %q, not one of the six ready replicas %v", nodes[1], id, c.replicaIDs)
+		}
+	}
 	t.Logf("after the failover: %d ok through %s; %d replicas answered through %s", ok, survivor, len(seen), nodes[1])
 	out, err := c.zlayer("nodes", "-o", "json")
 	if err != nil {
@@ -404,7 +417,8 @@ func (c *devCluster) crossNode(t *testing.T) {
 		t.Fatalf("zlayer ps -o json: %v\n%s", err, out)
 	}
 	nodes := c.nodes()
-	from, to := 0, map[string]string{} // a replica number on node 1; node -> a replica's address
+	from := 0                                           // a replica number on node 1
+	to, ids := map[string]string{}, map[string]string{} // node -> a replica's address, and its id
 	for _, r := range reps {
 		if r.Deployment != "six" {
 			continue
@@ -412,7 +426,7 @@ func (c *devCluster) crossNode(t *testing.T) {
 		if r.Node == nodes[0] {
 			from = r.Replica
 		} else if r.Address != "" {
-			to[r.Node] = r.Address
+			to[r.Node], ids[r.Node] = r.Address, r.ID
 		}
 	}
 	if from == 0 || len(to) != 2 {
@@ -434,7 +448,10 @@ func (c *devCluster) crossNode(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
+		// The replica answers its host name, which is its id.
 		lines := strings.Split(strings.TrimSpace(answer), "\n")
-		t.Logf("replica %d on %s -> %s on %s: %s", from, nodes[0], addr, node, lines[len(lines)-1])
+		if got := strings.TrimSpace(lines[len(lines)-1]); got != ids[node] {
+			t.Errorf("%s:8080 answered %q, want replica %s on %s", addr, got, ids[node], node)
+		}
 	}
 }
