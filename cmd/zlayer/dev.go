@@ -90,7 +90,8 @@ func printDevCluster(cl *devcluster.Cluster) {
 	_ = tw.Flush()
 	fmt.Printf("\nAPI %s (CA %s, admin token %s). Point the CLI at it:\n  %s\n  # or: source %s\n",
 		cl.APIURL, cl.CAFile, cl.TokenFile, cl.Env(), cl.EnvFile)
-	fmt.Printf("Images are per node: docker exec %s zlayer image import FILE on each (docker/README.md).\n", cl.Nodes[0].Name)
+	fmt.Printf("Images are per node: docker cp IMAGE.tar %s:/tmp/ && docker exec %s zlayer image import /tmp/IMAGE.tar, on each node.\n",
+		cl.Nodes[0].Name, cl.Nodes[0].Name)
 }
 
 type DevClusterDownCmd struct {
