@@ -48,7 +48,7 @@ type DevClusterUpCmd struct {
 	Image    string        `default:"zlayer-node" help:"The node image (docker/README.md builds it)."`
 	PortBase int           `name:"port-base" help:"Fixed host ports: node I's K-th port (K 0 the API, then --publish's) at PORT-BASE+100*K+I-1. Default: ports Docker picks."`
 	Publish  []int         `default:"80,443" help:"Node ports published besides the API's 3669: the ingress ports of your endpoints."`
-	Address  string        `default:"127.0.0.1" help:"Host address the ports are published on."`
+	Address  string        `default:"127.0.0.1" help:"Host address the ports are published on (\"\" or 0.0.0.0: every address)."`
 	Runtime  string        `help:"docker run --runtime of the nodes (e.g. one that drops capabilities the machine lacks; docker/README.md, Limitations)."`
 	Timeout  time.Duration `default:"3m" help:"How long the nodes may take to be ready."`
 }

@@ -191,13 +191,24 @@ func (o *Options) runNode(ctx context.Context, d docker, i int, args ...string) 
 		run = append(run, "--runtime", o.Runtime)
 	}
 	for k, p := range append([]int{APIPort}, o.Publish...) {
-		run = append(run, "-p", fmt.Sprintf("%s:%s:%d", o.Address, o.hostPort(k, i), p))
+		run = append(run, "-p", o.publishArg(k, i, p))
 	}
 	run = append(run, o.Image)
 	if _, err := d.run(ctx, append(run, args...)...); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	return nil
+}
+
+// publishArg is docker run's -p for the k-th published port p of node i.
+func (o *Options) publishArg(k, i, p int) string {
+	if o.Address == "" {
+		if hp := o.hostPort(k, i); hp != "" {
+			return fmt.Sprintf("%s:%d", hp, p)
+		}
+		return strconv.Itoa(p)
+	}
+	return fmt.Sprintf("%s:%s:%d", o.Address, o.hostPort(k, i), p)
 }
 
 type joinTokens struct{ server, agent string }
@@ -277,7 +288,7 @@ func (o *Options) describe(ctx context.Context, d docker) (*Cluster, error) {
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
-	c.APIURL = "https://" + c.Nodes[0].Ports[APIPort]
+	c.APIURL = "https://" + reachable(c.Nodes[0].Ports[APIPort])
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("dev cluster folder: %w", err)
 	}
@@ -299,6 +310,17 @@ func (o *Options) describe(ctx context.Context, d docker) (*Cluster, error) {
 		return nil, fmt.Errorf("dev cluster folder: %w", err)
 	}
 	return c, nil
+}
+
+// reachable turns a published HOST:PORT on every address into one on the
+// loopback, which the node's API certificate names.
+func reachable(hostPort string) string {
+	for _, all := range []string{"0.0.0.0:", "[::]:", ":::"} {
+		if port, ok := strings.CutPrefix(hostPort, all); ok {
+			return "127.0.0.1:" + port
+		}
+	}
+	return hostPort
 }
 
 // Down removes the cluster's containers with their volumes, its network and

@@ -81,3 +81,36 @@ func TestRedactToken(t *testing.T) {
 		t.Errorf("redacted: %s", got)
 	}
 }
+
+func TestPublishArg(t *testing.T) {
+	o := valid()
+	if got := o.publishArg(1, 2, 80); got != "127.0.0.1::80" {
+		t.Errorf("Docker's port on the loopback: %s", got)
+	}
+	o.PortBase = 20000
+	if got := o.publishArg(1, 2, 80); got != "127.0.0.1:20101:80" {
+		t.Errorf("fixed port on the loopback: %s", got)
+	}
+	o.Address = ""
+	if got := o.publishArg(1, 2, 80); got != "20101:80" {
+		t.Errorf("fixed port on every address: %s", got)
+	}
+	o.PortBase = 0
+	if got := o.publishArg(0, 1, APIPort); got != "3669" {
+		t.Errorf("Docker's port on every address: %s", got)
+	}
+}
+
+func TestReachable(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:32768":   "127.0.0.1:32768",
+		"[::]:32768":      "127.0.0.1:32768",
+		":::32768":        "127.0.0.1:32768",
+		"127.0.0.1:32768": "127.0.0.1:32768",
+		"10.0.0.5:20000":  "10.0.0.5:20000",
+	} {
+		if got := reachable(in); got != want {
+			t.Errorf("reachable(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
