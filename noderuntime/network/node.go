@@ -110,7 +110,7 @@ type Node struct {
 	// DefaultMode is what specs without network_mode get on this node.
 	DefaultMode spec.NetworkMode
 
-	// Set in a cluster with bridge networking on.
+	// Set in a cluster (hostGW only with bridge networking on).
 	cluster *ClusterNet
 	hostGW  *HostGW
 
@@ -128,9 +128,10 @@ func (n *Node) Sync(views []View) error {
 		routes = append(routes, ingress.Routes(v.Spec, v.Replicas)...)
 		for _, r := range v.Replicas {
 			ip := r.Addr
-			if s := v.Spec.Services[r.Service]; s != nil && s.NetworkMode == ModeHost && n.Bridge != nil {
+			if s := v.Spec.Services[r.Service]; s != nil && s.NetworkMode == ModeHost && n.Bridge != nil && n.local(r) {
 				// Host-network replicas listen on the node, which bridge
-				// replicas reach at the gateway.
+				// replicas reach at the gateway. Another node's are
+				// reached at that node's address, which Addr is already.
 				ip = n.Bridge.Gateway().String()
 			}
 			peers = append(peers, discovery.Peer{ID: r.ID, Deployment: r.Deployment, Service: r.Service, Index: r.Index, IP: ip, Ready: r.Ready && r.Addr != ""})
@@ -159,6 +160,11 @@ func (n *Node) Sync(views []View) error {
 	}
 	n.lastErr = msg
 	return err
+}
+
+// local reports whether r runs on this node.
+func (n *Node) local(r ingress.Replica) bool {
+	return r.Node == "" || n.cluster != nil && r.Node == n.cluster.Node
 }
 
 // Run syncs at once whenever src publishes a change (routes follow

@@ -57,12 +57,12 @@ func SetupCluster(dataDir string, nw NetworkSection, ing IngressSection, cn *Clu
 			}
 			log.Info("bridge networking", "bridge", br.cfg.Bridge, "subnet", br.cfg.Subnet, "gateway", br.Gateway().String(), "default_mode", n.DefaultMode)
 			if cn != nil {
-				n.cluster = cn
 				n.hostGW = &HostGW{CIDR: cn.CIDR, Subnet: cn.Subnet, Log: log}
 				log.Info("cluster network: host-gw routes to the other nodes", "cluster_cidr", cn.CIDR.String())
 			}
 		}
 	}
+	n.cluster = cn
 	if !ing.Disabled {
 		o := ing.Options()
 		o.DataDir, o.Log = dataDir, log.With("component", "ingress")
@@ -94,8 +94,9 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 // ViewsFrom joins the stored deployments with the replicas the reconciler
-// reports.
-func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus) []View {
+// reports and, in a cluster, the other nodes' replicas (remote, Node set):
+// a deployment's view holds all of them, its own first.
+func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus, remote []ingress.Replica) []View {
 	views := make([]View, 0, len(recs))
 	byDep := map[string][]ingress.Replica{}
 	for _, r := range replicas {
@@ -103,6 +104,9 @@ func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus) []View 
 			ID: r.ID, Deployment: r.Deployment, Service: r.Service, Index: r.Replica,
 			Addr: r.Address, Ready: r.State == reconcile.StateReady,
 		})
+	}
+	for _, r := range remote {
+		byDep[r.Deployment] = append(byDep[r.Deployment], r)
 	}
 	for _, rec := range recs {
 		views = append(views, View{Spec: rec.Spec, Replicas: byDep[rec.Name]})
@@ -162,12 +166,12 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 		defer func() { <-done }()
 	}
 	var last []View
-	n.Run(ctx, ctrl.Changes(), DefaultResync, func() []View {
+	n.Run(ctx, n.cluster.changes(ctx, ctrl.Changes()), DefaultResync, func() []View {
 		recs, err := st.List()
 		if err != nil {
 			return last // keep routing on the last known state
 		}
-		last = ViewsFrom(recs, ctrl.Replicas())
+		last = ViewsFrom(recs, ctrl.Replicas(), n.cluster.remote())
 		return last
 	})
 	return nil
