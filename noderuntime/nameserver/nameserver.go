@@ -95,10 +95,10 @@ func New(o Options) (*Server, error) {
 	if o.Domain == "" {
 		o.Domain = DefaultDomain
 	}
-	o.Domain = dns.CanonicalName(o.Domain)
-	if _, ok := dns.IsDomainName(o.Domain); !ok || o.Domain == "." {
+	if !ValidDomain(o.Domain) {
 		return nil, fmt.Errorf("nameserver: domain %q is not a DNS name", o.Domain)
 	}
+	o.Domain = dns.CanonicalName(o.Domain)
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
 	}
@@ -130,6 +130,21 @@ func New(o Options) (*Server, error) {
 	s := &Server{o: o, fwd: newForwarder(ups, o.ForwardTimeout, o.MaxForwards), limit: newSourceLimit(o.SourceRate, o.SourceBurst)}
 	s.zone.Store(buildZone(o.Domain, nil))
 	return s, nil
+}
+
+// ValidDomain says whether d can be the zone's name: a DNS name of labels
+// of letters, digits and dashes (e.g. zlayer.internal, cluster.example.).
+func ValidDomain(d string) bool {
+	d = strings.TrimSuffix(d, ".")
+	if d == "" {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if !validLabel(l) {
+			return false
+		}
+	}
+	return true
 }
 
 // Domain is the zone's name without the final dot.

@@ -11,6 +11,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/discovery"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
+	"github.com/zlayer/zlayer/noderuntime/nameserver"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
@@ -31,11 +32,13 @@ const (
 //	  mtu: 1500
 //	  plugin_dirs: [/opt/cni/bin]
 //	  netns_dir: /run/zlayer/netns
+//	  dns: {...}              # see DNSSection
 type NetworkSection struct {
 	// Disabled turns bridge networking off: every replica shares the
 	// node's network.
 	Disabled    bool             `yaml:"disabled" doc:"Turn bridge networking off: every replica shares the node's network."`
 	DefaultMode spec.NetworkMode `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
+	DNS         DNSSection       `yaml:"dns" nullable:"true" doc:"The node's DNS server for bridge replicas: service names of the cluster, other names forwarded."`
 	Config      `yaml:",inline"`
 }
 
@@ -102,13 +105,16 @@ type View struct {
 }
 
 // Node ties the node's networking together: it feeds the ingress the ready
-// replicas of public endpoints and keeps the discovery hosts files current.
+// replicas of public endpoints and keeps the DNS server's names and the
+// discovery hosts files current.
 type Node struct {
 	Bridge  *Bridge          // nil when bridge networking is off
 	Ingress *ingress.Ingress // nil when the ingress is off
 	Log     *slog.Logger
 	// DefaultMode is what specs without network_mode get on this node.
 	DefaultMode spec.NetworkMode
+	// DNS answers bridge replicas' queries at the gateway (nil when off).
+	DNS *nameserver.Server
 
 	// Set in a cluster (hostGW only with bridge networking on).
 	cluster *ClusterNet
@@ -144,6 +150,9 @@ func (n *Node) Sync(views []View) error {
 	}
 	if n.Bridge != nil {
 		errs = append(errs, n.Bridge.Hosts().SetPeers(peers))
+	}
+	if n.DNS != nil {
+		n.DNS.SetServices(dnsServices(views, peers))
 	}
 	err := errors.Join(errs...)
 	// The same problem every poll is logged once.

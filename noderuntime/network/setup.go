@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -56,6 +57,11 @@ func SetupCluster(dataDir string, nw NetworkSection, ing IngressSection, cn *Clu
 				n.DefaultMode = ModeHost
 			}
 			log.Info("bridge networking", "bridge", br.cfg.Bridge, "subnet", br.cfg.Subnet, "gateway", br.Gateway().String(), "default_mode", n.DefaultMode)
+			if !nw.DNS.Disabled {
+				if err := n.startDNS(nw.DNS, log.With("component", "dns")); err != nil {
+					return nil, err
+				}
+			}
 			if cn != nil {
 				n.hostGW = &HostGW{CIDR: cn.CIDR, Subnet: cn.Subnet, Log: log}
 				log.Info("cluster network: host-gw routes to the other nodes", "cluster_cidr", cn.CIDR.String())
@@ -84,13 +90,18 @@ func (n *Node) Networks() reconcile.Networks {
 	return nets
 }
 
-// Close stops the ingress, letting in-flight requests finish until ctx ends.
-// Replicas' networks stay: they outlive the node process.
+// Close stops the DNS server and the ingress, letting in-flight requests
+// finish until ctx ends. Replicas' networks stay: they outlive the node
+// process.
 func (n *Node) Close(ctx context.Context) error {
-	if n.Ingress != nil {
-		return n.Ingress.Close(ctx)
+	var errs []error
+	if n.DNS != nil {
+		errs = append(errs, n.DNS.Close())
 	}
-	return nil
+	if n.Ingress != nil {
+		errs = append(errs, n.Ingress.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // ViewsFrom joins the stored deployments with the replicas the reconciler
@@ -146,6 +157,9 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 				{Name: "zlayer_ingress_open_udp_sessions", Value: float64(st.UDPSessions)},
 			}
 		})
+	}
+	if n.DNS != nil {
+		dnsMetrics(ctrl.Metrics(), n.DNS)
 	}
 	if n.Bridge != nil {
 		live := map[string]bool{}
