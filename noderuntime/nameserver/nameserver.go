@@ -262,7 +262,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Rcode = dns.RcodeNameError
 		s.nxdomain.Add(1)
 	default:
-		z.answer(m, q, e, ttl, int(s.rot.Add(1)))
+		z.answer(m, q, e, ttl, int(s.rot.Load()))
+		if len(m.Answer) > 1 {
+			// Only answers with a choice move the rotation on: a resolver
+			// asks A and AAAA together, and the empty AAAA would otherwise
+			// undo every second step.
+			s.rot.Add(1)
+		}
 		if len(m.Answer) == 0 {
 			s.nodata.Add(1)
 		} else {
