@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,35 +167,54 @@ func (s *Server) Stats() Stats {
 // Listen serves UDP and TCP on addr (host:port) until Close. The sockets
 // are bound with IP_FREEBIND: the node's gateway address only appears once
 // the first replica is attached to the bridge, and queries are answered
-// from then on.
+// from then on. UDP is read from one socket per CPU (SO_REUSEPORT, the
+// kernel spreading the sources over them): one reader is a bottleneck.
 func (s *Server) Listen(addr string) error {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1))
 		})
 		return errors.Join(err, serr)
 	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp", addr)
-	if err != nil {
-		return fmt.Errorf("nameserver: listen udp %s: %w", addr, err)
+	var pcs []net.PacketConn
+	closeAll := func() {
+		for _, pc := range pcs {
+			pc.Close()
+		}
 	}
-	// The same port for TCP (an addr with port 0 got a random one).
-	tcpAddr := pc.LocalAddr().String()
+	for i := range max(1, runtime.GOMAXPROCS(0)) {
+		// The same port for all (an addr with port 0 got a random one).
+		at := addr
+		if i > 0 {
+			at = pcs[0].LocalAddr().String()
+		}
+		pc, err := lc.ListenPacket(context.Background(), "udp", at)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("nameserver: listen udp %s: %w", at, err)
+		}
+		pcs = append(pcs, pc)
+	}
+	tcpAddr := pcs[0].LocalAddr().String()
 	ln, err := lc.Listen(context.Background(), "tcp", tcpAddr)
 	if err != nil {
-		pc.Close()
+		closeAll()
 		return fmt.Errorf("nameserver: listen tcp %s: %w", tcpAddr, err)
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.MinMsgSize}
-	tcp := &dns.Server{Listener: netutil.LimitListener(ln, s.o.MaxTCPConns), Handler: s,
+	var servers []*dns.Server
+	for _, pc := range pcs {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.MinMsgSize})
+	}
+	servers = append(servers, &dns.Server{Listener: netutil.LimitListener(ln, s.o.MaxTCPConns), Handler: s,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxTCPQueries: 128,
-		IdleTimeout: func() time.Duration { return 8 * time.Second }}
+		IdleTimeout: func() time.Duration { return 8 * time.Second }})
 	s.mu.Lock()
-	s.servers = append(s.servers, udp, tcp)
-	s.addrs = append(s.addrs, pc.LocalAddr())
+	s.servers = append(s.servers, servers...)
+	s.addrs = append(s.addrs, pcs[0].LocalAddr())
 	s.mu.Unlock()
-	for _, srv := range []*dns.Server{udp, tcp} {
+	for _, srv := range servers {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		go func() {
