@@ -298,6 +298,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if len(m.Answer) == 0 && inZone {
 		m.Ns = append(m.Ns, z.soa(z.domain, ttl))
 	}
+	if o := r.IsEdns0(); o != nil {
+		// An answer past 512 bytes needs the OPT record that allows it.
+		m.SetEdns0(min(max(o.UDPSize(), dns.MinMsgSize), dns.DefaultMsgSize), false)
+	}
 	s.write(w, r, m)
 }
 
@@ -306,7 +310,7 @@ func (s *Server) write(w dns.ResponseWriter, r, m *dns.Msg) {
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		size := dns.MinMsgSize
 		if o := r.IsEdns0(); o != nil {
-			size = max(size, int(o.UDPSize()))
+			size = min(max(size, int(o.UDPSize())), dns.DefaultMsgSize)
 		}
 		m.Truncate(size)
 	} else {

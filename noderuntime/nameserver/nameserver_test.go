@@ -378,6 +378,18 @@ func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
 	if r := ask(t, addr, "", "web.big.zlayer.internal", dns.TypeA, "tcp"); r.Truncated || len(r.Answer) != 100 {
 		t.Errorf("over TCP: tc=%v with %d", r.Truncated, len(r.Answer))
 	}
+	// A client announcing 4096 bytes gets all 100 over UDP, with the OPT
+	// record that allows it.
+	m := new(dns.Msg)
+	m.SetQuestion("web.big.zlayer.internal.", dns.TypeA)
+	m.SetEdns0(4096, false)
+	r, _, err := (&dns.Client{UDPSize: 4096, Timeout: 5 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Truncated || len(r.Answer) != 100 || r.IsEdns0() == nil {
+		t.Errorf("over UDP with EDNS 4096: tc=%v with %d, opt %v", r.Truncated, len(r.Answer), r.IsEdns0())
+	}
 }
 
 func TestSystemUpstreams(t *testing.T) {
