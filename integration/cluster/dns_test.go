@@ -1,18 +1,12 @@
 package cluster
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/zlayer/zlayer/integration/netns"
-	"github.com/zlayer/zlayer/integration/stack"
-	"github.com/zlayer/zlayer/noderuntime/apiclient"
 )
 
 // backSpec is a busybox httpd with two replicas on the tier=back nodes
@@ -59,31 +53,8 @@ var lookupAddr = regexp.MustCompile(`(?m)^Address: ([0-9.]+)\s*$`)
 // full, A and SRV) and fetches from it by that name; when a2 is killed its
 // replica's address leaves the answers within the lease and a little.
 func TestClusterDNS(t *testing.T) {
-	s := stack.Start(t, stack.Options{})
-	b := netns.Bridge(t, "dn", "")
-	nss := map[string]*netns.NS{}
-	for _, n := range []string{"s1", "a1", "a2"} {
-		nss[n] = netns.Namespace(t, b, n)
-	}
-	fx := &clusterFx{t: t, s: s, b: b, ns: nss, nodes: map[string]*Node{}}
-	s1 := StartClusterNodeConfig(t, s, nss["s1"], BridgeConfig(s, nss["s1"]),
-		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", nss["s1"].IP.String(), "--node-label", "tier=front")
-	fx.nodes["s1"] = s1
-	waitReady(t, fx, "s1")
-	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a1", "a2"} {
-		ns := nss[name]
-		n := StartClusterNodeConfig(t, s, ns, BridgeConfig(s, ns), "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
-			"--node-name", name, "--advertise-address", ns.IP.String(), "--node-label", "tier=back")
-		if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
-			t.Fatal(err)
-		}
-		fx.nodes[name] = n
-		waitReady(t, fx, name)
-	}
+	fx := bridgeCluster(t, "dn", member{"s1", "tier=front"}, member{"a1", "tier=back"}, member{"a2", "tier=back"})
+	s1 := fx.nodes["s1"]
 
 	s1.MustCLI("deploy", s1.WriteSpec("back.yaml", backSpec))
 	s1.MustCLI("deploy", s1.WriteSpec("front.yaml", probeSpec))
