@@ -143,3 +143,14 @@ func testServiceByDNS(t *testing.T, fx *networkingFixture) {
 	})
 	fx.n.waitFor("probe's replicas removed", time.Minute, func() bool { return len(fx.depReplicas(t, "probe")) == 0 })
 }
+
+// testDNSAfterRestart: a serve killed and started again (the step before)
+// serves its replicas' DNS at the gateway again, their resolv.conf as it
+// was.
+func testDNSAfterRestart(t *testing.T, fx *networkingFixture) {
+	api := fx.replicas(t, "api")[0].Address
+	fx.n.waitFor("api in DNS after the restart", 10*time.Second, func() bool {
+		ips, _ := fx.lookup(t, "api.shop.zlayer.internal")
+		return slices.Equal(ips, []string{api})
+	})
+}

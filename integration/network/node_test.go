@@ -350,6 +350,7 @@ var networkingTests = []scenario.Step[*networkingFixture]{
 	{Name: "no failures while a replica is killed", Run: testNoFailuresWhileReplicaKilled},
 	{Name: "rolling update drains without failures", Run: testRollingUpdateDrains},
 	{Name: "kill -9 serve keeps replicas, addresses and routes", Run: testKill9ServeKeepsRoutes},
+	{Name: "DNS answers again after serve restarts", Run: testDNSAfterRestart},
 	{Name: "down releases addresses, veths and rules", Run: testDownReleases},
 }
 
