@@ -277,21 +277,21 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m.SetReply(r)
 	m.Authoritative = true
 	m.RecursionAvailable = true
-	switch {
-	case e == nil:
+	if e == nil {
 		m.Rcode = dns.RcodeNameError
 		s.nxdomain.Add(1)
-	default:
+	} else {
 		z.answer(m, q, e, ttl, int(s.rot.Load()))
-		if len(m.Answer) > 1 {
+		switch len(m.Answer) {
+		case 0:
+			s.nodata.Add(1)
+		case 1:
+			s.answered.Add(1)
+		default:
 			// Only answers with a choice move the rotation on: a resolver
 			// asks A and AAAA together, and the empty AAAA would otherwise
 			// undo every second step.
 			s.rot.Add(1)
-		}
-		if len(m.Answer) == 0 {
-			s.nodata.Add(1)
-		} else {
 			s.answered.Add(1)
 		}
 	}

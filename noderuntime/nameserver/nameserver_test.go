@@ -395,11 +395,15 @@ func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
 func TestSystemUpstreams(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "resolv.conf")
-	os.WriteFile(p, []byte("# c\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\nsearch lan\noptions edns0\n"), 0o644)
+	if err := os.WriteFile(p, []byte("# c\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\nsearch lan\noptions edns0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if got := SystemUpstreams(p); !slices.Equal(got, []string{"10.0.0.2:53", "[fe80::1%eth0]:53"}) {
 		t.Errorf("upstreams %v", got)
 	}
-	os.WriteFile(p, []byte("nameserver 127.0.0.53\n"), 0o644)
+	if err := os.WriteFile(p, []byte("nameserver 127.0.0.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if got := SystemUpstreams(p); !slices.Equal(got, []string{"127.0.0.53:53"}) {
 		t.Errorf("only a loopback stub: %v", got)
 	}
