@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,20 +20,51 @@ type forwarder struct {
 	timeout   time.Duration
 	slots     chan struct{}
 	udp, tcp  *dns.Client
+
+	perSource int
+	mu        sync.Mutex
+	bySource  map[netip.Addr]int // forwards in flight
 }
 
-func newForwarder(upstreams []string, timeout time.Duration, max int) *forwarder {
+func newForwarder(upstreams []string, timeout time.Duration, max, perSource int) *forwarder {
 	return &forwarder{
 		upstreams: upstreams, timeout: timeout, slots: make(chan struct{}, max),
-		udp: &dns.Client{Net: "udp", UDPSize: dns.DefaultMsgSize},
-		tcp: &dns.Client{Net: "tcp"},
+		udp:       &dns.Client{Net: "udp", UDPSize: dns.DefaultMsgSize},
+		tcp:       &dns.Client{Net: "tcp"},
+		perSource: perSource, bySource: map[netip.Addr]int{},
+	}
+}
+
+// take reserves a forward for src: one of the node's slots and one of
+// src's, so a replica whose queries hang cannot hold them all.
+func (f *forwarder) take(src netip.Addr) (release func(), ok bool) {
+	f.mu.Lock()
+	if f.bySource[src] >= f.perSource {
+		f.mu.Unlock()
+		return nil, false
+	}
+	f.bySource[src]++
+	f.mu.Unlock()
+	untake := func() {
+		f.mu.Lock()
+		if f.bySource[src]--; f.bySource[src] <= 0 {
+			delete(f.bySource, src)
+		}
+		f.mu.Unlock()
+	}
+	select {
+	case f.slots <- struct{}{}:
+		return func() { <-f.slots; untake() }, true
+	default:
+		untake()
+		return nil, false
 	}
 }
 
 // forward answers r from the first upstream that answers, over the
 // transport the client used (a truncated UDP answer is passed on, so the
 // client retries over TCP, as it would with the upstream itself).
-func (s *Server) forward(w dns.ResponseWriter, r *dns.Msg) {
+func (s *Server) forward(w dns.ResponseWriter, r *dns.Msg, src netip.Addr) {
 	f := s.fwd
 	fail := func(counter interface{ Add(uint64) uint64 }) {
 		counter.Add(1)
@@ -45,13 +77,12 @@ func (s *Server) forward(w dns.ResponseWriter, r *dns.Msg) {
 		fail(&s.failed)
 		return
 	}
-	select {
-	case f.slots <- struct{}{}:
-		defer func() { <-f.slots }()
-	default:
+	release, ok := f.take(src)
+	if !ok {
 		fail(&s.refused)
 		return
 	}
+	defer release()
 	c := f.udp
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		c = f.tcp

@@ -38,6 +38,7 @@ const (
 	DefaultTTL            = time.Second
 	DefaultForwardTimeout = 2 * time.Second
 	DefaultMaxForwards    = 256
+	DefaultSourceForwards = 32
 	DefaultSourceRate     = 2000 // queries per second per source address
 	DefaultSourceBurst    = 4000
 	DefaultMaxTCPConns    = 256
@@ -58,6 +59,8 @@ type Options struct {
 	// MaxForwards bounds the forwarded queries in flight; over it a query
 	// gets SERVFAIL at once rather than queueing.
 	MaxForwards int
+	// SourceForwards bounds one source address's forwards in flight.
+	SourceForwards int
 	// SourceRate and SourceBurst bound each source address's queries (a
 	// token bucket); over it a query gets REFUSED.
 	SourceRate, SourceBurst int
@@ -73,7 +76,7 @@ type Stats struct {
 	NXDomain  uint64 // names under the domain that do not exist
 	Forwarded uint64 // answers relayed from an upstream
 	Failed    uint64 // forwards with no upstream answer (SERVFAIL)
-	Refused   uint64 // over a source's rate or the forward limit
+	Refused   uint64 // over a source's rate or a forward limit
 }
 
 // Server is one node's DNS server.
@@ -109,6 +112,9 @@ func New(o Options) (*Server, error) {
 	if o.MaxForwards <= 0 {
 		o.MaxForwards = DefaultMaxForwards
 	}
+	if o.SourceForwards <= 0 {
+		o.SourceForwards = DefaultSourceForwards
+	}
 	if o.SourceRate <= 0 {
 		o.SourceRate = DefaultSourceRate
 	}
@@ -128,7 +134,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, fwd: newForwarder(ups, o.ForwardTimeout, o.MaxForwards), limit: newSourceLimit(o.SourceRate, o.SourceBurst)}
+	s := &Server{o: o, fwd: newForwarder(ups, o.ForwardTimeout, o.MaxForwards, o.SourceForwards), limit: newSourceLimit(o.SourceRate, o.SourceBurst)}
 	s.zone.Store(buildZone(o.Domain, nil))
 	return s, nil
 }
@@ -267,7 +273,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	qname := dns.CanonicalName(q.Name)
 	_, e, inZone := z.lookup(qname, src)
 	if e == nil && !inZone {
-		s.forward(w, r)
+		s.forward(w, r, src)
 		return
 	}
 	ttl := uint32(s.o.TTL / time.Second)

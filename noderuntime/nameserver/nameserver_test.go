@@ -295,6 +295,37 @@ func TestForwardsBoundedInFlight(t *testing.T) {
 	}
 }
 
+// TestForwardsBoundedPerSource: a source whose forwards hang holds only its
+// own share; another source's queries are still forwarded.
+func TestForwardsBoundedPerSource(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	s, addr := start(t, Options{Upstreams: []string{silent.LocalAddr().String()}, SourceForwards: 1, ForwardTimeout: 2 * time.Second})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); ask(t, addr, "127.0.0.5", "slow.example", dns.TypeA, "udp") }()
+	buf := make([]byte, 512)
+	if _, _, err := silent.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	if r := ask(t, addr, "127.0.0.5", "again.example", dns.TypeA, "udp"); r.Rcode != dns.RcodeServerFailure || s.Stats().Refused != 1 {
+		t.Errorf("second forward of one source: %s, stats %+v, want SERVFAIL at once", dns.RcodeToString[r.Rcode], s.Stats())
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); ask(t, addr, "127.0.0.6", "other.example", dns.TypeA, "udp") }()
+	silent.SetReadDeadline(time.Now().Add(time.Second))
+	if _, _, err := silent.ReadFrom(buf); err != nil {
+		t.Errorf("another source's query was not forwarded: %v", err)
+	}
+	wg.Wait()
+	if st := s.Stats(); st.Refused != 1 || st.Failed != 2 {
+		t.Errorf("stats %+v, want 1 refused and 2 timed out", st)
+	}
+}
+
 func TestSourceRateLimit(t *testing.T) {
 	s, addr := start(t, Options{SourceRate: 1, SourceBurst: 5})
 	s.SetServices(shop)
