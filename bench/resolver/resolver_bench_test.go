@@ -286,7 +286,7 @@ func TestBenchDNS(t *testing.T) {
 	_, names, localData := zone()
 	ub := startUnbound(t, localData)
 	node, stopNode := startNode(t)
-	const rounds, conc = 3, 32
+	const rounds, conc = 5, 32
 	dur := 3 * time.Second
 	var ours, theirs []result
 	for range rounds {
