@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/integration/netns"
-	"github.com/zlayer/zlayer/integration/stack"
-	"github.com/zlayer/zlayer/noderuntime/apiclient"
 )
 
 // addrRow is a row of `zlayer ps -o json` with the replica's address.
@@ -121,32 +119,8 @@ func subnetOf(t *testing.T, n *Node) string {
 // the cluster); a node that stops leaves nothing behind and the others'
 // routes to it go.
 func TestHostGW(t *testing.T) {
-	s := stack.Start(t, stack.Options{})
-	b := netns.Bridge(t, "hg", "")
-	nss := map[string]*netns.NS{}
-	for _, n := range []string{"s1", "a1", "a2"} {
-		nss[n] = netns.Namespace(t, b, n)
-	}
-	fx := &clusterFx{t: t, s: s, b: b, ns: nss, nodes: map[string]*Node{}}
-
-	s1 := StartClusterNodeConfig(t, s, nss["s1"], BridgeConfig(s, nss["s1"]),
-		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", nss["s1"].IP.String(), "--node-label", "zone=a")
-	fx.nodes["s1"] = s1
-	waitReady(t, fx, "s1")
-	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, j := range []struct{ name, zone string }{{"a1", "b"}, {"a2", "c"}} {
-		ns := nss[j.name]
-		n := StartClusterNodeConfig(t, s, ns, BridgeConfig(s, ns), "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
-			"--node-name", j.name, "--advertise-address", ns.IP.String(), "--node-label", "zone="+j.zone)
-		if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
-			t.Fatal(err)
-		}
-		fx.nodes[j.name] = n
-		waitReady(t, fx, j.name)
-	}
+	fx := bridgeCluster(t, "hg", member{"s1", "zone=a"}, member{"a1", "zone=b"}, member{"a2", "zone=c"})
+	s1, nss := fx.nodes["s1"], fx.ns
 
 	subnets := map[string]string{}
 	for name, n := range fx.nodes {

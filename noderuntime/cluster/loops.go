@@ -343,9 +343,12 @@ func (rt *Runtime) work(ctx context.Context, node string) (*apitypes.Work, error
 		}
 	}
 	sort.Strings(w.Servers)
-	if w.Subnets, err = rt.subnetsOf(ctx, nodes); err != nil {
+	alive, err := rt.state.Alive(ctx)
+	if err != nil {
 		return nil, err
 	}
+	w.Subnets = subnetsOf(nodes, alive)
+	w.Replicas = replicasOf(node, sts, alive)
 	return w, nil
 }
 
@@ -368,6 +371,7 @@ func (rt *Runtime) apply(w *apitypes.Work) error {
 		return err
 	}
 	rt.notePeers(w.Subnets)
+	rt.noteReplicas(w)
 	if len(w.Servers) > 0 {
 		rt.mu.Lock()
 		rt.servers = w.Servers

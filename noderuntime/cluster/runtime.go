@@ -33,6 +33,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
 	"github.com/zlayer/zlayer/noderuntime/etcdmember"
+	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/jointoken"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/pki"
@@ -119,6 +120,10 @@ type Runtime struct {
 	nodePeers    []network.Peer
 	peersKnown   bool
 	peerFeed     changes.Feed
+	// The other nodes' replicas as last read (replicaFeed moves on when
+	// they change).
+	remote      []ingress.Replica
+	replicaFeed changes.Feed
 }
 
 // IsMember reports whether dataDir holds a cluster identity: `zlayer

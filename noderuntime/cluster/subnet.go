@@ -79,7 +79,8 @@ func (rt *Runtime) Network() *network.ClusterNet {
 	if !rt.subnet.IsValid() {
 		return nil
 	}
-	return &network.ClusterNet{CIDR: rt.cidr, Subnet: rt.subnet, Peers: rt.Peers, Changes: &rt.peerFeed}
+	return &network.ClusterNet{CIDR: rt.cidr, Subnet: rt.subnet, Peers: rt.Peers, Changes: &rt.peerFeed,
+		Node: rt.name, Replicas: rt.RemoteReplicas, ReplicaChanges: &rt.replicaFeed}
 }
 
 // Peers are the cluster's other ready nodes with a subnet, as last read;
@@ -114,16 +115,12 @@ func (rt *Runtime) notePeers(subnets []apitypes.NodeSubnet) {
 }
 
 // subnetsOf lists the ready nodes' subnets for a work (servers only).
-func (rt *Runtime) subnetsOf(ctx context.Context, nodes []clusterstate.NodeInfo) ([]apitypes.NodeSubnet, error) {
-	alive, err := rt.state.Alive(ctx)
-	if err != nil {
-		return nil, err
-	}
+func subnetsOf(nodes []clusterstate.NodeInfo, alive map[string]bool) []apitypes.NodeSubnet {
 	var out []apitypes.NodeSubnet
 	for _, n := range nodes {
 		if alive[n.Name] && n.Subnet != "" && n.Address != "" {
 			out = append(out, apitypes.NodeSubnet{Node: n.Name, Subnet: n.Subnet, Address: n.Address})
 		}
 	}
-	return out, nil
+	return out
 }

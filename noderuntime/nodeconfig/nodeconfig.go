@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/zlayer/zlayer/internal/yamldoc"
+	"github.com/zlayer/zlayer/noderuntime/nameserver"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/registry"
 )
@@ -140,7 +141,8 @@ var (
 	configs    = &shape{name: "configs", entries: hostConfig}
 	registries = mapping("registries", "mirrors", mirrors, "configs", configs)
 	top        = mapping("", "registries", registries, "mirrors", mirrors, "configs", configs,
-		"network", mapping("network", "disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir"),
+		"network", mapping("network", "disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir",
+			"dns", mapping("dns", "disabled", "domain", "upstreams")),
 		"ingress", mapping("ingress", "listen", "disabled", "certs", &shape{items: mapping("certs", "hosts", "cert", "key")},
 			"trusted_proxies", "fast_path", "max_conns", "max_conns_per_source",
 			"header_timeout", "idle_timeout", "write_timeout", "tcp_idle_timeout", "udp_idle_timeout",
@@ -240,6 +242,24 @@ func (r *reader) network(sec *yaml.Node, n *network.NetworkSection) {
 	case "", network.ModeBridge, network.ModeHost:
 	default:
 		r.add(valueOr(sec, "default_mode"), "network.default_mode: %q is not bridge or host", n.DefaultMode)
+	}
+	dns := yamldoc.Get(sec, "dns")
+	if d := n.DNS.Domain; d != "" {
+		if !nameserver.ValidDomain(d) {
+			r.add(valueOr(dns, "domain"), "network.dns.domain: %q is not a DNS name", d)
+		}
+	}
+	items := yamldoc.Get(dns, "upstreams")
+	for k, u := range n.DNS.Upstreams {
+		at := valueOr(dns, "upstreams")
+		if items != nil && k < len(items.Content) {
+			at = items.Content[k]
+		}
+		if _, err := netip.ParseAddr(u); err != nil {
+			if _, err := netip.ParseAddrPort(u); err != nil {
+				r.add(at, "network.dns.upstreams: %q is not an IP address or IP:port", u)
+			}
+		}
 	}
 }
 
