@@ -263,7 +263,7 @@ func poll(ctx context.Context, d docker, container, what string, f func() error)
 		select {
 		case <-ctx.Done():
 			logs, _ := d.run(context.Background(), "logs", "--tail", "20", container)
-			return fmt.Errorf("%s: no %s: %v\nlast logs of %s:\n%s", container, what, err, container, logs)
+			return fmt.Errorf("%s: no %s: %w\nlast logs of %s:\n%s", container, what, err, container, logs)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
