@@ -73,12 +73,18 @@ func StartIngressCluster(t testing.TB, s *stack.Stack, prefix string, config map
 }
 
 // WhoSpec is a bridge service of replicas busybox httpd answering
-// "ADDRESS INDEX" on / through a public endpoint on port (the address is
+// "ADDRESS INDEX" on / through a public http endpoint on port (the address is
 // the replica's own, in its node's subnet: a replacement of the same index
 // on another node answers otherwise), placed on the
 // nodes selector (a node_selector mapping such as "{tier: back}", or ""
 // for any node).
 func WhoSpec(deployment string, port, replicas int, selector string) string {
+	return WhoSpecEndpoint(deployment, fmt.Sprintf("{name: http, port: %d, target_port: 8080, expose: public}", port), replicas, selector)
+}
+
+// WhoSpecEndpoint is WhoSpec with the endpoint given whole, as a YAML flow
+// mapping (its target_port 8080).
+func WhoSpecEndpoint(deployment, endpoint string, replicas int, selector string) string {
 	sel := ""
 	if selector != "" {
 		sel = "\n    node_selector: " + selector
@@ -103,12 +109,12 @@ services:
           echo "$addr $ZLAYER_REPLICA" > /tmp/www/index.html
           exec httpd -f -p 8080 -h /tmp/www
     endpoints:
-      - {name: http, port: %d, target_port: 8080, expose: public}
+      - %s
     health:
       interval: 200ms
       check: {type: tcp, port: 8080}
     scale: {replicas: %d}
-`, deployment, sel, port, replicas)
+`, deployment, sel, endpoint, replicas)
 }
 
 // IngressClient asks a node's ingress with fresh connections: every

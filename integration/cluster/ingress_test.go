@@ -1,7 +1,20 @@
 package cluster
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +72,33 @@ func perNodeWho(rows []whoRow) map[string]int {
 	return m
 }
 
+// writeTestCert writes a self-signed certificate for name and its key into
+// dir, and returns the files and the certificate's DER.
+func writeTestCert(t *testing.T, dir, name string) (certFile, keyFile string, der []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	if der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, der
+}
+
 // sample is one request of the load through n1's ingress during the kill.
 type sample struct {
 	at   time.Duration // since the kill
@@ -77,7 +117,11 @@ type sample struct {
 // ingress retries a replica it cannot reach on another).
 func TestIngress(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
-	nodes := StartIngressCluster(t, s, "ig", map[string]string{"n2": "ingress:\n  prefer_local: false\n"})
+	certFile, keyFile, certDER := writeTestCert(t, s.Dir, "shop.example.com")
+	nodes := StartIngressCluster(t, s, "ig", map[string]string{
+		"n1": fmt.Sprintf("ingress:\n  certs:\n    - {hosts: [shop.example.com], cert: %s, key: %s}\n", certFile, keyFile),
+		"n2": "ingress:\n  prefer_local: false\n",
+	})
 	n1 := nodes["n1"]
 	c := IngressClient(5 * time.Second)
 	// n3Who is the answer of web's replica on n3.
@@ -133,6 +177,40 @@ func TestIngress(t *testing.T) {
 			if on := whoNode(rows, who); on != "n1" {
 				t.Fatalf("request %d through n1 answered by %q on %s, want n1's own replica", i, who, on)
 			}
+		}
+	})
+
+	t.Run("the server's certificate is served by every node's ingress", func(t *testing.T) {
+		n1.MustCLI("deploy", n1.WriteSpec("shop.yaml", WhoSpecEndpoint("shop",
+			"{name: https, protocol: https, port: 18443, target_port: 8080, host: shop.example.com, expose: public}", 1, "{node: n2}")))
+		readyOn(t, n1, "shop", 1)
+		for _, name := range IngressNodes {
+			var peer []byte
+			tc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+				TLSClientConfig: &tls.Config{ServerName: "shop.example.com", InsecureSkipVerify: true,
+					VerifyConnection: func(cs tls.ConnectionState) error { peer = cs.PeerCertificates[0].Raw; return nil }}}}
+			url := fmt.Sprintf("https://%s/", net.JoinHostPort(nodes[name].NS.IP.String(), "18443"))
+			var lastErr error
+			defer func() {
+				if t.Failed() {
+					t.Logf("%s: last error %v", name, lastErr)
+				}
+			}()
+			waitFor(t, name+"'s ingress serving shop.example.com with n1's certificate", 30*time.Second, func() bool {
+				peer = nil
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Host = "shop.example.com"
+				resp, err := tc.Do(req)
+				if lastErr = err; err != nil {
+					return false
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					lastErr = fmt.Errorf("status %s", resp.Status)
+					return false
+				}
+				return bytes.Equal(peer, certDER)
+			})
 		}
 	})
 

@@ -269,6 +269,11 @@ func (g *Ingress) shutdown(l *listener) {
 	g.o.Log.Info("ingress stopped listening", "protocol", l.proto, "port", l.port)
 }
 
+// SetClusterCerts makes certs the ones https serves besides the node's own
+// (Options.Certs), which win a host both name; among certs a later one wins.
+// A certificate that does not load is left out and reported by its hosts.
+func (g *Ingress) SetClusterCerts(certs []CertPEM) error { return g.certs.setShared(certs) }
+
 // Addr is the address a port's listener is bound to (nil if none).
 func (g *Ingress) Addr(port int) net.Addr {
 	g.mu.Lock()
