@@ -54,13 +54,7 @@ func (rt *Runtime) noteCerts(certs []apitypes.IngressCert) {
 	for _, c := range certs {
 		out = append(out, ingress.CertPEM{Hosts: c.Hosts, Cert: []byte(c.Cert), Key: []byte(c.Key)})
 	}
-	rt.mu.Lock()
-	same := rt.certsKnown && ingress.SameCerts(out, rt.clusterCerts)
-	rt.clusterCerts, rt.certsKnown = out, true
-	rt.mu.Unlock()
-	if !same {
-		rt.replicaFeed.Publish()
-	}
+	note(rt, &rt.clusterCerts, &rt.certsKnown, out, ingress.SameCerts, &rt.replicaFeed)
 }
 
 // ClusterCerts are the ingress certificates the cluster shares, as last

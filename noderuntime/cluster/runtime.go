@@ -120,6 +120,7 @@ type Runtime struct {
 	// The other nodes' replicas as last read (replicaFeed moves on when
 	// they change).
 	remote      []ingress.Replica
+	remoteKnown bool
 	replicaFeed changes.Feed
 	// ownCerts are the node config's ingress certificates a server
 	// shares; clusterCerts the cluster's as last read (replicaFeed moves

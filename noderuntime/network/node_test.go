@@ -41,6 +41,21 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// webSpec is deployment shop's bridge service web with endpoints (YAML
+// flow mappings).
+func webSpec(t *testing.T, endpoints ...string) *spec.Deployment {
+	t.Helper()
+	y := "version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    network_mode: bridge\n    endpoints:\n"
+	for _, e := range endpoints {
+		y += "      - " + e + "\n"
+	}
+	d, err := spec.Parse("s.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // TestSyncFeedsIngressReadyReplicas: public endpoints get routes with the
 // ready replicas only; internal endpoints get none.
 func TestSyncFeedsIngressReadyReplicas(t *testing.T) {
@@ -53,19 +68,8 @@ func TestSyncFeedsIngressReadyReplicas(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	public, internal := freePort(t), freePort(t)
-	d, err := spec.Parse("s.yaml", []byte(fmt.Sprintf(`version: v1
-deployment: shop
-services:
-  web:
-    image: busybox
-    network_mode: bridge
-    endpoints:
-      - {name: http, port: %d, target_port: %d, expose: public}
-      - {name: admin, port: %d, target_port: %d}
-`, public, target, internal, target)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := webSpec(t, fmt.Sprintf("{name: http, port: %d, target_port: %d, expose: public}", public, target),
+		fmt.Sprintf("{name: admin, port: %d, target_port: %d}", internal, target))
 	g, err := ingress.New(ingress.Options{ListenHost: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -165,18 +169,7 @@ func TestSyncPrefersOwnNodesReplicas(t *testing.T) {
 	serve("127.0.0.1", "remote")
 	serve("127.0.0.2", "local")
 	public := freePort(t)
-	d, err := spec.Parse("s.yaml", []byte(fmt.Sprintf(`version: v1
-deployment: shop
-services:
-  web:
-    image: busybox
-    network_mode: bridge
-    endpoints:
-      - {name: http, port: %d, target_port: %d, expose: public}
-`, public, target)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := webSpec(t, fmt.Sprintf("{name: http, port: %d, target_port: %d, expose: public}", public, target))
 	g, err := ingress.New(ingress.Options{ListenHost: "127.0.0.1", PreferLocal: true})
 	if err != nil {
 		t.Fatal(err)
