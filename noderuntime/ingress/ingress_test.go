@@ -599,7 +599,7 @@ func TestPreferLocal(t *testing.T) {
 		return []Route{{Deployment: "d", Service: "web", Endpoint: "http", Protocol: HTTP, Port: port, Backends: []Backend{r1, l1, l2}}}
 	}
 
-	spread := newIngress(t, Options{})
+	spread := newIngress(t, Options{FailTimeout: 5 * time.Second})
 	port := freePort(t)
 	if err := spread.Update(routes(port)); err != nil {
 		t.Fatal(err)
@@ -624,5 +624,23 @@ func TestPreferLocal(t *testing.T) {
 	s2.Close()
 	if c := counts(t, url, 10); c["r1"] != 10 {
 		t.Fatalf("both local replicas down: %v, want all on r1", c)
+	}
+
+	// A remote backend that cannot be reached is retried elsewhere and
+	// then skipped, as a local one is.
+	_, l3 := named(t, "l3")
+	dead := Backend{ID: "dead", Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Remote: true}
+	port = freePort(t)
+	if err := spread.Update([]Route{{Deployment: "d", Service: "web", Endpoint: "http", Protocol: HTTP, Port: port, Backends: []Backend{dead, l3}}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 10); c["l3"] != 10 {
+		t.Fatalf("a dead remote replica in the route: %v, want all on l3", c)
+	}
+	spread.mu.Lock()
+	failed := !spread.backends["dead|"+dead.Addr].healthy(time.Now())
+	spread.mu.Unlock()
+	if !failed {
+		t.Fatal("the dead remote replica is not marked failed")
 	}
 }
