@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/noderuntime/api"
+	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/node"
 	"github.com/zlayer/zlayer/noderuntime/nodeconfig"
@@ -71,8 +72,15 @@ func (c *ServeCmd) serve(ctx context.Context, log *slog.Logger, join *JoinCmd) e
 	var clusterPart node.Cluster
 	var clusterNet *network.ClusterNet
 	if member != nil {
-		clusterNet = member.Network()
 		defer member.Close()
+		// The config's certificates are the cluster's (a server shares
+		// them; every node serves what the servers share, its own first).
+		certs, err := ingress.ReadCerts(conf.Ingress.Certs)
+		if err != nil {
+			return err
+		}
+		member.ShareIngressCerts(certs)
+		clusterNet = member.Network()
 		clusterPart = member
 		if member.Role() == "server" {
 			// An etcd member's working set is larger than the node's

@@ -83,6 +83,18 @@ type Work struct {
 	// them (Node and Address set): every node's ingress and discovery
 	// reach them too.
 	Replicas []ReplicaStatus `json:"replicas,omitempty"`
+	// Certs are the ingress certificates the servers' node configs share
+	// with the cluster, in order (a later one wins a host two name).
+	Certs []IngressCert `json:"certs,omitempty"`
+}
+
+// IngressCert is a TLS certificate and its key, as PEM, for the hosts
+// listed (default: the names in the certificate). Only nodes read it: the
+// key is a secret.
+type IngressCert struct {
+	Hosts []string `json:"hosts,omitempty"`
+	Cert  string   `json:"cert"`
+	Key   string   `json:"key"`
 }
 
 // NodeSubnet is a node's replica subnet and its advertise address.

@@ -54,7 +54,7 @@ func (rt *Runtime) Run(ctx context.Context, ctrl *reconcile.Controller, st *stor
 	rt.metrics(ctrl.Metrics())
 	loops := []func(context.Context) error{rt.followController, rt.syncLoop, rt.reportLoop}
 	if rt.state != nil {
-		loops = append(loops, rt.registerAndKeepAlive, rt.scheduleLoop, rt.watchLoop, rt.ensureTokens)
+		loops = append(loops, rt.registerAndKeepAlive, rt.scheduleLoop, rt.watchLoop, rt.ensureTokens, rt.shareCerts)
 	}
 	errc := make(chan error, len(loops))
 	for _, l := range loops {
@@ -349,6 +349,9 @@ func (rt *Runtime) work(ctx context.Context, node string) (*apitypes.Work, error
 	}
 	w.Subnets = subnetsOf(nodes, alive)
 	w.Replicas = replicasOf(node, sts, alive)
+	if w.Certs, err = rt.state.Certs(ctx); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -372,6 +375,7 @@ func (rt *Runtime) apply(w *apitypes.Work) error {
 	}
 	rt.notePeers(w.Subnets)
 	rt.noteReplicas(w)
+	rt.noteCerts(w.Certs)
 	if len(w.Servers) > 0 {
 		rt.mu.Lock()
 		rt.servers = w.Servers

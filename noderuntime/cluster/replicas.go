@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 )
 
@@ -66,13 +67,18 @@ func remoteReplicas(self string, rs []apitypes.ReplicaStatus, subnets []apitypes
 // noteReplicas takes the other nodes' replicas of a work into
 // RemoteReplicas, moving replicaFeed on when they changed.
 func (rt *Runtime) noteReplicas(w *apitypes.Work) {
-	rs := remoteReplicas(rt.name, w.Replicas, w.Subnets)
+	note(rt, &rt.remote, &rt.remoteKnown, remoteReplicas(rt.name, w.Replicas, w.Subnets), slices.Equal, &rt.replicaFeed)
+}
+
+// note sets *cur to v under rt.mu, *known with it, and moves feed on
+// unless v was known already.
+func note[T any](rt *Runtime, cur *T, known *bool, v T, equal func(a, b T) bool, feed *changes.Feed) {
 	rt.mu.Lock()
-	same := slices.Equal(rs, rt.remote)
-	rt.remote = rs
+	same := *known && equal(*cur, v)
+	*cur, *known = v, true
 	rt.mu.Unlock()
 	if !same {
-		rt.replicaFeed.Publish()
+		feed.Publish()
 	}
 }
 

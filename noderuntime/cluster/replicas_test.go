@@ -75,3 +75,42 @@ func TestNoteReplicasPublishesChanges(t *testing.T) {
 		t.Fatalf("readiness not taken: %+v", rt.RemoteReplicas())
 	}
 }
+
+// TestNoteCertsPublishesChanges: the cluster's certificates reach the
+// node's network, known from the first work on, and a work repeating them
+// does not move the feed.
+func TestNoteCertsPublishesChanges(t *testing.T) {
+	rt := &Runtime{name: "n1"}
+	if _, known := rt.ClusterCerts(); known {
+		t.Fatal("certificates known before any work")
+	}
+	v := rt.replicaFeed.Version()
+	rt.noteCerts(nil)
+	if certs, known := rt.ClusterCerts(); !known || len(certs) != 0 || rt.replicaFeed.Version() == v {
+		t.Fatalf("a work without certificates: known %v, %d certs, feed moved %v", known, len(certs), rt.replicaFeed.Version() != v)
+	}
+	w := []apitypes.IngressCert{{Hosts: []string{"shop.example.com"}, Cert: "C", Key: "K"}}
+	v = rt.replicaFeed.Version()
+	rt.noteCerts(w)
+	certs, _ := rt.ClusterCerts()
+	if rt.replicaFeed.Version() == v || len(certs) != 1 || string(certs[0].Cert) != "C" || string(certs[0].Key) != "K" || certs[0].Hosts[0] != "shop.example.com" {
+		t.Fatalf("certificates %+v", certs)
+	}
+	v = rt.replicaFeed.Version()
+	rt.noteCerts(w)
+	if rt.replicaFeed.Version() != v {
+		t.Fatal("the same certificates moved the feed")
+	}
+}
+
+// TestShareIngressCerts: the config's certificates are what a server
+// writes, as PEM text.
+func TestShareIngressCerts(t *testing.T) {
+	rt := &Runtime{}
+	rt.ShareIngressCerts([]ingress.CertPEM{{Hosts: []string{"a.example.com"}, Cert: []byte("C"), Key: []byte("K")}})
+	if want := []apitypes.IngressCert{{Hosts: []string{"a.example.com"}, Cert: "C", Key: "K"}}; !slices.EqualFunc(rt.ownCerts, want, func(a, b apitypes.IngressCert) bool {
+		return a.Cert == b.Cert && a.Key == b.Key && slices.Equal(a.Hosts, b.Hosts)
+	}) {
+		t.Fatalf("shared %+v", rt.ownCerts)
+	}
+}

@@ -29,6 +29,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
@@ -123,7 +124,14 @@ type Runtime struct {
 	// The other nodes' replicas as last read (replicaFeed moves on when
 	// they change).
 	remote      []ingress.Replica
+	remoteKnown bool
 	replicaFeed changes.Feed
+	// ownCerts are the node config's ingress certificates a server
+	// shares; clusterCerts the cluster's as last read (replicaFeed moves
+	// on when they change too).
+	ownCerts     []apitypes.IngressCert
+	clusterCerts []ingress.CertPEM
+	certsKnown   bool
 }
 
 // IsMember reports whether dataDir holds a cluster identity: `zlayer

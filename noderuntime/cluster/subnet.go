@@ -80,7 +80,7 @@ func (rt *Runtime) Network() *network.ClusterNet {
 		return nil
 	}
 	return &network.ClusterNet{CIDR: rt.cidr, Subnet: rt.subnet, Peers: rt.Peers, Changes: &rt.peerFeed,
-		Node: rt.name, Replicas: rt.RemoteReplicas, ReplicaChanges: &rt.replicaFeed}
+		Node: rt.name, Replicas: rt.RemoteReplicas, ReplicaChanges: &rt.replicaFeed, Certs: rt.ClusterCerts}
 }
 
 // Peers are the cluster's other ready nodes with a subnet, as last read;

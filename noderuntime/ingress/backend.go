@@ -71,32 +71,49 @@ func (b *backend) release() {
 type route struct {
 	Route
 	backends []*backend
+	// local are the backends on this node when the ingress prefers them
+	// and the route also has remote ones (else nil).
+	local []*backend
 	// next is shared by the route's versions across updates, so frequent
 	// updates do not restart the rotation at the first replica.
 	next *atomic.Uint64
 }
 
 // pick returns the next backend round-robin, skipping draining ones, ones in
-// exclude, and recently failed ones unless nothing else is left.
+// exclude, and recently failed ones unless nothing else is left. A route
+// that prefers local backends picks among them while one is healthy, and
+// spreads over all of them (remote ones too) otherwise.
 func (r *route) pick(exclude *backend) *backend {
-	n := len(r.backends)
+	if len(r.local) > 0 {
+		if b, healthy := r.pickIn(r.local, exclude); healthy {
+			return b
+		}
+	}
+	b, _ := r.pickIn(r.backends, exclude)
+	return b
+}
+
+// pickIn is pick over bs; healthy is false when only a failed backend (or
+// none) is left.
+func (r *route) pickIn(bs []*backend, exclude *backend) (b *backend, healthy bool) {
+	n := len(bs)
 	if n == 0 {
-		return nil
+		return nil, false
 	}
 	start := r.next.Add(1) - 1
 	now := time.Now()
 	var fallback *backend
 	for i := 0; i < n; i++ {
-		b := r.backends[(start+uint64(i))%uint64(n)]
+		b := bs[(start+uint64(i))%uint64(n)]
 		if b == exclude || b.draining.Load() {
 			continue
 		}
 		if b.healthy(now) {
-			return b
+			return b, true
 		}
 		if fallback == nil {
 			fallback = b
 		}
 	}
-	return fallback
+	return fallback, false
 }

@@ -37,7 +37,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// NoFastPath sends every HTTP connection through net/http.
 	NoFastPath bool
-	Log        *slog.Logger
+	// PreferLocal sends a route's requests to the replicas on this node
+	// while at least one of them is healthy, to the other nodes' only when
+	// none is (in a cluster; a single node has no remote backends).
+	PreferLocal bool
+	Log         *slog.Logger
 }
 
 // Ingress serves the routes given to Update.
@@ -179,6 +183,9 @@ func (g *Ingress) Update(routes []Route) error {
 			used[k] = be
 			rt.backends = append(rt.backends, be)
 		}
+		if g.o.PreferLocal {
+			rt.local = localOf(rt.backends)
+		}
 		byPort[r.Port] = append(byPort[r.Port], rt)
 	}
 	for k, b := range g.backends {
@@ -211,6 +218,21 @@ func (g *Ingress) Update(routes []Route) error {
 		l.routes.Store(&rs)
 	}
 	return errors.Join(errs...)
+}
+
+// localOf is the local backends of a route that has remote ones too (nil
+// when all are of one kind: picking among all is the same).
+func localOf(bs []*backend) []*backend {
+	var local []*backend
+	for _, b := range bs {
+		if !b.Remote {
+			local = append(local, b)
+		}
+	}
+	if len(local) == len(bs) {
+		return nil
+	}
+	return local
 }
 
 // compatible says whether two protocols may share a port: http endpoints
@@ -246,6 +268,11 @@ func (g *Ingress) shutdown(l *listener) {
 	}
 	g.o.Log.Info("ingress stopped listening", "protocol", l.proto, "port", l.port)
 }
+
+// SetClusterCerts makes certs the ones https serves besides the node's own
+// (Options.Certs), which win a host both name; among certs a later one wins.
+// A certificate that does not load is left out and reported by its hosts.
+func (g *Ingress) SetClusterCerts(certs []CertPEM) error { return g.certs.setShared(certs) }
 
 // Addr is the address a port's listener is bound to (nil if none).
 func (g *Ingress) Addr(port int) net.Addr {

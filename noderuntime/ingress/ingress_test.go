@@ -573,3 +573,74 @@ func TestForwardedHeadersAndEncodings(t *testing.T) {
 		t.Fatalf("https: %s", body)
 	}
 }
+
+// TestPreferLocal: with PreferLocal the node's own replicas take every
+// request, in turn, while one of them is healthy; when both are gone the
+// remote one takes them (the failed local ones are skipped as any failed
+// backend is). Without it requests spread over all.
+func TestPreferLocal(t *testing.T) {
+	counts := func(t *testing.T, url string, n int) map[string]int {
+		t.Helper()
+		c := map[string]int{}
+		for i := range n {
+			code, body := get(t, http.DefaultClient, url, "")
+			if code != 200 {
+				t.Fatalf("request %d: %d %s", i, code, body)
+			}
+			c[strings.Fields(body)[0]]++
+		}
+		return c
+	}
+	s1, l1 := named(t, "l1")
+	s2, l2 := named(t, "l2")
+	_, r1 := named(t, "r1")
+	r1.Remote = true
+	routes := func(port int) []Route {
+		return []Route{{Deployment: "d", Service: "web", Endpoint: "http", Protocol: HTTP, Port: port, Backends: []Backend{r1, l1, l2}}}
+	}
+
+	spread := newIngress(t, Options{FailTimeout: 5 * time.Second})
+	port := freePort(t)
+	if err := spread.Update(routes(port)); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 30); c["l1"] != 10 || c["l2"] != 10 || c["r1"] != 10 {
+		t.Fatalf("without prefer_local: %v, want 10 each", c)
+	}
+
+	g := newIngress(t, Options{PreferLocal: true, FailTimeout: 5 * time.Second})
+	port = freePort(t)
+	if err := g.Update(routes(port)); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if c := counts(t, url, 20); c["l1"] != 10 || c["l2"] != 10 {
+		t.Fatalf("prefer_local: %v, want 10 each on l1 and l2, none on r1", c)
+	}
+	s1.Close()
+	if c := counts(t, url, 10); c["l2"] != 10 {
+		t.Fatalf("one local replica down: %v, want all on l2", c)
+	}
+	s2.Close()
+	if c := counts(t, url, 10); c["r1"] != 10 {
+		t.Fatalf("both local replicas down: %v, want all on r1", c)
+	}
+
+	// A remote backend that cannot be reached is retried elsewhere and
+	// then skipped, as a local one is.
+	_, l3 := named(t, "l3")
+	dead := Backend{ID: "dead", Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Remote: true}
+	port = freePort(t)
+	if err := spread.Update([]Route{{Deployment: "d", Service: "web", Endpoint: "http", Protocol: HTTP, Port: port, Backends: []Backend{dead, l3}}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 10); c["l3"] != 10 {
+		t.Fatalf("a dead remote replica in the route: %v, want all on l3", c)
+	}
+	spread.mu.Lock()
+	failed := !spread.backends["dead|"+dead.Addr].healthy(time.Now())
+	spread.mu.Unlock()
+	if !failed {
+		t.Fatal("the dead remote replica is not marked failed")
+	}
+}

@@ -31,6 +31,9 @@ const (
 type Backend struct {
 	ID   string // replica (container) id, the key Drain uses
 	Addr string // host:port the ingress dials
+	// Remote is a replica on another node of the cluster: with
+	// Options.PreferLocal it takes requests only while no local one can.
+	Remote bool
 }
 
 // Route is one public endpoint and the replicas ready to serve it. For
@@ -60,7 +63,8 @@ type Replica struct {
 }
 
 // Routes turns a deployment's public endpoints and its replicas into
-// routes. Only ready replicas become backends. A host-network endpoint whose
+// routes. Only ready replicas become backends; one with a Node is remote
+// (the caller clears the Node of its own node's). A host-network endpoint whose
 // port equals its target port is left out: the replica itself owns that port
 // on the node, so there is nothing for the ingress to listen on.
 func Routes(d *spec.Deployment, replicas []Replica) []Route {
@@ -78,7 +82,7 @@ func Routes(d *spec.Deployment, replicas []Replica) []Route {
 				Port: e.Port, Host: e.Host, Path: e.Path}
 			for _, rep := range replicas {
 				if rep.Service == name && rep.Ready && rep.Addr != "" {
-					r.Backends = append(r.Backends, Backend{ID: rep.ID, Addr: net.JoinHostPort(rep.Addr, strconv.Itoa(e.TargetPort))})
+					r.Backends = append(r.Backends, Backend{ID: rep.ID, Addr: net.JoinHostPort(rep.Addr, strconv.Itoa(e.TargetPort)), Remote: rep.Node != ""})
 				}
 			}
 			out = append(out, r)

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,8 +14,10 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,19 +33,60 @@ type Cert struct {
 // no SNI.
 const DefaultName = "zlayer.local"
 
+// CertPEM is a certificate with its key, as PEM: one the cluster shares
+// (noderuntime/cluster keeps them in the cluster state). Hosts as in Cert.
+type CertPEM struct {
+	Hosts     []string
+	Cert, Key []byte
+}
+
+// SameCerts reports whether a and b hold the same certificates in the
+// same order.
+func SameCerts(a, b []CertPEM) bool {
+	return slices.EqualFunc(a, b, func(x, y CertPEM) bool {
+		return slices.Equal(x.Hosts, y.Hosts) && bytes.Equal(x.Cert, y.Cert) && bytes.Equal(x.Key, y.Key)
+	})
+}
+
+// ReadCerts reads the node config's certificates into PEM, checking that
+// each pair loads.
+func ReadCerts(certs []Cert) ([]CertPEM, error) {
+	var out []CertPEM
+	for i, c := range certs {
+		cert, err := os.ReadFile(c.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingress certs[%d]: %w", i, err)
+		}
+		key, err := os.ReadFile(c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingress certs[%d]: %w", i, err)
+		}
+		if _, err := tls.X509KeyPair(cert, key); err != nil {
+			return nil, fmt.Errorf("ingress certs[%d] (%s, %s): %w", i, c.CertFile, c.KeyFile, err)
+		}
+		out = append(out, CertPEM{Hosts: c.Hosts, Cert: cert, Key: key})
+	}
+	return out, nil
+}
+
 // certStore picks a certificate by SNI: a configured one for the exact name,
 // then for its wildcard, else a self-signed one for that name, generated
-// once and kept in the data dir.
+// once and kept in the data dir. The configured ones are the node's own
+// over the cluster's, host by host.
 type certStore struct {
 	dir string
 
-	mu     sync.Mutex
-	byName map[string]*tls.Certificate
-	self   map[string]*tls.Certificate
+	// own are the node config's by host; byName is what get reads, own
+	// over the cluster's, replaced whole when the cluster's change.
+	own    map[string]*tls.Certificate
+	byName atomic.Pointer[map[string]*tls.Certificate]
+
+	mu   sync.Mutex
+	self map[string]*tls.Certificate
 }
 
 func newCertStore(dataDir string, certs []Cert) (*certStore, error) {
-	cs := &certStore{byName: map[string]*tls.Certificate{}, self: map[string]*tls.Certificate{}}
+	cs := &certStore{own: map[string]*tls.Certificate{}, self: map[string]*tls.Certificate{}}
 	if dataDir != "" {
 		cs.dir = filepath.Join(dataDir, "ingress", "tls")
 	}
@@ -51,35 +95,67 @@ func newCertStore(dataDir string, certs []Cert) (*certStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ingress certs[%d] (%s, %s): %w", i, c.CertFile, c.KeyFile, err)
 		}
-		leaf, err := x509.ParseCertificate(kp.Certificate[0])
-		if err != nil {
+		if err := addPair(cs.own, &kp, c.Hosts); err != nil {
 			return nil, fmt.Errorf("ingress certs[%d] %s: %w", i, c.CertFile, err)
 		}
-		kp.Leaf = leaf
-		hosts := c.Hosts
-		if len(hosts) == 0 {
-			hosts = leaf.DNSNames
-			if len(hosts) == 0 && leaf.Subject.CommonName != "" {
-				hosts = []string{leaf.Subject.CommonName}
-			}
-		}
-		if len(hosts) == 0 {
-			return nil, fmt.Errorf("ingress certs[%d] %s: no hosts given and none in the certificate", i, c.CertFile)
-		}
-		for _, h := range hosts {
-			cs.byName[strings.ToLower(h)] = &kp
+	}
+	cs.byName.Store(&cs.own)
+	return cs, nil
+}
+
+// addPair files kp under each of hosts (by default the names in the
+// certificate).
+func addPair(m map[string]*tls.Certificate, kp *tls.Certificate, hosts []string) error {
+	leaf, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		return err
+	}
+	kp.Leaf = leaf
+	if len(hosts) == 0 {
+		hosts = leaf.DNSNames
+		if len(hosts) == 0 && leaf.Subject.CommonName != "" {
+			hosts = []string{leaf.Subject.CommonName}
 		}
 	}
-	return cs, nil
+	if len(hosts) == 0 {
+		return errors.New("no hosts given and none in the certificate")
+	}
+	for _, h := range hosts {
+		m[strings.ToLower(h)] = kp
+	}
+	return nil
+}
+
+// setShared makes certs (in order: a later one wins a host) the ones
+// served besides the node's own. A pair that does not load is left out and
+// reported by its hosts (never its contents); the others apply.
+func (cs *certStore) setShared(certs []CertPEM) error {
+	m := map[string]*tls.Certificate{}
+	var errs []error
+	for i, c := range certs {
+		kp, err := tls.X509KeyPair(c.Cert, c.Key)
+		if err == nil {
+			err = addPair(m, &kp, c.Hosts)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster certificate %d (hosts %v): %w", i, c.Hosts, err))
+		}
+	}
+	for h, kp := range cs.own {
+		m[h] = kp
+	}
+	cs.byName.Store(&m)
+	return errors.Join(errs...)
 }
 
 func (cs *certStore) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if c := cs.byName[name]; c != nil {
+	byName := *cs.byName.Load()
+	if c := byName[name]; c != nil {
 		return c, nil
 	}
 	if i := strings.IndexByte(name, '.'); i > 0 {
-		if c := cs.byName["*"+name[i:]]; c != nil {
+		if c := byName["*"+name[i:]]; c != nil {
 			return c, nil
 		}
 	}

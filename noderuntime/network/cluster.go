@@ -25,9 +25,33 @@ type ClusterNet struct {
 	Node string
 	// Replicas are the other nodes' replicas as last reported (Node set,
 	// Addr the address this node reaches each at); ReplicaChanges moves on
-	// when they may have changed. Nil: the node routes to its own only.
+	// when they (or Certs) may have changed. Nil: the node routes to its
+	// own only.
 	Replicas       func() []ingress.Replica
 	ReplicaChanges changes.Source
+	// Certs are the ingress certificates the cluster shares; known is
+	// false until the node has heard from the cluster.
+	Certs func() (certs []ingress.CertPEM, known bool)
+}
+
+// syncCerts hands the cluster's certificates to the ingress when they
+// changed since last, the value returned.
+func (c *ClusterNet) syncCerts(g *ingress.Ingress, last []ingress.CertPEM, log *slog.Logger) []ingress.CertPEM {
+	if c == nil || c.Certs == nil || g == nil {
+		return last
+	}
+	certs, known := c.Certs()
+	if !known || last != nil && ingress.SameCerts(certs, last) {
+		return last
+	}
+	if err := g.SetClusterCerts(certs); err != nil {
+		// Named by their hosts: a key is never logged.
+		log.Warn("ingress: the cluster's certificates", "err", err)
+	}
+	if certs == nil {
+		certs = []ingress.CertPEM{}
+	}
+	return certs
 }
 
 // remote is the other nodes' replicas (none outside a cluster).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -51,6 +52,7 @@ type NetworkSection struct {
 //	    - {hosts: [example.com], cert: /etc/zlayer/example.crt, key: /etc/zlayer/example.key}
 //	  trusted_proxies: [10.0.0.0/8, 127.0.0.1]  # peers whose X-Forwarded-* are kept
 //	  fast_path: true           # false: every http request through net/http
+//	  prefer_local: true        # cluster: this node's replicas while one is healthy
 //	  max_conns: 10000          # per http/https/tcp listener
 //	  max_conns_per_source: 256
 //	  header_timeout: 30s       # TLS handshake and request head
@@ -69,6 +71,7 @@ type IngressSection struct {
 	TrustedProxies  []string       `yaml:"trusted_proxies" doc:"Addresses or CIDRs of peers whose X-Forwarded-* headers are kept."`
 	TrustedPrefixes []netip.Prefix `yaml:"-"`
 	FastPath        *bool          `yaml:"fast_path" doc:"false: every http request goes through net/http (default true)."`
+	PreferLocal     *bool          `yaml:"prefer_local" doc:"In a cluster, send requests to this node's replicas while one is healthy, to the other nodes' only when none is; false spreads them over all (default true)."`
 
 	MaxConns                int           `yaml:"max_conns" minimum:"0" doc:"Connections per http/https/tcp listener (0: the default)."`
 	MaxConnsPerSource       int           `yaml:"max_conns_per_source" minimum:"0" doc:"Connections per source address (0: the default)."`
@@ -89,6 +92,7 @@ func (i IngressSection) Options() ingress.Options {
 		Certs:          i.Certs,
 		TrustedProxies: i.TrustedPrefixes,
 		NoFastPath:     i.FastPath != nil && !*i.FastPath,
+		PreferLocal:    i.PreferLocal == nil || *i.PreferLocal,
 		Limits: ingress.Limits{
 			MaxConns: i.MaxConns, MaxConnsPerSource: i.MaxConnsPerSource,
 			HeaderTimeout: i.HeaderTimeout, IdleTimeout: i.IdleTimeout, WriteTimeout: i.WriteTimeout,
@@ -131,7 +135,17 @@ func (n *Node) Sync(views []View) error {
 		if v.Spec == nil {
 			continue
 		}
-		routes = append(routes, ingress.Routes(v.Spec, v.Replicas)...)
+		reps := v.Replicas
+		if n.cluster != nil && slices.ContainsFunc(reps, func(r ingress.Replica) bool { return r.Node == n.cluster.Node }) {
+			// The ingress tells local replicas by an empty Node.
+			reps = slices.Clone(reps)
+			for i := range reps {
+				if reps[i].Node == n.cluster.Node {
+					reps[i].Node = ""
+				}
+			}
+		}
+		routes = append(routes, ingress.Routes(v.Spec, reps)...)
 		for _, r := range v.Replicas {
 			ip := r.Addr
 			if s := v.Spec.Services[r.Service]; s != nil && s.NetworkMode == ModeHost && n.Bridge != nil && n.local(r) {

@@ -41,6 +41,21 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// webSpec is deployment shop's bridge service web with endpoints (YAML
+// flow mappings).
+func webSpec(t *testing.T, endpoints ...string) *spec.Deployment {
+	t.Helper()
+	y := "version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n    network_mode: bridge\n    endpoints:\n"
+	for _, e := range endpoints {
+		y += "      - " + e + "\n"
+	}
+	d, err := spec.Parse("s.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // TestSyncFeedsIngressReadyReplicas: public endpoints get routes with the
 // ready replicas only; internal endpoints get none.
 func TestSyncFeedsIngressReadyReplicas(t *testing.T) {
@@ -53,19 +68,8 @@ func TestSyncFeedsIngressReadyReplicas(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	public, internal := freePort(t), freePort(t)
-	d, err := spec.Parse("s.yaml", []byte(fmt.Sprintf(`version: v1
-deployment: shop
-services:
-  web:
-    image: busybox
-    network_mode: bridge
-    endpoints:
-      - {name: http, port: %d, target_port: %d, expose: public}
-      - {name: admin, port: %d, target_port: %d}
-`, public, target, internal, target)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := webSpec(t, fmt.Sprintf("{name: http, port: %d, target_port: %d, expose: public}", public, target),
+		fmt.Sprintf("{name: admin, port: %d, target_port: %d}", internal, target))
 	g, err := ingress.New(ingress.Options{ListenHost: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -145,5 +149,52 @@ func TestRunFallsBackToResync(t *testing.T) {
 	}
 	if feed.Version() != 0 {
 		t.Fatal("something published")
+	}
+}
+
+// TestSyncPrefersOwnNodesReplicas: in a cluster a replica named with the
+// node's own name is local to the ingress (which prefers it), another
+// node's is remote, reached at its own address.
+func TestSyncPrefersOwnNodesReplicas(t *testing.T) {
+	target := freePort(t)
+	serve := func(ip, name string) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(target)))
+		if err != nil {
+			t.Skipf("listening on %s: %v", ip, err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+	serve("127.0.0.1", "remote")
+	serve("127.0.0.2", "local")
+	public := freePort(t)
+	d := webSpec(t, fmt.Sprintf("{name: http, port: %d, target_port: %d, expose: public}", public, target))
+	g, err := ingress.New(ingress.Options{ListenHost: "127.0.0.1", PreferLocal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close(t.Context())
+	n := &Node{Ingress: g, cluster: &ClusterNet{Node: "n1"}}
+	reps := []ingress.Replica{
+		{ID: "web-2", Deployment: "shop", Service: "web", Index: 2, Addr: "127.0.0.1", Ready: true, Node: "n2"},
+		{ID: "web-1", Deployment: "shop", Service: "web", Index: 1, Addr: "127.0.0.2", Ready: true, Node: "n1"},
+	}
+	if err := n.Sync([]View{{Spec: d, Replicas: reps}}); err != nil {
+		t.Fatal(err)
+	}
+	if reps[1].Node != "n1" {
+		t.Fatal("Sync changed the caller's replicas")
+	}
+	for i := range 6 {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", public))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "local" {
+			t.Fatalf("request %d answered by %q, want the local replica", i, b)
+		}
 	}
 }

@@ -180,7 +180,9 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 		defer func() { <-done }()
 	}
 	var last []View
+	var certs []ingress.CertPEM
 	n.Run(ctx, n.cluster.changes(ctx, ctrl.Changes()), DefaultResync, func() []View {
+		certs = n.cluster.syncCerts(n.Ingress, certs, n.Log)
 		recs, err := st.List()
 		if err != nil {
 			return last // keep routing on the last known state

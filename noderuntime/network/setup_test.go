@@ -119,7 +119,8 @@ func TestViewsFromMergesRemote(t *testing.T) {
 	// The ingress routes to the ready ones of both nodes.
 	d.Services["web"].Endpoints = []spec.Endpoint{{Name: "http", Protocol: "http", Port: 8080, TargetPort: 80, Expose: "public"}}
 	rs := ingress.Routes(d, views[0].Replicas)
-	if len(rs) != 1 || len(rs[0].Backends) != 2 || rs[0].Backends[0].Addr != "10.244.1.2:80" || rs[0].Backends[1].Addr != "10.244.2.5:80" {
+	if len(rs) != 1 || len(rs[0].Backends) != 2 || rs[0].Backends[0].Addr != "10.244.1.2:80" || rs[0].Backends[1].Addr != "10.244.2.5:80" ||
+		rs[0].Backends[0].Remote || !rs[0].Backends[1].Remote {
 		t.Fatalf("routes %+v", rs)
 	}
 }

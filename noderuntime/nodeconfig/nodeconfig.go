@@ -144,7 +144,7 @@ var (
 		"network", mapping("network", "disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir",
 			"dns", mapping("dns", "disabled", "domain", "upstreams")),
 		"ingress", mapping("ingress", "listen", "disabled", "certs", &shape{items: mapping("certs", "hosts", "cert", "key")},
-			"trusted_proxies", "fast_path", "max_conns", "max_conns_per_source",
+			"trusted_proxies", "fast_path", "prefer_local", "max_conns", "max_conns_per_source",
 			"header_timeout", "idle_timeout", "write_timeout", "tcp_idle_timeout", "udp_idle_timeout",
 			"udp_max_sessions", "udp_max_sessions_per_source"))
 )

@@ -132,6 +132,7 @@ func TestIngressHardening(t *testing.T) {
 	p := write(t, `ingress:
   trusted_proxies: [10.0.0.0/8, 127.0.0.1, "::1"]
   fast_path: false
+  prefer_local: false
   max_conns: 50
   max_conns_per_source: 5
   header_timeout: 2s
@@ -147,16 +148,17 @@ func TestIngressHardening(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := c.Ingress.Options()
-	if got := fmt.Sprint(o.TrustedProxies); got != "[10.0.0.0/8 127.0.0.1/32 ::1/128]" || !o.NoFastPath {
-		t.Fatalf("trusted %s, no fast path %v", got, o.NoFastPath)
+	if got := fmt.Sprint(o.TrustedProxies); got != "[10.0.0.0/8 127.0.0.1/32 ::1/128]" || !o.NoFastPath || o.PreferLocal {
+		t.Fatalf("trusted %s, no fast path %v, prefer local %v", got, o.NoFastPath, o.PreferLocal)
 	}
 	want := ingress.Limits{MaxConns: 50, MaxConnsPerSource: 5, HeaderTimeout: 2 * time.Second, IdleTimeout: time.Minute,
 		WriteTimeout: 15 * time.Second, TCPIdle: 5 * time.Minute, UDPIdle: 20 * time.Second, MaxUDPSessions: 40, MaxUDPSessionsPerSource: 4}
 	if o.Limits != want {
 		t.Fatalf("limits %+v, want %+v", o.Limits, want)
 	}
-	// Absent: defaults (the fast path on, no trusted proxy).
-	if c, err := Load(write(t, "ingress:\n  listen: 127.0.0.1\n")); err != nil || c.Ingress.Options().NoFastPath ||
+	// Absent: defaults (the fast path on, local replicas preferred, no
+	// trusted proxy).
+	if c, err := Load(write(t, "ingress:\n  listen: 127.0.0.1\n")); err != nil || c.Ingress.Options().NoFastPath || !c.Ingress.Options().PreferLocal ||
 		len(c.Ingress.Options().TrustedProxies) != 0 || c.Ingress.Options().Limits != (ingress.Limits{}) {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
