@@ -25,6 +25,7 @@ import (
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/changes"
+	"github.com/zlayer/zlayer/noderuntime/console"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
@@ -61,6 +62,26 @@ type Server struct {
 	Secrets *secrets.Store
 
 	locks sync.Map // deployment name -> *sync.Mutex
+
+	consoleOnce sync.Once
+	con         *console.Console // the web console's sessions, shared by every listener
+}
+
+// console is the web console, made at first use so that every listener
+// of the server shares its session table.
+func (s *Server) console() *console.Console {
+	s.consoleOnce.Do(func() {
+		s.con = console.New(func(token string) console.Scope {
+			switch s.tokenScope(token) {
+			case scopeAdmin:
+				return console.ScopeAdmin
+			case scopeRead:
+				return console.ScopeRead
+			}
+			return console.ScopeNone
+		})
+	})
+	return s.con
 }
 
 func (s *Server) lock(name string) func() {
@@ -126,6 +147,8 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		writeJSON(w, 200, wireReplicas(s.replicas(r)))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	mux.HandleFunc("GET /v1/events", s.events)
+	s.console().Routes(mux)
 	s.secretRoutes(mux)
 	s.imageRoutes(mux)
 	s.rolloutRoutes(mux)
@@ -139,18 +162,26 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	if s.Cluster != nil {
 		h = s.Cluster.Wrap(mux)
 	}
+	h = s.countRequests(h)
 	if !requireToken {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/health/") || (s.Cluster != nil && s.Cluster.Public(r.URL.Path)) {
+		if strings.HasPrefix(r.URL.Path, "/health/") || console.Public(r.URL.Path) || (s.Cluster != nil && s.Cluster.Public(r.URL.Path)) {
 			h.ServeHTTP(w, r)
 			return
+		}
+		write := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if ss, ok := s.cookieSession(r); ok && write {
+			if err := console.CheckWrite(r, ss); err != nil {
+				writeErr(w, 403, "forbidden", err.Error())
+				return
+			}
 		}
 		switch s.scope(r) {
 		case scopeAdmin:
 		case scopeRead:
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if write {
 				writeErr(w, 403, "forbidden", "the read-only token may only read (GET); "+r.Method+" needs the admin token")
 				return
 			}
@@ -171,13 +202,34 @@ const (
 	scopeAdmin
 )
 
-// scope is what the request's bearer token may do. Both tokens are
-// compared in constant time, whichever matches.
+// scope is what the request's bearer token may do, or without one its
+// console session (a browser's cookie) or its cluster certificate.
 func (s *Server) scope(r *http.Request) scope {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
+		if ss, ok := s.cookieSession(r); ok {
+			if ss.Scope == console.ScopeAdmin {
+				return scopeAdmin
+			}
+			return scopeRead
+		}
 		return s.peerScope(r)
 	}
+	return s.tokenScope(got)
+}
+
+// cookieSession is the console session of a request without a bearer
+// token: a bearer token always wins over a cookie the browser adds.
+func (s *Server) cookieSession(r *http.Request) (console.Session, bool) {
+	if r.Header.Get("Authorization") != "" {
+		return console.Session{}, false
+	}
+	return s.console().Session(r)
+}
+
+// tokenScope is what a token may do. Both tokens are compared in constant
+// time, whichever matches.
+func (s *Server) tokenScope(got string) scope {
 	got = strings.TrimSpace(got)
 	admin := s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
 	read := s.ReadToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.ReadToken)) == 1
@@ -306,6 +358,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := d.CheckSupported(s.Bridge); err != nil {
 		writeErr(w, 422, "unsupported", err.Error())
+		return
+	}
+	if q := r.URL.Query().Get("dry_run"); q == "1" || q == "true" {
+		// Checked as an apply would check it; nothing is stored.
+		writeJSON(w, 200, apitypes.Validated{Valid: true, Deployment: d.Deployment})
 		return
 	}
 	unlock := s.lock(d.Deployment)
