@@ -140,6 +140,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	mux.HandleFunc("GET /v1/deployments", s.list)
 	mux.HandleFunc("GET /v1/deployments/{name}", s.get)
 	mux.HandleFunc("DELETE /v1/deployments/{name}", s.delete)
+	mux.HandleFunc("GET /v1/deployments/{name}/spec", s.source)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/scale", s.scale)
 	mux.HandleFunc("GET /v1/deployments/{name}/services/{service}/logs", s.logs)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/exec", s.exec)
@@ -434,6 +435,18 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		setVersion(w, v)
 		writeJSON(w, 200, s.status(r, rec))
 	}
+}
+
+// source answers the spec text the deployment was last applied with, for
+// editing it (the console's editor); a scale changes the stored spec, not
+// this text.
+func (s *Server) source(w http.ResponseWriter, r *http.Request) {
+	rec := s.record(w, r, r.PathValue("name"))
+	if rec == nil {
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	_, _ = io.WriteString(w, rec.Source)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
