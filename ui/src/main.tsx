@@ -230,7 +230,7 @@ function DeploymentView({ name, ctx }: { name: string; ctx: Ctx }) {
                 <td><StateBadge state={r.state} />{r.message && <span class="muted small"> {r.message}</span>}</td>
                 <td>{r.healthy === undefined ? '—' : r.healthy ? 'healthy' : 'unhealthy'}</td>
                 <td class="mono" title={`${r.image} ${r.image_digest ?? ''}`}>{shortDigest(r.image_digest)}</td>
-                <td>{uptime(r.started_at, now)}</td>
+                <td>{uptime(r.started_at, Math.max(now, Date.now()))}</td>
                 <td class="num">{r.restarts}</td>
                 <td>{exitText(r.last_exit)}</td>
                 <td><a href={href({ view: 'logs', name, service: s.name, replica: r.replica })}>logs</a></td>
@@ -559,17 +559,22 @@ const nav: { label: string; route: Route }[] = [
 function App() {
   const [sess, setSess] = useState<SessionInfo | null | undefined>(undefined)
   const [route, setRoute] = useState<Route>(parseRoute(location.hash))
-  const [toast, setToast] = useState<{ msg: string; bad: boolean } | null>(null)
+  const [toast, setToast] = useState<{ msg: string; bad: boolean; at: number } | null>(null)
   useEffect(() => {
     api.session().then(setSess)
     api.setOnUnauthorized(() => setSess(null))
-    const on = () => setRoute(parseRoute(location.hash))
+    const on = () => {
+      setRoute(parseRoute(location.hash))
+      // A message about the view left behind goes with it; one that
+      // came with the move (deleted, applied) stays.
+      setToast((t) => (t && Date.now() - t.at > 1000 ? null : t))
+    }
     window.addEventListener('hashchange', on)
     return () => window.removeEventListener('hashchange', on)
   }, [])
   const { version, live } = useEvents(!!sess)
   const notify = useCallback<Notify>((msg, bad = false) => {
-    setToast({ msg, bad })
+    setToast({ msg, bad, at: Date.now() })
     setTimeout(() => setToast((t) => (t?.msg === msg ? null : t)), 5000)
   }, [])
   const go = useCallback((r: Route) => {
