@@ -18,10 +18,12 @@ import (
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
-// Widths of the screenshots and layout checks: a desktop and a phone.
+// Sizes of the screenshots and layout checks: a desktop and a phone.
 const (
-	DesktopWidth, DesktopHeight = 1280, 860
-	PhoneWidth, PhoneHeight     = 375, 812
+	DesktopWidth  = 1280
+	DesktopHeight = 860
+	PhoneWidth    = 375
+	PhoneHeight   = 812
 )
 
 // ChromiumPath is the browser: ZLAYER_CHROMIUM, else Debian's.

@@ -148,14 +148,14 @@ func TestConsoleLoginCookieAndCSRF(t *testing.T) {
 		t.Errorf("history names the console session: %d %s", code, body)
 	}
 	// A bearer token wins over the cookie, and needs no CSRF token.
-	req, _ := http.NewRequest("DELETE", b.base+"/v1/deployments/nope", nil)
+	req, _ := http.NewRequest(http.MethodDelete, b.base+"/v1/deployments/nope", nil)
 	req.Header.Set("Authorization", "Bearer peek")
 	resp, err := b.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 403 {
+	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("read token with an admin cookie: %d", resp.StatusCode)
 	}
 	if code, _, _ := b.do("POST", "/ui/logout", "", nil); code != 204 {
@@ -203,13 +203,13 @@ func TestDryRunStoresNothing(t *testing.T) {
 func TestEventsStreamChanges(t *testing.T) {
 	_, feed, b := newConsoleServer(t)
 	b.login("peek")
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", b.base+"/v1/events", nil)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, b.base+"/v1/events", nil)
 	resp, err := b.c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
 		t.Fatalf("events: %d %s", resp.StatusCode, ct)
 	}
 	events := make(chan string, 8)
@@ -258,4 +258,45 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestSpecSourceForEditing(t *testing.T) {
+	_, _, b := newConsoleServer(t)
+	b.login("peek")
+	if code, _, _ := b.do("GET", "/v1/deployments/app/spec", "", nil); code != 404 {
+		t.Fatalf("spec of an unknown deployment: %d", code)
+	}
+	b.login("sekrit")
+	src := "version: v1\ndeployment: app\n# kept as written\nservices:\n  web:\n    image: busybox\n"
+	body, _ := json.Marshal(map[string]string{"spec": src})
+	if code, _, out := b.do("POST", "/v1/deployments", string(body), nil); code != 201 {
+		t.Fatalf("apply: %d %s", code, out)
+	}
+	code, hdr, out := b.do("GET", "/v1/deployments/app/spec", "", nil)
+	if code != 200 || out != src || !strings.HasPrefix(hdr.Get("Content-Type"), "application/yaml") {
+		t.Fatalf("spec: %d %q %q", code, hdr.Get("Content-Type"), out)
+	}
+}
+
+func TestConsolePageHeaders(t *testing.T) {
+	_, _, b := newConsoleServer(t)
+	code, hdr, body := b.do("GET", "/ui/", "", nil)
+	if code != 200 || !strings.Contains(body, `src="/ui/assets/`) {
+		t.Fatalf("page: %d %s", code, body)
+	}
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if hdr.Get("Cache-Control") != "no-cache" {
+		t.Errorf("page Cache-Control %q", hdr.Get("Cache-Control"))
+	}
+	i := strings.Index(body, `src="/ui/assets/`) + len(`src="`)
+	asset := body[i : i+strings.IndexByte(body[i:], '"')]
+	code, hdr, _ = b.do("GET", asset, "", nil)
+	if code != 200 || !strings.Contains(hdr.Get("Cache-Control"), "immutable") || !strings.Contains(hdr.Get("Content-Type"), "javascript") {
+		t.Errorf("asset %s: %d %v", asset, code, hdr)
+	}
+	if code, _, _ := b.do("GET", "/ui/session", "", nil); code != 401 {
+		t.Errorf("session without a cookie: %d", code)
+	}
 }
