@@ -118,6 +118,15 @@ func writeErr(w http.ResponseWriter, code int, c, msg string) {
 	apitypes.WriteJSON(w, code, apitypes.Error{Code: c, Message: msg})
 }
 
+// setCookie sets the session cookie (maxAge < 0: removes it). Path=/
+// because the page's API calls go to /v1/.
+func setCookie(w http.ResponseWriter, id string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: id, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+	})
+}
+
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// A login from another site would log the browser in to a session of
 	// that site's choosing (login CSRF).
@@ -138,11 +147,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := c.Sessions.Open(sc)
-	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: ss.ID, Path: "/",
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
-		MaxAge: int(c.Sessions.TTL / time.Second),
-	})
+	setCookie(w, ss.ID, int(c.Sessions.TTL/time.Second))
 	apitypes.WriteJSON(w, 200, SessionInfo{Scope: ss.Scope, CSRF: ss.CSRF, Expires: ss.Expires})
 }
 
@@ -167,9 +172,6 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Sessions.Close(ss.ID)
-	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: "", Path: "/",
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: -1,
-	})
+	setCookie(w, "", -1)
 	w.WriteHeader(http.StatusNoContent)
 }
