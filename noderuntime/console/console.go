@@ -151,10 +151,18 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	apitypes.WriteJSON(w, 200, SessionInfo{Scope: ss.Scope, CSRF: ss.CSRF, Expires: ss.Expires})
 }
 
-func (c *Console) session(w http.ResponseWriter, r *http.Request) {
+// mustSession is r's session, or false after answering 401.
+func (c *Console) mustSession(w http.ResponseWriter, r *http.Request) (Session, bool) {
 	ss, ok := c.Session(r)
 	if !ok {
 		writeErr(w, 401, "unauthorized", "no console session: log in with a token")
+	}
+	return ss, ok
+}
+
+func (c *Console) session(w http.ResponseWriter, r *http.Request) {
+	ss, ok := c.mustSession(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -162,9 +170,8 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	ss, ok := c.Session(r)
+	ss, ok := c.mustSession(w, r)
 	if !ok {
-		writeErr(w, 401, "unauthorized", "no console session")
 		return
 	}
 	if err := CheckWrite(r, ss); err != nil {
