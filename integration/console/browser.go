@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/zlayer/zlayer/integration/stack"
@@ -152,6 +154,18 @@ func (b *Browser) Click(sel string) {
 func (b *Browser) Go(hash string) {
 	b.t.Helper()
 	JS[any](b, fmt.Sprintf(`location.hash = %s`, strconv.Quote(hash)))
+}
+
+// ColorScheme makes the page see prefers-color-scheme: scheme (light or
+// dark), as a system set that way would.
+func (b *Browser) ColorScheme(scheme string) {
+	b.t.Helper()
+	b.Do("prefers-color-scheme "+scheme, 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	}))
 }
 
 // Shot writes name-desktop.png and name-phone.png of the page as it is,

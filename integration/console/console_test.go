@@ -54,7 +54,7 @@ func TestIntegrationConsole(t *testing.T) {
 	b := StartBrowser(t)
 	b.Shots = filepath.Join(s.RepoRoot, "out", "ui")
 	b.Copy = os.Getenv("ZLAYER_UI_SHOTS")
-	b.CopyOnly = map[string]bool{"deployments": true, "deployment": true, "logs": true, "editor": true}
+	b.CopyOnly = map[string]bool{"deployments": true, "deployment": true, "deployment-dark": true, "logs": true, "editor": true}
 	n := node.StartNode(t, s)
 	n.MustCLI("deploy", n.WriteSpec("demo.yaml", demoSpec), "--no-wait")
 	n.WaitFor("demo ready", 90*time.Second, func() bool { return n.Ready("demo") })
@@ -91,6 +91,16 @@ func TestIntegrationConsole(t *testing.T) {
 		t.Fatalf("the node after the console's scale: %+v %v", st, err)
 	}
 	b.Shot("deployment")
+	// Dark as the system asks: the page's own background follows.
+	b.ColorScheme("dark")
+	if bg := JS[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(13, 17, 23)" {
+		t.Errorf("dark scheme: the background is %s", bg)
+	}
+	b.Shot("deployment-dark")
+	b.ColorScheme("light")
+	if bg := JS[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(255, 255, 255)" {
+		t.Errorf("light scheme: the background is %s", bg)
+	}
 
 	// Logs of replica 1: follow, see a line newer than any shown at
 	// first; pause holds the view still; search filters it.
