@@ -308,3 +308,14 @@ func otherFirst(s string) string {
 	}
 	return "0" + s[1:]
 }
+
+func TestConsoleHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:3669": "localhost:3669", ":3669": "localhost:3669", "[::]:3669": "localhost:3669",
+		"10.0.0.1:3669": "10.0.0.1:3669", "[fd00::1]:3669": "[fd00::1]:3669", "node.example:443": "node.example:443",
+	} {
+		if got := consoleHost(in); got != want {
+			t.Errorf("consoleHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
