@@ -76,7 +76,19 @@ func TestIntegrationConsole(t *testing.T) {
 
 	// Scale 1→3: the replicas appear in the open page, which never loads
 	// again (the mark set in it survives).
-	b.Click(`tr[data-service="demo/web"] a`)
+	// By keyboard: the first Tab reaches the skip link, the next the
+	// views; Enter on a focused link opens it.
+	JS[any](b, `document.activeElement?.blur()`)
+	b.Do("Tab", 5*time.Second, chromedp.KeyEvent("\t"))
+	if got := JS[string](b, `document.activeElement?.className + ' ' + document.activeElement?.textContent`); got != "skip Skip to content" {
+		t.Errorf("the first Tab focused %q", got)
+	}
+	b.Do("Tab", 5*time.Second, chromedp.KeyEvent("\t"))
+	if got := JS[string](b, `document.activeElement?.textContent`); got != "Deployments" {
+		t.Errorf("the second Tab focused %q", got)
+	}
+	JS[any](b, `document.querySelector('tr[data-service="demo/web"] a').focus()`)
+	b.Do("Enter on the deployment", 5*time.Second, chromedp.KeyEvent("\r"))
 	b.Wait("the deployment's replicas", `document.querySelectorAll('tr.replica').length === 1`, 15*time.Second)
 	JS[any](b, `window.__zlMark = 'same page'`)
 	b.Input("#scale-web", "3")
@@ -117,6 +129,11 @@ func TestIntegrationConsole(t *testing.T) {
 	}
 	b.Click("#log-pause")
 	b.Wait("held lines shown on resume", `document.querySelectorAll('#log-lines .line').length > `+strconv.Itoa(int(held)), 10*time.Second)
+	JS[any](b, `document.activeElement?.blur()`)
+	b.Do("the / key", 5*time.Second, chromedp.KeyEvent("/"))
+	if got := JS[string](b, `document.activeElement?.id`); got != "log-search" {
+		t.Errorf("/ focused %q, not the log search", got)
+	}
 	b.Input("#log-search", "/tick 1\\d*$/")
 	b.Wait("only matching lines", `(() => { const ls = [...document.querySelectorAll('#log-lines .line')];
 		return ls.length > 0 && ls.every(l => /tick 1\d*$/.test(l.textContent)) })()`, 10*time.Second)
