@@ -114,6 +114,29 @@ func TestIntegrationConsole(t *testing.T) {
 		t.Errorf("light scheme: the background is %s", bg)
 	}
 
+	// Restart rolls the service: a new generation, shown live, and every
+	// replica replaced and ready again.
+	pids := node.PIDsOf(n.Replicas("demo", "web"))
+	b.Click("#restart-web")
+	b.Wait("generation 3 after the restart", `document.querySelector('#generation')?.textContent === 'generation 3'`, 20*time.Second)
+	n.WaitFor("every replica replaced", 90*time.Second, func() bool {
+		rs := n.Replicas("demo", "web")
+		if len(rs) != 3 {
+			return false
+		}
+		for _, r := range rs {
+			if pids[r.ID] == r.PID || r.PID == 0 {
+				return false
+			}
+		}
+		return n.Ready("demo")
+	})
+	b.Wait("3/3 ready after the restart", `document.querySelector('article[data-service="web"] .ready')?.textContent === '3/3 ready'`, 30*time.Second)
+
+	// Edit spec opens the text last applied.
+	b.Go("#/deploy/demo")
+	b.Wait("the applied spec in the editor", `document.querySelector('#spec')?.value.includes('deployment: demo') && document.querySelector('#spec').value.includes('tick $i')`, 10*time.Second)
+
 	// Logs of replica 1: follow, see a line newer than any shown at
 	// first; pause holds the view still; search filters it.
 	b.Go("#/logs/demo/web?replica=1")

@@ -198,7 +198,7 @@ function DeploymentView({ name, ctx }: { name: string; ctx: Ctx }) {
     <section>
       <div class="bar">
         <h1>{name}</h1>
-        <span class="muted">generation {data.generation}</span>
+        <span class="muted" id="generation">generation {data.generation}</span>
         <StateBadge state={data.ready ? 'ready' : 'pending'} />
         {ctx.admin && <a class="button" href={href({ view: 'editor', name })}>Edit spec</a>}
         {ctx.admin && !confirm && <button class="danger" onClick={() => setConfirm(true)}>Delete</button>}
@@ -218,7 +218,7 @@ function DeploymentView({ name, ctx }: { name: string; ctx: Ctx }) {
             <StateBadge state={s.state} />
             <a class="button" href={href({ view: 'logs', name, service: s.name, replica: 0 })}>Logs</a>
             {ctx.admin && <ScaleControl name={name} service={s.name} desired={s.desired} ctx={ctx} />}
-            {ctx.admin && <button onClick={() => restart(s.name)}>Restart</button>}
+            {ctx.admin && <button id={`restart-${s.name}`} onClick={() => restart(s.name)}>Restart</button>}
           </div>
           {s.message && <p class="note">{s.message}</p>}
           <Table label={`Replicas of ${s.name}`} head={['#', 'Node', 'Address', 'State', 'Health', 'Image', 'Uptime', 'Restarts', 'Last exit', '']}>
