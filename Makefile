@@ -14,7 +14,7 @@ ZLAYER_INTEGRATION ?= $(if $(filter 0,$(shell id -u)),require,)
 export ZLAYER_INTEGRATION
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all build tools deps test unit integration lint demo bench clean
+.PHONY: all build tools deps test unit integration lint demo bench clean ui ui-test ui-shots
 
 all: build
 
@@ -47,6 +47,22 @@ test: tools build lint
 
 integration: tools build
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'Integration' -v ./integration/...
+
+# The web console (ui/ -> noderuntime/console/dist, checked in): only this
+# needs node and npm; `go build` embeds the checked-in build.
+ui:
+	@command -v npm >/dev/null || { echo "make ui needs node and npm (make deps installs them)"; exit 1; }
+	cd ui && npm ci --no-audit --no-fund && npm run build
+
+# The console's front-end unit tests (Vitest); make test runs them too.
+ui-test:
+	@command -v npm >/dev/null || { echo "make ui-test needs node and npm (make deps installs them)"; exit 1; }
+	cd ui && npm ci --no-audit --no-fund && npm test
+
+# The README's console screenshots (docs/ui/), from the end-to-end test in
+# headless Chromium against a real node.
+ui-shots: tools build
+	ZLAYER_UI_SHOTS=$(CURDIR)/docs/ui $(GO) test -count=1 -timeout 10m -run 'TestIntegrationConsole' -v ./integration/console/
 
 demo: tools build
 	@bash examples/demo.sh

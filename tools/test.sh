@@ -63,16 +63,30 @@ while read -r pkg name; do
 done < <(git ls-files -co --exclude-standard '*_test.go' | grep -Ev '^(integration|bench)/' |
   xargs grep -H '^func Fuzz[A-Za-z0-9_]*(' | sed -E 's#^(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]*)\(.*#./\1 \2#' | sort)
 
+# The console's front-end unit tests (Vitest), where node and npm are.
+ui_pass=0 ui_fail=0
+if command -v npm >/dev/null 2>&1; then
+  echo "vitest ui/  (full log: out/ui.log)"
+  if (cd ui && npm ci --no-audit --no-fund && npm test) >out/ui.log 2>&1; then
+    echo "--- PASS: vitest ui/"; ui_pass=1
+  else
+    echo "--- FAIL: vitest ui/"; ui_fail=1 rc=1
+    failed_logs+=(out/ui.log)
+  fi
+else
+  echo "--- SKIP: vitest ui/ (no npm: make deps installs it)"
+fi
+
 logs=(out/unit.log out/integration.log)
 grep -hE '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|---)\s|^panic:|build failed|\[setup failed\]|WARNING: DATA RACE' "${logs[@]}"
-pass=$(($(cat "${logs[@]}" | grep -cE '^\s*--- PASS') + fuzz_pass))
-fail=$(($(cat "${logs[@]}" | grep -cE '^\s*--- FAIL') + fuzz_fail))
+pass=$(($(cat "${logs[@]}" | grep -cE '^\s*--- PASS') + fuzz_pass + ui_pass))
+fail=$(($(cat "${logs[@]}" | grep -cE '^\s*--- FAIL') + fuzz_fail + ui_fail))
 skip=$(cat "${logs[@]}" | grep -cE '^\s*--- SKIP')
 if [ $rc -ne 0 ]; then
   echo
   echo "==== output of failing packages (last 400 lines each) ===="
   for log in $(printf '%s\n' "${failed_logs[@]}" | sort -u); do
-    if [ "$log" = out/fuzz.log ]; then tail -n 100 "$log"; continue; fi
+    if [ "$log" = out/fuzz.log ] || [ "$log" = out/ui.log ]; then tail -n 100 "$log"; continue; fi
     awk '/^=== RUN/ && !inpkg {inpkg=1; buf=""} {buf=buf $0 "\n"} /^(ok|FAIL)[ \t]/ {if ($1=="FAIL") printf "%s", buf; buf=""; inpkg=0}' "$log" | tail -n 400
   done
   [ "$fail" -eq 0 ] && fail=1

@@ -172,6 +172,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
 	s.Log.Info("API listening", "socket", ls.Socket, "bind_tls", ls.Bind, "insecure_bind", ls.InsecureBind, "max_conns", lim.MaxConns)
+	if ls.Bind != "" {
+		s.Log.Info("web console", "url", "https://"+consoleHost(ls.Bind)+"/ui/")
+	}
 	if ls.InsecureBind != "" {
 		if host, _, _ := net.SplitHostPort(ls.InsecureBind); !isLoopback(host) {
 			s.Log.Warn("WARNING: the API serves plain HTTP on a non-loopback address: tokens and specs travel in clear text and can be stolen or changed on the way; use --bind (TLS) instead",
@@ -193,6 +196,19 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	_ = os.Remove(ls.Socket)
 	return first
+}
+
+// consoleHost is bind as a browser would reach it: a wildcard address is
+// the node's loopback there.
+func consoleHost(bind string) string {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return bind
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func isLoopback(host string) bool {

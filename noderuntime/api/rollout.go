@@ -42,6 +42,9 @@ func (s *Server) putChange(r *http.Request, deps putter, d *spec.Deployment, sou
 // the client certificate, or the unix socket (trusted by its file mode,
 // no credential).
 func (s *Server) who(r *http.Request) string {
+	if ss, ok := s.cookieSession(r); ok {
+		return "console:" + string(ss.Scope)
+	}
 	switch s.scope(r) {
 	case scopeAdmin:
 		return "token:admin"

@@ -25,6 +25,7 @@ import (
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/changes"
+	"github.com/zlayer/zlayer/noderuntime/console"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
@@ -61,6 +62,26 @@ type Server struct {
 	Secrets SecretStore
 
 	locks sync.Map // deployment name -> *sync.Mutex
+
+	consoleOnce sync.Once
+	con         *console.Console // the web console's sessions, shared by every listener
+}
+
+// console is the web console, made at first use so that every listener
+// of the server shares its session table.
+func (s *Server) console() *console.Console {
+	s.consoleOnce.Do(func() {
+		s.con = console.New(func(token string) console.Scope {
+			switch s.tokenScope(token) {
+			case scopeAdmin:
+				return console.ScopeAdmin
+			case scopeRead:
+				return console.ScopeRead
+			}
+			return console.ScopeNone
+		})
+	})
+	return s.con
 }
 
 func (s *Server) lock(name string) func() {
@@ -119,6 +140,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	mux.HandleFunc("GET /v1/deployments", s.list)
 	mux.HandleFunc("GET /v1/deployments/{name}", s.get)
 	mux.HandleFunc("DELETE /v1/deployments/{name}", s.delete)
+	mux.HandleFunc("GET /v1/deployments/{name}/spec", s.source)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/scale", s.scale)
 	mux.HandleFunc("GET /v1/deployments/{name}/services/{service}/logs", s.logs)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/exec", s.exec)
@@ -126,6 +148,8 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		writeJSON(w, 200, wireReplicas(s.replicas(r)))
 	})
 	mux.HandleFunc("POST /v1/images/import", s.importImage)
+	mux.HandleFunc("GET /v1/events", s.events)
+	s.console().Routes(mux)
 	s.secretRoutes(mux)
 	s.imageRoutes(mux)
 	s.rolloutRoutes(mux)
@@ -139,18 +163,26 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	if s.Cluster != nil {
 		h = s.Cluster.Wrap(mux)
 	}
+	h = s.countRequests(h)
 	if !requireToken {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/health/") || (s.Cluster != nil && s.Cluster.Public(r.URL.Path)) {
+		if strings.HasPrefix(r.URL.Path, "/health/") || console.Public(r.URL.Path) || (s.Cluster != nil && s.Cluster.Public(r.URL.Path)) {
 			h.ServeHTTP(w, r)
 			return
+		}
+		write := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if ss, ok := s.cookieSession(r); ok && write {
+			if err := console.CheckWrite(r, ss); err != nil {
+				writeErr(w, 403, "forbidden", err.Error())
+				return
+			}
 		}
 		switch s.scope(r) {
 		case scopeAdmin:
 		case scopeRead:
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if write {
 				writeErr(w, 403, "forbidden", "the read-only token may only read (GET); "+r.Method+" needs the admin token")
 				return
 			}
@@ -171,13 +203,34 @@ const (
 	scopeAdmin
 )
 
-// scope is what the request's bearer token may do. Both tokens are
-// compared in constant time, whichever matches.
+// scope is what the request's bearer token may do, or without one its
+// console session (a browser's cookie) or its cluster certificate.
 func (s *Server) scope(r *http.Request) scope {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
+		if ss, ok := s.cookieSession(r); ok {
+			if ss.Scope == console.ScopeAdmin {
+				return scopeAdmin
+			}
+			return scopeRead
+		}
 		return s.peerScope(r)
 	}
+	return s.tokenScope(got)
+}
+
+// cookieSession is the console session of a request without a bearer
+// token: a bearer token always wins over a cookie the browser adds.
+func (s *Server) cookieSession(r *http.Request) (console.Session, bool) {
+	if r.Header.Get("Authorization") != "" {
+		return console.Session{}, false
+	}
+	return s.console().Session(r)
+}
+
+// tokenScope is what a token may do. Both tokens are compared in constant
+// time, whichever matches.
+func (s *Server) tokenScope(got string) scope {
 	got = strings.TrimSpace(got)
 	admin := s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
 	read := s.ReadToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.ReadToken)) == 1
@@ -308,6 +361,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 422, "unsupported", err.Error())
 		return
 	}
+	if q := r.URL.Query().Get("dry_run"); q == "1" || q == "true" {
+		// Checked as an apply would check it; nothing is stored.
+		writeJSON(w, 200, apitypes.Validated{Valid: true, Deployment: d.Deployment})
+		return
+	}
 	unlock := s.lock(d.Deployment)
 	defer unlock()
 	// Under the lock: a secret's new value rolls deployments under it too.
@@ -377,6 +435,18 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		setVersion(w, v)
 		writeJSON(w, 200, s.status(r, rec))
 	}
+}
+
+// source answers the spec text the deployment was last applied with, for
+// editing it (the console's editor); a scale changes the stored spec, not
+// this text.
+func (s *Server) source(w http.ResponseWriter, r *http.Request) {
+	rec := s.record(w, r, r.PathValue("name"))
+	if rec == nil {
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	_, _ = io.WriteString(w, rec.Source)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {

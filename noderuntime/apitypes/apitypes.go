@@ -176,6 +176,14 @@ type DeploymentStatus struct {
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
 
+// Validated is POST /v1/deployments?dry_run=1's answer for a spec an
+// apply would accept; nothing was stored. A refused spec gets the apply's
+// error (422 with the positions of its errors).
+type Validated struct {
+	Valid      bool   `json:"valid"`
+	Deployment string `json:"deployment"`
+}
+
 // Deleted is the answer of DELETE /v1/deployments/{name}.
 type Deleted struct {
 	Deleted string `json:"deleted"`

@@ -45,7 +45,8 @@ type Generation struct {
 	SpecHash   string          `json:"spec_hash"`
 	Cause      GenerationCause `json:"cause"`
 	// By is who asked: "socket" (the unix socket), "token:admin" (the
-	// TCP API's admin token) or "node" (the node's own rollback).
+	// TCP API's admin token), "console:admin" (a web console session
+	// opened with it) or "node" (the node's own rollback).
 	By string `json:"by,omitempty"`
 	// Current marks the generation the deployment is at.
 	Current    bool           `json:"current"`
