@@ -89,11 +89,7 @@ func (c *Controller) runService(ctx context.Context, d *spec.Deployment, name st
 			case run == nil:
 				remove = append(remove, r)
 			case !run.Active():
-				r.noRestart = true
-				if r.State == StateRestart || r.State == StateCrashLoop {
-					r.State = StateExited
-					c.changed()
-				}
+				c.settleRun(r, run)
 			}
 			c.mu.Unlock()
 		}
@@ -163,6 +159,22 @@ func (c *Controller) followRun(ctx context.Context, s *spec.Service, hash string
 		c.maybeRestart(ctx, r, r.spec)
 	}
 	return dirty
+}
+
+// settleRun keeps r, the replica of run that ended, as the run ended: a
+// node restart that lost its task (the shim went with containerd) found an
+// exit of unknown code that the restart policy would act on; the history
+// has the real one. c.mu held.
+func (c *Controller) settleRun(r *Replica, run *runs.Run) {
+	r.noRestart = true
+	if r.State == StateRestart || r.State == StateCrashLoop || r.State == StateUnknown {
+		r.State, r.Message = StateExited, run.Message
+		c.changed()
+	}
+	if run.ExitCode != nil && r.State == StateExited && (r.LastExit == nil || r.LastExit.Code != *run.ExitCode) {
+		r.LastExit = &ExitInfo{Code: *run.ExitCode, At: run.Ended}
+		c.changed()
+	}
 }
 
 // deploymentOf is the spec a run's replica was made from, for a retried
