@@ -38,7 +38,7 @@ func (s *Server) runNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("run triggered", "deployment", rec.Name, "service", svc, "run", run.N, "by", s.who(r))
-	writeJSON(w, 201, run.Wire())
+	writeJSON(w, 201, run)
 }
 
 // runErr answers err (false) or says there is none (true).

@@ -41,6 +41,9 @@ type Run struct {
 	Message  string     `json:"message,omitempty"`
 }
 
+// Active is whether r still runs (or is about to).
+func (r *Run) Active() bool { return r.State == RunPending || r.State == RunRunning }
+
 // RunList is GET /v1/deployments/{name}/services/{service}/runs: the kept
 // runs of a job or cron service, newest first.
 type RunList struct {

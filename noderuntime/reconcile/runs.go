@@ -149,7 +149,7 @@ func (c *Controller) followRun(ctx context.Context, s *spec.Service, hash string
 		}
 		run.State, run.ExitCode, run.Ended, run.Message = st, &code, endTime(exit, now), msg
 		return true
-	case s.Rtype == spec.RtypeJob && run.Hash != hash:
+	case s.Rtype == spec.RtypeJob && run.SpecHash != hash:
 		c.stopRun(ctx, r)
 		run.State, run.Ended, run.Message = runs.Stopped, now, "stopped: the job's spec changed"
 		return true
@@ -347,20 +347,29 @@ func (c *Controller) runDone(depName string, dep spec.Depend, t *spec.Service) (
 	}
 }
 
+// runnable is service svc of rec when this node runs its runs.
+func (c *Controller) runnable(rec *store.Record, svc string) (*spec.Service, error) {
+	s := rec.Spec.Services[svc]
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("deployment %s has no service %q: %w", rec.Name, svc, store.ErrNoService)
+	case !s.RunsToCompletion():
+		return nil, fmt.Errorf("%s/%s is rtype %s: %w", rec.Name, svc, s.Kind(), ErrNotRunnable)
+	case c.o.Runs == nil:
+		return nil, errors.New("this node keeps no runs")
+	case c.runOwner(rec.Name, svc) != OwnerHere:
+		return nil, fmt.Errorf("%s/%s: %w", rec.Name, svc, ErrNotHere)
+	}
+	return s, nil
+}
+
 // RunNow starts a run of dep/svc now (zlayer job run), as a tick would
 // under the service's concurrency, except that a tick forbid would skip
 // is refused (ErrRunActive) instead of recorded.
 func (c *Controller) RunNow(rec *store.Record, svc string) (runs.Run, error) {
-	s := rec.Spec.Services[svc]
-	switch {
-	case s == nil:
-		return runs.Run{}, fmt.Errorf("deployment %s has no service %q: %w", rec.Name, svc, store.ErrNoService)
-	case !s.RunsToCompletion():
-		return runs.Run{}, fmt.Errorf("%s/%s is rtype %s: %w", rec.Name, svc, s.Kind(), ErrNotRunnable)
-	case c.o.Runs == nil:
-		return runs.Run{}, errors.New("this node keeps no runs")
-	case c.runOwner(rec.Name, svc) != OwnerHere:
-		return runs.Run{}, fmt.Errorf("%s/%s: %w", rec.Name, svc, ErrNotHere)
+	s, err := c.runnable(rec, svc)
+	if err != nil {
+		return runs.Run{}, err
 	}
 	byN := map[int]*Replica{}
 	for _, r := range c.serviceReplicas(rec.Name, svc) {
@@ -369,7 +378,7 @@ func (c *Controller) RunNow(rec *store.Record, svc string) (runs.Run, error) {
 	var started runs.Run
 	var creates []func()
 	now := c.o.Clock.Now()
-	err := c.o.Runs.Update(rec.Name, svc, func(h *runs.History) (bool, error) {
+	err = c.o.Runs.Update(rec.Name, svc, func(h *runs.History) (bool, error) {
 		conc := s.Concurrency
 		if s.Rtype == spec.RtypeJob {
 			// A job has no schedule to overlap: a second run waits for
@@ -397,14 +406,9 @@ func (c *Controller) RunNow(rec *store.Record, svc string) (runs.Run, error) {
 // Runs lists the kept runs of dep/svc, newest first, with the schedule's
 // next tick on this node.
 func (c *Controller) Runs(rec *store.Record, svc string) (apitypes.RunList, error) {
-	s := rec.Spec.Services[svc]
-	switch {
-	case s == nil:
-		return apitypes.RunList{}, fmt.Errorf("deployment %s has no service %q: %w", rec.Name, svc, store.ErrNoService)
-	case !s.RunsToCompletion():
-		return apitypes.RunList{}, fmt.Errorf("%s/%s is rtype %s: %w", rec.Name, svc, s.Kind(), ErrNotRunnable)
-	case c.o.Runs == nil:
-		return apitypes.RunList{}, errors.New("this node keeps no runs")
+	s, err := c.runnable(rec, svc)
+	if err != nil {
+		return apitypes.RunList{}, err
 	}
 	h, err := c.o.Runs.Read(rec.Name, svc)
 	if err != nil {
@@ -412,7 +416,7 @@ func (c *Controller) Runs(rec *store.Record, svc string) (apitypes.RunList, erro
 	}
 	out := apitypes.RunList{Deployment: rec.Name, Service: svc, Rtype: string(s.Kind()), Schedule: s.Schedule, Next: c.nextTick(rec.Name, svc), Runs: []apitypes.Run{}}
 	for i := len(h.Runs) - 1; i >= 0; i-- {
-		out.Runs = append(out.Runs, h.Runs[i].Wire())
+		out.Runs = append(out.Runs, h.Runs[i])
 	}
 	return out, nil
 }
@@ -446,8 +450,8 @@ func (c *Controller) runStatus(rec *store.Record, ds *DeploymentStatus) {
 				hash = ""
 			}
 			if last := h.Latest(hash); last != nil {
-				w := last.Wire()
-				sr.Last = &w
+				l := *last
+				sr.Last = &l
 			}
 		}
 		ss.Runs = sr

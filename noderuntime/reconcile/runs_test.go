@@ -15,9 +15,20 @@ import (
 // containerd: the creations runService hands back are not run, and the
 // tests move the runs' replicas as their containers would.
 
-func runsController(t *testing.T, book *runs.Book, clock runs.Clock) *Controller {
+// runsFixture is a controller keeping its runs in dir (a new folder when
+// empty) on a manual clock.
+func runsFixture(t *testing.T, dir string) (*Controller, *runs.Book, *runs.Manual) {
 	t.Helper()
-	return New(Options{Runs: book, Clock: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	book, err := runs.OpenBook(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := runs.NewManual(time.Date(2026, 5, 6, 7, 8, 30, 0, time.UTC))
+	c := New(Options{Runs: book, Clock: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return c, book, clock
 }
 
 func parseRuns(t *testing.T, doc string) *spec.Deployment {
@@ -51,12 +62,7 @@ func history(t *testing.T, b *runs.Book, dep, svc string) runs.History {
 }
 
 func TestCronOnManualClockForbidSkips(t *testing.T) {
-	book, err := runs.OpenBook(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := runs.NewManual(time.Date(2026, 5, 6, 7, 8, 30, 0, time.UTC))
-	c := runsController(t, book, clock)
+	c, book, clock := runsFixture(t, "")
 	d := parseRuns(t, "version: v1\ndeployment: d\nservices:\n  tick:\n    rtype: cron\n    image: busybox\n    schedule: '* * * * *'\n")
 	ctx := context.Background()
 	pass := func() int {
@@ -128,12 +134,7 @@ func TestCronOnManualClockForbidSkips(t *testing.T) {
 // lost in a reboot) leaves it exited, and starts no other run.
 func TestJobEndedIsNotRerun(t *testing.T) {
 	dir := t.TempDir()
-	book, err := runs.OpenBook(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := runs.NewManual(time.Date(2026, 5, 6, 7, 8, 30, 0, time.UTC))
-	c := runsController(t, book, clock)
+	c, book, _ := runsFixture(t, dir)
 	d := parseRuns(t, "version: v1\ndeployment: d\nservices:\n  migrate:\n    rtype: job\n    image: busybox\n")
 	ctx := context.Background()
 	if fns, _ := c.runService(ctx, d, "migrate"); len(fns) != 1 {
@@ -148,11 +149,7 @@ func TestJobEndedIsNotRerun(t *testing.T) {
 		t.Fatalf("after the exit: %+v", h.Runs)
 	}
 
-	book2, err := runs.OpenBook(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2 := runsController(t, book2, clock)
+	c2, book2, _ := runsFixture(t, dir)
 	s := d.Services["migrate"]
 	r := &Replica{ID: ContainerID("d", "migrate", 1, s.Hash()), Deployment: "d", Service: "migrate", Index: 1, Hash: s.Hash(), spec: s,
 		State: StateRestart, LastExit: &ExitInfo{Code: -1}}
@@ -176,11 +173,7 @@ func TestJobEndedIsNotRerun(t *testing.T) {
 // TestJobDependencyWaits: a service depending on a job waits for its run
 // to succeed, saying which run it waits for.
 func TestJobDependencyWaits(t *testing.T) {
-	book, err := runs.OpenBook(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := runsController(t, book, runs.NewManual(time.Now()))
+	c, _, _ := runsFixture(t, "")
 	d := parseRuns(t, "version: v1\ndeployment: d\nservices:\n  migrate:\n    rtype: job\n    image: busybox\n  web:\n    image: busybox\n    depends: [{service: migrate, condition: completed}]\n")
 	if ok, why := c.depsSatisfied(d, d.Services["web"]); ok || why != "waiting for migrate to run" {
 		t.Fatalf("before any run: %v %q", ok, why)

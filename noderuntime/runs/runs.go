@@ -47,34 +47,10 @@ const (
 	TriggerManual   = apitypes.RunTriggerManual
 )
 
-// Run is one run of a job or cron service.
-type Run struct {
-	// N numbers the runs of a service from 1; it is the replica index of
-	// the run's container, so each run has its own container and log.
-	N       int     `json:"n"`
-	Hash    string  `json:"hash"`
-	Trigger Trigger `json:"trigger"`
-	State   State   `json:"state"`
-	// Tick is the schedule's time that started it (cron).
-	Tick     time.Time `json:"tick,omitzero"`
-	Started  time.Time `json:"started"`
-	Ended    time.Time `json:"ended,omitzero"`
-	ExitCode *int      `json:"exit_code,omitempty"`
-	// Restarts are the retries its restart policy made.
-	Restarts int    `json:"restarts,omitempty"`
-	Message  string `json:"message,omitempty"`
-}
-
-// Active is whether r still runs (or is about to).
-func (r *Run) Active() bool { return r.State == Pending || r.State == Running }
-
-// Wire is r in the API's words.
-func (r *Run) Wire() apitypes.Run {
-	return apitypes.Run{
-		N: r.N, SpecHash: r.Hash, Trigger: r.Trigger, State: r.State, Tick: r.Tick,
-		Started: r.Started, Ended: r.Ended, ExitCode: r.ExitCode, Restarts: r.Restarts, Message: r.Message,
-	}
-}
+// Run is one run of a job or cron service, kept as the API shows it:
+// N numbers a service's runs from 1 and is the replica index of the run's
+// container, so each run has its own container and log.
+type Run = apitypes.Run
 
 // History is a service's runs, oldest first.
 type History struct {
@@ -97,14 +73,14 @@ func (h *History) Get(n int) *Run {
 // Begin records a new pending run of hash at now.
 func (h *History) Begin(hash string, trigger Trigger, tick, now time.Time) *Run {
 	h.Last++
-	h.Runs = append(h.Runs, Run{N: h.Last, Hash: hash, Trigger: trigger, State: Pending, Tick: tick, Started: now})
+	h.Runs = append(h.Runs, Run{N: h.Last, SpecHash: hash, Trigger: trigger, State: Pending, Tick: tick, Started: now})
 	return &h.Runs[len(h.Runs)-1]
 }
 
 // Skip records a tick that started nothing, and why.
 func (h *History) Skip(hash string, tick, now time.Time, why string) {
 	h.Last++
-	h.Runs = append(h.Runs, Run{N: h.Last, Hash: hash, Trigger: TriggerSchedule, State: Skipped, Tick: tick, Started: now, Ended: now, Message: why})
+	h.Runs = append(h.Runs, Run{N: h.Last, SpecHash: hash, Trigger: TriggerSchedule, State: Skipped, Tick: tick, Started: now, Ended: now, Message: why})
 }
 
 // End records how run n ended (code is nil when there is no exit code).
@@ -132,7 +108,7 @@ func (h *History) Active() []int {
 func (h *History) Latest(hash string) *Run {
 	for i := len(h.Runs) - 1; i >= 0; i-- {
 		r := &h.Runs[i]
-		if r.State != Skipped && (hash == "" || r.Hash == hash) {
+		if r.State != Skipped && (hash == "" || r.SpecHash == hash) {
 			return r
 		}
 	}
