@@ -79,7 +79,7 @@ func (s *Service) KeptRuns() int {
 func ParseSchedule(s string) (cron.Schedule, error) {
 	sch, err := cron.ParseStandard(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a cron schedule (five fields: minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or a descriptor such as @hourly): %v", s, err)
+		return nil, fmt.Errorf("%q is not a cron schedule (five fields: minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or a descriptor such as @hourly): %w", s, err)
 	}
 	return sch, nil
 }
