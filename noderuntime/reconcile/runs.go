@@ -127,6 +127,18 @@ func (c *Controller) followRun(ctx context.Context, s *spec.Service, hash string
 	c.mu.Lock()
 	state, exit, restarts, msg, removing := r.State, r.LastExit, r.Restarts, r.Message, r.removing
 	retry := state == StateFailed && !time.Now().Before(r.nextRestart)
+	// A run whose container cannot be made (a pull failing, say) is
+	// retried as many times as its restart policy retries an exit, then
+	// failed: a run that never starts would hold a forbid schedule for ever.
+	limit := s.RestartPolicy.MaxAttempts
+	if s.RestartPolicy.Kind == spec.RestartNo {
+		limit = 1
+	}
+	attempts := r.consecutive
+	gaveUp := state == StateFailed && limit > 0 && attempts >= limit
+	if gaveUp {
+		r.noRestart = true
+	}
 	c.mu.Unlock()
 	dirty := run.Restarts != restarts
 	run.Restarts = restarts
@@ -135,6 +147,9 @@ func (c *Controller) followRun(ctx context.Context, s *spec.Service, hash string
 	}
 	switch {
 	case removing:
+	case gaveUp:
+		run.State, run.Ended, run.Message = runs.Failed, now, fmt.Sprintf("could not start after %d attempts: %s", attempts, msg)
+		return true
 	case state == StateExited:
 		code := -1
 		if exit != nil {

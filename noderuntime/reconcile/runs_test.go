@@ -189,6 +189,31 @@ func TestJobDependencyWaits(t *testing.T) {
 	}
 }
 
+// TestRunThatCannotStartFails: a run whose container cannot be made is
+// retried as its restart policy says, then failed, freeing the schedule.
+func TestRunThatCannotStartFails(t *testing.T) {
+	c, book, _ := runsFixture(t, "")
+	d := parseRuns(t, "version: v1\ndeployment: d\nservices:\n  migrate:\n    rtype: job\n    image: busybox\n    restart_policy: {kind: on_failure, max_attempts: 2}\n")
+	ctx := context.Background()
+	_, _ = c.runService(ctx, d, "migrate")
+	r := c.serviceReplicas("d", "migrate")[0]
+	fail := func(n int) {
+		c.mu.Lock()
+		r.State, r.Message, r.consecutive, r.nextRestart = StateFailed, "pull: no such image", n, time.Now().Add(time.Hour)
+		c.mu.Unlock()
+		_, _ = c.runService(ctx, d, "migrate")
+	}
+	fail(1)
+	if h := history(t, book, "d", "migrate"); h.Runs[0].State != runs.Running {
+		t.Fatalf("after one failed create: %+v", h.Runs[0])
+	}
+	fail(2)
+	h := history(t, book, "d", "migrate")
+	if h.Runs[0].State != runs.Failed || h.Runs[0].Message != "could not start after 2 attempts: pull: no such image" {
+		t.Fatalf("after two failed creates: %+v", h.Runs[0])
+	}
+}
+
 func TestSummarizeRuns(t *testing.T) {
 	job := &spec.Service{Rtype: spec.RtypeJob}
 	cron := &spec.Service{Rtype: spec.RtypeCron}
