@@ -45,6 +45,7 @@ type runtimeCommands struct {
 	History  HistoryCmd  `cmd:"" help:"List a deployment's generations: when, what and who."`
 	Rollback RollbackCmd `cmd:"" help:"Bring back an earlier generation of a deployment."`
 	Restart  RestartCmd  `cmd:"" help:"Roll every replica of a service."`
+	Job      JobCmd      `cmd:"" help:"Run a job or cron service now, and list its runs."`
 	Down     DownCmd     `cmd:"" help:"Remove a deployment and its replicas."`
 	Exec     ExecCmd     `cmd:"" help:"Run a command in a replica."`
 	Nodes    NodesCmd    `cmd:"" help:"List the cluster's nodes."`

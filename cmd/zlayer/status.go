@@ -51,6 +51,7 @@ func (c *StatusCmd) Run(ctx context.Context) error {
 		}
 		fmt.Printf("deployment %s (generation %d): %s\n", d.Name, d.Generation, state)
 		printServices(os.Stdout, d.Services)
+		printServiceRuns(os.Stdout, d.Services)
 	}
 	return nil
 }

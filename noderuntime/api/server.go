@@ -144,6 +144,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/scale", s.scale)
 	mux.HandleFunc("GET /v1/deployments/{name}/services/{service}/logs", s.logs)
 	mux.HandleFunc("POST /v1/deployments/{name}/services/{service}/exec", s.exec)
+	s.runRoutes(mux)
 	mux.HandleFunc("GET /v1/replicas", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, wireReplicas(s.replicas(r)))
 	})
@@ -506,6 +507,10 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := *req.Replicas
+	if sv := rec.Spec.Services[svc]; sv.RunsToCompletion() && n > 1 {
+		writeErr(w, 400, "bad_request", fmt.Sprintf("%s is rtype %s: it runs one replica per run (scale it to 1, or 0 for no runs)", svc, sv.Kind()))
+		return
+	}
 	rec.Spec.Services[svc].Scale.Replicas = &n
 	rec, err := s.putChange(r, s.deployments(r), rec.Spec, rec.Source, store.CauseScale)
 	if err != nil {

@@ -30,7 +30,7 @@ func wireDeployment(d reconcile.DeploymentStatus) apitypes.DeploymentStatus {
 	for _, s := range d.Services {
 		out.Services = append(out.Services, apitypes.ServiceStatus{
 			Name: s.Name, Desired: s.Desired, Ready: s.Ready, State: s.State, Message: s.Message,
-			Replicas: wireReplicas(s.Replicas),
+			Replicas: wireReplicas(s.Replicas), Runs: s.Runs,
 		})
 	}
 	return out

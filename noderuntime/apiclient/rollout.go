@@ -25,3 +25,15 @@ func (c *Client) Restart(ctx context.Context, dep, svc string) (*apitypes.Deploy
 	var out apitypes.DeploymentStatus
 	return &out, c.json(ctx, "POST", svcPath(dep, svc)+"/restart", nil, &out)
 }
+
+// RunNow starts a run of the job or cron service dep/svc now.
+func (c *Client) RunNow(ctx context.Context, dep, svc string) (*apitypes.Run, error) {
+	var out apitypes.Run
+	return &out, c.json(ctx, "POST", svcPath(dep, svc)+"/runs", nil, &out)
+}
+
+// Runs lists the kept runs of the job or cron service dep/svc, newest first.
+func (c *Client) Runs(ctx context.Context, dep, svc string) (*apitypes.RunList, error) {
+	var out apitypes.RunList
+	return &out, c.json(ctx, "GET", svcPath(dep, svc)+"/runs", nil, &out)
+}

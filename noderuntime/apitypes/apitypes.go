@@ -162,6 +162,8 @@ type ServiceStatus struct {
 	State    ServiceState    `json:"state"`
 	Message  string          `json:"message,omitempty"`
 	Replicas []ReplicaStatus `json:"replicas"`
+	// Runs is set for a job or cron service: its last run and next tick.
+	Runs *ServiceRuns `json:"runs,omitempty"`
 }
 
 // DeploymentStatus sums up a deployment: the answer of apply, scale and

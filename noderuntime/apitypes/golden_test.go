@@ -34,7 +34,8 @@ func filled() map[string]any {
 		"ExecFrame":     ExecFrame{Stream: StreamStderr, Data: "hi\n", ExitCode: &exit, Error: "killed"},
 		"LogEntry":      LogEntry{Replica: 1, ID: "shop-web-1-abc", Time: at, Stream: StreamStdout, Log: "hello", Partial: true},
 		"ReplicaStatus": replica,
-		"DeploymentStatus": DeploymentStatus{Name: "shop", Generation: 7, UpdatedAt: at, Ready: true, Services: []ServiceStatus{{Name: "web", Desired: 1, Ready: 1, State: ServiceReady, Message: "waiting for db", Replicas: []ReplicaStatus{replica}}},
+		"DeploymentStatus": DeploymentStatus{Name: "shop", Generation: 7, UpdatedAt: at, Ready: true, Services: []ServiceStatus{{Name: "web", Desired: 1, Ready: 1, State: ServiceReady, Message: "waiting for db", Replicas: []ReplicaStatus{replica},
+			Runs: &ServiceRuns{Rtype: "cron", Schedule: "*/5 * * * *", Next: at.Add(5 * time.Minute), Last: &sampleRun}}},
 			Rollout: &RolloutStatus{State: RolloutRolledBack, Service: "web", Message: "rolled back", From: 7, To: 5, Auto: true}},
 		"Generation": Generation{Generation: 8, At: at, SpecHash: "0a1b2c3d4e5f", Cause: CauseRollback, By: "node", Current: true,
 			RolledBack: &RolledBackGen{From: 7, To: 5, Reason: "replica 1 of web was not ready within 30s", Auto: true}},
@@ -66,6 +67,7 @@ func TestGolden(t *testing.T) {
 	samples := filled()
 	maps.Copy(samples, imageSamples())
 	maps.Copy(samples, secretSamples())
+	maps.Copy(samples, runSamples())
 	checkGolden(t, samples)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/registry"
+	"github.com/zlayer/zlayer/noderuntime/runs"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 	"github.com/zlayer/zlayer/shim/contract"
@@ -90,6 +91,12 @@ type Options struct {
 	// SecretsDir is a node-private tmpfs where replicas' file secrets are
 	// written for their bind mounts (one folder per replica, removed with it).
 	SecretsDir string
+	// Runs keeps the runs of job and cron services; nil: such services
+	// wait, saying the node keeps no runs.
+	Runs *runs.Book
+	// Clock is what cron schedules read (default the wall clock); tests
+	// drive schedules with a manual or scaled one.
+	Clock runs.Clock
 }
 
 // SecretSource is the node's secret store as the controller reads it.
@@ -140,6 +147,10 @@ type Controller struct {
 	feed changes.Feed
 	// generations are the stored deployments the last pass saw.
 	generations map[string]int64
+	// tickers follow the schedules of cron services, by DEPLOYMENT/SERVICE;
+	// armed is the tick each one's wake-up is set for.
+	tickers map[string]*runs.Ticker
+	armed   map[string]time.Time
 
 	runCtx context.Context
 }
@@ -197,6 +208,9 @@ type Replica struct {
 	healthCancel context.CancelFunc
 	waitCtx      context.Context
 	keepLogs     bool // a recreated container keeps its replica's logs
+	// noRestart: the replica is a run that was stopped or has ended for
+	// good; its exit is not one the restart policy acts on.
+	noRestart bool
 	// rollStart is when a rolling replacement was first created; zero
 	// once it got ready, and for replicas that replace nothing.
 	rollStart time.Time
@@ -260,7 +274,10 @@ func New(o Options) *Controller {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
-	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, trigger: make(chan struct{}, 1), ready: make(chan struct{}), slots: make(chan struct{}, o.Parallel),
+	if o.Clock == nil {
+		o.Clock = runs.Wall{}
+	}
+	c := &Controller{o: o, replicas: map[string]*Replica{}, services: map[string]*svcState{}, tickers: map[string]*runs.Ticker{}, armed: map[string]time.Time{}, trigger: make(chan struct{}, 1), ready: make(chan struct{}), slots: make(chan struct{}, o.Parallel),
 		// Run replaces it; work begun before (tests drive passes directly) has one.
 		runCtx: context.Background()}
 	c.o.Metrics.Help("zlayer_replicas", "Replicas by deployment, service and state.")
@@ -382,6 +399,7 @@ func (c *Controller) pass(ctx context.Context) error {
 		}
 		c.rollBack(rec)
 	}
+	c.forgetRuns(desired, held)
 	// Creations run on their own (each ends with a trigger): a pass never
 	// waits on a pull or a shim, so other services keep converging.
 	for _, f := range creates {
@@ -446,6 +464,12 @@ func isReady(r *Replica) bool { return r.State == StateReady }
 // depsSatisfied says whether svc may start new replicas, and why not.
 func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, string) {
 	for _, dep := range s.Depends {
+		if t := d.Services[dep.Service]; t.RunsToCompletion() {
+			if ok, why := c.runDone(d.Deployment, dep, t); !ok {
+				return false, why
+			}
+			continue
+		}
 		want := d.Services[dep.Service].Scale.Count()
 		got := 0
 		for _, r := range c.serviceReplicas(d.Deployment, dep.Service) {
@@ -469,7 +493,9 @@ func (c *Controller) depsSatisfied(d *spec.Deployment, s *spec.Service) (bool, s
 // service converges one service and returns the creations to run.
 func (c *Controller) service(ctx context.Context, d *spec.Deployment, name string) ([]func(), error) {
 	s := d.Services[name]
-	key := d.Deployment + "/" + name
+	if s.RunsToCompletion() {
+		return c.runService(ctx, d, name)
+	}
 	want := s.Scale.Count()
 	all := c.serviceReplicas(d.Deployment, name)
 
@@ -496,6 +522,16 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 		byIndex[r.Index] = append(byIndex[r.Index], r)
 	}
 
+	st, ok := c.waitDeps(d, name)
+	creates := c.roll(ctx, d, name, st, ok, all, byIndex)
+	return creates, nil
+}
+
+// waitDeps says whether the dependencies of service name allow new
+// replicas (or runs), keeping why not, and since when, in its state.
+func (c *Controller) waitDeps(d *spec.Deployment, name string) (*svcState, bool) {
+	s := d.Services[name]
+	key := d.Deployment + "/" + name
 	c.mu.Lock()
 	st := c.services[key]
 	if st == nil {
@@ -505,6 +541,7 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	c.mu.Unlock()
 	ok, why := c.depsSatisfied(d, s)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	before := st.message
 	if !ok {
 		if st.waitingSince.IsZero() {
@@ -524,10 +561,7 @@ func (c *Controller) service(ctx context.Context, d *spec.Deployment, name strin
 	if st.message != before {
 		c.changed()
 	}
-	c.mu.Unlock()
-
-	creates := c.roll(ctx, d, name, st, ok, all, byIndex)
-	return creates, nil
+	return st, ok
 }
 
 // createFn makes the replica record for index and returns the creation
@@ -637,7 +671,7 @@ func (c *Controller) maybeRestart(ctx context.Context, r *Replica, s *spec.Servi
 func (c *Controller) afterExit(r *Replica, ran time.Duration) {
 	defer c.changed()
 	s := r.spec
-	if s == nil {
+	if s == nil || r.noRestart {
 		r.State = StateExited
 		return
 	}

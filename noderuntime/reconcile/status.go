@@ -7,6 +7,7 @@ import (
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
@@ -86,6 +87,8 @@ type ServiceStatus struct {
 	State    apitypes.ServiceState
 	Message  string
 	Replicas []ReplicaStatus
+	// Runs is set for a job or cron service on the node that runs it.
+	Runs *apitypes.ServiceRuns
 }
 
 // DeploymentStatus sums up a deployment.
@@ -121,6 +124,7 @@ func (c *Controller) Status(rec *store.Record) DeploymentStatus {
 		}
 	}
 	ds := Summarize(rec, rs, c.ServiceMessage)
+	c.runStatus(rec, &ds)
 	if p := c.paused(rec); p != nil {
 		ds.Rollout = p
 	}
@@ -177,6 +181,14 @@ func Summarize(rec *store.Record, replicas []ReplicaStatus, message func(dep, sv
 		sort.SliceStable(ss.Replicas, func(i, j int) bool { return ss.Replicas[i].Replica < ss.Replicas[j].Replica })
 		if m := message(rec.Name, name); m != "" {
 			msg = m
+		}
+		if s.RunsToCompletion() {
+			summarizeRuns(s, &ss, msg)
+			if ss.State != apitypes.ServiceReady {
+				ds.Ready = false
+			}
+			ds.Services = append(ds.Services, ss)
+			continue
 		}
 		switch {
 		case failed:
@@ -260,3 +272,53 @@ func (c *Controller) gauges() []metrics.Sample {
 // Metrics is the registry the controller reports to, for the parts of the
 // node that run beside it (networking, ingress) to add their own.
 func (c *Controller) Metrics() *metrics.Registry { return c.o.Metrics }
+
+// summarizeRuns sums up a job or cron service from its runs' replicas
+// (the newest run has the highest index), on one node or a cluster: a job
+// is ready once its run on the current spec succeeded and failed once it
+// failed for good; a cron service is ready while it is scheduled, its
+// runs' failures said in its message. A run being retried by its restart
+// policy is progress, not a crash loop.
+func summarizeRuns(s *spec.Service, ss *ServiceStatus, msg string) {
+	var last *ReplicaStatus
+	for i := range ss.Replicas {
+		r := &ss.Replicas[i]
+		if (r.Current || s.Rtype == spec.RtypeCron) && (last == nil || r.Replica > last.Replica) {
+			last = r
+		}
+	}
+	ss.Desired = min(ss.Desired, 1)
+	ss.State, ss.Message = apitypes.ServiceProgressing, msg
+	failed := ""
+	if last != nil {
+		switch {
+		case last.State == StateFailed:
+			failed = fmt.Sprintf("run %d could not start: %s", last.Replica, last.Message)
+		case last.State == StateExited && last.LastExit != nil && last.LastExit.Code != 0:
+			failed = fmt.Sprintf("run %d failed: exit code %d", last.Replica, last.LastExit.Code)
+			if last.Message != "" {
+				failed += " (" + last.Message + ")"
+			}
+		}
+	}
+	if s.Rtype == spec.RtypeCron {
+		ss.State, ss.Ready = apitypes.ServiceReady, ss.Desired
+		if failed != "" && msg == "" {
+			ss.Message = "last " + failed
+		}
+		return
+	}
+	switch {
+	case ss.Desired == 0:
+		ss.State = apitypes.ServiceReady
+	case failed != "":
+		ss.State = apitypes.ServiceFailed
+		if msg == "" {
+			ss.Message = failed
+		}
+	case last != nil && last.State == StateExited && last.LastExit != nil:
+		ss.State, ss.Ready = apitypes.ServiceReady, 1
+	case last == nil && msg != "":
+		ss.State = apitypes.ServiceWaiting
+	}
+}

@@ -146,7 +146,7 @@ var restartS = &schema{kind: kObject, fields: []field{
 
 var dependS = &schema{kind: kObject, fields: []field{
 	{name: "service", required: true, s: nameS()},
-	{name: "condition", s: &schema{kind: kEnum, enum: []string{"started", "healthy"}}},
+	{name: "condition", s: &schema{kind: kEnum, enum: []string{"started", "healthy", "completed"}}},
 	{name: "timeout", s: durationS(MinDependsTimeout)},
 }}
 
@@ -197,6 +197,10 @@ var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "stop_grace_period", s: &schema{kind: kDuration, maxDur: MaxStopGracePeriod}},
 	{name: "update", s: updateS},
 	{name: "secrets", s: &schema{kind: kList, elem: secretMountS}},
+	{name: "rtype", s: &schema{kind: kEnum, enum: []string{"service", "job", "cron"}}},
+	{name: "schedule", s: &schema{kind: kString, rule: scheduleRule}},
+	{name: "concurrency", s: &schema{kind: kEnum, enum: []string{"forbid", "allow", "replace"}}},
+	{name: "history", s: &schema{kind: kInt, min: ip(1), max: ip(MaxHistory)}},
 }}
 
 var rootS = &schema{kind: kObject, fields: []field{

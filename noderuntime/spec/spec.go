@@ -66,6 +66,13 @@ type Service struct {
 	// in Hash, so a new value rolls the service while the value itself
 	// stays out of the spec, the store and the replicas' labels.
 	SecretVersions map[string]int64 `json:"secret_versions,omitempty" yaml:"-"`
+	// Rtype, Schedule, Concurrency and History make a job or a cron
+	// service (jobs.go). Rtype and Schedule are in Hash; Concurrency and
+	// History are the node's business and roll nothing.
+	Rtype       Rtype       `json:"rtype,omitempty" yaml:"rtype" enum:"service,job,cron" doc:"service runs for ever; job runs to completion once per version of its spec; cron runs to completion on every tick of its schedule (default service)."`
+	Schedule    string      `json:"schedule,omitempty" yaml:"schedule" doc:"rtype cron: when runs start, in cron syntax (minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or @hourly, @daily, @every 10m), in the node's time zone; at most once a minute."`
+	Concurrency Concurrency `json:"concurrency,omitempty" yaml:"concurrency" enum:"forbid,allow,replace" doc:"rtype cron: what a tick does while a run still runs: forbid skips it (recorded as skipped), replace stops the running run, allow runs beside it up to history runs at once (default forbid)."`
+	History     int         `json:"history,omitempty" yaml:"history" minimum:"1" maximum:"100" doc:"rtype job or cron: how many runs are kept (start, end, exit code and logs), the oldest finished ones going first (default 5)."`
 }
 
 // SecretMount is one entry of a service's secrets.
@@ -320,7 +327,7 @@ type RestartPolicy struct {
 
 type Depend struct {
 	Service   string           `json:"service" yaml:"service" required:"true" schema:"name" doc:"Service name in this deployment."`
-	Condition DependsCondition `json:"condition" yaml:"condition" enum:"started,healthy" doc:"Wait until it is started or healthy (default healthy)."`
+	Condition DependsCondition `json:"condition" yaml:"condition" enum:"started,healthy,completed" doc:"Wait until it is started or healthy (default healthy); for a job or cron dependency, healthy and completed wait for its run to succeed."`
 	Timeout   Duration         `json:"timeout" yaml:"timeout" doc:"How long to wait before reporting the wait as timed out (default 5m, at least 1s)."`
 }
 
@@ -481,6 +488,7 @@ func docError(file string, err error) Errors {
 }
 
 func (s *Service) applyDefaults(o ParseOptions) {
+	s.applyRunDefaults(s.RestartPolicy.Kind != "")
 	if s.Image.PullPolicy == "" {
 		s.Image.PullPolicy = PullIfNotPresent
 	}
@@ -557,6 +565,10 @@ func (s *Service) Hash() string {
 		Network   string
 		Labels    map[string]string
 	}{s.Image.Name, s.Command, s.Env, s.Endpoints, s.Resources, s.Storage, string(s.NetworkMode), s.Labels})
+	// A service of the default rtype hashes as before rtype existed.
+	if s.RunsToCompletion() {
+		fmt.Fprintf(h, "rtype %s schedule %q\n", s.Rtype, s.Schedule)
+	}
 	// Only a restarted service's hash moves: every other hash stays what
 	// it was before restarts existed, so upgrading the node rolls nothing.
 	if s.Restart != 0 {

@@ -402,6 +402,7 @@ func (c *checker) semantic(root *yaml.Node) {
 			}
 		}
 		c.secrets(v, p)
+		c.runs(v, p)
 		if d := mapGet(v, "depends"); d != nil && d.Kind == yaml.SequenceNode {
 			for j, dep := range d.Content {
 				s := mapGet(dep, "service")
@@ -416,6 +417,7 @@ func (c *checker) semantic(root *yaml.Node) {
 					c.add(s, dp, "unknown service %q", s.Value)
 				default:
 					deps[k.Value] = append(deps[k.Value], s.Value)
+					c.dependsOnRuns(dep, mapGet(svcs, s.Value), fmt.Sprintf("%s.depends[%d]", p, j))
 				}
 			}
 		}

@@ -18,6 +18,9 @@ type DependsCondition string
 const (
 	DependsStarted DependsCondition = "started"
 	DependsHealthy DependsCondition = "healthy"
+	// DependsCompleted waits for a job's run of its current spec (a cron
+	// service's latest run) to have succeeded.
+	DependsCompleted DependsCondition = "completed"
 )
 
 // RestartKind is a restart_policy's kind.
