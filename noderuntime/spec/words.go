@@ -35,6 +35,7 @@ type PullPolicy string
 
 const (
 	PullAlways       PullPolicy = "always"
+	PullNewer        PullPolicy = "newer"
 	PullIfNotPresent PullPolicy = "if_not_present"
 	PullNever        PullPolicy = "never"
 )
