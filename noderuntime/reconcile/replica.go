@@ -103,6 +103,7 @@ func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *R
 	env := []string{"ZLAYER_DEPLOYMENT=" + d.Deployment, "ZLAYER_SERVICE=" + r.Service, "ZLAYER_REPLICA=" + strconv.Itoa(r.Index)}
 	opts = append(opts, oci.WithEnv(env))
 	opts = append(opts, netw.SpecOpts(d.Deployment, r.Service, s)...)
+	opts = append(opts, containerOpts(s)...)
 	if s.Resources.Memory > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(s.Resources.Memory)))
 	}
