@@ -364,7 +364,9 @@ func (c *checker) upstreamService(v *yaml.Node, p string) {
 	}
 	if sc := mapGet(v, "scale"); sc != nil && sc.Kind == yaml.MappingNode {
 		if m := mapGet(sc, "mode"); isScalar(m) && m.Value == "adaptive" {
-			c.refuse(v, sc, p+".scale.mode", "scale.mode adaptive")
+			// Its min, max, cooldown and targets go with it, unreported.
+			c.add(m, p+".scale.mode", "%s", notSupportedMsg("scale.mode adaptive"))
+			dropKey(v, sc)
 		}
 	}
 	if sel := mapGet(v, "node_selector"); sel != nil && sel.Kind == yaml.MappingNode {

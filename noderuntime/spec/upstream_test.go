@@ -265,7 +265,7 @@ func TestUpstreamKeysNotSupported(t *testing.T) {
 externals: {}
 `, ParseOptions{},
 		"u.yaml:18:19: services.web.network_mode: network_mode none is not supported by this node",
-		"u.yaml:13:12: services.web.scale.mode: scale.mode adaptive is not supported by this node",
+		"u.yaml:13:19: services.web.scale.mode: scale.mode adaptive is not supported by this node",
 		"u.yaml:19:37: services.web.node_selector.prefer_labels: prefer_labels is not supported by this node",
 		"u.yaml:11:29: services.web.endpoints[0].protocol: protocol websocket is not supported by this node",
 		"u.yaml:15:16: services.web.storage[0].type: storage type anonymous is not supported by this node",
