@@ -281,3 +281,28 @@ externals: {}
 		"u.yaml:23:1: externals: externals is not supported by this node",
 	)
 }
+
+// On the host network a replica shares the node's ports and /etc/hosts:
+// mappings that move a port, and extra hosts, are refused by the node.
+func TestUpstreamOptionsOnTheHostNetwork(t *testing.T) {
+	d := parseUp(t, `  same:
+    image: busybox
+    port_mappings: [{host_port: 80, container_port: 80}]
+  moved:
+    image: busybox
+    port_mappings: [{host_port: 8080, container_port: 80}]
+    extra_hosts: ["db:192.0.2.1"]
+`, ParseOptions{DefaultNetworkMode: NetworkHost})
+	err := d.CheckSupported(true)
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("CheckSupported: %v", err)
+	}
+	for _, want := range []string{"services.moved.port_mappings: host port 8080 to 80 needs network_mode: bridge", "services.moved.extra_hosts: needs network_mode: bridge"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "services.same") {
+		t.Errorf("an unmoved port refused: %v", err)
+	}
+}
