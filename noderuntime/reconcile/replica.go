@@ -60,6 +60,9 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	r.ImageDigest, r.Image = img.Target().Digest.String(), img.Name()
 	c.changed()
 	c.mu.Unlock()
+	if err := c.runInit(ctx, d, r, s); err != nil {
+		return err
+	}
 	// The image is here; making the container waits for a slot (bounding
 	// the node's concurrent creations) and has the create timeout.
 	select {

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,7 +42,32 @@ type ContainerOptions struct {
 	Devices      []Device      `json:"devices,omitempty" yaml:"devices" doc:"Host devices the container may use, at the same path."`
 	PortMappings []PortMapping `json:"port_mappings,omitempty" yaml:"port_mappings" doc:"Ports of the node forwarded to the replica (docker run -p); on the host network only host_port = container_port, which it does anyway."`
 	HostNetwork  bool          `json:"host_network,omitempty" yaml:"-" key:"host_network" doc:"Upstream ZLayer's older spelling of network_mode: host: read into network_mode."`
+	Init         Init          `json:"init,omitzero" yaml:"init" doc:"Steps the node runs, in order, before each replica's container is made: waits for a TCP port or an HTTP answer."`
 }
+
+// Init is a service's init.
+type Init struct {
+	Steps []InitStep `json:"steps,omitempty" yaml:"steps" doc:"Init steps, run in order."`
+}
+
+// InitStep is one init step.
+type InitStep struct {
+	ID        string            `json:"id" yaml:"id" required:"true" doc:"Step name, shown in the replica's status while it runs."`
+	Uses      string            `json:"uses" yaml:"uses" required:"true" enum:"init.wait_tcp,init.wait_http" doc:"init.wait_tcp (with: host, port) or init.wait_http (with: url, expect_status); a host that is a service of the deployment (SERVICE or SERVICE.DEPLOYMENT) is one of its ready replicas."`
+	With      map[string]string `json:"with,omitempty" yaml:"with" doc:"The action's parameters."`
+	Retry     int               `json:"retry,omitempty" yaml:"retry" minimum:"0" maximum:"1000" doc:"Attempts after a failed one (default 0)."`
+	Timeout   Duration          `json:"timeout,omitempty" yaml:"timeout" doc:"How long one attempt waits (default 30s)."`
+	OnFailure string            `json:"on_failure,omitempty" yaml:"on_failure" enum:"fail,warn,continue" doc:"fail (default): the replica fails and its restart policy runs; warn: logged, and the next step runs; continue: the next step runs."`
+}
+
+// Init step actions.
+const (
+	InitWaitTCP  = "init.wait_tcp"
+	InitWaitHTTP = "init.wait_http"
+	// DefaultInitTimeout is one attempt's time when a step does not say,
+	// upstream's wait default.
+	DefaultInitTimeout = 30 * time.Second
+)
 
 // Device is one entry of devices.
 type Device struct {
@@ -125,7 +151,7 @@ const (
 var notSupported = map[*schema][]string{
 	rootS: {"externals", "tunnels", "api"},
 	serviceS: {
-		"network", "replica_groups", "init", "errors", "lifecycle", "isolation",
+		"network", "replica_groups", "errors", "lifecycle", "isolation",
 		"cap_drop", "node_mode", "node", "affinity", "platform", "service_type", "wasm", "wasm_http",
 		"logs", "sysctls", "ulimits", "security_opt", "pid_mode", "ipc_mode", "extra_groups",
 		"read_only_root_fs", "init_container", "tty", "stdin_open", "userns_mode", "cgroup_parent",
@@ -157,7 +183,21 @@ var upstreamServiceFields = []field{
 	{name: "devices", s: &schema{kind: kList, elem: deviceS}},
 	{name: "port_mappings", s: &schema{kind: kList, elem: portMappingS}},
 	{name: "host_network", s: &schema{kind: kBool}},
+	{name: "init", s: initS},
 }
+
+var initS = &schema{kind: kObject, fields: []field{
+	{name: "steps", s: &schema{kind: kList, elem: initStepS}},
+}}
+
+var initStepS = &schema{kind: kObject, fields: []field{
+	{name: "id", required: true, s: &schema{kind: kString}},
+	{name: "uses", required: true, s: &schema{kind: kEnum, enum: []string{InitWaitTCP, InitWaitHTTP}}},
+	{name: "with", s: &schema{kind: kStringMap}},
+	{name: "retry", s: &schema{kind: kInt, min: ip(0), max: ip(1000)}},
+	{name: "timeout", s: durationS(MinDependsTimeout)},
+	{name: "on_failure", s: &schema{kind: kEnum, enum: []string{"fail", "warn", "continue"}}},
+}}
 
 var deviceS = &schema{kind: kObject, fields: []field{
 	{name: "path", required: true, s: &schema{kind: kString, rule: devPathRule}},
@@ -415,6 +455,20 @@ func (c *checker) upstreamService(v *yaml.Node, p string) {
 			}
 		}
 	}
+	if in := mapGet(v, "init"); in != nil && in.Kind == yaml.MappingNode {
+		if steps := mapGet(in, "steps"); steps != nil && steps.Kind == yaml.SequenceNode {
+			bad := false
+			for j, st := range steps.Content {
+				if u := mapGet(st, "uses"); isScalar(u) && u.Value != InitWaitTCP && u.Value != InitWaitHTTP {
+					c.add(u, fmt.Sprintf("%s.init.steps[%d].uses", p, j), "%s", notSupportedMsg("uses "+u.Value))
+					bad = true
+				}
+			}
+			if bad {
+				dropKey(v, in)
+			}
+		}
+	}
 	if env := mapGet(v, "env"); env != nil && env.Kind == yaml.SequenceNode {
 		c.add(env, p+".env", "must be a mapping of NAME: value (a list of {name, value} is not a form upstream ZLayer's parser takes either), got a list")
 		dropKey(v, env)
@@ -582,6 +636,13 @@ func (c *checker) upstreamSemantic(v *yaml.Node, p string) {
 			}
 		}
 	}
+	if in := mapGet(v, "init"); in != nil {
+		if steps := mapGet(in, "steps"); steps != nil && steps.Kind == yaml.SequenceNode {
+			for j, st := range steps.Content {
+				c.initStep(st, fmt.Sprintf("%s.init.steps[%d]", p, j))
+			}
+		}
+	}
 	if pm := mapGet(v, "port_mappings"); pm != nil && pm.Kind == yaml.SequenceNode {
 		seen := map[string]bool{}
 		for j, m := range pm.Content {
@@ -599,6 +660,61 @@ func (c *checker) upstreamSemantic(v *yaml.Node, p string) {
 				c.add(hp, fmt.Sprintf("%s.port_mappings[%d].host_port", p, j), "another mapping of this service already uses host port %s", key)
 			}
 			seen[key] = true
+		}
+	}
+}
+
+// initStep checks an init step's parameters (with) for its action.
+func (c *checker) initStep(st *yaml.Node, p string) {
+	u := mapGet(st, "uses")
+	if !isScalar(u) {
+		return
+	}
+	with := mapGet(st, "with")
+	params := map[string]*yaml.Node{}
+	if with != nil && with.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(with.Content); i += 2 {
+			params[with.Content[i].Value] = with.Content[i+1]
+		}
+	}
+	allowed := map[string][]string{InitWaitTCP: {"host", "port"}, InitWaitHTTP: {"url", "expect_status"}}[u.Value]
+	for i := 0; with != nil && with.Kind == yaml.MappingNode && i+1 < len(with.Content); i += 2 {
+		if k := with.Content[i]; !slices.Contains(allowed, k.Value) {
+			c.add(k, p+".with."+k.Value, "unknown key %q for %s (allowed: %s)", k.Value, u.Value, strings.Join(allowed, ", "))
+		}
+	}
+	need := func(k string) *yaml.Node {
+		n := params[k]
+		if n == nil {
+			at := st
+			if with != nil {
+				at = with
+			}
+			c.add(at, p+".with."+k, "required for %s", u.Value)
+		}
+		return n
+	}
+	number := func(n *yaml.Node, k string, lo, hi int) {
+		if v, err := strconv.Atoi(n.Value); err != nil || v < lo || v > hi {
+			c.add(n, p+".with."+k, "must be an integer from %d to %d, got %q", lo, hi, n.Value)
+		}
+	}
+	switch u.Value {
+	case InitWaitTCP:
+		if h := need("host"); h != nil && strings.TrimSpace(h.Value) == "" {
+			c.add(h, p+".with.host", "must not be empty")
+		}
+		if n := need("port"); n != nil {
+			number(n, "port", 1, 65535)
+		}
+	case InitWaitHTTP:
+		if n := need("url"); n != nil {
+			if pu, err := url.Parse(n.Value); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				c.add(n, p+".with.url", "must be an http:// or https:// URL, got %q", n.Value)
+			}
+		}
+		if n := params["expect_status"]; n != nil {
+			number(n, "expect_status", 100, 599)
 		}
 	}
 }
@@ -642,6 +758,15 @@ func (s *Service) applyUpstreamDefaults() {
 	for i := range s.Depends {
 		if s.Depends[i].OnTimeout == "" {
 			s.Depends[i].OnTimeout = OnTimeoutFail
+		}
+	}
+	for i := range s.Init.Steps {
+		st := &s.Init.Steps[i]
+		if st.Timeout == 0 {
+			st.Timeout = Duration(DefaultInitTimeout)
+		}
+		if st.OnFailure == "" {
+			st.OnFailure = OnTimeoutFail
 		}
 	}
 }

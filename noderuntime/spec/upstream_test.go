@@ -246,7 +246,7 @@ func TestUpstreamKeysNotSupported(t *testing.T) {
 	refuseUp(t, `  web:
     image: {name: busybox, source_policy: remote_only}
     network: {join: {mode: open}}
-    init: {steps: []}
+    init: {steps: [{id: m, uses: init.run, with: {command: x}}]}
     tty: true
     resources: {cpu: 1, gpu: {count: 1}}
     endpoints:
@@ -270,9 +270,9 @@ externals: {}
 		"u.yaml:11:29: services.web.endpoints[0].protocol: protocol websocket is not supported by this node",
 		"u.yaml:15:16: services.web.storage[0].type: storage type anonymous is not supported by this node",
 		"u.yaml:17:40: services.web.depends[0].condition: condition ready is not supported by this node",
+		"u.yaml:7:34: services.web.init.steps[0].uses: uses init.run is not supported by this node",
 		"u.yaml:5:28: services.web.image.source_policy: source_policy is not supported by this node",
 		"u.yaml:6:5: services.web.network: network is not supported by this node",
-		"u.yaml:7:5: services.web.init: init is not supported by this node",
 		"u.yaml:8:5: services.web.tty: tty is not supported by this node",
 		"u.yaml:9:25: services.web.resources.gpu: gpu is not supported by this node",
 		"u.yaml:12:44: services.web.endpoints[1].stream: stream is not supported by this node",
@@ -305,4 +305,46 @@ func TestUpstreamOptionsOnTheHostNetwork(t *testing.T) {
 	if strings.Contains(err.Error(), "services.same") {
 		t.Errorf("an unmoved port refused: %v", err)
 	}
+}
+
+func TestInitSteps(t *testing.T) {
+	d := parseUp(t, `  api:
+    image: busybox
+    init:
+      steps:
+        - id: db-up
+          uses: init.wait_tcp
+          with: {host: db, port: 5432}
+          retry: 2
+        - id: web-up
+          uses: init.wait_http
+          with: {url: "http://web:8080/ready", expect_status: 204}
+          timeout: 5s
+          on_failure: warn
+`, ParseOptions{})
+	st := d.Services["api"].Init.Steps
+	if len(st) != 2 || st[0].With["port"] != "5432" || st[0].Retry != 2 || st[0].Timeout.D() != DefaultInitTimeout || st[0].OnFailure != OnTimeoutFail {
+		t.Errorf("step 0: %+v", st)
+	}
+	if st[1].Uses != InitWaitHTTP || st[1].Timeout.D() != 5*time.Second || st[1].OnFailure != OnTimeoutWarn {
+		t.Errorf("step 1: %+v", st[1])
+	}
+	// Init steps shape how replicas start: changing them rolls.
+	if d.Services["api"].Hash() == (&Service{Image: Image{Name: "busybox"}}).Hash() {
+		t.Error("init steps left the hash alone")
+	}
+	refuseUp(t, `  api:
+    image: busybox
+    init:
+      steps:
+        - {id: a, uses: init.wait_tcp, with: {host: db}}
+        - {id: b, uses: init.wait_tcp, with: {host: db, port: 70000, path: /x}}
+        - {id: c, uses: init.wait_http, with: {url: "ftp://x/", expect_status: 99}}
+`, ParseOptions{},
+		"u.yaml:8:46: services.api.init.steps[0].with.port: required for init.wait_tcp",
+		`u.yaml:9:70: services.api.init.steps[1].with.path: unknown key "path" for init.wait_tcp (allowed: host, port)`,
+		`u.yaml:9:63: services.api.init.steps[1].with.port: must be an integer from 1 to 65535, got "70000"`,
+		`u.yaml:10:53: services.api.init.steps[2].with.url: must be an http:// or https:// URL, got "ftp://x/"`,
+		`u.yaml:10:80: services.api.init.steps[2].with.expect_status: must be an integer from 100 to 599, got "99"`,
+	)
 }
