@@ -55,13 +55,17 @@ services:
     privileged: true
     port_mappings:
       - {host_port: 18081, container_port: 8081}
+    init:
+      steps:
+        - {id: proxy-port, uses: init.wait_tcp, with: {host: proxy, port: 8080}, timeout: 60s}
+        - {id: proxy-http, uses: init.wait_http, with: {url: "http://proxy.edge:8080/hostname", expect_status: 200}, retry: 2}
     depends:
       - {service: proxy, condition: healthy, timeout: 5s, on_timeout: continue}
 `
 
 // TestIntegrationUpstreamSpec deploys a spec written for upstream ZLayer
 // on a node with bridge networking and checks what each key did inside
-// the replicas.
+// the replicas; root's init steps wait for proxy by its name.
 func TestIntegrationUpstreamSpec(t *testing.T) {
 	t.Setenv("ZLT_UPSTREAM_TOKEN", upstreamToken)
 	n := startNetNode(t, "")
