@@ -106,15 +106,7 @@ const SecretEnvPrefix = "$S:"
 
 // EnvSecret reads an env value: the secret it names (secret set), or the
 // literal value to give the process, with a "$$S:" escape undone.
-func EnvSecret(v string) (secret, literal string) {
-	switch {
-	case strings.HasPrefix(v, "$"+SecretEnvPrefix):
-		return "", v[1:]
-	case strings.HasPrefix(v, SecretEnvPrefix):
-		return v[len(SecretEnvPrefix):], ""
-	}
-	return "", v
-}
+func EnvSecret(v string) (secret, literal string) { return cutRef(v, SecretEnvPrefix) }
 
 // SecretNames are the secrets s uses, as files or env, sorted, once each.
 func (s *Service) SecretNames() []string {

@@ -107,12 +107,17 @@ const EnvRefPrefix = "$E:"
 
 // EnvRef reads an env value: the node environment variable it names
 // (name set), or the value with a "$$E:" escape undone.
-func EnvRef(v string) (name, literal string) {
+func EnvRef(v string) (name, literal string) { return cutRef(v, EnvRefPrefix) }
+
+// cutRef reads an env value that may reference something by prefix
+// ("$S:", "$E:"): the name after the prefix, or the literal value, a
+// doubled "$" before the prefix undone.
+func cutRef(v, prefix string) (name, literal string) {
 	switch {
-	case strings.HasPrefix(v, "$"+EnvRefPrefix):
+	case strings.HasPrefix(v, "$"+prefix):
 		return "", v[1:]
-	case strings.HasPrefix(v, EnvRefPrefix):
-		return v[len(EnvRefPrefix):], ""
+	case strings.HasPrefix(v, prefix):
+		return v[len(prefix):], ""
 	}
 	return "", v
 }
