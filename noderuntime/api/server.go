@@ -348,7 +348,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "bad_request", "empty spec")
 		return
 	}
-	d, err := spec.ParseWith(req.File, []byte(req.Spec), spec.ParseOptions{DefaultNetworkMode: s.networkMode(), SecretExists: s.secretParseOption()})
+	d, err := spec.ParseWith(req.File, []byte(req.Spec), spec.ParseOptions{DefaultNetworkMode: s.networkMode(), SecretExists: s.secretParseOption(), LookupEnv: spec.NodeEnv})
 	if err != nil {
 		var es spec.Errors
 		if errors.As(err, &es) {

@@ -39,11 +39,26 @@ type Hosts struct {
 	selfs map[string]self
 	peers []Peer // ready, sorted
 	all   []Peer
+	// extra are the replicas' own entries (a spec's extra_hosts):
+	// address, name.
+	extra map[string][][2]string
 }
 
 // New keeps hosts files in dir.
 func New(dir string) *Hosts {
-	return &Hosts{dir: dir, selfs: map[string]self{}}
+	return &Hosts{dir: dir, selfs: map[string]self{}, extra: map[string][][2]string{}}
+}
+
+// SetExtra gives replica id's file entries of its own (address, name),
+// written after its own name; Detach forgets them.
+func (h *Hosts) SetExtra(id string, entries [][2]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(entries) == 0 {
+		delete(h.extra, id)
+		return
+	}
+	h.extra[id] = entries
 }
 
 // Path is replica id's hosts file.
@@ -60,7 +75,7 @@ func (h *Hosts) Prepare(id, hostname string) error {
 	if _, err := os.Stat(h.Path(id)); err == nil {
 		return nil
 	}
-	return writeInPlace(h.Path(id), render(self{hostname: hostname}, nil))
+	return writeInPlace(h.Path(id), render(self{hostname: hostname}, h.extra[id], nil))
 }
 
 // Attach records a replica's own address and writes its file. An empty
@@ -78,7 +93,7 @@ func (h *Hosts) Attach(id, deployment, hostname, ip string) error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return err
 	}
-	return writeInPlace(h.Path(id), render(s, h.peers))
+	return writeInPlace(h.Path(id), render(s, h.extra[id], h.peers))
 }
 
 // Detach forgets a replica and removes its file.
@@ -86,6 +101,7 @@ func (h *Hosts) Detach(id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.selfs, id)
+	delete(h.extra, id)
 	if err := os.Remove(h.Path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -123,7 +139,7 @@ func (h *Hosts) SetPeers(peers []Peer) error {
 	}
 	var errs []error
 	for id, s := range h.selfs {
-		want := render(s, ps)
+		want := render(s, h.extra[id], ps)
 		if cur, err := os.ReadFile(h.Path(id)); err == nil && bytes.Equal(cur, want) {
 			continue
 		}
@@ -137,7 +153,7 @@ func (h *Hosts) SetPeers(peers []Peer) error {
 // render builds a replica's hosts file. A name with several replicas gets
 // one line per replica, rotated by the reader's own index so that resolvers
 // that take the first match still spread the load.
-func render(s self, peers []Peer) []byte {
+func render(s self, extra [][2]string, peers []Peer) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Written by the zlayer node; changes are overwritten.\n")
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -145,6 +161,9 @@ func render(s self, peers []Peer) []byte {
 		fmt.Fprintf(&b, "%s\t%s\n", s.ip, s.hostname)
 	} else if s.hostname != "" {
 		fmt.Fprintf(&b, "127.0.1.1\t%s\n", s.hostname)
+	}
+	for _, e := range extra {
+		fmt.Fprintf(&b, "%s\t%s\n", e[0], e[1])
 	}
 	type group struct {
 		dep, svc string

@@ -76,6 +76,16 @@ type Bridge struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	owner map[string][2]string // container id -> deployment, service (from SpecOpts)
+	// opts are the replicas' hostnames and port mappings (from SpecOpts),
+	// for Attach.
+	opts map[string]replicaOpts
+}
+
+// replicaOpts are what Attach needs of a replica's spec.
+type replicaOpts struct {
+	Hostname   string             `json:"hostname,omitempty"`
+	Ports      []spec.PortMapping `json:"ports,omitempty"`
+	ExtraHosts [][2]string        `json:"extra_hosts,omitempty"`
 }
 
 // attachment is what Attach leaves on disk for Detach and for a restarted
@@ -86,6 +96,7 @@ type attachment struct {
 	IP          string `json:"ip"`
 	Deployment  string `json:"deployment,omitempty"`
 	Service     string `json:"service,omitempty"`
+	replicaOpts
 }
 
 // NewBridge checks the config and the plugins and renders the CNI config.
@@ -171,7 +182,7 @@ func NewBridge(cfg Config) (*Bridge, error) {
 		cfg: cfg, main: main, lo: lo, gw: gw, dir: dir,
 		cni:   libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(dir, "cache"), nil),
 		hosts: discovery.New(filepath.Join(dir, "hosts")),
-		locks: map[string]*sync.Mutex{}, owner: map[string][2]string{},
+		locks: map[string]*sync.Mutex{}, owner: map[string][2]string{}, opts: map[string]replicaOpts{},
 	}, nil
 }
 
@@ -210,14 +221,21 @@ func (b *Bridge) lock(id string) func() {
 }
 
 // SpecOpts give the container its own network namespace (created now, at
-// container creation, named after the container), its own hostname, the
-// discovery hosts file and a resolv.conf that works from inside.
+// container creation, named after the container), its own hostname (the
+// spec's, or the container's ID), the discovery hosts file with the
+// spec's extra_hosts and a resolv.conf that works from inside, with the
+// spec's dns servers first.
 func (b *Bridge) SpecOpts(d, svc string, s *spec.Service) []oci.SpecOpts {
 	return []oci.SpecOpts{func(ctx context.Context, _ oci.Client, c *containers.Container, sp *oci.Spec) error {
 		unlock := b.lock(c.ID)
 		defer unlock()
+		hostname := c.ID
+		if s.Hostname != "" {
+			hostname = s.Hostname
+		}
 		b.mu.Lock()
 		b.owner[c.ID] = [2]string{d, svc}
+		b.opts[c.ID] = replicaOpts{Hostname: hostname, Ports: s.PortMappings, ExtraHosts: b.extraHosts(s.ExtraHosts)}
 		b.mu.Unlock()
 		path := b.NetnsPath(c.ID)
 		if err := newNetns(path); err != nil {
@@ -226,13 +244,14 @@ func (b *Bridge) SpecOpts(d, svc string, s *spec.Service) []oci.SpecOpts {
 		if err := oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})(ctx, nil, c, sp); err != nil {
 			return err
 		}
-		if err := oci.WithHostname(c.ID)(ctx, nil, c, sp); err != nil {
+		if err := oci.WithHostname(hostname)(ctx, nil, c, sp); err != nil {
 			return err
 		}
-		if err := b.hosts.Prepare(c.ID, c.ID); err != nil {
+		b.hosts.SetExtra(c.ID, b.extraHosts(s.ExtraHosts))
+		if err := b.hosts.Prepare(c.ID, hostname); err != nil {
 			return err
 		}
-		resolv, err := b.resolvConf(c.ID, d, Resolver{})
+		resolv, err := b.resolvConf(c.ID, d, Resolver{Nameservers: s.DNS})
 		if err != nil {
 			return err
 		}
@@ -259,7 +278,37 @@ func (b *Bridge) readAttachment(id string) (*attachment, error) {
 }
 
 func (b *Bridge) rt(id, netns string) *libcni.RuntimeConf {
-	return &libcni.RuntimeConf{ContainerID: id, NetNS: netns, IfName: ifName}
+	rt := &libcni.RuntimeConf{ContainerID: id, NetNS: netns, IfName: ifName}
+	b.mu.Lock()
+	ports := b.opts[id].Ports
+	b.mu.Unlock()
+	if len(ports) > 0 {
+		// The portmap plugin's capability: DNAT from the node's ports.
+		pm := make([]map[string]any, len(ports))
+		for i, p := range ports {
+			ip := p.HostIP
+			if ip == "0.0.0.0" {
+				ip = ""
+			}
+			pm[i] = map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol, "hostIP": ip}
+		}
+		rt.CapabilityArgs = map[string]any{"portMappings": pm}
+	}
+	return rt
+}
+
+// extraHosts are a spec's extra_hosts as hosts file entries (address,
+// name), host-gateway being the bridge's gateway: the node itself.
+func (b *Bridge) extraHosts(entries []string) [][2]string {
+	out := make([][2]string, 0, len(entries))
+	for _, e := range entries {
+		name, ip := spec.SplitExtraHost(e)
+		if ip == spec.HostGateway {
+			ip = b.gw.String()
+		}
+		out = append(out, [2]string{ip, name})
+	}
+	return out
 }
 
 // Attach connects replica id to the bridge and returns its address. It is
@@ -279,10 +328,19 @@ func (b *Bridge) Attach(ctx context.Context, id string, pid uint32) (string, err
 	}
 	b.mu.Lock()
 	owner := b.owner[id]
+	ro, fresh := b.opts[id]
 	b.mu.Unlock()
 	if a, err := b.readAttachment(id); err == nil && a.Netns == netns && a.IP != "" {
+		if !fresh {
+			// An adopted replica: its options are the ones it was made with.
+			ro = a.replicaOpts
+			b.mu.Lock()
+			b.opts[id] = ro
+			b.mu.Unlock()
+			b.hosts.SetExtra(id, ro.ExtraHosts)
+		}
 		if err := b.cni.CheckNetworkList(ctx, b.main, b.rt(id, netns)); err == nil {
-			return a.IP, b.hosts.Attach(id, a.Deployment, id, a.IP)
+			return a.IP, b.hosts.Attach(id, a.Deployment, hostnameOr(ro.Hostname, id), a.IP)
 		}
 		// Stale (e.g. the node's namespace was reset): attach afresh.
 		_ = b.cni.DelNetworkList(ctx, b.main, b.rt(id, netns))
@@ -311,11 +369,18 @@ func (b *Bridge) Attach(ctx context.Context, id string, pid uint32) (string, err
 		_ = b.cni.DelNetworkList(context.WithoutCancel(ctx), b.main, b.rt(id, netns))
 		return "", fmt.Errorf("attach %s: CNI returned no IPv4 address", id)
 	}
-	raw, _ := json.Marshal(attachment{ContainerID: id, Netns: netns, IP: ip, Deployment: owner[0], Service: owner[1]})
+	raw, _ := json.Marshal(attachment{ContainerID: id, Netns: netns, IP: ip, Deployment: owner[0], Service: owner[1], replicaOpts: ro})
 	if err := os.WriteFile(b.attachPath(id), raw, 0o600); err != nil {
 		return "", err
 	}
-	return ip, b.hosts.Attach(id, owner[0], id, ip)
+	return ip, b.hosts.Attach(id, owner[0], hostnameOr(ro.Hostname, id), ip)
+}
+
+func hostnameOr(h, id string) string {
+	if h != "" {
+		return h
+	}
+	return id
 }
 
 // Detach releases everything Attach and SpecOpts made for replica id: the
@@ -372,6 +437,7 @@ func (b *Bridge) Detach(ctx context.Context, id string) error {
 	b.mu.Lock()
 	delete(b.locks, id)
 	delete(b.owner, id)
+	delete(b.opts, id)
 	b.mu.Unlock()
 	return errors.Join(errs...)
 }

@@ -549,11 +549,29 @@ func (c *Controller) waitDeps(d *spec.Deployment, name string) (*svcState, bool)
 		}
 		st.message = why
 		var timeout time.Duration
+		// on_timeout: the service starts once its wait times out unless
+		// one of its depends says fail.
+		// one of its depends says fail; warn says so in its status.
+		proceed, warn := true, false
 		for _, dep := range s.Depends {
 			timeout = max(timeout, dep.Timeout.D())
+			switch dep.OnTimeout {
+			case spec.OnTimeoutWarn:
+				warn = true
+			case spec.OnTimeoutContinue:
+			default:
+				proceed = false
+			}
 		}
 		if time.Since(st.waitingSince) > timeout {
 			st.message = why + fmt.Sprintf("; timed out after %s", timeout)
+			if proceed {
+				ok = true
+				st.message += ", started anyway (on_timeout: warn)"
+				if !warn {
+					st.message = ""
+				}
+			}
 		}
 	} else {
 		st.waitingSince, st.message = time.Time{}, ""

@@ -31,7 +31,7 @@ func (c *Controller) EnsureImage(ctx context.Context, ref string, policy spec.Pu
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	if img == nil || policy == spec.PullAlways {
+	if img == nil || policy == spec.PullAlways || policy == spec.PullNewer && c.remoteDiffers(ctx, name, img) {
 		if policy == spec.PullNever {
 			return nil, fmt.Errorf("%s: %w and pull_policy is never (import it with `zlayer image import`)", name, ErrImageNotPresent)
 		}
@@ -76,6 +76,18 @@ func (c *Controller) EnsureImage(ctx context.Context, ref string, policy spec.Pu
 		}
 	}
 	return img, nil
+}
+
+// remoteDiffers says whether the registry's digest of name is not img's
+// (pull_policy newer). A registry that cannot be asked leaves the local
+// image in use, as if_not_present would.
+func (c *Controller) remoteDiffers(ctx context.Context, name string, img containerd.Image) bool {
+	_, desc, err := c.o.Registries.Resolver().Resolve(ctx, name)
+	if err != nil {
+		c.o.Log.Warn("pull_policy newer: registry not reachable, using the local image", "image", name, "err", err)
+		return false
+	}
+	return desc.Digest != img.Target().Digest
 }
 
 // ImportedImage is one image an import created.

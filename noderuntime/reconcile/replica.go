@@ -60,6 +60,9 @@ func (c *Controller) create(ctx context.Context, d *spec.Deployment, r *Replica)
 	r.ImageDigest, r.Image = img.Target().Digest.String(), img.Name()
 	c.changed()
 	c.mu.Unlock()
+	if err := c.runInit(ctx, d, r, s); err != nil {
+		return err
+	}
 	// The image is here; making the container waits for a slot (bounding
 	// the node's concurrent creations) and has the create timeout.
 	select {
@@ -103,6 +106,7 @@ func (c *Controller) makeContainer(ctx context.Context, d *spec.Deployment, r *R
 	env := []string{"ZLAYER_DEPLOYMENT=" + d.Deployment, "ZLAYER_SERVICE=" + r.Service, "ZLAYER_REPLICA=" + strconv.Itoa(r.Index)}
 	opts = append(opts, oci.WithEnv(env))
 	opts = append(opts, netw.SpecOpts(d.Deployment, r.Service, s)...)
+	opts = append(opts, containerOpts(s)...)
 	if s.Resources.Memory > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(s.Resources.Memory)))
 	}

@@ -23,7 +23,8 @@ func (c *Controller) secret(name string) ([]byte, error) {
 	return v, err
 }
 
-// env is s's environment with $S: references replaced by their values.
+// env is s's environment with $S: (secret) and $E: (node environment)
+// references replaced by their values.
 // The values go only into the container's OCI spec (its process must get
 // them); the stored spec and the replica's labels keep the reference.
 func (c *Controller) env(s *spec.Service) ([]string, error) {
@@ -36,6 +37,14 @@ func (c *Controller) env(s *spec.Service) ([]string, error) {
 				return nil, fmt.Errorf("env %s: %w", k, err)
 			}
 			lit = string(b)
+		} else {
+			// $E: references are read from the node's environment now,
+			// when the container is made, as upstream ZLayer does.
+			v, err := spec.EnvValue(lit, spec.NodeEnv)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", k, err)
+			}
+			lit = v
 		}
 		env = append(env, k+"="+lit)
 	}

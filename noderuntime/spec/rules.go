@@ -119,15 +119,17 @@ var signalNames = []string{
 	"IO", "PWR", "SYS",
 }
 
-var signalPattern = "^(SIG)?(" + strings.Join(signalNames, "|") + ")$"
+// A signal may also be given by its number (upstream ZLayer and Docker
+// take "15"), 1 to 31, the order of signalNames.
+var signalPattern = "^((SIG)?(" + strings.Join(signalNames, "|") + ")|[1-9]|[12][0-9]|3[01])$"
 
 var signalRE = regexp.MustCompile(signalPattern)
 
 // checkSignal takes a signal name in upper case, with or without "SIG"
-// (SIGTERM, TERM), as Docker and compose do.
+// (SIGTERM, TERM), or its number (15), as Docker and compose do.
 func checkSignal(s string) error {
 	if !signalRE.MatchString(s) {
-		return fmt.Errorf("%q is not a signal name: use one such as SIGTERM, SIGQUIT or SIGINT", s)
+		return fmt.Errorf("%q is not a signal name: use one such as SIGTERM, SIGQUIT or SIGINT, or its number 1 to 31", s)
 	}
 	return nil
 }

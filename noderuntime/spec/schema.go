@@ -98,7 +98,7 @@ var nameS = func() *schema { return &schema{kind: kString, rule: nameRule} }
 
 var imageS = &schema{kind: kObject, shorthand: "name", fields: []field{
 	{name: "name", required: true, s: &schema{kind: kString}},
-	{name: "pull_policy", s: &schema{kind: kEnum, enum: []string{"always", "if_not_present", "never"}}},
+	{name: "pull_policy", s: &schema{kind: kEnum, enum: []string{"always", "newer", "if_not_present", "never"}}},
 }}
 
 var commandS = &schema{kind: kObject, fields: []field{
@@ -118,7 +118,7 @@ var endpointS = &schema{kind: kObject, fields: []field{
 }}
 
 var scaleS = &schema{kind: kObject, fields: []field{
-	{name: "mode", s: &schema{kind: kEnum, enum: []string{"fixed"}}},
+	{name: "mode", s: &schema{kind: kEnum, enum: []string{"fixed", "manual"}}},
 	{name: "replicas", s: &schema{kind: kInt, min: ip(0), max: ip(1000)}},
 }}
 
@@ -128,6 +128,7 @@ var checkS = &schema{kind: kObject, fields: []field{
 	{name: "path", s: &schema{kind: kString, rule: urlPathRule}},
 	{name: "expect_status", s: &schema{kind: kInt, min: ip(100), max: ip(599)}},
 	{name: "command", s: &schema{kind: kStringList}},
+	{name: "url", s: &schema{kind: kString}},
 }}
 
 var healthS = &schema{kind: kObject, fields: []field{
@@ -148,6 +149,7 @@ var dependS = &schema{kind: kObject, fields: []field{
 	{name: "service", required: true, s: nameS()},
 	{name: "condition", s: &schema{kind: kEnum, enum: []string{"started", "healthy", "completed"}}},
 	{name: "timeout", s: durationS(MinDependsTimeout)},
+	{name: "on_timeout", s: &schema{kind: kEnum, enum: []string{"fail", "warn", "continue"}}},
 }}
 
 var resourcesS = &schema{kind: kObject, fields: []field{
@@ -179,7 +181,7 @@ var secretMountS = &schema{kind: kObject, fields: []field{
 	{name: "uid", s: &schema{kind: kInt, min: ip(0), max: ip(1<<31 - 1)}},
 }}
 
-var serviceS = &schema{kind: kObject, fields: []field{
+var serviceS = &schema{kind: kObject, fields: append([]field{
 	{name: "image", required: true, s: imageS},
 	{name: "command", s: commandS},
 	{name: "env", s: &schema{kind: kStringMap, keyRule: envNameRule}},
@@ -201,7 +203,7 @@ var serviceS = &schema{kind: kObject, fields: []field{
 	{name: "schedule", s: &schema{kind: kString, rule: scheduleRule}},
 	{name: "concurrency", s: &schema{kind: kEnum, enum: []string{"forbid", "allow", "replace"}}},
 	{name: "history", s: &schema{kind: kInt, min: ip(1), max: ip(MaxHistory)}},
-}}
+}, upstreamServiceFields...)}
 
 var rootS = &schema{kind: kObject, fields: []field{
 	{name: "version", required: true, s: &schema{kind: kEnum, enum: []string{"v1"}}},

@@ -73,6 +73,8 @@ type Service struct {
 	Schedule    string      `json:"schedule,omitempty" yaml:"schedule" doc:"rtype cron: when runs start, in cron syntax (minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or @hourly, @daily, @every 10m), in the node's time zone; at most once a minute."`
 	Concurrency Concurrency `json:"concurrency,omitempty" yaml:"concurrency" enum:"forbid,allow,replace" doc:"rtype cron: what a tick does while a run still runs: forbid skips it (recorded as skipped), replace stops the running run, allow runs beside it up to history runs at once (default forbid)."`
 	History     int         `json:"history,omitempty" yaml:"history" minimum:"1" maximum:"100" doc:"rtype job or cron: how many runs are kept (start, end, exit code and logs), the oldest finished ones going first (default 5)."`
+	// ContainerOptions are upstream ZLayer's container settings (upstream.go).
+	ContainerOptions `yaml:",inline"`
 }
 
 // SecretMount is one entry of a service's secrets.
@@ -111,15 +113,7 @@ const SecretEnvPrefix = "$S:"
 
 // EnvSecret reads an env value: the secret it names (secret set), or the
 // literal value to give the process, with a "$$S:" escape undone.
-func EnvSecret(v string) (secret, literal string) {
-	switch {
-	case strings.HasPrefix(v, "$"+SecretEnvPrefix):
-		return "", v[1:]
-	case strings.HasPrefix(v, SecretEnvPrefix):
-		return v[len(SecretEnvPrefix):], ""
-	}
-	return "", v
-}
+func EnvSecret(v string) (secret, literal string) { return cutRef(v, SecretEnvPrefix) }
 
 // SecretNames are the secrets s uses, as files or env, sorted, once each.
 func (s *Service) SecretNames() []string {
@@ -245,7 +239,7 @@ type NodeSelector map[string]string
 
 type Image struct {
 	Name       string     `json:"name" yaml:"name" required:"true" doc:"Image reference, e.g. docker.io/library/busybox:latest."`
-	PullPolicy PullPolicy `json:"pull_policy" yaml:"pull_policy" enum:"always,if_not_present,never" doc:"When to pull the image (default if_not_present)."`
+	PullPolicy PullPolicy `json:"pull_policy" yaml:"pull_policy" enum:"always,newer,if_not_present,never" doc:"When to pull the image: always, newer (when the registry has another digest than the node), if_not_present (default) or never."`
 }
 
 // UnmarshalYAML accepts `image: REF` as a shorthand for `image: {name: REF}`.
@@ -291,7 +285,7 @@ type Endpoint struct {
 }
 
 type Scale struct {
-	Mode     string `json:"mode" yaml:"mode" enum:"fixed" doc:"Scaling mode; only fixed is supported on a single node."`
+	Mode     string `json:"mode" yaml:"mode" enum:"fixed,manual" doc:"fixed (default) runs replicas; manual starts with replicas (default 0) and then keeps the count zlayer scale sets across deploys. Upstream's adaptive is not supported by this node."`
 	Replicas *int   `json:"replicas" yaml:"replicas" minimum:"0" maximum:"1000" doc:"Replica count (default 1)."`
 }
 
@@ -317,6 +311,9 @@ type Check struct {
 	Path         string     `json:"path,omitempty" yaml:"path" schema:"urlpath" doc:"HTTP path (default /)."`
 	ExpectStatus int        `json:"expect_status,omitempty" yaml:"expect_status" minimum:"100" maximum:"599" doc:"Expected HTTP status (default: any 2xx or 3xx)."`
 	Command      StringList `json:"command,omitempty" yaml:"command" doc:"Command; a single string runs through /bin/sh -c."`
+	// URL is upstream ZLayer's form of port and path: the parser reads it
+	// into them, so it is always empty after parsing.
+	URL string `json:"url,omitempty" yaml:"-" key:"url" doc:"http check, upstream's form: http://localhost:PORT/PATH (the replica's address stands for localhost), or a bare /PATH on the first endpoint's container port; read into port and path, with expect_status 200 unless given."`
 }
 
 type RestartPolicy struct {
@@ -329,6 +326,7 @@ type Depend struct {
 	Service   string           `json:"service" yaml:"service" required:"true" schema:"name" doc:"Service name in this deployment."`
 	Condition DependsCondition `json:"condition" yaml:"condition" enum:"started,healthy,completed" doc:"Wait until it is started or healthy (default healthy); for a job or cron dependency, healthy and completed wait for its run to succeed."`
 	Timeout   Duration         `json:"timeout" yaml:"timeout" doc:"How long to wait before reporting the wait as timed out (default 5m, at least 1s)."`
+	OnTimeout string           `json:"on_timeout,omitempty" yaml:"on_timeout" enum:"fail,warn,continue" doc:"After the timeout: fail keeps the service waiting, reported as timed out (default); warn starts it and says so in its status; continue starts it."`
 }
 
 type Resources struct {
@@ -426,6 +424,10 @@ type ParseOptions struct {
 	// node's default. Empty leaves their network_mode empty, for a reader
 	// that is not the node and cannot know it (deploy --dry-run).
 	DefaultNetworkMode NetworkMode
+	// LookupEnv, when set, reads the node's environment: a spec whose env
+	// references ("$E:NAME") name an unset variable is refused at the
+	// reference's position. Nil checks only their form (deploy --dry-run).
+	LookupEnv func(name string) (string, bool)
 	// SecretExists, when set, says whether the node has a secret of that
 	// name: a spec using one it has not is refused at the reference's
 	// position. Nil checks only the names' form (deploy --dry-run).
@@ -452,8 +454,9 @@ func ParseWith(file string, data []byte, o ParseOptions) (*Deployment, error) {
 	if err != nil {
 		return nil, docError(file, err)
 	}
-	c := &checker{file: file, secretExists: o.SecretExists}
+	c := &checker{file: file, secretExists: o.SecretExists, lookupEnv: o.LookupEnv}
 	c.tags(root, "")
+	c.upstream(root)
 	c.walk(root, rootS, "")
 	c.semantic(root)
 	if len(c.errs) > 0 {
@@ -489,6 +492,7 @@ func docError(file string, err error) Errors {
 
 func (s *Service) applyDefaults(o ParseOptions) {
 	s.applyRunDefaults(s.RestartPolicy.Kind != "")
+	s.applyUpstreamDefaults()
 	if s.Image.PullPolicy == "" {
 		s.Image.PullPolicy = PullIfNotPresent
 	}
@@ -582,6 +586,11 @@ func (s *Service) Hash() string {
 			Versions map[string]int64
 		}{s.Secrets, s.SecretVersions})
 	}
+	// And for the container options: a service without any hashes as
+	// before they existed.
+	if co, _ := json.Marshal(s.ContainerOptions); string(co) != "{}" {
+		fmt.Fprintf(h, "container %s\n", co)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -644,6 +653,7 @@ func (d *Deployment) CheckSupported(bridge bool) error {
 		if s.NetworkMode == NetworkBridge && !bridge {
 			msgs = append(msgs, fmt.Sprintf("services.%s.network_mode: bridge networking is not available on this node (it has no network configured); use network_mode: host", n))
 		}
+		msgs = append(msgs, s.checkUpstreamSupported(n)...)
 	}
 	if len(msgs) > 0 {
 		return fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(msgs, "; "))

@@ -44,10 +44,10 @@ func TestStopSettingsRefusedWithPositions(t *testing.T) {
 		"h.yaml:7:24: services.a.stop_grace_period: must be at most 1h0m0s, got 2h0m0s",
 		`h.yaml:10:18: services.b.stop_signal: "SIGSIGTERM" is not a signal name`,
 		"h.yaml:11:24: services.b.stop_grace_period: must not be negative",
-		`h.yaml:14:18: services.c.stop_signal: "15" is not a signal name`,
+		`h.yaml:14:18: services.c.stop_signal: "32" is not a signal name`,
 		"h.yaml:15:24: services.c.stop_grace_period: must be a duration",
 	}
-	es := mustRefuse(t, stopBase+bad("a", "sigterm", "2h")+bad("b", "SIGSIGTERM", "-1s")+bad("c", "15", "soon"), want...)
+	es := mustRefuse(t, stopBase+bad("a", "sigterm", "2h")+bad("b", "SIGSIGTERM", "-1s")+bad("c", "32", "soon"), want...)
 	if len(es) != len(want) {
 		t.Errorf("got %d errors, want %d:\n%v", len(es), len(want), es)
 	}

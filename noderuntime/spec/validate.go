@@ -71,6 +71,8 @@ type checker struct {
 	dropped int
 	// secretExists is ParseOptions.SecretExists.
 	secretExists func(string) bool
+	// lookupEnv is ParseOptions.LookupEnv.
+	lookupEnv func(string) (string, bool)
 }
 
 func (c *checker) add(n *yaml.Node, path, format string, args ...any) {
@@ -165,6 +167,10 @@ func (c *checker) walk(n *yaml.Node, s *schema, path string) {
 				if s.fields[j].name == k.Value {
 					f = &s.fields[j]
 				}
+			}
+			if f == nil && isNotSupported(s, k.Value) {
+				c.add(k, at, "%s", notSupportedMsg(k.Value))
+				return
 			}
 			if f == nil {
 				c.add(k, at, "unknown key %q (allowed: %s)", k.Value, fieldNames(s))
@@ -403,6 +409,7 @@ func (c *checker) semantic(root *yaml.Node) {
 		}
 		c.secrets(v, p)
 		c.runs(v, p)
+		c.upstreamSemantic(v, p)
 		if d := mapGet(v, "depends"); d != nil && d.Kind == yaml.SequenceNode {
 			for j, dep := range d.Content {
 				s := mapGet(dep, "service")

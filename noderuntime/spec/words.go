@@ -38,6 +38,7 @@ type PullPolicy string
 
 const (
 	PullAlways       PullPolicy = "always"
+	PullNewer        PullPolicy = "newer"
 	PullIfNotPresent PullPolicy = "if_not_present"
 	PullNever        PullPolicy = "never"
 )

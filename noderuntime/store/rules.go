@@ -34,6 +34,12 @@ func Next(prev *Record, d *spec.Deployment, source string, ch Change, now time.T
 				if old := prev.Spec.Services[name]; old != nil && svc.Restart == 0 {
 					svc.Restart = old.Restart
 				}
+				// scale.mode manual: the count is zlayer scale's, kept
+				// across deploys of the file.
+				if old := prev.Spec.Services[name]; old != nil && svc.Scale.Mode == spec.ScaleManual && old.Scale.Mode == spec.ScaleManual {
+					n := old.Scale.Count()
+					svc.Scale.Replicas = &n
+				}
 			}
 		}
 	}
