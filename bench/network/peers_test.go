@@ -11,9 +11,12 @@
 //
 //	ZLAYER_BENCH=1 go test -count=1 -run '^TestBenchPeers$' -v ./bench/network
 //
+// ZLAYER_BENCH_BASE=BIN adds the ingress of another build (a change's
+// effect, in the same run).
 // With ZLAYER_BENCH_PROFILE=DIR the run also writes the ingress's CPU and
 // allocation profiles under load and, when strace is installed, counts
-// every proxy's syscalls per request.
+// every proxy's syscalls per request. ZLAYER_BENCH_CASE=TEXT runs only
+// the cases whose names contain TEXT.
 package network
 
 import (
@@ -211,6 +214,7 @@ func selfSigned(t testing.TB, dir string) (certFile, keyFile, both string) {
 // peer is one proxy in front of the replica.
 type peer struct {
 	name              string
+	base              bool // the ingress from ZLAYER_BENCH_BASE, not a peer
 	pid               int
 	httpURL, httpsURL string
 }
@@ -260,12 +264,16 @@ func startPeers(t testing.TB) []peer {
 		return p
 	}
 
+	ingressCmd := func(bin string, h, s int) *exec.Cmd {
+		c := exec.Command(bin)
+		c.Env = append(os.Environ(), roleEnv+"=ingress", "BENCH_BACKEND="+backend, "BENCH_DIR="+dir,
+			"BENCH_CERT="+certFile, "BENCH_KEY="+keyFile, fmt.Sprintf("BENCH_HTTP_PORT=%d", h), fmt.Sprintf("BENCH_HTTPS_PORT=%d", s),
+			// serve's soft limit (cmd/zlayer/serve.go), unless the run asks for another.
+			"BENCH_MEMLIMIT="+envOr("ZLAYER_BENCH_MEMLIMIT", strconv.Itoa(32<<20)))
+		return c
+	}
 	h, s := ports()
-	ing := exec.Command(self)
-	ing.Env = append(os.Environ(), roleEnv+"=ingress", "BENCH_BACKEND="+backend, "BENCH_DIR="+dir,
-		"BENCH_CERT="+certFile, "BENCH_KEY="+keyFile, fmt.Sprintf("BENCH_HTTP_PORT=%d", h), fmt.Sprintf("BENCH_HTTPS_PORT=%d", s),
-		// serve's soft limit (cmd/zlayer/serve.go), unless the run asks for another.
-		"BENCH_MEMLIMIT="+envOr("ZLAYER_BENCH_MEMLIMIT", strconv.Itoa(32<<20)))
+	ing := ingressCmd(self, h, s)
 	pprofAddr := ""
 	if os.Getenv("ZLAYER_BENCH_PROFILE") != "" {
 		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -286,6 +294,14 @@ func startPeers(t testing.TB) []peer {
 	render(t, "nginx.conf", filepath.Join(dir, "nginx.conf"), v)
 	peers = append(peers, urls(peer{name: "nginx", pid: start(t, "nginx", exec.Command("nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")), dir)}, h, s))
 	waitListening(t, dir, fmt.Sprintf("127.0.0.1:%d", h), fmt.Sprintf("127.0.0.1:%d", s))
+
+	// A change's effect, measured in the same run: the ingress as built
+	// from another commit (`go test -c -o BIN ./bench/network` there).
+	if base := os.Getenv("ZLAYER_BENCH_BASE"); base != "" {
+		h, s = ports()
+		peers = append(peers, urls(peer{name: "zl-base", base: true, pid: start(t, "ingress-base", ingressCmd(base, h, s), dir)}, h, s))
+		waitListening(t, dir, fmt.Sprintf("127.0.0.1:%d", h), fmt.Sprintf("127.0.0.1:%d", s))
+	}
 	return peers
 }
 
@@ -334,6 +350,17 @@ type benchCase struct {
 	path  string
 	tls   bool
 	close bool // a new connection per request
+}
+
+// selected is cases, or those whose names contain ZLAYER_BENCH_CASE.
+func selected() []benchCase {
+	var out []benchCase
+	for _, c := range cases {
+		if strings.Contains(c.name, os.Getenv("ZLAYER_BENCH_CASE")) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 var cases = []benchCase{
@@ -445,7 +472,7 @@ func TestBenchPeers(t *testing.T) {
 		{"wrk", func(c benchCase, url string) (result, error) { return wrk(c, url, conc, dur) }},
 		{"go", func(c benchCase, url string) (result, error) { return goLoad(c, url, conc, dur), nil }},
 	}
-	for _, c := range cases {
+	for _, c := range selected() {
 		for _, p := range peers {
 			if _, err := wrk(c, c.url(p), conc, time.Second); err != nil {
 				t.Fatalf("%s warm-up: %v", p.name, err)
@@ -487,7 +514,11 @@ func printCase(t *testing.T, title string, peers []peer, res [][]sample) {
 	}
 	// The best peer on each measure, as a user would pick.
 	best := peerStats{p99: -1, cpu: -1}
-	for _, s := range st[1:] {
+	for i, s := range st[1:] {
+		if peers[i+1].base {
+			t.Logf("zlayer / zl-base: throughput %.2fx, p99 %.2fx, CPU per request %.2fx", st[0].rps/s.rps, st[0].p99/s.p99, st[0].cpu/s.cpu)
+			continue
+		}
 		best.rps = max(best.rps, s.rps)
 		if best.p99 < 0 || s.p99 < best.p99 {
 			best.p99 = s.p99
@@ -507,7 +538,7 @@ func profile(t *testing.T, dir string, peers []peer) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range cases {
+	for _, c := range selected() {
 		for _, p := range peers {
 			cs0 := ctxSwitches(p.pid)
 			r, err := wrk(c, c.url(p), 16, 3*time.Second)
@@ -519,7 +550,7 @@ func profile(t *testing.T, dir string, peers []peer) {
 	}
 	if profileAddr != "" {
 		base := "http://" + profileAddr + "/debug/pprof/"
-		for _, c := range cases {
+		for _, c := range selected() {
 			done := make(chan error, 1)
 			go func() { _, err := wrk(c, c.url(peers[0]), 16, 6*time.Second); done <- err }()
 			time.Sleep(500 * time.Millisecond)
@@ -534,7 +565,7 @@ func profile(t *testing.T, dir string, peers []peer) {
 	if _, err := exec.LookPath("strace"); err != nil {
 		return
 	}
-	for _, c := range cases {
+	for _, c := range selected() {
 		for _, p := range peers {
 			n, r := straceCount(t, c, p, filepath.Join(dir, "strace-"+p.name+".txt"))
 			t.Logf("%s %s: %.2f syscalls per request (strace -c -f over %d requests)", c.name, p.name, float64(n)/float64(r), r)
@@ -588,7 +619,8 @@ func fetch(t *testing.T, url, out string) {
 	}
 }
 
-var straceTotal = regexp.MustCompile(`(?m)^100\.00\s+\S+\s+\S+\s+\S+\s+(\d+)`)
+// The total line of strace -c: % time, seconds, usecs/call, calls.
+var straceTotal = regexp.MustCompile(`(?m)^100\.00\s+\S+\s+\S+\s+(\d+)`)
 
 // straceCount counts p's syscalls (every thread and worker) while wrk
 // sends the case's load, and the requests answered meanwhile.
