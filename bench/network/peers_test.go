@@ -22,16 +22,9 @@ package network
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // the ingress process's profiles, on a loopback port
@@ -48,7 +41,9 @@ import (
 	"text/template"
 	"time"
 
+	inode "github.com/zlayer/zlayer/integration/node"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
+	"github.com/zlayer/zlayer/noderuntime/pki"
 )
 
 // roleEnv makes the test binary, started again by the bench, serve as the
@@ -121,15 +116,6 @@ func runIngress() error {
 	select {}
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start runs cmd until the test ends, then stops it by its PID.
 func start(t testing.TB, name string, cmd *exec.Cmd, logDir string) int {
 	out, err := os.Create(filepath.Join(logDir, name+".log"))
@@ -180,33 +166,22 @@ func waitListening(t testing.TB, dir string, addrs ...string) {
 	}
 }
 
-// selfSigned writes an ECDSA P-256 certificate for 127.0.0.1 as cert.pem,
-// key.pem and both in one file (HAProxy's crt).
+// selfSigned issues a certificate for 127.0.0.1 from a fresh CA (pki's
+// ECDSA keys, the node's own kind) and writes it as cert and key files and
+// both in one file (HAProxy's crt).
 func selfSigned(t testing.TB, dir string) (certFile, keyFile, both string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("bench")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: ingress.DefaultName},
-		DNSNames: []string{ingress.DefaultName}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if _, err := pki.ServingCert(dir, ca, ingress.DefaultName, pki.ParseNames(ingress.DefaultName, "127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
+	certFile, keyFile, both = filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile), filepath.Join(dir, "both.pem")
+	c, err1 := os.ReadFile(certFile)
+	k, err2 := os.ReadFile(keyFile)
+	if err := errors.Join(err1, err2, os.WriteFile(both, append(c, k...), 0o600)); err != nil {
 		t.Fatal(err)
-	}
-	c := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	k := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
-	certFile, keyFile, both = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "both.pem")
-	for f, b := range map[string][]byte{certFile: c, keyFile: k, both: append(append([]byte{}, c...), k...)} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return certFile, keyFile, both
 }
@@ -250,7 +225,7 @@ func startPeers(t testing.TB) []peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	backend := fmt.Sprintf("127.0.0.1:%d", inode.FreePort(t))
 	rep := exec.Command(self)
 	rep.Env = append(os.Environ(), roleEnv+"=replica", "BENCH_ADDR="+backend)
 	start(t, "replica", rep, dir)
@@ -258,7 +233,7 @@ func startPeers(t testing.TB) []peer {
 	certFile, keyFile, both := selfSigned(t, dir)
 
 	var peers []peer
-	ports := func() (int, int) { return freePort(t), freePort(t) }
+	ports := func() (int, int) { return inode.FreePort(t), inode.FreePort(t) }
 	urls := func(p peer, h, s int) peer {
 		p.httpURL, p.httpsURL = fmt.Sprintf("http://127.0.0.1:%d", h), fmt.Sprintf("https://127.0.0.1:%d", s)
 		return p
@@ -276,7 +251,7 @@ func startPeers(t testing.TB) []peer {
 	ing := ingressCmd(self, h, s)
 	pprofAddr := ""
 	if os.Getenv("ZLAYER_BENCH_PROFILE") != "" {
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", inode.FreePort(t))
 		ing.Env = append(ing.Env, "BENCH_PPROF="+pprofAddr)
 	}
 	peers = append(peers, urls(peer{name: "zlayer", pid: start(t, "ingress", ing, dir)}, h, s))
@@ -314,10 +289,8 @@ func envOr(k, def string) string {
 	return def
 }
 
-// procCPU is the CPU time a process and its children (nginx's workers)
-// have used so far.
-func procCPU(pid int) time.Duration {
-	var total time.Duration
+// procTree is pid and its children (nginx's workers).
+func procTree(pid int) []int {
 	pids := []int{pid}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
 		for _, f := range strings.Fields(string(b)) {
@@ -326,7 +299,14 @@ func procCPU(pid int) time.Duration {
 			}
 		}
 	}
-	for _, p := range pids {
+	return pids
+}
+
+// procCPU is the CPU time a process and its children (nginx's workers)
+// have used so far.
+func procCPU(pid int) time.Duration {
+	var total time.Duration
+	for _, p := range procTree(pid) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 		if err != nil {
 			continue
@@ -575,15 +555,7 @@ func profile(t *testing.T, dir string, peers []peer) {
 
 func ctxSwitches(pid int) int64 {
 	var n int64
-	pids := []int{pid}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, c)
-			}
-		}
-	}
-	for _, p := range pids {
+	for _, p := range procTree(pid) {
 		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p))
 		for _, f := range tasks {
 			b, err := os.ReadFile(f)
@@ -626,11 +598,9 @@ var straceTotal = regexp.MustCompile(`(?m)^100\.00\s+\S+\s+\S+\s+(\d+)`)
 // sends the case's load, and the requests answered meanwhile.
 func straceCount(t *testing.T, c benchCase, p peer, appendTo string) (syscalls, reqs int) {
 	out := appendTo + ".tmp"
-	args := []string{"-c", "-f", "-o", out, "-p", strconv.Itoa(p.pid)}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid)); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			args = append(args, "-p", f)
-		}
+	args := []string{"-c", "-f", "-o", out}
+	for _, pid := range procTree(p.pid) {
+		args = append(args, "-p", strconv.Itoa(pid))
 	}
 	st := exec.Command("strace", args...)
 	if err := st.Start(); err != nil {
