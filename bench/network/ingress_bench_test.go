@@ -40,7 +40,11 @@ func (r result) rps() float64 { return float64(r.reqs) / r.dur.Seconds() }
 // its latency counts from then, so a stall shows in the latencies of the
 // requests it delayed (no coordinated omission, as wrk2 measures).
 func loadAt(url string, conc int, rate float64, d time.Duration) result {
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+	return loadWith(&http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}, url, conc, rate, d)
+}
+
+// loadWith is loadAt on the given transport (TLS, no keep-alive).
+func loadWith(tr *http.Transport, url string, conc int, rate float64, d time.Duration) result {
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
 	var mu sync.Mutex

@@ -53,7 +53,12 @@ type front struct {
 }
 
 func (g *Ingress) serveHTTP(l *listener, addr string) error {
-	ln, err := l.listenTCP(addr)
+	// No TCP keep-alive on accepted connections: setting it up costs four
+	// setsockopt calls per connection, a quarter of the syscalls of a
+	// request on a new connection. The fast path bounds quiet clients with
+	// its idle and write timeouts; connections that may sit quiet for long
+	// get the probes when they do (probeIdle).
+	ln, err := l.listenTCP(addr, -1)
 	if err != nil {
 		return err
 	}
@@ -117,12 +122,14 @@ func (f *front) serveConn(raw net.Conn) {
 		}
 		_ = raw.SetDeadline(time.Time{})
 		if f.g.o.NoFastPath || tc.ConnectionState().NegotiatedProtocol == "h2" {
+			probeIdle(raw)
 			f.g.handoffs.Add(1)
 			f.handoff.push(tc)
 			return
 		}
 		c = tc
 	} else if f.g.o.NoFastPath {
+		probeIdle(raw)
 		f.g.handoffs.Add(1)
 		f.handoff.push(c)
 		return
@@ -270,6 +277,7 @@ func (cc *clientConn) serve() {
 // handOff gives the connection, with what it has buffered, to net/http.
 func (cc *clientConn) handOff() {
 	_ = cc.c.SetReadDeadline(time.Time{})
+	probeIdle(cc.c)
 	cc.f.mu.Lock()
 	delete(cc.f.conns, cc)
 	cc.f.mu.Unlock()
@@ -467,6 +475,9 @@ func (cc *clientConn) awaitReplica(u *upConn) error {
 	if !isTimeout(err) {
 		return err
 	}
+	// A long wait: a client that vanishes without a word is found by the
+	// kernel's probes, as on any connection net/http keeps.
+	probeIdle(cc.c)
 	var gone atomic.Bool
 	done := make(chan struct{})
 	go func() {
@@ -806,6 +817,27 @@ func (b *backend) closeIdle() { b.closeIdleOlder(0) }
 func (b *backend) retire() {
 	b.retired.Store(true)
 	b.closeIdle()
+}
+
+// probeIdle turns TCP keep-alive on (net.Listen's defaults) for a client
+// connection that may now stay quiet for long: one handed to net/http
+// (websockets, h2, long polls there) or waiting on a slow replica.
+func probeIdle(c net.Conn) {
+	for {
+		switch v := c.(type) {
+		case *guardConn:
+			c = v.Conn
+		case *bufferedConn:
+			c = v.Conn
+		case *tls.Conn:
+			c = v.NetConn()
+		case *net.TCPConn:
+			_ = v.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
+			return
+		default:
+			return
+		}
+	}
 }
 
 // bufferedConn is a client connection handed to net/http with bytes the

@@ -77,9 +77,10 @@ type listener struct {
 }
 
 // listenTCP listens for l on addr and records the address it got (a port
-// of 0 picks one).
-func (l *listener) listenTCP(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+// of 0 picks one). keepAlive is net.ListenConfig's for the connections it
+// accepts: 0 the kernel's probes at Go's defaults, negative none.
+func (l *listener) listenTCP(addr string, keepAlive time.Duration) (net.Listener, error) {
+	ln, err := (&net.ListenConfig{KeepAlive: keepAlive}).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
