@@ -112,7 +112,7 @@ type Node struct {
 
 	// Set in a cluster with bridge networking on.
 	cluster *ClusterNet
-	hostGW  *HostGW
+	routes  clusterRoutes
 
 	lastErr string
 }
