@@ -31,12 +31,17 @@ const (
 //	  mtu: 1500
 //	  plugin_dirs: [/opt/cni/bin]
 //	  netns_dir: /run/zlayer/netns
+//	  cluster:                # cluster nodes only, see ClusterSection
+//	    mode: host-gw         # or wireguard
+//	    wireguard_port: 51871
 type NetworkSection struct {
 	// Disabled turns bridge networking off: every replica shares the
 	// node's network.
 	Disabled    bool             `yaml:"disabled" doc:"Turn bridge networking off: every replica shares the node's network."`
 	DefaultMode spec.NetworkMode `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
 	Config      `yaml:",inline"`
+	// Cluster is how a cluster node's replicas reach the other nodes'.
+	Cluster ClusterSection `yaml:"cluster" doc:"How a cluster node's replicas reach the other nodes' replicas."`
 }
 
 // IngressSection is the `ingress:` section of the node config file:
