@@ -13,7 +13,6 @@ import (
 
 	"github.com/zlayer/zlayer/integration/netns"
 	"github.com/zlayer/zlayer/integration/stack"
-	"github.com/zlayer/zlayer/noderuntime/apiclient"
 )
 
 // addrRow is a row of `zlayer ps -o json` with the replica's address.
@@ -129,24 +128,9 @@ func TestHostGW(t *testing.T) {
 	}
 	fx := &clusterFx{t: t, s: s, b: b, ns: nss, nodes: map[string]*Node{}}
 
-	s1 := StartClusterNodeConfig(t, s, nss["s1"], BridgeConfig(s, nss["s1"]),
-		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", nss["s1"].IP.String(), "--node-label", "zone=a")
-	fx.nodes["s1"] = s1
-	waitReady(t, fx, "s1")
-	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, j := range []struct{ name, zone string }{{"a1", "b"}, {"a2", "c"}} {
-		ns := nss[j.name]
-		n := StartClusterNodeConfig(t, s, ns, BridgeConfig(s, ns), "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
-			"--node-name", j.name, "--advertise-address", ns.IP.String(), "--node-label", "zone="+j.zone)
-		if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
-			t.Fatal(err)
-		}
-		fx.nodes[j.name] = n
-		waitReady(t, fx, j.name)
-	}
+	s1 := initServer(t, fx, BridgeConfig(s, nss["s1"]))
+	joinAgent(t, fx, "a1", "b", BridgeConfig(s, nss["a1"]))
+	joinAgent(t, fx, "a2", "c", BridgeConfig(s, nss["a2"]))
 
 	subnets := map[string]string{}
 	for name, n := range fx.nodes {
@@ -184,49 +168,7 @@ func TestHostGW(t *testing.T) {
 	}
 
 	t.Run("a replica reaches another node's replica by its address, which sees the client's own", func(t *testing.T) {
-		s1.MustCLI("deploy", s1.WriteSpec("echo.yaml", echoSpec))
-		var server addrRow
-		waitFor(t, "echo ready with an address", 90*time.Second, func() bool {
-			rows, _ := listJSON[addrRow](s1, "ps")
-			for _, r := range rows {
-				if r.Deployment == "echo" && r.State == "ready" && r.Address != "" {
-					server = r
-					return true
-				}
-			}
-			return false
-		})
-		if server.Node != "s1" || !netip.MustParsePrefix(subnets["s1"]).Contains(netip.MustParseAddr(server.Address)) {
-			t.Fatalf("echo runs on %s at %s, want s1 in %s", server.Node, server.Address, subnets["s1"])
-		}
-		s1.MustCLI("deploy", s1.WriteSpec("fetch.yaml", fetchSpec("http://"+server.Address+":8080/cgi-bin/from")))
-		var client addrRow
-		waitFor(t, "fetch running with an address", 90*time.Second, func() bool {
-			rows, _ := listJSON[addrRow](s1, "ps")
-			for _, r := range rows {
-				if r.Deployment == "fetch" && up(psRow{State: r.State}) && r.Address != "" {
-					client = r
-					return true
-				}
-			}
-			return false
-		})
-		if client.Node != "a1" {
-			t.Fatalf("fetch runs on %s, want a1", client.Node)
-		}
-		// httpd listens on IPv6 too: an IPv4 peer may show as mapped.
-		wantLines := []string{"got: from " + client.Address + "\n", "got: from [::ffff:" + client.Address + "]"}
-		var last string
-		defer func() {
-			if t.Failed() {
-				t.Logf("the client's log:\n%s", last)
-			}
-		}()
-		waitFor(t, "the client's fetch through the route, seen from "+client.Address, 30*time.Second, func() bool {
-			out, errOut, code := s1.CLI("logs", "fetch/client")
-			last = out + errOut
-			return code == 0 && (strings.Contains(out, wantLines[0]) || strings.Contains(out, wantLines[1]))
-		})
+		server, client := fetchAcross(t, s1, subnets["s1"], "a1")
 		t.Logf("a1's replica %s fetched from s1's replica %s", client.Address, server.Address)
 	})
 
@@ -245,4 +187,54 @@ func TestHostGW(t *testing.T) {
 			})
 		}
 	})
+}
+
+// fetchAcross deploys echo (on the zone=a node, in serverSubnet) and fetch
+// (on the zone=b node, clientNode) through via, and waits until the
+// client's log shows a fetch the server saw from the client's own
+// address: replica to replica across nodes, no NAT inside the cluster.
+func fetchAcross(t *testing.T, via *Node, serverSubnet, clientNode string) (server, client addrRow) {
+	t.Helper()
+	via.MustCLI("deploy", via.WriteSpec("echo.yaml", echoSpec))
+	waitFor(t, "echo ready with an address", 90*time.Second, func() bool {
+		rows, _ := listJSON[addrRow](via, "ps")
+		for _, r := range rows {
+			if r.Deployment == "echo" && r.State == "ready" && r.Address != "" {
+				server = r
+				return true
+			}
+		}
+		return false
+	})
+	if !netip.MustParsePrefix(serverSubnet).Contains(netip.MustParseAddr(server.Address)) {
+		t.Fatalf("echo runs on %s at %s, want it in %s", server.Node, server.Address, serverSubnet)
+	}
+	via.MustCLI("deploy", via.WriteSpec("fetch.yaml", fetchSpec("http://"+server.Address+":8080/cgi-bin/from")))
+	waitFor(t, "fetch running with an address", 90*time.Second, func() bool {
+		rows, _ := listJSON[addrRow](via, "ps")
+		for _, r := range rows {
+			if r.Deployment == "fetch" && up(psRow{State: r.State}) && r.Address != "" {
+				client = r
+				return true
+			}
+		}
+		return false
+	})
+	if client.Node != clientNode {
+		t.Fatalf("fetch runs on %s, want %s", client.Node, clientNode)
+	}
+	// httpd listens on IPv6 too: an IPv4 peer may show as mapped.
+	wantLines := []string{"got: from " + client.Address + "\n", "got: from [::ffff:" + client.Address + "]"}
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("the client's log:\n%s", last)
+		}
+	}()
+	waitFor(t, "the client's fetch, seen from "+client.Address, 30*time.Second, func() bool {
+		out, errOut, code := via.CLI("logs", "fetch/client")
+		last = out + errOut
+		return code == 0 && (strings.Contains(out, wantLines[0]) || strings.Contains(out, wantLines[1]))
+	})
+	return server, client
 }

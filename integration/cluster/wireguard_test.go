@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,10 +91,12 @@ func nsRun(t *testing.T, ns *netns.NS, name string, args ...string) string {
 }
 
 // clusterLeftovers is what a stopped node may leave in its namespace:
-// links other than lo and eth0 (the bridge, veths of replicas, the
-// WireGuard interface), routes of the cluster network's protocol, its
-// firewall rules, a UAPI socket, processes (and so TUN descriptors).
-func clusterLeftovers(t *testing.T, ns *netns.NS) []string {
+// routes of the cluster network's protocol, its firewall rules, a UAPI
+// socket, the WireGuard interface; with all, any link but lo and eth0
+// and any process (and so TUN descriptor) too, which only a node that ran
+// no replicas may not leave (replicas and their networks outlive the
+// node's process by design).
+func clusterLeftovers(t *testing.T, ns *netns.NS, all bool) []string {
 	t.Helper()
 	var left []string
 	for _, line := range strings.Split(nsRun(t, ns, "ip", "-o", "link", "show"), "\n") {
@@ -104,7 +105,7 @@ func clusterLeftovers(t *testing.T, ns *netns.NS) []string {
 			continue
 		}
 		name := strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]
-		if name != "lo" && name != "eth0" && name != "eth1" {
+		if name == wgLink || (all && name != "lo" && name != "eth0") {
 			left = append(left, "link "+name)
 		}
 	}
@@ -122,7 +123,9 @@ func clusterLeftovers(t *testing.T, ns *netns.NS) []string {
 		}
 	}
 	for _, pid := range ns.PIDs() {
-		left = append(left, "process "+strconv.Itoa(pid))
+		if all {
+			left = append(left, "process "+strconv.Itoa(pid))
+		}
 	}
 	return left
 }
@@ -144,10 +147,10 @@ func tunFDs(ns *netns.NS) int {
 // leakCycles is the join/leave leak check: cycles times an agent joins
 // in a new namespace on b (set up by prepare), appears among the server's
 // peers (peersWith: the server's view with the agent in), and stops; its
-// namespace must then hold nothing of the cluster network. Cycles: 20 with
-// ZLAYER_LEAK_CYCLES=20 (bench/clusternet.sh), a few by default.
+// namespace must then hold nothing of the cluster network, no link and no
+// process. Cycles: ZLAYER_LEAK_CYCLES, default 20 (under 2 s each).
 func leakCycles(t *testing.T, fx *clusterFx, b *netns.Net, config func(*netns.NS) string, prepare func(*netns.NS), peersWith func(agent *netns.NS) bool) {
-	cycles := 3
+	cycles := 20
 	if v, err := strconv.Atoi(os.Getenv("ZLAYER_LEAK_CYCLES")); err == nil && v > 0 {
 		cycles = v
 	}
@@ -165,11 +168,43 @@ func leakCycles(t *testing.T, fx *clusterFx, b *netns.Net, config func(*netns.NS
 			t.Logf("%s runs the kernel's WireGuard (no TUN descriptor)", name)
 		}
 		n.Stop()
-		if left := clusterLeftovers(t, ns); len(left) > 0 {
+		if left := clusterLeftovers(t, ns, true); len(left) > 0 {
 			t.Fatalf("cycle %d: %s left %v", i, name, left)
 		}
 	}
 	t.Logf("%d join/leave cycles in %s, nothing left", cycles, time.Since(start).Round(time.Millisecond))
+}
+
+// initServer starts s1 (zone=a, in fx.ns["s1"]) as the cluster's first
+// server with config and waits until it is ready.
+func initServer(t *testing.T, fx *clusterFx, config string) *Node {
+	t.Helper()
+	ns := fx.ns["s1"]
+	s1 := StartClusterNodeConfig(t, fx.s, ns, config,
+		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", ns.IP.String(), "--node-label", "zone=a")
+	fx.nodes["s1"] = s1
+	waitReady(t, fx, "s1")
+	return s1
+}
+
+// joinAgent joins an agent named name (in fx.ns[name]) with the label
+// zone and config, its CLI talking with s1's admin token, and waits until
+// it is ready.
+func joinAgent(t *testing.T, fx *clusterFx, name, zone, config string) *Node {
+	t.Helper()
+	s1, ns := fx.nodes["s1"], fx.ns[name]
+	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := StartClusterNodeConfig(t, fx.s, ns, config, "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
+		"--node-name", name, "--advertise-address", ns.IP.String(), "--node-label", "zone="+zone)
+	if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
+		t.Fatal(err)
+	}
+	fx.nodes[name] = n
+	waitReady(t, fx, name)
+	return n
 }
 
 // TestWireGuard is issue #15's wireguard mode: two nodes on different
@@ -203,21 +238,8 @@ func TestWireGuard(t *testing.T) {
 	onB(nss["a1"])
 	fx := &clusterFx{t: t, s: s, b: bA, ns: nss, nodes: map[string]*Node{}}
 
-	s1 := StartClusterNodeConfig(t, s, nss["s1"], wireguardConfig(s, nss["s1"]),
-		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", nss["s1"].IP.String(), "--node-label", "zone=a")
-	fx.nodes["s1"] = s1
-	waitReady(t, fx, "s1")
-	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1 := StartClusterNodeConfig(t, s, nss["a1"], wireguardConfig(s, nss["a1"]), "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
-		"--node-name", "a1", "--advertise-address", nss["a1"].IP.String(), "--node-label", "zone=b")
-	if a1.API, err = apiclient.New(a1.Socket, strings.TrimSpace(string(admin))); err != nil {
-		t.Fatal(err)
-	}
-	fx.nodes["a1"] = a1
-	waitReady(t, fx, "a1")
+	s1 := initServer(t, fx, wireguardConfig(s, nss["s1"]))
+	a1 := joinAgent(t, fx, "a1", "b", wireguardConfig(s, nss["a1"]))
 
 	subnets := map[string]string{"s1": subnetOf(t, s1), "a1": subnetOf(t, a1)}
 	// Host-gw could not route here: the other node is no on-link next hop.
@@ -241,48 +263,7 @@ func TestWireGuard(t *testing.T) {
 
 	t.Run("a replica reaches another node's replica through the tunnel, which sees the client's own address", func(t *testing.T) {
 		rx0, tx0 := linkBytes(t, nss["a1"], wgLink)
-		s1.MustCLI("deploy", s1.WriteSpec("echo.yaml", echoSpec))
-		var server addrRow
-		waitFor(t, "echo ready with an address", 90*time.Second, func() bool {
-			rows, _ := listJSON[addrRow](s1, "ps")
-			for _, r := range rows {
-				if r.Deployment == "echo" && r.State == "ready" && r.Address != "" {
-					server = r
-					return true
-				}
-			}
-			return false
-		})
-		if server.Node != "s1" || !netip.MustParsePrefix(subnets["s1"]).Contains(netip.MustParseAddr(server.Address)) {
-			t.Fatalf("echo runs on %s at %s, want s1 in %s", server.Node, server.Address, subnets["s1"])
-		}
-		s1.MustCLI("deploy", s1.WriteSpec("fetch.yaml", fetchSpec("http://"+server.Address+":8080/cgi-bin/from")))
-		var client addrRow
-		waitFor(t, "fetch running with an address", 90*time.Second, func() bool {
-			rows, _ := listJSON[addrRow](s1, "ps")
-			for _, r := range rows {
-				if r.Deployment == "fetch" && up(psRow{State: r.State}) && r.Address != "" {
-					client = r
-					return true
-				}
-			}
-			return false
-		})
-		if client.Node != "a1" {
-			t.Fatalf("fetch runs on %s, want a1", client.Node)
-		}
-		wantLines := []string{"got: from " + client.Address + "\n", "got: from [::ffff:" + client.Address + "]"}
-		var last string
-		defer func() {
-			if t.Failed() {
-				t.Logf("the client's log:\n%s", last)
-			}
-		}()
-		waitFor(t, "the client's fetch through the tunnel, seen from "+client.Address, 30*time.Second, func() bool {
-			out, errOut, code := s1.CLI("logs", "fetch/client")
-			last = out + errOut
-			return code == 0 && (strings.Contains(out, wantLines[0]) || strings.Contains(out, wantLines[1]))
-		})
+		server, client := fetchAcross(t, s1, subnets["s1"], "a1")
 		rx1, tx1 := linkBytes(t, nss["a1"], wgLink)
 		if rx1 <= rx0 || tx1 <= tx0 {
 			t.Errorf("a1's %s counters did not move: rx %d→%d, tx %d→%d", wgLink, rx0, rx1, tx0, tx1)
@@ -305,11 +286,12 @@ func TestWireGuard(t *testing.T) {
 		})
 	})
 
-	t.Run("a node that stops leaves nothing", func(t *testing.T) {
+	t.Run("a node that stops leaves nothing of the cluster network", func(t *testing.T) {
 		a1.Stop()
-		if left := clusterLeftovers(t, nss["a1"]); len(left) > 0 {
+		if left := clusterLeftovers(t, nss["a1"], false); len(left) > 0 {
 			t.Errorf("a1 left %v", left)
 		}
+		waitFor(t, "s1 drops its peer a1", lease+20*time.Second, func() bool { return wgEndpoints(nss["s1"]) == "" })
 	})
 }
 
@@ -320,9 +302,7 @@ func TestHostGWJoinLeave(t *testing.T) {
 	b := netns.Bridge(t, "hl", "")
 	nss := map[string]*netns.NS{"s1": netns.Namespace(t, b, "s1")}
 	fx := &clusterFx{t: t, s: s, b: b, ns: nss, nodes: map[string]*Node{}}
-	fx.nodes["s1"] = StartClusterNodeConfig(t, s, nss["s1"], BridgeConfig(s, nss["s1"]),
-		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", nss["s1"].IP.String(), "--node-label", "zone=a")
-	waitReady(t, fx, "s1")
+	initServer(t, fx, BridgeConfig(s, nss["s1"]))
 	leakCycles(t, fx, b, func(ns *netns.NS) string { return BridgeConfig(s, ns) }, nil, func(agent *netns.NS) bool {
 		for _, via := range hostgwRoutes(t, nss["s1"]) {
 			if via == agent.IP.String() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
 	"github.com/zlayer/zlayer/noderuntime/network"
 )
@@ -69,20 +70,16 @@ func TestWireGuardModeKeysAndRefusal(t *testing.T) {
 	if err := agent.agentReport(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		alive, _ := srv.state.Alive(ctx)
-		if alive["s1"] && alive["a1"] {
+	// Both nodes are in the work once both are alive (s1 from its own
+	// lease, a1 from its report).
+	var w *apitypes.Work
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if w, err = agent.agentWork(ctx, 0); err == nil && len(w.Subnets) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nodes alive: %v", alive)
+			t.Fatalf("the agent's work after 30s: %+v %v", w, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	w, err := agent.agentWork(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
 	}
 	got := map[string]string{}
 	for _, s := range w.Subnets {

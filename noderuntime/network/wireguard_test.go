@@ -24,6 +24,23 @@ import (
 // own, which Do's one switched thread would not cover).
 const wgChildEnv = "ZLAYER_WG_TEST_CHILD"
 
+// needNetAdmin skips a test that cannot make namespaces and TUN devices
+// here, or lacks one of the tools (ip, iptables and those named).
+func needNetAdmin(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes network namespaces")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+	for _, bin := range append([]string{"ip", "iptables"}, tools...) {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("needs %s", bin)
+		}
+	}
+}
+
 // inOwnNetns reruns the test named name inside `unshare --net` with env
 // added, and fails the parent when the child fails; it reports whether the
 // caller is the child (and should run the body).
@@ -32,17 +49,7 @@ func inOwnNetns(t *testing.T, env ...string) bool {
 	if os.Getenv(wgChildEnv) == t.Name() {
 		return true
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: makes a network namespace")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("needs /dev/net/tun")
-	}
-	for _, bin := range []string{"unshare", "ip", "iptables"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s", bin)
-		}
-	}
+	needNetAdmin(t, "unshare")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--net", "--", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
@@ -306,17 +313,7 @@ func TestWireGuardCarriesReplicaTraffic(t *testing.T) {
 // namespaces, a veth between them (192.0.2.1 and .2), a child test process
 // in each.
 func twoNodes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: makes network namespaces")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("needs /dev/net/tun")
-	}
-	for _, bin := range []string{"nsenter", "ip", "iptables"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s", bin)
-		}
-	}
+	needNetAdmin(t, "nsenter")
 	dir := t.TempDir()
 	ns := []string{filepath.Join(dir, "ns1"), filepath.Join(dir, "ns2")}
 	for _, p := range ns {
