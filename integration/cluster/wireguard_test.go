@@ -287,6 +287,10 @@ func TestWireGuard(t *testing.T) {
 	})
 
 	t.Run("a node that stops leaves nothing of the cluster network", func(t *testing.T) {
+		// Its replica first: replicas outlive a stopped node by design, and
+		// the node's cleanup could not remove them.
+		s1.MustCLI("down", "fetch")
+		waitFor(t, "a1 runs no container", 60*time.Second, func() bool { return containersOf(t, a1) == 0 })
 		a1.Stop()
 		if left := clusterLeftovers(t, nss["a1"], false); len(left) > 0 {
 			t.Errorf("a1 left %v", left)

@@ -90,12 +90,7 @@ func (c *ClusterNet) routesFor(log *slog.Logger) (clusterRoutes, error) {
 }
 
 // modeName is the mode as logs and errors name it.
-func (c *ClusterNet) modeName() string {
-	if c.Mode == "" {
-		return ModeHostGW
-	}
-	return c.Mode
-}
+func (c *ClusterNet) modeName() string { return ClusterSection{Mode: c.Mode}.ModeOrDefault() }
 
 // check is the node config's say against the cluster's: a subnet set in
 // the config must be the one the cluster gave the node.
