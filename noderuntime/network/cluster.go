@@ -109,6 +109,12 @@ func (c *ClusterNet) check(cfg *Config) error {
 		}
 	}
 	cfg.Subnet = c.Subnet.Masked().String()
+	// Replicas' packets must fit the tunnel: full-size ones would be
+	// dropped at the WireGuard interface, each connection waiting for path
+	// MTU discovery.
+	if c.Mode == ModeWireGuard && cfg.MTU == 0 {
+		cfg.MTU = wgMTU
+	}
 	return nil
 }
 

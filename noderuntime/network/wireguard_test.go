@@ -397,3 +397,20 @@ func twoNodes(t *testing.T) {
 		t.Fatalf("client: %v\n%s\nserver: %v\n%s", cerr, out, serr, serverLog.String())
 	}
 }
+
+func TestWireGuardModeFitsTheBridgeMTU(t *testing.T) {
+	cn := &ClusterNet{CIDR: mustPrefix("10.244.0.0/16"), Subnet: mustPrefix("10.244.1.0/24"), Mode: ModeWireGuard}
+	cfg := Config{}
+	if err := cn.check(&cfg); err != nil || cfg.MTU != wgMTU {
+		t.Errorf("wireguard mode: bridge MTU %d (%v), want %d", cfg.MTU, err, wgMTU)
+	}
+	// One the config sets is kept; host-gw leaves the default.
+	cfg = Config{MTU: 1380}
+	if err := cn.check(&cfg); err != nil || cfg.MTU != 1380 {
+		t.Errorf("wireguard mode with mtu 1380: %d (%v)", cfg.MTU, err)
+	}
+	cn.Mode, cfg = ModeHostGW, Config{}
+	if err := cn.check(&cfg); err != nil || cfg.MTU != 0 {
+		t.Errorf("host-gw: bridge MTU %d (%v), want the default", cfg.MTU, err)
+	}
+}
