@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	icluster "github.com/zlayer/zlayer/integration/cluster"
 	"github.com/zlayer/zlayer/integration/netns"
 	"github.com/zlayer/zlayer/integration/stack"
+	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/network"
 )
@@ -122,8 +124,17 @@ func twoNodes(b *testing.B, s *stack.Stack, br *netns.Net, mode string) (server,
 	s1 := icluster.StartClusterNodeConfig(b, s, server, config(server),
 		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", server.IP.String(), "--node-label", "zone=a")
 	tok := strings.TrimSpace(s1.MustCLI("token", "create", "--role", "agent"))
-	icluster.StartClusterNodeConfig(b, s, agent, config(agent), "join", "--api", s1.URL(), "--token", tok,
+	a1 := icluster.StartClusterNodeConfig(b, s, agent, config(agent), "join", "--api", s1.URL(), "--token", tok,
 		"--node-name", "a1", "--advertise-address", agent.IP.String(), "--node-label", "zone=b")
+	// The agent's cleanup removes deployments through a server, with the
+	// cluster's admin token.
+	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if a1.API, err = apiclient.New(a1.Socket, strings.TrimSpace(string(admin))); err != nil {
+		b.Fatal(err)
+	}
 	s1.MustCLI("deploy", s1.WriteSpec("www.yaml", httpdSpec))
 	var rep apitypes.ReplicaStatus
 	s1.WaitFor("www ready with an address", 2*time.Minute, func() bool {
