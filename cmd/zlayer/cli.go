@@ -64,6 +64,7 @@ type fullCLI struct {
 	Secret     SecretCmd     `cmd:"" help:"Manage secrets on a node."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script."`
+	Dev        DevCmd        `cmd:"" help:"Try ZLayer on one machine: a cluster of node containers in Docker."`
 	Entrypoint EntrypointCmd `cmd:"" hidden:"" help:"Entrypoint of the zlayer-node image."`
 }
 

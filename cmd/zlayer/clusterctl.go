@@ -329,5 +329,10 @@ func (c *SnapshotRestoreCmd) Run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("restored %s into %s; start the node with 'zlayer serve --data-dir %s'\n", c.File, data, c.DataDir)
+	// The secrets are in the snapshot sealed; their key never is.
+	key := filepath.Join(c.DataDir, "cluster", "secrets.key")
+	if _, err := os.Stat(key); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %s is missing: the snapshot's secrets cannot be opened on this server; copy it (mode 0600) from a server of the cluster\n", key)
+	}
 	return nil
 }

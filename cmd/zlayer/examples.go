@@ -57,3 +57,13 @@ func (c *VersionCmd) Help() string {
 func (c *CompletionCmd) Help() string {
 	return "Example:\n  zlayer completion bash > /etc/bash_completion.d/zlayer\n  source <(zlayer completion zsh)"
 }
+
+func (c *DevClusterUpCmd) Help() string {
+	return "Example:\n  zlayer dev cluster up --nodes 3                # one server, two agents; prints the API and an env line\n" +
+		"  zlayer dev cluster up --nodes 5 --servers 3 --port-base 20000 --publish 80,8081\n" +
+		"  eval \"$(cat ~/.config/zlayer/dev-cluster/zlayer/env)\" && zlayer nodes"
+}
+
+func (c *DevClusterDownCmd) Help() string {
+	return "Example:\n  zlayer dev cluster down                        # containers, their volumes, the network"
+}

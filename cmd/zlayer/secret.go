@@ -16,8 +16,8 @@ import (
 
 // SecretCmd groups secret commands.
 type SecretCmd struct {
-	Create SecretCreateCmd `cmd:"" help:"Create a secret on the node, or give it a new value (from a file or stdin)."`
-	Ls     SecretLsCmd     `cmd:"" help:"List the node's secrets (never their values)."`
+	Create SecretCreateCmd `cmd:"" help:"Create a secret on the node (a cluster node: the cluster's), or give it a new value (from a file or stdin)."`
+	Ls     SecretLsCmd     `cmd:"" help:"List the node's (or the cluster's) secrets (never their values)."`
 	Rm     SecretRmCmd     `cmd:"" help:"Remove a secret no deployment uses."`
 }
 
@@ -32,7 +32,8 @@ type SecretCreateCmd struct {
 
 func (c *SecretCreateCmd) Help() string {
 	return `The value is taken byte for byte (a trailing newline is kept: use printf, not
-echo, or strip it). It is stored encrypted in the node's data dir; a new value
+echo, or strip it). It is stored encrypted in the node's data dir (a cluster's: in its state,
+under a key only its servers hold); a new value
 for an existing secret rolls the services using it, the same value rolls
 nothing. Services use a secret as a file (secrets: [{name: NAME}], mounted
 read-only at /run/secrets/NAME) or as an env value "$S:NAME".

@@ -114,13 +114,19 @@ var clusterSteps = []scenario.Step[*clusterFx]{
 // each in its own network namespace with its own data dir, containerd and
 // containerd namespace.
 func TestCluster(t *testing.T) {
+	scenario.Run(t, newClusterFx(t, "cl", "s1", "s2", "s3", "a1"), clusterSteps)
+}
+
+// newClusterFx is a stack and a bridge with a namespace for each of
+// names, where a story starts its nodes.
+func newClusterFx(t *testing.T, bridge string, names ...string) *clusterFx {
 	s := stack.Start(t, stack.Options{})
-	b := netns.Bridge(t, "cl", "")
+	b := netns.Bridge(t, bridge, "")
 	fx := &clusterFx{t: t, s: s, b: b, ns: map[string]*netns.NS{}, nodes: map[string]*Node{}}
-	for _, n := range []string{"s1", "s2", "s3", "a1"} {
+	for _, n := range names {
 		fx.ns[n] = netns.Namespace(t, b, n)
 	}
-	scenario.Run(t, fx, clusterSteps)
+	return fx
 }
 
 // testInitServer makes a node that ran on its own, with a deployment, the
@@ -491,23 +497,31 @@ func containersRunning(t *testing.T, fx *clusterFx) int {
 	t.Helper()
 	n := 0
 	for _, node := range fx.nodes {
-		c, err := containerd.New(node.ContainerdSocket(), containerd.WithTimeout(2*time.Second))
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), node.Node.NS), 5*time.Second)
-		cs, _ := c.Containers(ctx)
-		for _, ctr := range cs {
-			if task, err := ctr.Task(ctx, nil); err == nil {
-				if st, err := task.Status(ctx); err == nil && st.Status == containerd.Running {
-					n++
-				}
-			}
-		}
-		cancel()
-		c.Close()
+		n += len(runningTasks(node))
 	}
 	return n
+}
+
+// runningTasks are the PIDs of the running tasks in n's own containerd
+// namespace, by container id (none when its containerd does not answer).
+func runningTasks(n *Node) map[string]uint32 {
+	out := map[string]uint32{}
+	c, err := containerd.New(n.ContainerdSocket(), containerd.WithTimeout(2*time.Second))
+	if err != nil {
+		return out
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), n.Node.NS), 5*time.Second)
+	defer cancel()
+	cs, _ := c.Containers(ctx)
+	for _, ctr := range cs {
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			if st, err := task.Status(ctx); err == nil && st.Status == containerd.Running {
+				out[ctr.ID()] = task.Pid()
+			}
+		}
+	}
+	return out
 }
 
 func testLeaderLoss(t *testing.T, fx *clusterFx) {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/zlayer/zlayer/integration/netns"
-	"github.com/zlayer/zlayer/integration/stack"
 )
 
 // addrRow is a row of `zlayer ps -o json` with the replica's address.
@@ -120,17 +119,8 @@ func subnetOf(t *testing.T, n *Node) string {
 // the cluster); a node that stops leaves nothing behind and the others'
 // routes to it go.
 func TestHostGW(t *testing.T) {
-	s := stack.Start(t, stack.Options{})
-	b := netns.Bridge(t, "hg", "")
-	nss := map[string]*netns.NS{}
-	for _, n := range []string{"s1", "a1", "a2"} {
-		nss[n] = netns.Namespace(t, b, n)
-	}
-	fx := &clusterFx{t: t, s: s, b: b, ns: nss, nodes: map[string]*Node{}}
-
-	s1 := initServer(t, fx, BridgeConfig(s, nss["s1"]))
-	joinAgent(t, fx, "a1", "b", BridgeConfig(s, nss["a1"]))
-	joinAgent(t, fx, "a2", "c", BridgeConfig(s, nss["a2"]))
+	fx := bridgeCluster(t, "hg", member{"s1", "zone=a"}, member{"a1", "zone=b"}, member{"a2", "zone=c"})
+	s1, nss := fx.nodes["s1"], fx.ns
 
 	subnets := map[string]string{}
 	for name, n := range fx.nodes {

@@ -175,35 +175,35 @@ func leakCycles(t *testing.T, fx *clusterFx, b *netns.Net, config func(*netns.NS
 	t.Logf("%d join/leave cycles in %s, nothing left", cycles, time.Since(start).Round(time.Millisecond))
 }
 
-// initServer starts s1 (zone=a, in fx.ns["s1"]) as the cluster's first
-// server with config and waits until it is ready.
-func initServer(t *testing.T, fx *clusterFx, config string) *Node {
+// initServer starts m (in fx.ns[m.name]) as the cluster's first server
+// with config and waits until it is ready (token and joinAgent ask the
+// node named s1).
+func initServer(t *testing.T, fx *clusterFx, m member, config string) *Node {
 	t.Helper()
-	ns := fx.ns["s1"]
+	ns := fx.ns[m.name]
 	s1 := StartClusterNodeConfig(t, fx.s, ns, config,
-		"serve", "--cluster-init", "--node-name", "s1", "--advertise-address", ns.IP.String(), "--node-label", "zone=a")
-	fx.nodes["s1"] = s1
-	waitReady(t, fx, "s1")
+		"serve", "--cluster-init", "--node-name", m.name, "--advertise-address", ns.IP.String(), "--node-label", m.label)
+	fx.nodes[m.name] = s1
+	waitReady(t, fx, m.name)
 	return s1
 }
 
-// joinAgent joins an agent named name (in fx.ns[name]) with the label
-// zone and config, its CLI talking with s1's admin token, and waits until
-// it is ready.
-func joinAgent(t *testing.T, fx *clusterFx, name, zone, config string) *Node {
+// joinAgent joins m (in fx.ns[m.name]) as an agent with config, its CLI
+// talking with s1's admin token, and waits until it is ready.
+func joinAgent(t *testing.T, fx *clusterFx, m member, config string) *Node {
 	t.Helper()
-	s1, ns := fx.nodes["s1"], fx.ns[name]
+	s1, ns := fx.nodes["s1"], fx.ns[m.name]
 	admin, err := os.ReadFile(filepath.Join(s1.Dir, "token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := StartClusterNodeConfig(t, fx.s, ns, config, "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
-		"--node-name", name, "--advertise-address", ns.IP.String(), "--node-label", "zone="+zone)
+		"--node-name", m.name, "--advertise-address", ns.IP.String(), "--node-label", m.label)
 	if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
 		t.Fatal(err)
 	}
-	fx.nodes[name] = n
-	waitReady(t, fx, name)
+	fx.nodes[m.name] = n
+	waitReady(t, fx, m.name)
 	return n
 }
 
@@ -238,8 +238,8 @@ func TestWireGuard(t *testing.T) {
 	onB(nss["a1"])
 	fx := &clusterFx{t: t, s: s, b: bA, ns: nss, nodes: map[string]*Node{}}
 
-	s1 := initServer(t, fx, wireguardConfig(s, nss["s1"]))
-	a1 := joinAgent(t, fx, "a1", "b", wireguardConfig(s, nss["a1"]))
+	s1 := initServer(t, fx, member{"s1", "zone=a"}, wireguardConfig(s, nss["s1"]))
+	a1 := joinAgent(t, fx, member{"a1", "zone=b"}, wireguardConfig(s, nss["a1"]))
 
 	subnets := map[string]string{"s1": subnetOf(t, s1), "a1": subnetOf(t, a1)}
 	// Host-gw could not route here: the other node is no on-link next hop.
@@ -306,7 +306,7 @@ func TestHostGWJoinLeave(t *testing.T) {
 	b := netns.Bridge(t, "hl", "")
 	nss := map[string]*netns.NS{"s1": netns.Namespace(t, b, "s1")}
 	fx := &clusterFx{t: t, s: s, b: b, ns: nss, nodes: map[string]*Node{}}
-	initServer(t, fx, BridgeConfig(s, nss["s1"]))
+	initServer(t, fx, member{"s1", "zone=a"}, BridgeConfig(s, nss["s1"]))
 	leakCycles(t, fx, b, func(ns *netns.NS) string { return BridgeConfig(s, ns) }, nil, func(agent *netns.NS) bool {
 		for _, via := range hostgwRoutes(t, nss["s1"]) {
 			if via == agent.IP.String() {

@@ -23,7 +23,7 @@ import (
 // scenarios below against it.
 func TestIntegrationDockerNode(t *testing.T) {
 	s := stack.Start(t, stack.Options{Buildkit: true, Dockerd: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 18*time.Minute)
 	defer cancel()
 	if _, err := BuildImage(ctx, s); err != nil {
 		t.Fatalf("build the node image: %v", err)
@@ -35,6 +35,7 @@ func TestIntegrationDockerNode(t *testing.T) {
 	t.Logf("node image size: %s bytes", strings.TrimSpace(size))
 	t.Run("ServeDeployRestartRemove", func(t *testing.T) { serveDeployRestartRemove(ctx, t, s) })
 	t.Run("ContainerCommands", func(t *testing.T) { containerCommands(ctx, t, s) })
+	t.Run("ThreeNodeCluster", func(t *testing.T) { threeNodeCluster(ctx, t, s) })
 }
 
 // nodeContainer is the node run privileged in the harness's dockerd, with a

@@ -131,6 +131,11 @@ func TestIntegrationBridgeAttachDetach(t *testing.T) {
 		t.Fatalf("hosts file lacks own name:\n%s", hosts)
 	}
 	ln.Close()
+	// Without the node's DNS server (none was started here) the replica
+	// gets the node's resolvers; its file goes with it.
+	if resolv, err := os.ReadFile(mounts["/etc/resolv.conf"]); err != nil || strings.Contains(string(resolv), "nameserver 10.210.0.1") {
+		t.Fatalf("resolv.conf without a node DNS server: %v\n%s", err, resolv)
+	}
 
 	if err := b.Detach(ctx, id); err != nil {
 		t.Fatal(err)
@@ -140,6 +145,9 @@ func TestIntegrationBridgeAttachDetach(t *testing.T) {
 	}
 	if _, err := os.Stat(nsPath); !os.IsNotExist(err) {
 		t.Fatal("netns file left behind")
+	}
+	if _, err := os.Stat(mounts["/etc/resolv.conf"]); !os.IsNotExist(err) {
+		t.Fatal("resolv.conf left behind")
 	}
 	if nat := run(t, "iptables-save", "-t", "nat"); strings.Contains(nat, addr) {
 		t.Fatalf("NAT rule for %s left behind:\n%s", addr, nat)

@@ -328,13 +328,9 @@ func (fx *networkingFixture) node() *netNode { return fx.n }
 // replicas lists shop's replicas of svc.
 func (fx *networkingFixture) replicas(t *testing.T, svc string) []apitypes.ReplicaStatus {
 	t.Helper()
-	all, err := fx.n.api.Replicas(fx.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []apitypes.ReplicaStatus
-	for _, r := range all {
-		if r.Deployment == "shop" && r.Service == svc {
+	for _, r := range fx.depReplicas(t, "shop") {
+		if r.Service == svc {
 			out = append(out, r)
 		}
 	}
@@ -350,9 +346,11 @@ var networkingTests = []scenario.Step[*networkingFixture]{
 	{Name: "tcp endpoint", Run: testTCPEndpoint},
 	{Name: "udp endpoint", Run: func(t *testing.T, fx *networkingFixture) { fx.n.udpEndpoint(fx.ctx, t) }},
 	{Name: "service to service by name", Run: testServiceToServiceByName},
+	{Name: "service to service by DNS", Run: testServiceByDNS},
 	{Name: "no failures while a replica is killed", Run: testNoFailuresWhileReplicaKilled},
 	{Name: "rolling update drains without failures", Run: testRollingUpdateDrains},
 	{Name: "kill -9 serve keeps replicas, addresses and routes", Run: testKill9ServeKeepsRoutes},
+	{Name: "DNS answers again after serve restarts", Run: testDNSAfterRestart},
 	{Name: "down releases addresses, veths and rules", Run: testDownReleases},
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/apiclient"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/secrets"
 )
 
 // Node is one `zlayer serve` process under test.
@@ -507,4 +509,52 @@ func (n *Node) Use(t testing.TB) (restore func()) {
 	parent := n.t
 	n.t = t
 	return func() { n.t = parent }
+}
+
+// SecretFiles is what SecretValuesOnDisk looked at.
+type SecretFiles struct {
+	Checked    int // regular files read
+	Snapshots  int // of them, in containerd's snapshots (the containers' rootfs)
+	SpecCopies int // copies of a container's OCI spec holding the env value
+}
+
+// SecretValuesOnDisk fails t for every file of the node's data dir that
+// holds fileValue, or envValue outside the copies of a container's OCI
+// spec: the env must reach the container's process, so containerd's
+// metadata, the bundle's config.json and runc's state.json keep it. The
+// secrets tmpfs, where file secrets are by design, is not looked at.
+func (n *Node) SecretValuesOnDisk(t testing.TB, fileValue, envValue string) SecretFiles {
+	t.Helper()
+	runDir := filepath.Join(n.Dir, secrets.RunDirName)
+	var seen SecretFiles
+	_ = filepath.WalkDir(n.Dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if e.IsDir() && p == runDir {
+			return fs.SkipDir
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(n.Dir, p)
+		inMeta := false
+		switch filepath.Base(p) {
+		case "meta.db", "config.json", "state.json":
+			inMeta = true
+		}
+		b, _ := os.ReadFile(p)
+		seen.Checked++
+		if inMeta && bytes.Contains(b, []byte(envValue)) {
+			seen.SpecCopies++
+		}
+		if strings.Contains(rel, "snapshots") {
+			seen.Snapshots++
+		}
+		if bytes.Contains(b, []byte(fileValue)) || !inMeta && bytes.Contains(b, []byte(envValue)) {
+			t.Errorf("%s: %s holds a value", n.Dir, rel)
+		}
+		return nil
+	})
+	return seen
 }

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"bytes"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,44 +110,11 @@ func testSecretNowhereElse(t *testing.T, d *secretDay) {
 	}
 	// The store, the secrets file and every snapshot (the container's
 	// rootfs) hold neither value; only the secrets tmpfs has the file.
-	runDir := filepath.Join(n.Dir, secrets.RunDirName)
-	checked, specCopies, snapshots := 0, 0, 0
-	filepath.WalkDir(n.Dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if e.IsDir() && p == runDir {
-			return fs.SkipDir
-		}
-		if !e.Type().IsRegular() {
-			return nil
-		}
-		rel, _ := filepath.Rel(n.Dir, p)
-		inMeta := false
-		// The container's OCI spec must carry the env value to its
-		// process: containerd's metadata, the bundle's config.json and
-		// runc's state.json keep it. The file value is in none of them.
-		switch filepath.Base(p) {
-		case "meta.db", "config.json", "state.json":
-			inMeta = true
-		}
-		b, _ := os.ReadFile(p)
-		checked++
-		if inMeta && bytes.Contains(b, []byte(envValue)) {
-			specCopies++
-		}
-		if strings.Contains(rel, "snapshots") {
-			snapshots++
-		}
-		if bytes.Contains(b, []byte(fileValue)) || !inMeta && bytes.Contains(b, []byte(envValue)) {
-			t.Errorf("%s holds a value", rel)
-		}
-		return nil
-	})
+	seen := n.SecretValuesOnDisk(t, fileValue, envValue)
 	// The walk saw the rootfs and the spec copies it exempts: it looked
 	// where the values could be.
-	if checked < 10 || snapshots == 0 || specCopies == 0 {
-		t.Errorf("the walk checked %d files, %d in snapshots, found %d copies of the OCI spec", checked, snapshots, specCopies)
+	if seen.Checked < 10 || seen.Snapshots == 0 || seen.SpecCopies == 0 {
+		t.Errorf("the walk checked %d files, %d in snapshots, found %d copies of the OCI spec", seen.Checked, seen.Snapshots, seen.SpecCopies)
 	}
 }
 

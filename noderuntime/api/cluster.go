@@ -44,6 +44,10 @@ type Cluster interface {
 	// an agent sends every cluster-wide request to a server, a server
 	// sends logs and exec of a replica to the node running it.
 	Wrap(local http.Handler) http.Handler
+	// Secrets is the cluster's secret store on a server holding the
+	// cluster's secrets key; nil on an agent (which forwards every secret
+	// request to a server) and on a server without the key.
+	Secrets() SecretStore
 }
 
 // deployments is where r reads and writes desired state.

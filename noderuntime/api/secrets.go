@@ -13,10 +13,20 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
 
-// errSecretsInCluster is why a cluster node refuses secrets: its
-// deployments live in the cluster's state, which does not carry the
-// values (nor a key shared by the servers) yet.
-const errSecretsInCluster = "secrets are not yet supported in cluster mode: they are kept per node, and a cluster's state does not carry them yet"
+// SecretStore keeps secrets: a node's (secrets.Store) or a cluster's
+// (clusterstate.Secrets, on a server).
+type SecretStore interface {
+	Put(name string, value []byte) (secrets.Info, error)
+	Value(name string) (value []byte, version int64, err error)
+	List() ([]secrets.Info, error)
+	Versions() (map[string]int64, error)
+	Delete(name string) error
+}
+
+// errNoSecretsKey is a cluster server without the cluster's secrets key:
+// one that was a server before the cluster kept secrets.
+const errNoSecretsKey = "this server has no secrets key (DATA-DIR/cluster/secrets.key), so it cannot open the cluster's secrets: " +
+	"ask another server, or copy the key from one (mode 0600) and restart this one"
 
 // secretRoutes adds the secret store's endpoints. Values go in (PUT) and
 // never come out: the API has no route that answers one.
@@ -26,23 +36,34 @@ func (s *Server) secretRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /v1/secrets/{name}", s.deleteSecret)
 }
 
-// secretStore answers 501 (false) when this node cannot keep secrets.
-func (s *Server) secretStore(w http.ResponseWriter) bool {
-	switch {
-	case s.Cluster != nil:
-		writeErr(w, 501, "not_implemented", errSecretsInCluster)
-		return false
-	case s.Secrets == nil:
-		writeErr(w, 501, "not_implemented", "this node keeps no secrets")
-		return false
+// secretStore is where the secrets are kept: the cluster's on a cluster
+// server, else the node's. Without one, it answers and is nil.
+func (s *Server) secretStore(w http.ResponseWriter) SecretStore {
+	st, why := s.secretsOf()
+	if st == nil {
+		writeErr(w, 501, "not_implemented", why)
 	}
-	return true
+	return st
+}
+
+// secretsOf is the secret store, or why there is none.
+func (s *Server) secretsOf() (SecretStore, string) {
+	if s.Cluster != nil {
+		if st := s.Cluster.Secrets(); st != nil {
+			return st, ""
+		}
+		return nil, errNoSecretsKey
+	}
+	if s.Secrets == nil {
+		return nil, "this node keeps no secrets"
+	}
+	return s.Secrets, ""
 }
 
 // secretUsers maps each secret name to the deployment/service pairs
 // using it, and to the deployments using it.
-func (s *Server) secretUsers() (services, deployments map[string][]string, err error) {
-	recs, err := s.Store.List()
+func (s *Server) secretUsers(r *http.Request) (services, deployments map[string][]string, err error) {
+	recs, err := s.deployments(r).List()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,15 +94,16 @@ func wireSecret(i secrets.Info, used []string) apitypes.SecretInfo {
 }
 
 func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
-	if !s.secretStore(w) {
+	st := s.secretStore(w)
+	if st == nil {
 		return
 	}
-	l, err := s.Secrets.List()
+	l, err := st.List()
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
-	used, _, err := s.secretUsers()
+	used, _, err := s.secretUsers(r)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
@@ -96,7 +118,8 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
 // putSecret sets a secret from the raw body and rolls the deployments
 // using it when the value changed.
 func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
-	if !s.secretStore(w) {
+	st := s.secretStore(w)
+	if st == nil {
 		return
 	}
 	name := r.PathValue("name")
@@ -104,8 +127,8 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	before, _, _ := s.Secrets.Value(name)
-	info, err := s.Secrets.Put(name, v)
+	before, _, _ := st.Value(name)
+	info, err := st.Put(name, v)
 	switch {
 	case errors.Is(err, secrets.ErrEmpty), errors.Is(err, secrets.ErrTooLarge), spec.CheckName(name) != nil:
 		writeErr(w, 400, "bad_request", err.Error())
@@ -121,14 +144,14 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 	if before == nil {
 		code = 201
 	}
-	used, deps, err := s.secretUsers()
+	used, deps, err := s.secretUsers(r)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
 	}
 	out := wireSecret(info, used[name])
 	for _, dep := range deps[name] {
-		rolled, err := s.rollSecretUser(r, dep)
+		rolled, err := s.rollSecretUser(r, st, dep)
 		if err != nil {
 			writeErr(w, 500, "internal", fmt.Sprintf("secret %s was saved, but rolling deployment %s failed: %v", name, dep, err))
 			return
@@ -147,24 +170,25 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 // rollSecretUser records the current secret versions in dep's spec,
 // making a generation (which rolls the services whose versions moved)
 // when any did.
-func (s *Server) rollSecretUser(r *http.Request, dep string) (bool, error) {
+func (s *Server) rollSecretUser(r *http.Request, st SecretStore, dep string) (bool, error) {
 	unlock := s.lock(dep)
 	defer unlock()
-	rec, err := s.Store.Get(dep)
+	deps := s.deployments(r)
+	rec, err := deps.Get(dep)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	versions, err := s.Secrets.Versions()
+	versions, err := st.Versions()
 	if err != nil {
 		return false, err
 	}
 	if !rec.Spec.SetSecretVersions(versions) {
 		return false, nil
 	}
-	_, err = s.putChange(r, s.Store, rec.Spec, rec.Source, store.CauseSecret)
+	_, err = s.putChange(r, deps, rec.Spec, rec.Source, store.CauseSecret)
 	return err == nil, err
 }
 
@@ -172,11 +196,12 @@ func (s *Server) rollSecretUser(r *http.Request, dep string) (bool, error) {
 // its replicas could not be recreated (a restart, a crash, a node reboot)
 // without it, and the spec would no longer deploy.
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
-	if !s.secretStore(w) {
+	st := s.secretStore(w)
+	if st == nil {
 		return
 	}
 	name := r.PathValue("name")
-	used, _, err := s.secretUsers()
+	used, _, err := s.secretUsers(r)
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return
@@ -185,7 +210,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 409, "in_use", "secret "+name+" is used by "+strings.Join(u, ", ")+"; remove it from those specs (or zlayer down them) first")
 		return
 	}
-	err = s.Secrets.Delete(name)
+	err = st.Delete(name)
 	if errors.Is(err, secrets.ErrNotFound) {
 		writeErr(w, 404, "not_found", fmt.Sprintf("secret %q not found", name))
 		return
@@ -199,18 +224,20 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 // secretParseOption is apply's ParseOptions.SecretExists: a spec naming
-// a secret the node lacks is refused at the name's position.
+// a secret the node (or the cluster) lacks is refused at the name's
+// position.
 func (s *Server) secretParseOption() func(string) bool {
-	if s.Cluster != nil {
-		// Refused after the parse with a message about cluster mode,
+	st, _ := s.secretsOf()
+	if st == nil && s.Cluster != nil {
+		// A server without the key: refused after the parse, saying why,
 		// not as unknown.
 		return nil
 	}
 	return func(name string) bool {
-		if s.Secrets == nil {
+		if st == nil {
 			return false
 		}
-		_, _, err := s.Secrets.Value(name)
+		_, _, err := st.Value(name)
 		return err == nil
 	}
 }
@@ -221,15 +248,12 @@ func (s *Server) setSecretVersions(w http.ResponseWriter, d *spec.Deployment) bo
 	if len(d.SecretNames()) == 0 {
 		return true
 	}
-	switch {
-	case s.Cluster != nil:
-		writeErr(w, 422, "unsupported", errSecretsInCluster)
-		return false
-	case s.Secrets == nil:
-		writeErr(w, 422, "unsupported", "this node keeps no secrets")
+	st, why := s.secretsOf()
+	if st == nil {
+		writeErr(w, 422, "unsupported", why)
 		return false
 	}
-	versions, err := s.Secrets.Versions()
+	versions, err := st.Versions()
 	if err != nil {
 		writeErr(w, 500, "internal", err.Error())
 		return false

@@ -28,7 +28,6 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
-	"github.com/zlayer/zlayer/noderuntime/secrets"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -57,8 +56,9 @@ type Server struct {
 	Changes changes.Source
 	// Cluster is set in cluster mode (see Cluster).
 	Cluster Cluster
-	// Secrets is the node's secret store; nil: the node keeps none.
-	Secrets *secrets.Store
+	// Secrets is the node's secret store; nil: the node keeps none. A
+	// cluster node uses the cluster's instead (Cluster.Secrets).
+	Secrets SecretStore
 
 	locks sync.Map // deployment name -> *sync.Mutex
 }

@@ -79,6 +79,10 @@ type Work struct {
 	// Subnets are the replica subnets of the ready nodes, with the address
 	// each is reached at (host-gw routes).
 	Subnets []NodeSubnet `json:"subnets,omitempty"`
+	// Replicas are the replicas of the other ready nodes as they reported
+	// them (Node and Address set): every node's ingress and discovery
+	// reach them too.
+	Replicas []ReplicaStatus `json:"replicas,omitempty"`
 }
 
 // NodeSubnet is a node's replica subnet and its advertise address; in the

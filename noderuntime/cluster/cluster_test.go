@@ -46,6 +46,29 @@ func serveRoutes(t *testing.T, rt *Runtime) string {
 	return apiURL(rt.cfg.Advertise, rt.cfg.APIPort)
 }
 
+// testLog is the cluster's log in a test: shown with -v.
+func testLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.Default()
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// firstServer prepares s1, the first server of a new cluster on
+// 127.0.0.1, in dir.
+func firstServer(ctx context.Context, t *testing.T, dir string, log *slog.Logger) *Runtime {
+	t.Helper()
+	srv, err := Prepare(ctx, Config{
+		DataDir: dir, Init: true, NodeName: "s1", Advertise: "127.0.0.1", APIPort: freePort(t),
+		EtcdClientPort: freePort(t), EtcdPeerPort: freePort(t), Log: log, AdminToken: "admin", ReadToken: "read",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // TestFirstServerAgentJoinAndPlacement runs the server side of a cluster
 // for real (an embedded etcd member, the join endpoint over TLS) with an
 // agent joining it: a token with another CA's hash and a revoked token
@@ -59,18 +82,8 @@ func TestFirstServerAgentJoinAndPlacement(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.Default()
-	}
-	srv, err := Prepare(ctx, Config{
-		DataDir: t.TempDir(), Init: true, NodeName: "s1", Advertise: "127.0.0.1", APIPort: freePort(t),
-		EtcdClientPort: freePort(t), EtcdPeerPort: freePort(t), Log: log, AdminToken: "admin", ReadToken: "read",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	log := testLog()
+	srv := firstServer(ctx, t, t.TempDir(), log)
 	url := serveRoutes(t, srv)
 	go func() { _ = srv.registerAndKeepAlive(ctx) }()
 

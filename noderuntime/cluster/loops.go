@@ -44,6 +44,10 @@ func (rt *Runtime) Run(ctx context.Context, ctrl *reconcile.Controller, st *stor
 	rt.ctrl, rt.st = ctrl, st
 	rt.mu.Unlock()
 	if rt.fresh && rt.state != nil {
+		// Secrets first: the deployments that use them come in after.
+		if err := rt.adoptLocalSecrets(ctx); err != nil {
+			return err
+		}
 		if err := rt.adoptLocal(ctx, st); err != nil {
 			return err
 		}
@@ -357,9 +361,12 @@ func (rt *Runtime) work(ctx context.Context, node string) (*apitypes.Work, error
 		}
 	}
 	sort.Strings(w.Servers)
-	if w.Subnets, err = rt.subnetsOf(ctx, nodes); err != nil {
+	alive, err := rt.state.Alive(ctx)
+	if err != nil {
 		return nil, err
 	}
+	w.Subnets = subnetsOf(nodes, alive)
+	w.Replicas = replicasOf(node, sts, alive)
 	return w, nil
 }
 
@@ -382,6 +389,7 @@ func (rt *Runtime) apply(w *apitypes.Work) error {
 		return err
 	}
 	rt.notePeers(w.Subnets)
+	rt.noteReplicas(w)
 	if len(w.Servers) > 0 {
 		rt.mu.Lock()
 		rt.servers = w.Servers

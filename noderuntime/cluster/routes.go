@@ -40,6 +40,7 @@ func (rt *Runtime) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/cluster/snapshot", rt.snapshot)
 	mux.HandleFunc("GET /v1/cluster/agent/work", rt.agentWorkHandler)
 	mux.HandleFunc("POST /v1/cluster/agent/report", rt.agentReportHandler)
+	mux.HandleFunc("GET /v1/cluster/agent/secrets/{name}", rt.agentSecretHandler)
 }
 
 // nodes answers `zlayer nodes`.
@@ -451,6 +452,9 @@ func (rt *Runtime) admit(ctx context.Context, req clusterjoin.Request, role join
 		}
 		adm.Etcd = j
 		adm.Secrets = map[string]string{SecretAdminToken: rt.cfg.AdminToken, SecretReadToken: rt.cfg.ReadToken}
+		if k := rt.joinerSecretsKey(); k != "" {
+			adm.Secrets[SecretSecretsKey] = k
+		}
 	}
 	rt.log.Info("node admitted", "name", req.Name, "role", role, "address", req.Address)
 	return adm, nil

@@ -34,10 +34,12 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
 	"github.com/zlayer/zlayer/noderuntime/etcdmember"
+	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/jointoken"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
+	"github.com/zlayer/zlayer/noderuntime/secrets"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -99,6 +101,9 @@ type Runtime struct {
 	etcd   *clientv3.Client
 	state  *clusterstate.State
 	auth   *clusterjoin.Authority
+	// secKey opens the cluster's secrets (nil: this server has no key).
+	secKey  secrets.Key
+	secrets *clusterstate.Secrets
 
 	place *placement
 	feed  changes.Feed
@@ -123,6 +128,10 @@ type Runtime struct {
 	peerFeed     changes.Feed
 	// wgKey is the node's WireGuard key, in wireguard mode.
 	wgKey wgtypes.Key
+	// The other nodes' replicas as last read (replicaFeed moves on when
+	// they change).
+	remote      []ingress.Replica
+	replicaFeed changes.Feed
 }
 
 // IsMember reports whether dataDir holds a cluster identity: `zlayer
@@ -230,6 +239,12 @@ func Prepare(ctx context.Context, cfg Config) (*Runtime, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("cluster identity in %s: %w", rt.dir, err)
 	case cfg.Init:
+		if err := os.MkdirAll(rt.dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := rt.initSecretsKey(); err != nil {
+			return nil, err
+		}
 		if id, err = rt.initIdentity(); err != nil {
 			return nil, err
 		}
@@ -354,6 +369,9 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 		if err := saveJSON(filepath.Join(rt.dir, "etcd-join.json"), res.Admission.Etcd); err != nil {
 			return nil, nil, "", err
 		}
+		if err := rt.keepJoinedSecretsKey(res.Admission); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	if res.Admission.Subnet != "" {
 		// Saved ahead of the identity: a node with an identity has its
@@ -417,6 +435,11 @@ func (rt *Runtime) startServer(ctx context.Context, join *etcdmember.Join) error
 	}
 	rt.etcd = cli
 	rt.state = clusterstate.New(cli)
+	if err := rt.loadSecrets(); err != nil {
+		cli.Close()
+		m.Stop()
+		return err
+	}
 	rt.auth = &clusterjoin.Authority{CA: rt.ca, Tokens: rt.state.Tokens(rt.ca.Cert, time.Now), Admit: rt.admit, Log: rt.log}
 	return nil
 }

@@ -89,7 +89,8 @@ func (rt *Runtime) Network() *network.ClusterNet {
 		return nil
 	}
 	return &network.ClusterNet{CIDR: rt.cidr, Subnet: rt.subnet, Peers: rt.Peers, Changes: &rt.peerFeed,
-		Mode: rt.cfg.NetworkMode, Key: rt.wgKey, Port: rt.cfg.WireGuardPort}
+		Mode: rt.cfg.NetworkMode, Key: rt.wgKey, Port: rt.cfg.WireGuardPort,
+		Node: rt.name, Replicas: rt.RemoteReplicas, ReplicaChanges: &rt.replicaFeed}
 }
 
 // Peers are the cluster's other ready nodes with a subnet, as last read;
@@ -128,11 +129,7 @@ func (rt *Runtime) notePeers(subnets []apitypes.NodeSubnet) {
 }
 
 // subnetsOf lists the ready nodes' subnets for a work (servers only).
-func (rt *Runtime) subnetsOf(ctx context.Context, nodes []clusterstate.NodeInfo) ([]apitypes.NodeSubnet, error) {
-	alive, err := rt.state.Alive(ctx)
-	if err != nil {
-		return nil, err
-	}
+func subnetsOf(nodes []clusterstate.NodeInfo, alive map[string]bool) []apitypes.NodeSubnet {
 	var out []apitypes.NodeSubnet
 	for _, n := range nodes {
 		if alive[n.Name] && n.Subnet != "" && n.Address != "" {
@@ -143,7 +140,7 @@ func (rt *Runtime) subnetsOf(ctx context.Context, nodes []clusterstate.NodeInfo)
 			out = append(out, s)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // checkNetwork holds a server to the cluster's network mode: the first

@@ -63,8 +63,8 @@ type Admission struct {
 	Servers []string         // API URLs of the servers
 	Etcd    *etcdmember.Join // server joiners: how to start the learner
 	// Secrets are what every server shares (e.g. the cluster's API admin
-	// and read tokens). Server joiners only: the Authority drops them, and
-	// Etcd, from an agent's answer.
+	// and read tokens, the key of the cluster's secrets). Server joiners
+	// only: the Authority drops them, and Etcd, from an agent's answer.
 	Secrets map[string]string
 	Subnet  string
 }

@@ -1,6 +1,7 @@
 package clusterstate
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,6 +18,12 @@ func TestSaveRestoreStartsAMemberWithTheKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.PutNode(ctx, NodeInfo{Name: "n1", Role: "server"}); err != nil {
+		t.Fatal(err)
+	}
+	// The secrets key is on the servers' disks, not in the snapshot: the
+	// restored records open with it.
+	key := testKey(t)
+	if _, err := s.Secrets(key, nil).Put("kept-secret", []byte(secretA)); err != nil {
 		t.Fatal(err)
 	}
 	before, err := s.Revision(ctx)
@@ -55,6 +62,12 @@ func TestSaveRestoreStartsAMemberWithTheKeys(t *testing.T) {
 	}
 	if n, err := r.Node(ctx, "n1"); err != nil || n.Role != "server" {
 		t.Fatalf("restored node: %+v %v", n, err)
+	}
+	if v, ver, err := r.Secrets(key, nil).ValueCtx(ctx, "kept-secret"); err != nil || string(v) != secretA || ver != 1 {
+		t.Fatalf("restored secret: %q v%d %v", v, ver, err)
+	}
+	if snap, err := os.ReadFile(path); err != nil || bytes.Contains(snap, []byte(secretA)) {
+		t.Fatalf("the snapshot holds the secret's value in the clear (read: %v)", err)
 	}
 	if after, err := r.Revision(ctx); err != nil || after < before+RestoreRevisionBump {
 		t.Fatalf("restored revision %d (%v), want past %d + the bump", after, err, before)

@@ -1,7 +1,7 @@
 // Package clusterstate is typed access to a cluster's state in its
 // embedded etcd: deployments and their history, nodes and their liveness, replica
-// assignments, the replicas' status, join tokens, per-node subnets, the
-// scheduler's election, and snapshots of it all.
+// assignments, the replicas' status, join tokens, sealed secrets, per-node
+// subnets, the scheduler's election, and snapshots of it all.
 //
 // Everything lives under Prefix as JSON. Writes that can race with another
 // server's are etcd transactions comparing what was read; liveness and

@@ -55,6 +55,8 @@ type Replica struct {
 	Index                   int
 	Addr                    string // IP the replica is reached on
 	Ready                   bool
+	// Node runs the replica: "" (or the node's own name) for a local one.
+	Node string
 }
 
 // Routes turns a deployment's public endpoints and its replicas into

@@ -70,6 +70,8 @@ type Bridge struct {
 	hosts *discovery.Hosts
 	gw    net.IP
 	dir   string
+	// dnsDomain is set when the node's DNS server answers at the gateway.
+	dnsDomain string
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -131,12 +133,13 @@ func NewBridge(cfg Config) (*Bridge, error) {
 			strings.Join(missing, ", "), strings.Join(cfg.PluginDirs, ":"))
 	}
 	dir := filepath.Join(cfg.DataDir, "network")
-	for _, d := range []string{"ipam", "cache", "attach", "hosts"} {
+	for _, d := range []string{"ipam", "cache", "attach", "hosts", "resolv"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
 	_ = os.Chmod(filepath.Join(dir, "hosts"), 0o755)
+	_ = os.Chmod(filepath.Join(dir, "resolv"), 0o755)
 	bridge := map[string]any{
 		"type": "bridge", "bridge": cfg.Bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
 		"ipam": map[string]any{
@@ -229,7 +232,7 @@ func (b *Bridge) SpecOpts(d, svc string, s *spec.Service) []oci.SpecOpts {
 		if err := b.hosts.Prepare(c.ID, c.ID); err != nil {
 			return err
 		}
-		resolv, err := b.resolvConf()
+		resolv, err := b.resolvConf(c.ID, d, Resolver{})
 		if err != nil {
 			return err
 		}
@@ -239,34 +242,6 @@ func (b *Bridge) SpecOpts(d, svc string, s *spec.Service) []oci.SpecOpts {
 		)
 		return nil
 	}}
-}
-
-// resolvConf writes the node's resolver config minus loopback name servers
-// (unreachable from a replica's namespace), falling back to the gateway's
-// upstreams being absent: a replica without DNS still resolves its peers
-// through the hosts file.
-func (b *Bridge) resolvConf() (string, error) {
-	path := filepath.Join(b.dir, "resolv.conf")
-	src, _ := os.ReadFile("/etc/resolv.conf")
-	var out []string
-	for _, line := range strings.Split(string(src), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" {
-			if ip := net.ParseIP(f[1]); ip == nil || ip.IsLoopback() {
-				continue
-			}
-		}
-		out = append(out, line)
-	}
-	data := []byte(strings.TrimRight(strings.Join(out, "\n"), "\n") + "\n")
-	if cur, err := os.ReadFile(path); err == nil && string(cur) == string(data) {
-		return path, nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp, path)
 }
 
 func (b *Bridge) attachPath(id string) string { return filepath.Join(b.dir, "attach", id+".json") }
@@ -389,6 +364,9 @@ func (b *Bridge) Detach(ctx context.Context, id string) error {
 		_ = os.Remove(b.attachPath(id))
 	}
 	if err := b.hosts.Detach(id); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.Remove(b.resolvPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	b.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zlayer/zlayer/noderuntime/changes"
+	"github.com/zlayer/zlayer/noderuntime/ingress"
 )
 
 // Cluster network modes: how a node's replicas reach the other nodes'.
@@ -67,6 +68,54 @@ type ClusterNet struct {
 	Mode string
 	Key  wgtypes.Key
 	Port int
+
+	// Node is this node's name: a replica of that Node is local.
+	Node string
+	// Replicas are the other nodes' replicas as last reported (Node set,
+	// Addr the address this node reaches each at); ReplicaChanges moves on
+	// when they may have changed. Nil: the node routes to its own only.
+	Replicas       func() []ingress.Replica
+	ReplicaChanges changes.Source
+}
+
+// remote is the other nodes' replicas (none outside a cluster).
+func (c *ClusterNet) remote() []ingress.Replica {
+	if c == nil || c.Replicas == nil {
+		return nil
+	}
+	return c.Replicas()
+}
+
+// changes is what moves the node's views on: the reconciler's changes and,
+// in a cluster, the other nodes' replicas.
+func (c *ClusterNet) changes(ctx context.Context, local changes.Source) changes.Source {
+	if c == nil || c.ReplicaChanges == nil {
+		return local
+	}
+	return merge(ctx, local, c.ReplicaChanges)
+}
+
+// merge is a source that moves on whenever one of srcs does, until ctx
+// ends.
+func merge(ctx context.Context, srcs ...changes.Source) changes.Source {
+	out := &changes.Feed{}
+	for _, s := range srcs {
+		// Read before the caller can see out: a change right after merge
+		// returns is not lost.
+		v := s.Version()
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.After(v):
+					v = s.Version()
+					out.Publish()
+				}
+			}
+		}()
+	}
+	return out
 }
 
 // clusterRoutes is what a mode does to the node's network: Sync follows

@@ -11,6 +11,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/discovery"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
+	"github.com/zlayer/zlayer/noderuntime/nameserver"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
@@ -34,11 +35,13 @@ const (
 //	  cluster:                # cluster nodes only, see ClusterSection
 //	    mode: host-gw         # or wireguard
 //	    wireguard_port: 51871
+//	  dns: {...}              # see DNSSection
 type NetworkSection struct {
 	// Disabled turns bridge networking off: every replica shares the
 	// node's network.
 	Disabled    bool             `yaml:"disabled" doc:"Turn bridge networking off: every replica shares the node's network."`
 	DefaultMode spec.NetworkMode `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
+	DNS         DNSSection       `yaml:"dns" nullable:"true" doc:"The node's DNS server for bridge replicas: service names of the cluster, other names forwarded."`
 	Config      `yaml:",inline"`
 	// Cluster is how a cluster node's replicas reach the other nodes'.
 	Cluster ClusterSection `yaml:"cluster" doc:"How a cluster node's replicas reach the other nodes' replicas."`
@@ -107,15 +110,18 @@ type View struct {
 }
 
 // Node ties the node's networking together: it feeds the ingress the ready
-// replicas of public endpoints and keeps the discovery hosts files current.
+// replicas of public endpoints and keeps the DNS server's names and the
+// discovery hosts files current.
 type Node struct {
 	Bridge  *Bridge          // nil when bridge networking is off
 	Ingress *ingress.Ingress // nil when the ingress is off
 	Log     *slog.Logger
 	// DefaultMode is what specs without network_mode get on this node.
 	DefaultMode spec.NetworkMode
+	// DNS answers bridge replicas' queries at the gateway (nil when off).
+	DNS *nameserver.Server
 
-	// Set in a cluster with bridge networking on.
+	// Set in a cluster (routes only with bridge networking on).
 	cluster *ClusterNet
 	routes  clusterRoutes
 
@@ -133,9 +139,10 @@ func (n *Node) Sync(views []View) error {
 		routes = append(routes, ingress.Routes(v.Spec, v.Replicas)...)
 		for _, r := range v.Replicas {
 			ip := r.Addr
-			if s := v.Spec.Services[r.Service]; s != nil && s.NetworkMode == ModeHost && n.Bridge != nil {
+			if s := v.Spec.Services[r.Service]; s != nil && s.NetworkMode == ModeHost && n.Bridge != nil && n.local(r) {
 				// Host-network replicas listen on the node, which bridge
-				// replicas reach at the gateway.
+				// replicas reach at the gateway. Another node's are
+				// reached at that node's address, which Addr is already.
 				ip = n.Bridge.Gateway().String()
 			}
 			peers = append(peers, discovery.Peer{ID: r.ID, Deployment: r.Deployment, Service: r.Service, Index: r.Index, IP: ip, Ready: r.Ready && r.Addr != ""})
@@ -148,6 +155,9 @@ func (n *Node) Sync(views []View) error {
 	}
 	if n.Bridge != nil {
 		errs = append(errs, n.Bridge.Hosts().SetPeers(peers))
+	}
+	if n.DNS != nil {
+		n.DNS.SetServices(dnsServices(views, peers))
 	}
 	err := errors.Join(errs...)
 	// The same problem every poll is logged once.
@@ -164,6 +174,11 @@ func (n *Node) Sync(views []View) error {
 	}
 	n.lastErr = msg
 	return err
+}
+
+// local reports whether r runs on this node.
+func (n *Node) local(r ingress.Replica) bool {
+	return r.Node == "" || n.cluster != nil && r.Node == n.cluster.Node
 }
 
 // Run syncs at once whenever src publishes a change (routes follow

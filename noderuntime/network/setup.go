@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -56,6 +57,11 @@ func SetupCluster(dataDir string, nw NetworkSection, ing IngressSection, cn *Clu
 				n.DefaultMode = ModeHost
 			}
 			log.Info("bridge networking", "bridge", br.cfg.Bridge, "subnet", br.cfg.Subnet, "gateway", br.Gateway().String(), "default_mode", n.DefaultMode)
+			if !nw.DNS.Disabled {
+				if err := n.startDNS(nw.DNS, log.With("component", "dns")); err != nil {
+					return nil, err
+				}
+			}
 			if cn != nil {
 				if n.routes, err = cn.routesFor(log); err != nil {
 					return nil, err
@@ -65,6 +71,7 @@ func SetupCluster(dataDir string, nw NetworkSection, ing IngressSection, cn *Clu
 			}
 		}
 	}
+	n.cluster = cn
 	if !ing.Disabled {
 		o := ing.Options()
 		o.DataDir, o.Log = dataDir, log.With("component", "ingress")
@@ -86,18 +93,24 @@ func (n *Node) Networks() reconcile.Networks {
 	return nets
 }
 
-// Close stops the ingress, letting in-flight requests finish until ctx ends.
-// Replicas' networks stay: they outlive the node process.
+// Close stops the DNS server and the ingress, letting in-flight requests
+// finish until ctx ends. Replicas' networks stay: they outlive the node
+// process.
 func (n *Node) Close(ctx context.Context) error {
-	if n.Ingress != nil {
-		return n.Ingress.Close(ctx)
+	var errs []error
+	if n.DNS != nil {
+		errs = append(errs, n.DNS.Close())
 	}
-	return nil
+	if n.Ingress != nil {
+		errs = append(errs, n.Ingress.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // ViewsFrom joins the stored deployments with the replicas the reconciler
-// reports.
-func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus) []View {
+// reports and, in a cluster, the other nodes' replicas (remote, Node set):
+// a deployment's view holds all of them, its own first.
+func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus, remote []ingress.Replica) []View {
 	views := make([]View, 0, len(recs))
 	byDep := map[string][]ingress.Replica{}
 	for _, r := range replicas {
@@ -105,6 +118,9 @@ func ViewsFrom(recs []*store.Record, replicas []reconcile.ReplicaStatus) []View 
 			ID: r.ID, Deployment: r.Deployment, Service: r.Service, Index: r.Replica,
 			Addr: r.Address, Ready: r.State == reconcile.StateReady,
 		})
+	}
+	for _, r := range remote {
+		byDep[r.Deployment] = append(byDep[r.Deployment], r)
 	}
 	for _, rec := range recs {
 		views = append(views, View{Spec: rec.Spec, Replicas: byDep[rec.Name]})
@@ -145,6 +161,9 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 			}
 		})
 	}
+	if n.DNS != nil {
+		dnsMetrics(ctrl.Metrics(), n.DNS)
+	}
 	if n.Bridge != nil {
 		live := map[string]bool{}
 		for _, r := range ctrl.Replicas() {
@@ -164,12 +183,12 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 		defer func() { <-done }()
 	}
 	var last []View
-	n.Run(ctx, ctrl.Changes(), DefaultResync, func() []View {
+	n.Run(ctx, n.cluster.changes(ctx, ctrl.Changes()), DefaultResync, func() []View {
 		recs, err := st.List()
 		if err != nil {
 			return last // keep routing on the last known state
 		}
-		last = ViewsFrom(recs, ctrl.Replicas())
+		last = ViewsFrom(recs, ctrl.Replicas(), n.cluster.remote())
 		return last
 	})
 	return nil

@@ -3,9 +3,12 @@ package network
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
@@ -81,9 +84,43 @@ func TestViewsFrom(t *testing.T) {
 		{ID: "a", Deployment: "shop", Service: "web", Replica: 1, State: reconcile.StateReady, Address: "10.210.0.2"},
 		{ID: "b", Deployment: "shop", Service: "web", Replica: 2, State: reconcile.StateUnhealthy, Address: "10.210.0.3"},
 		{ID: "c", Deployment: "gone", Service: "web", Replica: 1, State: reconcile.StateReady, Address: "10.210.0.4"},
-	})
+	}, nil)
 	if len(views) != 1 || len(views[0].Replicas) != 2 || !views[0].Replicas[0].Ready || views[0].Replicas[1].Ready || views[0].Replicas[1].Index != 2 {
 		t.Fatalf("views %+v", views)
+	}
+}
+
+// TestViewsFromMergesRemote: a deployment's view holds the other nodes'
+// replicas after its own, as given; those of a deployment this node does
+// not know (yet) are left out.
+func TestViewsFromMergesRemote(t *testing.T) {
+	d, err := spec.Parse("s.yaml", []byte("version: v1\ndeployment: shop\nservices:\n  web:\n    image: busybox\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := []ingress.Replica{
+		{ID: "r2", Deployment: "shop", Service: "web", Index: 2, Addr: "10.244.2.5", Ready: true, Node: "n2"},
+		{ID: "r3", Deployment: "shop", Service: "web", Index: 3, Addr: "10.244.3.5", Ready: false, Node: "n3"},
+		{ID: "rx", Deployment: "other", Service: "web", Index: 1, Addr: "10.244.3.6", Ready: true, Node: "n3"},
+	}
+	views := ViewsFrom([]*store.Record{{Name: "shop", Spec: d}}, []reconcile.ReplicaStatus{
+		{ID: "l1", Deployment: "shop", Service: "web", Replica: 1, State: reconcile.StateReady, Address: "10.244.1.2"},
+	}, remote)
+	if len(views) != 1 {
+		t.Fatalf("views %+v", views)
+	}
+	want := []ingress.Replica{
+		{ID: "l1", Deployment: "shop", Service: "web", Index: 1, Addr: "10.244.1.2", Ready: true},
+		remote[0], remote[1],
+	}
+	if !slices.Equal(views[0].Replicas, want) {
+		t.Fatalf("replicas\n%+v\nwant\n%+v", views[0].Replicas, want)
+	}
+	// The ingress routes to the ready ones of both nodes.
+	d.Services["web"].Endpoints = []spec.Endpoint{{Name: "http", Protocol: "http", Port: 8080, TargetPort: 80, Expose: "public"}}
+	rs := ingress.Routes(d, views[0].Replicas)
+	if len(rs) != 1 || len(rs[0].Backends) != 2 || rs[0].Backends[0].Addr != "10.244.1.2:80" || rs[0].Backends[1].Addr != "10.244.2.5:80" {
+		t.Fatalf("routes %+v", rs)
 	}
 }
 
@@ -108,6 +145,9 @@ func TestSyncWritesDiscovery(t *testing.T) {
 	if err := n.Sync([]View{{Spec: d, Replicas: []ingress.Replica{
 		{ID: "web-1", Deployment: "shop", Service: "web", Index: 1, Addr: "10.77.0.2", Ready: true},
 		{ID: "db-1", Deployment: "shop", Service: "db", Index: 1, Addr: "127.0.0.1", Ready: true},
+		// Another node's: reached at that node's address, not the gateway.
+		{ID: "db-2", Deployment: "shop", Service: "db", Index: 2, Addr: "192.0.2.7", Ready: true, Node: "n2"},
+		{ID: "web-3", Deployment: "shop", Service: "web", Index: 3, Addr: "10.78.0.9", Ready: true, Node: "n2"},
 	}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +155,30 @@ func TestSyncWritesDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"10.77.0.2\tweb web.shop\n", "10.77.0.1\tdb db.shop\n", "10.77.0.2\tweb-1\n"} {
+	for _, want := range []string{"10.77.0.2\tweb web.shop\n", "10.77.0.1\tdb db.shop\n", "10.77.0.2\tweb-1\n", "192.0.2.7\tdb db.shop\n", "10.78.0.9\tweb web.shop\n"} {
 		if !strings.Contains(string(hosts), want) {
 			t.Errorf("hosts lacks %q:\n%s", want, hosts)
 		}
+	}
+}
+
+// TestClusterChangesMerge: the node's views move on with the reconciler's
+// changes and with the other nodes' replicas alike.
+func TestClusterChangesMerge(t *testing.T) {
+	var local, remote changes.Feed
+	cn := &ClusterNet{ReplicaChanges: &remote}
+	src := cn.changes(t.Context(), &local)
+	for name, f := range map[string]*changes.Feed{"local": &local, "remote": &remote} {
+		v := src.Version()
+		f.Publish()
+		select {
+		case <-src.After(v):
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a %s change did not move the merged source", name)
+		}
+	}
+	var none *ClusterNet
+	if none.changes(t.Context(), &local) != changes.Source(&local) || none.remote() != nil {
+		t.Fatal("outside a cluster the reconciler's changes are the source, with no remote replicas")
 	}
 }

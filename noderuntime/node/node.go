@@ -82,6 +82,9 @@ type Config struct {
 type Cluster interface {
 	api.Cluster
 	Placement() reconcile.Placement
+	// SecretSource gives the values of the secrets of the node's replicas
+	// (kept by the cluster, not by the node).
+	SecretSource() reconcile.SecretSource
 	ServingTLS(base *tls.Config) *tls.Config
 	Changes() changes.Source
 	Run(ctx context.Context, ctrl *reconcile.Controller, st *store.Store) error
@@ -223,7 +226,13 @@ func Run(ctx context.Context, cfg Config) error {
 		q, _ := st.Quarantined()
 		return []metrics.Sample{{Name: "zlayer_store_quarantined_records", Value: float64(len(q))}}
 	})
-	secStore := secrets.Open(cfg.DataDir)
+	nodeSecrets := secrets.Open(cfg.DataDir)
+	// The controller's: in a cluster the secrets are the cluster's (a
+	// server opens them, an agent asks a server for its replicas').
+	var secStore reconcile.SecretSource = nodeSecrets
+	if cfg.Cluster != nil {
+		secStore = cfg.Cluster.SecretSource()
+	}
 	secDir := filepath.Join(cfg.DataDir, secrets.RunDirName)
 	if release, err := secrets.EnsureTmpfs(secDir); err != nil {
 		// Env secrets still work; file secrets fail their replicas.
@@ -252,7 +261,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:         log.With("component", "api"),
 		Bridge:      cfg.Networks[spec.NetworkBridge] != nil,
 		NetworkMode: cfg.DefaultNetworkMode,
-		Secrets:     secStore,
+		Secrets:     nodeSecrets,
 		Healthy: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()

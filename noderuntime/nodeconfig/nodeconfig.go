@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/zlayer/zlayer/internal/yamldoc"
+	"github.com/zlayer/zlayer/noderuntime/nameserver"
 	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/registry"
 )
@@ -141,6 +142,7 @@ var (
 	registries = mapping("registries", "mirrors", mirrors, "configs", configs)
 	top        = mapping("", "registries", registries, "mirrors", mirrors, "configs", configs,
 		"network", mapping("network", "disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir",
+			"dns", mapping("dns", "disabled", "domain", "upstreams"),
 			"cluster", mapping("cluster", "mode", "wireguard_port")),
 		"ingress", mapping("ingress", "listen", "disabled", "certs", &shape{items: mapping("certs", "hosts", "cert", "key")},
 			"trusted_proxies", "fast_path", "max_conns", "max_conns_per_source",
@@ -250,6 +252,24 @@ func (r *reader) network(sec *yaml.Node, n *network.NetworkSection) {
 	}
 	if p := n.Cluster.WireGuardPort; p < 0 || p > 65535 {
 		r.add(valueOr(cl, "wireguard_port"), "network.cluster.wireguard_port: %d is not a UDP port (0 or absent: %d)", p, network.DefaultWireGuardPort)
+	}
+	dns := yamldoc.Get(sec, "dns")
+	if d := n.DNS.Domain; d != "" {
+		if !nameserver.ValidDomain(d) {
+			r.add(valueOr(dns, "domain"), "network.dns.domain: %q is not a DNS name", d)
+		}
+	}
+	items := yamldoc.Get(dns, "upstreams")
+	for k, u := range n.DNS.Upstreams {
+		at := valueOr(dns, "upstreams")
+		if items != nil && k < len(items.Content) {
+			at = items.Content[k]
+		}
+		if _, err := netip.ParseAddr(u); err != nil {
+			if _, err := netip.ParseAddrPort(u); err != nil {
+				r.add(at, "network.dns.upstreams: %q is not an IP address or IP:port", u)
+			}
+		}
 	}
 }
 

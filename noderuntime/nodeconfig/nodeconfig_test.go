@@ -34,6 +34,7 @@ func TestAllSectionsFromOneFile(t *testing.T) {
 network:
   default_mode: host
   subnet: 10.99.0.0/16
+  dns: {domain: cluster.example, upstreams: ["10.0.0.2", "10.0.0.3:5353"]}
 ingress:
   listen: 127.0.0.1
   certs:
@@ -44,6 +45,7 @@ ingress:
 		t.Fatal(err)
 	}
 	if c.Network.DefaultMode != network.ModeHost || c.Network.Subnet != "10.99.0.0/16" || c.Ingress.Listen != "127.0.0.1" ||
+		c.Network.DNS.Domain != "cluster.example" || len(c.Network.DNS.Upstreams) != 2 ||
 		len(c.Ingress.Certs) != 1 || c.Ingress.Certs[0].Hosts[0] != "a.example.com" || c.Ingress.Certs[0].KeyFile != "/a.key" {
 		t.Fatalf("parsed %+v", c)
 	}
@@ -116,6 +118,9 @@ func TestBadValuesArePositioned(t *testing.T) {
 		{"network: [a]\n", ":1:10: network must be a mapping"},
 		{"- a\n", ":1:1: the node config must be a mapping"},
 		{"network: {}\n---\ningress: {}\n", ":3:1: more than one document"},
+		{"network:\n  dns:\n    upstreams: [10.0.0.2, dns.google]\n", `:3:27: network.dns.upstreams: "dns.google" is not an IP address or IP:port`},
+		{"network:\n  dns:\n    domain: bad_name\n", `:3:13: network.dns.domain: "bad_name" is not a DNS name`},
+		{"network:\n  dns:\n    listen: 1.2.3.4\n", `:3:5: dns: unknown key "listen" (allowed: disabled, domain, upstreams)`},
 	} {
 		p := write(t, c.body)
 		_, err := Load(p)

@@ -5,7 +5,6 @@
 package secrets
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,14 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
-
 	"github.com/zlayer/zlayer/noderuntime/pki"
-	"github.com/zlayer/zlayer/noderuntime/spec"
 )
 
 const (
@@ -42,8 +37,8 @@ var (
 	ErrTooMany  = fmt.Errorf("a node keeps at most %d secrets", MaxSecrets)
 	ErrEmpty    = errors.New("a secret's value must not be empty")
 	// ErrWrongKey is a sealed value the key does not open: another node's
-	// key, a replaced key file, or a tampered store.
-	ErrWrongKey = errors.New("the secrets key does not open this secret (wrong or replaced " + KeyFile + ", or a tampered " + StoreFile + ")")
+	// (or cluster's) key, a replaced key file, or a tampered record.
+	ErrWrongKey = errors.New("the secrets key does not open this secret")
 )
 
 // Info is what may be told of a secret: never its value.
@@ -57,17 +52,8 @@ type Info struct {
 	Updated time.Time
 }
 
-type sealed struct {
-	Size    int       `json:"size"`
-	Version int64     `json:"version"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
-	Nonce   []byte    `json:"nonce"`
-	Box     []byte    `json:"box"`
-}
-
 type storeFile struct {
-	Secrets map[string]sealed `json:"secrets"`
+	Secrets map[string]Sealed `json:"secrets"`
 }
 
 // Store is the secrets of one node's data dir. It is safe for concurrent use.
@@ -82,30 +68,26 @@ func Open(dataDir string) *Store {
 	return &Store{keyPath: filepath.Join(dataDir, KeyFile), path: filepath.Join(dataDir, StoreFile), now: time.Now}
 }
 
+// KeyPath is where the store's key is.
+func (s *Store) KeyPath() string { return s.keyPath }
+
 // key reads the key, making it when create is set and there is none.
-func (s *Store) key(create bool) ([]byte, error) {
-	k, err := pki.ReadPrivate(s.keyPath)
+func (s *Store) key(create bool) (Key, error) {
+	k, err := ReadKey(s.keyPath)
 	if errors.Is(err, fs.ErrNotExist) && create {
-		k = make([]byte, chacha20poly1305.KeySize)
-		if _, err := rand.Read(k); err != nil {
-			return nil, fmt.Errorf("make the secrets key: %w", err)
+		if k, err = NewKey(); err != nil {
+			return nil, err
 		}
-		if err := pki.WriteFile(s.keyPath, k, 0o600); err != nil {
-			return nil, fmt.Errorf("write the secrets key: %w", err)
-		}
-		return k, nil
+		return k, WriteKey(s.keyPath, k)
 	}
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read the secrets key: %w", err)
 	}
-	if len(k) != chacha20poly1305.KeySize {
-		return nil, fmt.Errorf("%s holds %d bytes, not a %d-byte key", s.keyPath, len(k), chacha20poly1305.KeySize)
-	}
-	return k, nil
+	return k, err
 }
 
 func (s *Store) load() (storeFile, error) {
-	f := storeFile{Secrets: map[string]sealed{}}
+	f := storeFile{Secrets: map[string]Sealed{}}
 	b, err := pki.ReadPrivate(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
@@ -117,7 +99,7 @@ func (s *Store) load() (storeFile, error) {
 		return f, fmt.Errorf("read %s: %w", s.path, err)
 	}
 	if f.Secrets == nil {
-		f.Secrets = map[string]sealed{}
+		f.Secrets = map[string]Sealed{}
 	}
 	return f, nil
 }
@@ -133,24 +115,12 @@ func (s *Store) save(f storeFile) error {
 	return pki.WriteFile(s.path, b, 0o600)
 }
 
-// aad binds a sealed value to its name and version: a box moved to
-// another name, or an old box put back under a newer version, does not open.
-func aad(name string, version int64) []byte {
-	return []byte("zlayer-secret\x00" + name + "\x00" + strconv.FormatInt(version, 10))
-}
-
 // Put sets name to value, making it or replacing its value, and returns
 // what is now known of it. An unchanged value keeps its version, so
 // re-running a create rolls nothing.
 func (s *Store) Put(name string, value []byte) (Info, error) {
-	if err := spec.CheckName(name); err != nil {
-		return Info{}, fmt.Errorf("secret name: %w", err)
-	}
-	switch {
-	case len(value) == 0:
-		return Info{}, ErrEmpty
-	case len(value) > MaxValueBytes:
-		return Info{}, ErrTooLarge
+	if err := CheckValue(name, value); err != nil {
+		return Info{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,48 +136,30 @@ func (s *Store) Put(name string, value []byte) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	a, err := chacha20poly1305.NewX(k)
+	var prev *Sealed
+	if exists {
+		prev = &old
+	}
+	rec, changed, err := Seal(k, name, prev, value, s.now())
 	if err != nil {
-		return Info{}, err
+		return Info{}, s.wrongKey(name, err)
 	}
-	if exists {
-		cur, err := open(a, name, old)
-		if err != nil {
-			return Info{}, err
-		}
-		if string(cur) == string(value) {
-			return info(name, old), nil
-		}
+	if !changed {
+		return rec.Info(name), nil
 	}
-	now := s.now().UTC()
-	rec := sealed{Size: len(value), Version: old.Version + 1, Created: now, Updated: now}
-	if exists {
-		rec.Created = old.Created
-	}
-	rec.Nonce = make([]byte, chacha20poly1305.NonceSizeX)
-	if _, err := rand.Read(rec.Nonce); err != nil {
-		return Info{}, err
-	}
-	rec.Box = a.Seal(nil, rec.Nonce, value, aad(name, rec.Version))
 	f.Secrets[name] = rec
 	if err := s.save(f); err != nil {
 		return Info{}, fmt.Errorf("save secret %q: %w", name, err)
 	}
-	return info(name, rec), nil
+	return rec.Info(name), nil
 }
 
-func open(a interface {
-	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-}, name string, rec sealed) ([]byte, error) {
-	v, err := a.Open(nil, rec.Nonce, rec.Box, aad(name, rec.Version))
-	if err != nil {
-		return nil, fmt.Errorf("secret %q: %w", name, ErrWrongKey)
+// wrongKey says which files to look at when the key does not open a value.
+func (s *Store) wrongKey(name string, err error) error {
+	if errors.Is(err, ErrWrongKey) {
+		return fmt.Errorf("secret %q: %w (wrong or replaced %s, or a tampered %s)", name, err, KeyFile, StoreFile)
 	}
-	return v, nil
-}
-
-func info(name string, r sealed) Info {
-	return Info{Name: name, Size: r.Size, Version: r.Version, Created: r.Created, Updated: r.Updated}
+	return err
 }
 
 // Value is name's value and version.
@@ -226,12 +178,17 @@ func (s *Store) Value(name string) ([]byte, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	a, err := chacha20poly1305.NewX(k)
-	if err != nil {
-		return nil, 0, err
-	}
-	v, err := open(a, name, rec)
-	return v, rec.Version, err
+	v, err := Unseal(k, name, rec)
+	return v, rec.Version, s.wrongKey(name, err)
+}
+
+// Sealed is every secret as kept at rest, by name: what moves into a
+// cluster this node starts, still sealed under the key in KeyPath.
+func (s *Store) Sealed() (map[string]Sealed, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := s.load()
+	return f.Secrets, err
 }
 
 // Versions maps every secret's name to its version.
@@ -240,11 +197,16 @@ func (s *Store) Versions() (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return VersionsOf(l), nil
+}
+
+// VersionsOf maps the name of every secret of l to its version.
+func VersionsOf(l []Info) map[string]int64 {
 	out := make(map[string]int64, len(l))
 	for _, i := range l {
 		out[i.Name] = i.Version
 	}
-	return out, nil
+	return out
 }
 
 // List is every secret, by name, without values.
@@ -257,7 +219,7 @@ func (s *Store) List() ([]Info, error) {
 	}
 	out := make([]Info, 0, len(f.Secrets))
 	for n, r := range f.Secrets {
-		out = append(out, info(n, r))
+		out = append(out, r.Info(n))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

@@ -131,9 +131,9 @@ func TestBounds(t *testing.T) {
 	if _, err := s.Put("../x", []byte("v")); err == nil {
 		t.Fatal("bad name accepted")
 	}
-	f := storeFile{Secrets: map[string]sealed{}}
+	f := storeFile{Secrets: map[string]Sealed{}}
 	for i := 0; i < MaxSecrets; i++ {
-		f.Secrets[string(rune('a'+i%26))+"x"+string(rune('a'+i/26))] = sealed{}
+		f.Secrets[string(rune('a'+i%26))+"x"+string(rune('a'+i/26))] = Sealed{}
 	}
 	if err := s.save(f); err != nil {
 		t.Fatal(err)
