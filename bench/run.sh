@@ -5,7 +5,7 @@
 # those: bench/run.sh shim node
 set -uo pipefail
 cd "$(dirname "$0")"
-all=(frontend pipeline shim node network dns cluster dockernode)
+all=(frontend pipeline shim node network dns cluster clusternet dockernode)
 sel=("$@")
 [ ${#sel[@]} -eq 0 ] && sel=("${all[@]}")
 failed=()

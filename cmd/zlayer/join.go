@@ -13,6 +13,7 @@ import (
 
 	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/cluster"
+	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/pki"
 )
 
@@ -57,7 +58,8 @@ func (c *JoinCmd) Run(ctx context.Context, log *slog.Logger) error {
 
 // clusterRuntime prepares the node's part in a cluster, or nil when it is
 // a node on its own.
-func (c *ServeCmd) clusterRuntime(ctx context.Context, log *slog.Logger, join *JoinCmd) (*cluster.Runtime, error) {
+// nc is the node config's say on the cluster network.
+func (c *ServeCmd) clusterRuntime(ctx context.Context, log *slog.Logger, join *JoinCmd, nc network.ClusterSection) (*cluster.Runtime, error) {
 	if !c.ClusterInit && join == nil && !cluster.IsMember(c.DataDir) {
 		return nil, nil
 	}
@@ -92,6 +94,7 @@ func (c *ServeCmd) clusterRuntime(ctx context.Context, log *slog.Logger, join *J
 		DataDir: c.DataDir, Init: c.ClusterInit, NodeName: c.NodeName, Labels: c.NodeLabel, Advertise: advertise,
 		APIPort: port, EtcdClientPort: c.EtcdClientPort, EtcdPeerPort: c.EtcdPeerPort, ClusterCIDR: c.ClusterCIDR,
 		LeaseTTL: c.LeaseTTL, Version: buildVersion(), Log: log, AdminToken: admin, ReadToken: read,
+		NetworkMode: nc.ModeOrDefault(), WireGuardPort: nc.PortOrDefault(),
 		WriteTokens: func(admin, read string) error {
 			if err := pki.WriteFile(adminFile, []byte(admin+"\n"), 0o600); err != nil {
 				return err

@@ -65,7 +65,7 @@ func (c *ServeCmd) serve(ctx context.Context, log *slog.Logger, join *JoinCmd) e
 	if err != nil {
 		return err
 	}
-	member, err := c.clusterRuntime(ctx, log, join)
+	member, err := c.clusterRuntime(ctx, log, join, conf.Network.Cluster)
 	if err != nil {
 		return err
 	}

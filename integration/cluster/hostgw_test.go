@@ -158,49 +158,7 @@ func TestHostGW(t *testing.T) {
 	}
 
 	t.Run("a replica reaches another node's replica by its address, which sees the client's own", func(t *testing.T) {
-		s1.MustCLI("deploy", s1.WriteSpec("echo.yaml", echoSpec))
-		var server addrRow
-		waitFor(t, "echo ready with an address", 90*time.Second, func() bool {
-			rows, _ := listJSON[addrRow](s1, "ps")
-			for _, r := range rows {
-				if r.Deployment == "echo" && r.State == "ready" && r.Address != "" {
-					server = r
-					return true
-				}
-			}
-			return false
-		})
-		if server.Node != "s1" || !netip.MustParsePrefix(subnets["s1"]).Contains(netip.MustParseAddr(server.Address)) {
-			t.Fatalf("echo runs on %s at %s, want s1 in %s", server.Node, server.Address, subnets["s1"])
-		}
-		s1.MustCLI("deploy", s1.WriteSpec("fetch.yaml", fetchSpec("http://"+server.Address+":8080/cgi-bin/from")))
-		var client addrRow
-		waitFor(t, "fetch running with an address", 90*time.Second, func() bool {
-			rows, _ := listJSON[addrRow](s1, "ps")
-			for _, r := range rows {
-				if r.Deployment == "fetch" && up(psRow{State: r.State}) && r.Address != "" {
-					client = r
-					return true
-				}
-			}
-			return false
-		})
-		if client.Node != "a1" {
-			t.Fatalf("fetch runs on %s, want a1", client.Node)
-		}
-		// httpd listens on IPv6 too: an IPv4 peer may show as mapped.
-		wantLines := []string{"got: from " + client.Address + "\n", "got: from [::ffff:" + client.Address + "]"}
-		var last string
-		defer func() {
-			if t.Failed() {
-				t.Logf("the client's log:\n%s", last)
-			}
-		}()
-		waitFor(t, "the client's fetch through the route, seen from "+client.Address, 30*time.Second, func() bool {
-			out, errOut, code := s1.CLI("logs", "fetch/client")
-			last = out + errOut
-			return code == 0 && (strings.Contains(out, wantLines[0]) || strings.Contains(out, wantLines[1]))
-		})
+		server, client := fetchAcross(t, s1, subnets["s1"], "a1")
 		t.Logf("a1's replica %s fetched from s1's replica %s", client.Address, server.Address)
 	})
 
@@ -219,4 +177,54 @@ func TestHostGW(t *testing.T) {
 			})
 		}
 	})
+}
+
+// fetchAcross deploys echo (on the zone=a node, in serverSubnet) and fetch
+// (on the zone=b node, clientNode) through via, and waits until the
+// client's log shows a fetch the server saw from the client's own
+// address: replica to replica across nodes, no NAT inside the cluster.
+func fetchAcross(t *testing.T, via *Node, serverSubnet, clientNode string) (server, client addrRow) {
+	t.Helper()
+	via.MustCLI("deploy", via.WriteSpec("echo.yaml", echoSpec))
+	waitFor(t, "echo ready with an address", 90*time.Second, func() bool {
+		rows, _ := listJSON[addrRow](via, "ps")
+		for _, r := range rows {
+			if r.Deployment == "echo" && r.State == "ready" && r.Address != "" {
+				server = r
+				return true
+			}
+		}
+		return false
+	})
+	if !netip.MustParsePrefix(serverSubnet).Contains(netip.MustParseAddr(server.Address)) {
+		t.Fatalf("echo runs on %s at %s, want it in %s", server.Node, server.Address, serverSubnet)
+	}
+	via.MustCLI("deploy", via.WriteSpec("fetch.yaml", fetchSpec("http://"+server.Address+":8080/cgi-bin/from")))
+	waitFor(t, "fetch running with an address", 90*time.Second, func() bool {
+		rows, _ := listJSON[addrRow](via, "ps")
+		for _, r := range rows {
+			if r.Deployment == "fetch" && up(psRow{State: r.State}) && r.Address != "" {
+				client = r
+				return true
+			}
+		}
+		return false
+	})
+	if client.Node != clientNode {
+		t.Fatalf("fetch runs on %s, want %s", client.Node, clientNode)
+	}
+	// httpd listens on IPv6 too: an IPv4 peer may show as mapped.
+	wantLines := []string{"got: from " + client.Address + "\n", "got: from [::ffff:" + client.Address + "]"}
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("the client's log:\n%s", last)
+		}
+	}()
+	waitFor(t, "the client's fetch, seen from "+client.Address, 30*time.Second, func() bool {
+		out, errOut, code := via.CLI("logs", "fetch/client")
+		last = out + errOut
+		return code == 0 && (strings.Contains(out, wantLines[0]) || strings.Contains(out, wantLines[1]))
+	})
+	return server, client
 }

@@ -254,6 +254,50 @@ func Namespace(t testing.TB, b *Net, name string) *NS {
 	return ns
 }
 
+// Attach gives the namespace a second link, dev, on bridge b with the
+// next free address of b's subnet (no route beyond b's subnet): with IP
+// forwarding on in it, the namespace is a router between two bridges.
+// The veth goes in a cleanup registered here, before the namespace's.
+func (ns *NS) Attach(t testing.TB, b *Net, dev string) netip.Addr {
+	t.Helper()
+	ip, err := b.allocate()
+	if err != nil {
+		t.Fatalf("netns: attach %s to %s: %v", ns.Name, b.Name, err)
+	}
+	id := randHex(3)
+	host, peer := Prefix+"h"+id, Prefix+"p"+id
+	t.Cleanup(func() {
+		if err := delLink(host); err != nil {
+			t.Errorf("netns: remove veth %s: %v", host, err)
+		}
+	})
+	for _, s := range [][]string{
+		{"link", "add", host, "type", "veth", "peer", "name", peer},
+		{"link", "set", "dev", host, "alias", alias(ns.Name)},
+		{"link", "set", "dev", peer, "netns", ns.NetNS},
+		{"link", "set", "dev", host, "master", b.Name},
+		{"link", "set", "dev", host, "up"},
+	} {
+		if err := ipCmd(s...); err != nil {
+			t.Fatalf("netns: attach %s to %s: %v", ns.Name, b.Name, err)
+		}
+	}
+	for _, s := range [][]string{
+		{"link", "set", "dev", peer, "name", dev},
+		{"addr", "add", netip.PrefixFrom(ip, b.Prefix.Bits()).String(), "dev", dev},
+		{"link", "set", "dev", dev, "up"},
+	} {
+		if err := ns.ip(s...); err != nil {
+			t.Fatalf("netns: attach %s to %s: %v", ns.Name, b.Name, err)
+		}
+	}
+	t.Logf("netns: %s also on %s at %s (%s)", ns.Name, b.Name, ip, dev)
+	return ip
+}
+
+// IPCmd runs `ip` with args inside the namespace (a route a test needs).
+func (ns *NS) IPCmd(args ...string) error { return ns.ip(args...) }
+
 // ip runs `ip` inside the namespace.
 func (ns *NS) ip(args ...string) error {
 	return run(exec.Command(tool("nsenter"), append([]string{"--net=" + ns.Path, "--", tool("ip")}, args...)...))

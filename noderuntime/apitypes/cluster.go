@@ -12,6 +12,9 @@ type JoinRequest struct {
 	Address string            `json:"address"` // the IP the node advertises
 	Labels  map[string]string `json:"labels,omitempty"`
 	PeerURL string            `json:"peer_url,omitempty"` // server joiners: their etcd peer URL
+	// NetworkMode is the cluster network mode of the joiner's node config
+	// (host-gw when empty); it must be the cluster's.
+	NetworkMode string `json:"network_mode,omitempty"`
 }
 
 // JoinResponse is the answer to a granted join.
@@ -46,4 +49,5 @@ const (
 	JoinTokenCAMismatch = "token_ca_mismatch"
 	JoinNameTaken       = "name_taken"
 	JoinBusy            = "busy"
+	JoinNetworkMismatch = "network_mismatch"
 )

@@ -97,11 +97,14 @@ type IngressCert struct {
 	Key   string   `json:"key"`
 }
 
-// NodeSubnet is a node's replica subnet and its advertise address.
+// NodeSubnet is a node's replica subnet and its advertise address; in the
+// wireguard network mode also its public key and endpoint (IP:port).
 type NodeSubnet struct {
-	Node    string `json:"node"`
-	Subnet  string `json:"subnet"`
-	Address string `json:"address"`
+	Node      string `json:"node"`
+	Subnet    string `json:"subnet"`
+	Address   string `json:"address"`
+	PublicKey string `json:"public_key,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
 }
 
 // ReplicaRef names one replica index of a service.
@@ -136,4 +139,8 @@ type NodeInfo struct {
 	CPUs        int               `json:"cpus,omitempty"`
 	MemoryBytes int64             `json:"memory_bytes,omitempty"`
 	Version     string            `json:"version,omitempty"`
+	// In the wireguard network mode: the node's public key (base64) and
+	// the UDP port of its endpoint at Address.
+	WireGuardKey  string `json:"wireguard_key,omitempty"`
+	WireGuardPort int    `json:"wireguard_port,omitempty"`
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
 	"github.com/zlayer/zlayer/noderuntime/metrics"
+	"github.com/zlayer/zlayer/noderuntime/network"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/store"
 )
@@ -157,12 +158,29 @@ func (rt *Runtime) selfInfo() apitypes.NodeInfo {
 	return apitypes.NodeInfo{
 		Name: rt.name, Role: string(rt.role), Address: rt.cfg.Advertise, API: apiURL(rt.cfg.Advertise, rt.cfg.APIPort),
 		Labels: rt.cfg.Labels, CPUs: runtime.NumCPU(), MemoryBytes: memoryBytes(), Version: rt.cfg.Version,
+		WireGuardKey: rt.wireGuardKey(), WireGuardPort: rt.wireGuardPort(),
 	}
+}
+
+// wireGuardKey is the node's public key in wireguard mode, else "".
+func (rt *Runtime) wireGuardKey() string {
+	if rt.cfg.NetworkMode != network.ModeWireGuard {
+		return ""
+	}
+	return rt.wgKey.PublicKey().String()
+}
+
+func (rt *Runtime) wireGuardPort() int {
+	if rt.cfg.NetworkMode != network.ModeWireGuard {
+		return 0
+	}
+	return rt.cfg.WireGuardPort
 }
 
 func nodeRecord(i apitypes.NodeInfo) clusterstate.NodeInfo {
 	return clusterstate.NodeInfo{Name: i.Name, Role: i.Role, Labels: i.Labels, Address: i.Address, API: i.API,
-		CPUs: i.CPUs, MemoryBytes: i.MemoryBytes, Version: i.Version, JoinedAt: time.Now().UTC()}
+		CPUs: i.CPUs, MemoryBytes: i.MemoryBytes, Version: i.Version, JoinedAt: time.Now().UTC(),
+		WireGuardKey: i.WireGuardKey, WireGuardPort: i.WireGuardPort}
 }
 
 // registerAndKeepAlive puts the server's node record and keeps its lease,
@@ -471,7 +489,8 @@ func (rt *Runtime) serveReport(ctx context.Context, rep apitypes.Report) error {
 func (rt *Runtime) registerIfChanged(ctx context.Context, info apitypes.NodeInfo) error {
 	cur, err := rt.state.Node(ctx, info.Name)
 	if err == nil && cur.Role == info.Role && cur.Address == info.Address && cur.API == info.API &&
-		maps.Equal(cur.Labels, info.Labels) && cur.Version == info.Version && cur.CPUs == info.CPUs && cur.Subnet != "" {
+		maps.Equal(cur.Labels, info.Labels) && cur.Version == info.Version && cur.CPUs == info.CPUs && cur.Subnet != "" &&
+		cur.WireGuardKey == info.WireGuardKey && cur.WireGuardPort == info.WireGuardPort {
 		return nil
 	}
 	if err != nil && !errors.Is(err, clusterstate.ErrNodeNotFound) {

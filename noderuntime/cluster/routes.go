@@ -412,6 +412,10 @@ func (rt *Runtime) call(ctx context.Context, method, u string, body []byte, time
 // tokens it will answer to).
 func (rt *Runtime) admit(ctx context.Context, req clusterjoin.Request, role jointoken.Role) (clusterjoin.Admission, error) {
 	var adm clusterjoin.Admission
+	// First: a refused joiner must leave nothing in the cluster.
+	if err := rt.checkJoiner(ctx, req.Name, req.NetworkMode); err != nil {
+		return adm, err
+	}
 	alive, err := rt.state.Alive(ctx)
 	if err != nil {
 		return adm, err

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/changes"
@@ -68,9 +69,14 @@ type Config struct {
 	EtcdClientPort     int
 	EtcdPeerPort       int
 	ClusterCIDR        string
-	LeaseTTL           time.Duration
-	Version            string
-	Log                *slog.Logger
+	// NetworkMode is the node config's cluster network mode (network.cluster.mode:
+	// host-gw, the default, or wireguard), the same on every node;
+	// WireGuardPort is its endpoint's UDP port in wireguard mode.
+	NetworkMode   string
+	WireGuardPort int
+	LeaseTTL      time.Duration
+	Version       string
+	Log           *slog.Logger
 	// AdminToken and ReadToken are the node's API tokens. The first server's
 	// become the cluster's; a joining server is given the cluster's, which
 	// WriteTokens then stores in place of its own.
@@ -121,6 +127,8 @@ type Runtime struct {
 	nodePeers    []network.Peer
 	peersKnown   bool
 	peerFeed     changes.Feed
+	// wgKey is the node's WireGuard key, in wireguard mode.
+	wgKey wgtypes.Key
 	// The other nodes' replicas as last read (replicaFeed moves on when
 	// they change).
 	remote      []ingress.Replica
@@ -150,6 +158,16 @@ func (c *Config) fill() error {
 	}
 	if c.APIPort == 0 {
 		c.APIPort = DefaultAPIPort
+	}
+	switch c.NetworkMode {
+	case "":
+		c.NetworkMode = network.ModeHostGW
+	case network.ModeHostGW, network.ModeWireGuard:
+	default:
+		return fmt.Errorf("cluster network mode %q: want %s or %s", c.NetworkMode, network.ModeHostGW, network.ModeWireGuard)
+	}
+	if c.WireGuardPort == 0 {
+		c.WireGuardPort = network.DefaultWireGuardPort
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -270,8 +288,17 @@ func Prepare(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := rt.place.load(); err != nil {
 		rt.log.Warn("the saved assignments cannot be read; waiting for the servers' (nothing runs until then)", "err", err)
 	}
+	if rt.cfg.NetworkMode == network.ModeWireGuard {
+		if rt.wgKey, err = network.LoadOrCreateWireGuardKey(filepath.Join(rt.dir, "wg.key")); err != nil {
+			return nil, err
+		}
+	}
 	if rt.role == jointoken.RoleServer {
 		if err := rt.startServer(ctx, join); err != nil {
+			return nil, err
+		}
+		if err := rt.checkNetwork(ctx); err != nil {
+			rt.Close()
 			return nil, err
 		}
 	}
@@ -322,7 +349,8 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 	if rt.cfg.Server {
 		role = jointoken.RoleServer
 	}
-	req := clusterjoin.Request{Name: rt.cfg.NodeName, Role: role, Address: rt.cfg.Advertise, Labels: rt.cfg.Labels}
+	req := clusterjoin.Request{Name: rt.cfg.NodeName, Role: role, Address: rt.cfg.Advertise, Labels: rt.cfg.Labels,
+		NetworkMode: rt.cfg.NetworkMode}
 	if role == jointoken.RoleServer {
 		req.PeerURL = rt.memberConfig(nil).PeerURL()
 	}
@@ -356,7 +384,7 @@ func (rt *Runtime) join(ctx context.Context) (*clusterjoin.Identity, *etcdmember
 	if res.Admission.Subnet != "" {
 		// Saved ahead of the identity: a node with an identity has its
 		// subnet.
-		f := subnetFile{Subnet: res.Admission.Subnet, ClusterCIDR: rt.cfg.ClusterCIDR}
+		f := subnetFile{Subnet: res.Admission.Subnet, ClusterCIDR: rt.cfg.ClusterCIDR, NetworkMode: rt.cfg.NetworkMode}
 		if err := saveJSON(rt.subnetPath(), f); err != nil {
 			return nil, nil, "", err
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
+	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
 	"github.com/zlayer/zlayer/noderuntime/clusterstate"
 	"github.com/zlayer/zlayer/noderuntime/network"
 )
@@ -20,6 +21,9 @@ import (
 type subnetFile struct {
 	Subnet      string `json:"subnet"`
 	ClusterCIDR string `json:"cluster_cidr"`
+	// NetworkMode is the cluster network mode the node joined with (empty
+	// in files written before it was kept).
+	NetworkMode string `json:"network_mode,omitempty"`
 }
 
 func (rt *Runtime) subnetPath() string { return filepath.Join(rt.dir, "subnet.json") }
@@ -35,10 +39,15 @@ func (rt *Runtime) loadSubnet(ctx context.Context, joined string) error {
 		if f.ClusterCIDR != rt.cfg.ClusterCIDR && rt.cfg.ClusterCIDR != DefaultClusterCIDR {
 			rt.log.Warn("--cluster-cidr differs from the one this node joined with; keeping the node's", "node", f.ClusterCIDR, "flag", rt.cfg.ClusterCIDR)
 		}
+		if f.NetworkMode != "" && f.NetworkMode != rt.cfg.NetworkMode {
+			return fmt.Errorf("%w: this node joined a cluster whose network mode is %s, its node config says %s (set network.cluster.mode: %s)",
+				clusterjoin.ErrNetworkMismatch, f.NetworkMode, rt.cfg.NetworkMode, f.NetworkMode)
+		}
+		f.NetworkMode = rt.cfg.NetworkMode
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("this node's subnet: %w", err)
 	default:
-		f = subnetFile{Subnet: joined, ClusterCIDR: rt.cfg.ClusterCIDR}
+		f = subnetFile{Subnet: joined, ClusterCIDR: rt.cfg.ClusterCIDR, NetworkMode: rt.cfg.NetworkMode}
 		if f.Subnet == "" && rt.state != nil {
 			cidr, err := netip.ParsePrefix(rt.cfg.ClusterCIDR)
 			if err != nil {
@@ -80,6 +89,7 @@ func (rt *Runtime) Network() *network.ClusterNet {
 		return nil
 	}
 	return &network.ClusterNet{CIDR: rt.cidr, Subnet: rt.subnet, Peers: rt.Peers, Changes: &rt.peerFeed,
+		Mode: rt.cfg.NetworkMode, Key: rt.wgKey, Port: rt.cfg.WireGuardPort,
 		Node: rt.name, Replicas: rt.RemoteReplicas, ReplicaChanges: &rt.replicaFeed, Certs: rt.ClusterCerts}
 }
 
@@ -103,7 +113,11 @@ func (rt *Runtime) notePeers(subnets []apitypes.NodeSubnet) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		peers = append(peers, network.Peer{Node: s.Node, Subnet: sub, Via: via})
+		p := network.Peer{Node: s.Node, Subnet: sub, Via: via, PublicKey: s.PublicKey}
+		if ep, err := netip.ParseAddrPort(s.Endpoint); err == nil {
+			p.Port = int(ep.Port())
+		}
+		peers = append(peers, p)
 	}
 	rt.mu.Lock()
 	same := rt.peersKnown && slices.Equal(peers, rt.nodePeers)
@@ -119,8 +133,43 @@ func subnetsOf(nodes []clusterstate.NodeInfo, alive map[string]bool) []apitypes.
 	var out []apitypes.NodeSubnet
 	for _, n := range nodes {
 		if alive[n.Name] && n.Subnet != "" && n.Address != "" {
-			out = append(out, apitypes.NodeSubnet{Node: n.Name, Subnet: n.Subnet, Address: n.Address})
+			s := apitypes.NodeSubnet{Node: n.Name, Subnet: n.Subnet, Address: n.Address, PublicKey: n.WireGuardKey}
+			if ip, err := netip.ParseAddr(n.Address); err == nil && n.WireGuardPort > 0 {
+				s.Endpoint = netip.AddrPortFrom(ip, uint16(n.WireGuardPort)).String()
+			}
+			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// checkNetwork holds a server to the cluster's network mode: the first
+// server records its own, a later one whose config says another mode is
+// refused (every node must route the same way).
+func (rt *Runtime) checkNetwork(ctx context.Context) error {
+	n, err := rt.state.InitNetwork(ctx, clusterstate.Network{Mode: rt.cfg.NetworkMode})
+	if err != nil {
+		return err
+	}
+	if n.Mode != rt.cfg.NetworkMode {
+		return fmt.Errorf("%w: the cluster's network mode is %s, this node's config says %s (set network.cluster.mode: %s in the node config)",
+			clusterjoin.ErrNetworkMismatch, n.Mode, rt.cfg.NetworkMode, n.Mode)
+	}
+	return nil
+}
+
+// checkJoiner refuses a joiner whose network mode is not the cluster's.
+func (rt *Runtime) checkJoiner(ctx context.Context, name, mode string) error {
+	if mode == "" {
+		mode = network.ModeHostGW
+	}
+	n, err := rt.state.InitNetwork(ctx, clusterstate.Network{Mode: rt.cfg.NetworkMode})
+	if err != nil {
+		return err
+	}
+	if n.Mode != mode {
+		return fmt.Errorf("%w: the cluster's network mode is %s, %s's node config says %s (set network.cluster.mode: %s in its node config)",
+			clusterjoin.ErrNetworkMismatch, n.Mode, name, mode, n.Mode)
+	}
+	return nil
 }

@@ -164,7 +164,7 @@ func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 	}
 
 	req := Request{Token: wire.Token, CSR: []byte(wire.CSR), Name: wire.Name, Role: jointoken.Role(wire.Role),
-		Address: wire.Address, Labels: wire.Labels, PeerURL: wire.PeerURL}
+		Address: wire.Address, Labels: wire.Labels, PeerURL: wire.PeerURL, NetworkMode: wire.NetworkMode}
 	// The token's id names it in the log; its secret appears nowhere.
 	tokenID := "?"
 	if t, err := jointoken.Parse(req.Token); err == nil {
@@ -232,6 +232,10 @@ func (a *Authority) serveJoin(w http.ResponseWriter, r *http.Request) {
 			lg.Warn("join refused by the cluster", "err", err)
 			if errors.Is(err, ErrNameTaken) {
 				writeErr(w, http.StatusConflict, apitypes.JoinNameTaken, err.Error())
+				return
+			}
+			if errors.Is(err, ErrNetworkMismatch) {
+				writeErr(w, http.StatusConflict, apitypes.JoinNetworkMismatch, err.Error())
 				return
 			}
 			writeErr(w, http.StatusServiceUnavailable, "join_failed", err.Error())

@@ -60,6 +60,7 @@ var refusalErrs = map[string]error{
 	apitypes.JoinTokenWrongRole:  jointoken.ErrWrongRole,
 	apitypes.JoinTokenCAMismatch: jointoken.ErrCAMismatch,
 	apitypes.JoinNameTaken:       ErrNameTaken,
+	apitypes.JoinNetworkMismatch: ErrNetworkMismatch,
 }
 
 func newTransport(cfg *tls.Config) *http.Transport {
@@ -116,6 +117,7 @@ func Join(ctx context.Context, apiURL, token string, req Request) (*Result, erro
 	body, err := json.Marshal(apitypes.JoinRequest{
 		Token: token, CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})),
 		Name: req.Name, Role: string(req.Role), Address: req.Address, Labels: req.Labels, PeerURL: req.PeerURL,
+		NetworkMode: req.NetworkMode,
 	})
 	if err != nil {
 		return nil, err

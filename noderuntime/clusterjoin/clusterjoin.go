@@ -53,6 +53,8 @@ type Request struct {
 	Address string         // the IP the node advertises
 	Labels  map[string]string
 	PeerURL string // server joiners: their etcd peer URL
+	// NetworkMode is the joiner's cluster network mode ("" for host-gw).
+	NetworkMode string
 }
 
 // Admission is what the cluster code grants a node it admitted, returned to
@@ -83,6 +85,9 @@ var (
 	// ErrNameTaken is for Admit to wrap when another live node has the
 	// name; the joiner then gets an error wrapping it.
 	ErrNameTaken = errors.New("the node name is taken by another node of the cluster")
+	// ErrNetworkMismatch is for Admit to wrap when the joiner's network
+	// mode is not the cluster's.
+	ErrNetworkMismatch = errors.New("the node's cluster network mode is not the cluster's")
 )
 
 // Certificate common names start with the node's role: the role is read

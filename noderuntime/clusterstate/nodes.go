@@ -25,6 +25,10 @@ type NodeInfo struct {
 	Draining    bool              `json:"draining,omitempty"`
 	JoinedAt    time.Time         `json:"joined_at"`
 	Version     string            `json:"version,omitempty"`
+	// In the wireguard network mode: the node's public key (base64) and
+	// the UDP port of its endpoint at Address.
+	WireGuardKey  string `json:"wireguard_key,omitempty"`
+	WireGuardPort int    `json:"wireguard_port,omitempty"`
 }
 
 // ErrNodeNotFound is an unknown node.

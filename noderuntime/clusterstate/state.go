@@ -38,6 +38,7 @@ const (
 	tokensPrefix      = Prefix + "tokens/"
 	subnetsPrefix     = Prefix + "subnets/"
 	electionPrefix    = Prefix + "election/scheduler"
+	networkKey        = Prefix + "network"
 )
 
 // DefaultTimeout bounds the calls that take no context (the ones shaped

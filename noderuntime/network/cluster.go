@@ -7,9 +7,52 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 )
+
+// Cluster network modes: how a node's replicas reach the other nodes'.
+const (
+	// ModeHostGW routes each node's subnet via the node's address: the
+	// nodes must share a link.
+	ModeHostGW = "host-gw"
+	// ModeWireGuard tunnels the cluster CIDR through WireGuard between the
+	// nodes' addresses: any network that carries UDP between them will do.
+	ModeWireGuard = "wireguard"
+)
+
+// DefaultWireGuardPort is the UDP port of a node's WireGuard endpoint.
+const DefaultWireGuardPort = 51871
+
+// ClusterSection is the `cluster:` part of the node config's network
+// section, read by a cluster node only:
+//
+//	network:
+//	  cluster:
+//	    mode: wireguard        # or host-gw (the default)
+//	    wireguard_port: 51871  # UDP, open between the nodes
+type ClusterSection struct {
+	Mode          string `yaml:"mode" enum:"host-gw,wireguard" doc:"How replicas reach the other nodes' replicas: host-gw (routes via the nodes' addresses, the nodes share a link) or wireguard (an encrypted overlay over UDP). The same on every node of a cluster (default host-gw)."`
+	WireGuardPort int    `yaml:"wireguard_port" minimum:"0" maximum:"65535" doc:"UDP port of the node's WireGuard endpoint, in wireguard mode (0: 51871)."`
+}
+
+// ModeOrDefault is the section's mode, host-gw when it names none.
+func (c ClusterSection) ModeOrDefault() string {
+	if c.Mode == "" {
+		return ModeHostGW
+	}
+	return c.Mode
+}
+
+// PortOrDefault is the section's WireGuard port, or the default.
+func (c ClusterSection) PortOrDefault() int {
+	if c.WireGuardPort == 0 {
+		return DefaultWireGuardPort
+	}
+	return c.WireGuardPort
+}
 
 // ClusterNet is the node's place in its cluster's network: what
 // noderuntime/cluster knows and the node's network follows.
@@ -20,6 +63,11 @@ type ClusterNet struct {
 	// work; Changes moves on when they may have changed.
 	Peers   func() (peers []Peer, known bool)
 	Changes changes.Source
+	// Mode is ModeHostGW ("" too) or ModeWireGuard; in wireguard mode Key
+	// is the node's private key and Port its endpoint's UDP port.
+	Mode string
+	Key  wgtypes.Key
+	Port int
 
 	// Node is this node's name: a replica of that Node is local.
 	Node string
@@ -94,6 +142,29 @@ func merge(ctx context.Context, srcs ...changes.Source) changes.Source {
 	return out
 }
 
+// clusterRoutes is what a mode does to the node's network: Sync follows
+// the peers, ensure keeps what the mode needs before any peer is known,
+// Remove takes all of it away.
+type clusterRoutes interface {
+	Sync(peers []Peer) error
+	ensure() error
+	Remove() error
+}
+
+// routesFor is the mode's implementation for this node.
+func (c *ClusterNet) routesFor(log *slog.Logger) (clusterRoutes, error) {
+	switch c.Mode {
+	case "", ModeHostGW:
+		return &HostGW{CIDR: c.CIDR, Subnet: c.Subnet, Log: log}, nil
+	case ModeWireGuard:
+		return &WireGuard{CIDR: c.CIDR, Subnet: c.Subnet, Key: c.Key, Port: c.Port, Log: log}, nil
+	}
+	return nil, fmt.Errorf("network: cluster network mode %q: want %s or %s", c.Mode, ModeHostGW, ModeWireGuard)
+}
+
+// modeName is the mode as logs and errors name it.
+func (c *ClusterNet) modeName() string { return ClusterSection{Mode: c.Mode}.ModeOrDefault() }
+
 // check is the node config's say against the cluster's: a subnet set in
 // the config must be the one the cluster gave the node.
 func (c *ClusterNet) check(cfg *Config) error {
@@ -111,19 +182,27 @@ func (c *ClusterNet) check(cfg *Config) error {
 		}
 	}
 	cfg.Subnet = c.Subnet.Masked().String()
+	// Replicas' packets must fit the tunnel: full-size ones would be
+	// dropped at the WireGuard interface, each connection waiting for path
+	// MTU discovery.
+	if c.Mode == ModeWireGuard && cfg.MTU == 0 {
+		cfg.MTU = wgMTU
+	}
 	return nil
 }
 
 // routeRetry is how soon routes that could not all be set are tried again.
 const routeRetry = 2 * time.Second
 
-// runHostGW keeps the routes to the cluster's other nodes until ctx ends,
-// then removes them and the rules: a stopped node leaves nothing behind
-// (a restarted one puts them back on its first sync).
-func runHostGW(ctx context.Context, h *HostGW, c *ClusterNet, log *slog.Logger) {
+// runRoutes keeps the routes to the cluster's other nodes until ctx ends,
+// then removes them and the rules (and in wireguard mode the device): a
+// stopped node leaves nothing behind (a restarted one puts them back on
+// its first sync).
+func runRoutes(ctx context.Context, h clusterRoutes, c *ClusterNet, log *slog.Logger) {
+	mode := c.modeName()
 	defer func() {
 		if err := h.Remove(); err != nil {
-			log.Warn("host-gw: removing the cluster routes", "err", err)
+			log.Warn(mode+": removing the cluster routes", "err", err)
 		}
 	}()
 	lastErr := ""
@@ -136,7 +215,7 @@ func runHostGW(ctx context.Context, h *HostGW, c *ClusterNet, log *slog.Logger) 
 			// Until the node has heard from the cluster (a node restarted
 			// after a crash, cut off), the routes it left stay: they are
 			// the best guess there is.
-			err = h.ensureRules()
+			err = h.ensure()
 		}
 		wait := time.Duration(0)
 		msg := ""
@@ -145,9 +224,9 @@ func runHostGW(ctx context.Context, h *HostGW, c *ClusterNet, log *slog.Logger) 
 		}
 		if msg != lastErr {
 			if err != nil {
-				log.Warn("host-gw: cluster routes", "err", err)
+				log.Warn(mode+": cluster routes", "err", err)
 			} else if lastErr != "" {
-				log.Info("host-gw: cluster routes set")
+				log.Info(mode + ": cluster routes set")
 			}
 			lastErr = msg
 		}

@@ -24,12 +24,16 @@ const routeProto netlink.RouteProtocol = 211
 // ruleComment marks HostGW's firewall rules.
 const ruleComment = "zlayer cluster network"
 
-// Peer is another node of the cluster as host-gw routes it: its replicas'
+// Peer is another node of the cluster as its routes need it: its replicas'
 // subnet, reached via the address it advertises.
 type Peer struct {
 	Node   string
 	Subnet netip.Prefix
 	Via    netip.Addr
+	// In wireguard mode: the node's public key (base64) and the UDP port
+	// of its endpoint at Via.
+	PublicKey string
+	Port      int
 }
 
 // HostGW keeps a route to every other node's replica subnet via that node's
@@ -42,7 +46,7 @@ type HostGW struct {
 	Subnet netip.Prefix // this node's
 	Log    *slog.Logger
 
-	rulesSet bool
+	rules clusterRules
 }
 
 // Sync makes the node's routes those to peers: routes to peers that left or
@@ -51,7 +55,7 @@ type HostGW struct {
 // node's own, is skipped; one whose next hop is not on a shared link is
 // reported and the others are still routed.
 func (h *HostGW) Sync(peers []Peer) error {
-	if err := h.ensureRules(); err != nil {
+	if err := h.ensure(); err != nil {
 		return err
 	}
 	want := map[netip.Prefix]netip.Addr{}
@@ -92,8 +96,15 @@ func (h *HostGW) Sync(peers []Peer) error {
 // Remove takes away every route and rule HostGW made. IP forwarding stays
 // on: the bridge plugin turns it on for the node's own bridge too.
 func (h *HostGW) Remove() error {
-	h.rulesSet = false
+	h.rules.set = false
 	return RemoveHostGW()
+}
+
+// ensure keeps the rules without touching routes: what a node does until it
+// has heard from the cluster.
+func (h *HostGW) ensure() error {
+	h.rules.CIDR, h.rules.Subnet, h.rules.Mode = h.CIDR, h.Subnet, ModeHostGW
+	return h.rules.ensure()
 }
 
 // RemoveHostGW removes the routes and rules any HostGW made in the current
@@ -109,52 +120,62 @@ func RemoveHostGW() error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, dropRules())
+	errs = append(errs, dropRules(ModeHostGW))
 	return errors.Join(errs...)
 }
 
-// rules are HostGW's firewall rules: table, chain, match and target.
-func (h *HostGW) rules() [][]string {
-	c := h.CIDR.Masked().String()
+// clusterRules are the firewall rules of the cluster network, the same in
+// every mode: the cluster CIDR is let through the FORWARD chain and kept
+// out of the outbound NAT, so replicas see each other's own addresses.
+type clusterRules struct {
+	CIDR   netip.Prefix // the cluster's
+	Subnet netip.Prefix // this node's
+	Mode   string       // in errors: host-gw, wireguard
+	set    bool
+}
+
+// list is the rules: table, chain, match and target.
+func (r *clusterRules) list() [][]string {
+	c := r.CIDR.Masked().String()
 	return [][]string{
 		{"filter", "FORWARD", "-s", c, "-m", "comment", "--comment", ruleComment, "-j", "ACCEPT"},
 		{"filter", "FORWARD", "-d", c, "-m", "comment", "--comment", ruleComment, "-j", "ACCEPT"},
 		// Ahead of the bridge plugin's masquerade, which would give a
 		// replica's packets to another node's replica the node's address.
-		{"nat", "POSTROUTING", "-s", h.Subnet.Masked().String(), "-d", c, "-m", "comment", "--comment", ruleComment, "-j", "RETURN"},
+		{"nat", "POSTROUTING", "-s", r.Subnet.Masked().String(), "-d", c, "-m", "comment", "--comment", ruleComment, "-j", "RETURN"},
 	}
 }
 
-// ensureRules turns forwarding on and puts HostGW's rules first in their
-// chains. The first call of a HostGW replaces rules an earlier run left
-// (they may be for another subnet); later calls only add what went missing.
-func (h *HostGW) ensureRules() error {
+// ensure turns forwarding on and puts the rules first in their chains. The
+// first call replaces rules an earlier run left (they may be for another
+// subnet); later calls only add what went missing.
+func (r *clusterRules) ensure() error {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
-		return fmt.Errorf("host-gw: turn IP forwarding on: %w", err)
+		return fmt.Errorf("%s: turn IP forwarding on: %w", r.Mode, err)
 	}
 	ipt, err := exec.LookPath("iptables")
 	if err != nil {
-		return fmt.Errorf("host-gw: iptables is needed to let the cluster's traffic through: %w", err)
+		return fmt.Errorf("%s: iptables is needed to let the cluster's traffic through: %w", r.Mode, err)
 	}
-	if !h.rulesSet {
-		if err := dropRules(); err != nil {
+	if !r.set {
+		if err := dropRules(r.Mode); err != nil {
 			return err
 		}
 	}
-	for _, r := range h.rules() {
-		if !h.rulesSet || exec.Command(ipt, append([]string{"-w", "-t", r[0], "-C", r[1]}, r[2:]...)...).Run() != nil {
-			if out, err := exec.Command(ipt, append([]string{"-w", "-t", r[0], "-I", r[1], "1"}, r[2:]...)...).CombinedOutput(); err != nil {
-				return fmt.Errorf("host-gw: iptables -t %s -I %s %s: %w: %s", r[0], r[1], strings.Join(r[2:], " "), err, strings.TrimSpace(string(out)))
+	for _, rule := range r.list() {
+		if !r.set || exec.Command(ipt, append([]string{"-w", "-t", rule[0], "-C", rule[1]}, rule[2:]...)...).Run() != nil {
+			if out, err := exec.Command(ipt, append([]string{"-w", "-t", rule[0], "-I", rule[1], "1"}, rule[2:]...)...).CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: iptables -t %s -I %s %s: %w: %s", r.Mode, rule[0], rule[1], strings.Join(rule[2:], " "), err, strings.TrimSpace(string(out)))
 			}
 		}
 	}
-	h.rulesSet = true
+	r.set = true
 	return nil
 }
 
 // dropRules deletes every rule marked with ruleComment from the chains
-// HostGW uses, whatever addresses they name.
-func dropRules() error {
+// clusterRules uses, whatever addresses they name.
+func dropRules(mode string) error {
 	ipt, err := exec.LookPath("iptables")
 	if err != nil {
 		return nil // no iptables: no rules were made either
@@ -163,7 +184,7 @@ func dropRules() error {
 	for _, tc := range [][2]string{{"filter", "FORWARD"}, {"nat", "POSTROUTING"}} {
 		out, err := exec.Command(ipt, "-w", "-t", tc[0], "-n", "-L", tc[1], "--line-numbers").Output()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("host-gw: list %s %s: %w", tc[0], tc[1], err))
+			errs = append(errs, fmt.Errorf("%s: list %s %s: %w", mode, tc[0], tc[1], err))
 			continue
 		}
 		var nums []int
@@ -179,7 +200,7 @@ func dropRules() error {
 		slices.Sort(nums)
 		for _, n := range slices.Backward(nums) {
 			if out, err := exec.Command(ipt, "-w", "-t", tc[0], "-D", tc[1], strconv.Itoa(n)).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("host-gw: delete %s %s rule %d: %w: %s", tc[0], tc[1], n, err, strings.TrimSpace(string(out))))
+				errs = append(errs, fmt.Errorf("%s: delete %s %s rule %d: %w: %s", mode, tc[0], tc[1], n, err, strings.TrimSpace(string(out))))
 			}
 		}
 	}

@@ -33,6 +33,9 @@ const (
 //	  mtu: 1500
 //	  plugin_dirs: [/opt/cni/bin]
 //	  netns_dir: /run/zlayer/netns
+//	  cluster:                # cluster nodes only, see ClusterSection
+//	    mode: host-gw         # or wireguard
+//	    wireguard_port: 51871
 //	  dns: {...}              # see DNSSection
 type NetworkSection struct {
 	// Disabled turns bridge networking off: every replica shares the
@@ -41,6 +44,8 @@ type NetworkSection struct {
 	DefaultMode spec.NetworkMode `yaml:"default_mode" enum:"bridge,host" doc:"network_mode of services that set none (default bridge when networking is on)."`
 	DNS         DNSSection       `yaml:"dns" nullable:"true" doc:"The node's DNS server for bridge replicas: service names of the cluster, other names forwarded."`
 	Config      `yaml:",inline"`
+	// Cluster is how a cluster node's replicas reach the other nodes'.
+	Cluster ClusterSection `yaml:"cluster" doc:"How a cluster node's replicas reach the other nodes' replicas."`
 }
 
 // IngressSection is the `ingress:` section of the node config file:
@@ -120,9 +125,9 @@ type Node struct {
 	// DNS answers bridge replicas' queries at the gateway (nil when off).
 	DNS *nameserver.Server
 
-	// Set in a cluster (hostGW only with bridge networking on).
+	// Set in a cluster (routes only with bridge networking on).
 	cluster *ClusterNet
-	hostGW  *HostGW
+	routes  clusterRoutes
 
 	lastErr string
 }

@@ -63,8 +63,11 @@ func SetupCluster(dataDir string, nw NetworkSection, ing IngressSection, cn *Clu
 				}
 			}
 			if cn != nil {
-				n.hostGW = &HostGW{CIDR: cn.CIDR, Subnet: cn.Subnet, Log: log}
-				log.Info("cluster network: host-gw routes to the other nodes", "cluster_cidr", cn.CIDR.String())
+				if n.routes, err = cn.routesFor(log); err != nil {
+					return nil, err
+				}
+				n.cluster = cn
+				log.Info("cluster network: "+cn.modeName()+" routes to the other nodes", "cluster_cidr", cn.CIDR.String())
 			}
 		}
 	}
@@ -170,11 +173,11 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 			n.Log.Warn("release networks of vanished replicas", "err", err)
 		}
 	}
-	if n.hostGW != nil {
+	if n.routes != nil {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			runHostGW(ctx, n.hostGW, n.cluster, n.Log)
+			runRoutes(ctx, n.routes, n.cluster, n.Log)
 		}()
 		// The routes are removed before the node's process ends.
 		defer func() { <-done }()

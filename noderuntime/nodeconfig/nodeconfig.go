@@ -142,7 +142,8 @@ var (
 	registries = mapping("registries", "mirrors", mirrors, "configs", configs)
 	top        = mapping("", "registries", registries, "mirrors", mirrors, "configs", configs,
 		"network", mapping("network", "disabled", "default_mode", "bridge", "subnet", "mtu", "plugin_dirs", "netns_dir",
-			"dns", mapping("dns", "disabled", "domain", "upstreams")),
+			"dns", mapping("dns", "disabled", "domain", "upstreams"),
+			"cluster", mapping("cluster", "mode", "wireguard_port")),
 		"ingress", mapping("ingress", "listen", "disabled", "certs", &shape{items: mapping("certs", "hosts", "cert", "key")},
 			"trusted_proxies", "fast_path", "prefer_local", "max_conns", "max_conns_per_source",
 			"header_timeout", "idle_timeout", "write_timeout", "tcp_idle_timeout", "udp_idle_timeout",
@@ -242,6 +243,15 @@ func (r *reader) network(sec *yaml.Node, n *network.NetworkSection) {
 	case "", network.ModeBridge, network.ModeHost:
 	default:
 		r.add(valueOr(sec, "default_mode"), "network.default_mode: %q is not bridge or host", n.DefaultMode)
+	}
+	cl := valueOr(sec, "cluster")
+	switch n.Cluster.Mode {
+	case "", network.ModeHostGW, network.ModeWireGuard:
+	default:
+		r.add(valueOr(cl, "mode"), "network.cluster.mode: %q is not host-gw or wireguard", n.Cluster.Mode)
+	}
+	if p := n.Cluster.WireGuardPort; p < 0 || p > 65535 {
+		r.add(valueOr(cl, "wireguard_port"), "network.cluster.wireguard_port: %d is not a UDP port (0 or absent: %d)", p, network.DefaultWireGuardPort)
 	}
 	dns := yamldoc.Get(sec, "dns")
 	if d := n.DNS.Domain; d != "" {

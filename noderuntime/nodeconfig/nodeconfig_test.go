@@ -111,6 +111,8 @@ func TestBadValuesArePositioned(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{"network:\n  default_mode: overlay\n", `:2:17: network.default_mode: "overlay" is not bridge or host`},
 		{"ingress:\n  listen: localhost\n", `:2:11: ingress.listen: "localhost" is not an IP address`},
+		{"network:\n  cluster:\n    mode: vxlan\n", `:3:11: network.cluster.mode: "vxlan" is not host-gw or wireguard`},
+		{"network:\n  cluster: {wireguard_port: 70000}\n", `:2:29: network.cluster.wireguard_port: 70000 is not a UDP port (0 or absent: 51871)`},
 		{"network:\n  mtu: big\n", ":2:8: cannot unmarshal !!str `big` into int"},
 		{"registries:\n  mirrors:\n    docker.io:\n      endpoint: [ftp://x]\n", `:4:18: mirrors.docker.io: endpoint "ftp://x" must be an http:// or https:// URL`},
 		{"network: [a]\n", ":1:10: network must be a mapping"},
@@ -222,5 +224,22 @@ func TestAliasBombRefused(t *testing.T) {
 	_, err := Load(write(t, b.String()))
 	if !errors.Is(err, yamldoc.ErrBudget) {
 		t.Fatalf("err = %v, want the alias budget", err)
+	}
+}
+
+func TestClusterNetworkMode(t *testing.T) {
+	c, err := Load(write(t, "network:\n  cluster:\n    mode: wireguard\n    wireguard_port: 51900\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := c.Network.Cluster; cl.ModeOrDefault() != "wireguard" || cl.PortOrDefault() != 51900 {
+		t.Errorf("cluster section %+v", cl)
+	}
+	c, err = Load(write(t, "network: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := c.Network.Cluster; cl.ModeOrDefault() != "host-gw" || cl.PortOrDefault() != 51871 {
+		t.Errorf("default cluster section %+v: want host-gw on 51871", cl)
 	}
 }
