@@ -183,7 +183,7 @@ func BenchmarkClusterNet(b *testing.B) {
 		figures[mode] = measure(b, agent.Path, addr)
 	}
 	one := figures["one node"]
-	fmt.Printf("\nto a bridge replica (httpd, busybox), from its own node and from another node's namespace:\n")
+	fmt.Print("\nto a bridge replica (httpd, busybox), from its own node and from another node's namespace:\n")
 	fmt.Printf("%-10s %10s %10s %10s %12s %12s\n", "path", "MB/s", "p50", "p99", "MB/s ratio", "p50 ratio")
 	for _, k := range []string{"one node", network.ModeHostGW, network.ModeWireGuard} {
 		r := figures[k]

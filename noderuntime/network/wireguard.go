@@ -271,7 +271,7 @@ func openDevice(link string, log *slog.Logger) (*wgDevice, error) {
 	d, err := openUserspace(link, log)
 	if err != nil {
 		client.Close()
-		return nil, fmt.Errorf("%w (the kernel's WireGuard: %v)", err, kerr)
+		return nil, fmt.Errorf("%w (the kernel's WireGuard: %w)", err, kerr)
 	}
 	d.client = client
 	return d, nil

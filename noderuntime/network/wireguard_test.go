@@ -330,7 +330,7 @@ func twoNodes(t *testing.T) {
 			{"link", "set", "d0", "up"},
 		} {
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+				return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 			}
 		}
 		return nil
@@ -343,7 +343,7 @@ func twoNodes(t *testing.T) {
 				{"link", "set", "d1", "up"},
 			} {
 				if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-					return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+					return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 				}
 			}
 			return nil

@@ -129,7 +129,7 @@ func (c *Controller) initAttempt(ctx context.Context, d *spec.Deployment, st spe
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
 		case <-time.After(initRetryWait):
 		}
 	}
