@@ -99,8 +99,17 @@ func TestIntegrationUpstreamSpec(t *testing.T) {
 			t.Errorf("hosts file lacks %q:\n%s", want, hosts)
 		}
 	}
-	if got := read(18080, "resolv"); !strings.HasPrefix(got, "nameserver 192.0.2.53") {
-		t.Errorf("resolv.conf does not start with the service's server:\n%s", got)
+	// The service's dns servers replace the node's: the first (and only)
+	// nameserver line is the spec's.
+	resolv := read(18080, "resolv")
+	var servers []string
+	for _, line := range strings.Split(resolv, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "nameserver" {
+			servers = append(servers, f[1])
+		}
+	}
+	if len(servers) != 1 || servers[0] != "192.0.2.53" {
+		t.Errorf("resolv.conf names %v, want the service's server only:\n%s", servers, resolv)
 	}
 	if got := read(18080, "token"); got != upstreamToken {
 		t.Errorf("$E: gave %q, want serve's %q", got, upstreamToken)
