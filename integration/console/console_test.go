@@ -3,10 +3,14 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,9 +186,20 @@ func TestIntegrationConsole(t *testing.T) {
 	b.Go("#/images")
 	b.Wait("the images", `document.body.innerText.includes('busybox')`, 15*time.Second)
 	b.Shot("images")
+	// Requests through the ingress to a public endpoint: the chart shows
+	// that endpoint's rate.
+	port, target := node.FreePort(t), node.FreePort(t)
+	n.MustCLI("deploy", n.WriteSpec("site.yaml", siteSpec(port, target)))
+	stopLoad := loadEndpoint(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
 	b.Go("#/metrics")
-	b.Wait("request rates for a route", `document.querySelectorAll('#rate-chart polyline').length > 0`, 20*time.Second)
+	b.Wait("the rate of site/web/http", `[...document.querySelectorAll('#rate-chart ~ .legend li')].some(li =>
+		li.textContent.includes('site/web/http') && parseFloat(li.textContent.trim().split(' ').pop()) > 0)`, 30*time.Second)
+	// Two readings with a rate make a line, not a lone point.
+	b.Wait("a line in the rate chart", `[...document.querySelectorAll('#rate-chart polyline')].some(p => p.getAttribute('points').trim().split(' ').length >= 2)`, 15*time.Second)
 	b.Shot("metrics")
+	if ok := stopLoad(); ok == 0 {
+		t.Error("no request through the ingress answered 200")
+	}
 
 	// A read token gets a read-only console: no scale, restart, delete.
 	b.Click("header button.link")
@@ -211,6 +226,65 @@ func TestIntegrationConsole(t *testing.T) {
 	if rs := n.Replicas("demo", "web"); len(rs) != 0 {
 		t.Fatalf("replicas left after delete: %d", len(rs))
 	}
+}
+
+// siteSpec serves a page on a public endpoint: the ingress listens on
+// port, the replica (on the host's network) on target.
+func siteSpec(port, target int) string {
+	return fmt.Sprintf(`version: v1
+deployment: site
+services:
+  web:
+    image: busybox
+    network_mode: host
+    command:
+      entrypoint: [/bin/sh, -c]
+      args: ['mkdir -p /tmp/www && echo hi > /tmp/www/index.html && exec httpd -f -p %[2]d -h /tmp/www']
+    endpoints:
+      - {name: http, protocol: http, port: %[1]d, target_port: %[2]d, expose: public}
+    health: {interval: 500ms, check: {type: tcp, port: %[2]d}}
+`, port, target)
+}
+
+// loadEndpoint sends a request to url every 50ms until the returned stop
+// is called, which returns how many were answered 200.
+func loadEndpoint(t *testing.T, url string) (stop func() int) {
+	done := make(chan struct{})
+	count := make(chan int, 1)
+	go func() {
+		c := &http.Client{Timeout: 2 * time.Second}
+		ok := 0
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				count <- ok
+				return
+			case <-tick.C:
+			}
+			resp, err := c.Get(url)
+			if err != nil {
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				ok++
+			}
+		}
+	}()
+	var once sync.Once
+	answered := 0
+	stop = func() int {
+		once.Do(func() {
+			close(done)
+			answered = <-count
+		})
+		return answered
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // lastTick is the highest "tick N" shown.

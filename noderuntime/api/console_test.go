@@ -319,3 +319,63 @@ func TestConsoleHost(t *testing.T) {
 		}
 	}
 }
+
+// forwardingCluster is an agent's Cluster as far as the console needs: it
+// answers every /v1/ request itself, recording the console session's token
+// the request carries to forward.
+type forwardingCluster struct {
+	Cluster
+	tokens chan string
+}
+
+func (c *forwardingCluster) Routes(*http.ServeMux)                {}
+func (c *forwardingCluster) Public(string) bool                   { return false }
+func (c *forwardingCluster) PeerScope(*http.Request) (bool, bool) { return false, false }
+func (c *forwardingCluster) Wrap(local http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			local.ServeHTTP(w, r)
+			return
+		}
+		tok, _ := console.TokenFrom(r.Context())
+		c.tokens <- tok
+		w.WriteHeader(http.StatusAccepted)
+	})
+}
+
+// TestConsoleChangeCarriesSessionToken: a console write that passed the
+// CSRF and origin checks reaches the cluster's forwarder with the token
+// its session was opened with; a read, and a refused write, carry none.
+func TestConsoleChangeCarriesSessionToken(t *testing.T) {
+	s, _, b := newConsoleServer(t)
+	fc := &forwardingCluster{tokens: make(chan string, 1)}
+	s.Cluster = fc
+	srv := httptest.NewTLSServer(s.Handler(true))
+	t.Cleanup(srv.Close)
+	b.c = srv.Client()
+	b.c.Jar, _ = cookiejar.New(nil)
+	b.base = srv.URL
+	if code, _ := b.login("sekrit"); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	if code, _, body := b.do("POST", "/v1/deployments/app/services/web/scale", `{"replicas":3}`, nil); code != 202 {
+		t.Fatalf("console write: %d %s", code, body)
+	}
+	if tok := <-fc.tokens; tok != "sekrit" {
+		t.Errorf("the forwarder got token %q with a console write", tok)
+	}
+	if code, _, _ := b.do("GET", "/v1/deployments", "", nil); code != 202 {
+		t.Fatalf("console read: %d", code)
+	}
+	if tok := <-fc.tokens; tok != "" {
+		t.Errorf("a console read carries token %q to forward", tok)
+	}
+	if code, _, _ := b.do("POST", "/v1/deployments", "{}", map[string]string{console.CSRFHeader: ""}); code != 403 {
+		t.Fatalf("write without the CSRF token: %d", code)
+	}
+	select {
+	case tok := <-fc.tokens:
+		t.Errorf("a write refused for CSRF reached the forwarder (token %q)", tok)
+	default:
+	}
+}

@@ -179,6 +179,9 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 				writeErr(w, 403, "forbidden", err.Error())
 				return
 			}
+			// Checked here, before anything forwards it: an agent sends
+			// the change on with the session's token (Cluster.Wrap).
+			r = r.WithContext(console.WithToken(r.Context(), ss.Token()))
 		}
 		switch s.scope(r) {
 		case scopeAdmin:

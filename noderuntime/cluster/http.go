@@ -23,6 +23,7 @@ import (
 	"github.com/zlayer/zlayer/noderuntime/api"
 	"github.com/zlayer/zlayer/noderuntime/apitypes"
 	"github.com/zlayer/zlayer/noderuntime/clusterjoin"
+	"github.com/zlayer/zlayer/noderuntime/console"
 	"github.com/zlayer/zlayer/noderuntime/jointoken"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 )
@@ -152,15 +153,23 @@ func nodeScoped(path string) bool {
 
 // forwardToServer is an agent passing a request to a server, trying the
 // next server when one cannot be reached. The user's bearer token goes
-// along unchanged; without one the server grants what the agent's
-// certificate may (reading).
+// along unchanged, as does a console session's change with the session's
+// token; without either the server grants what the agent's certificate
+// may (reading).
 func (rt *Runtime) forwardToServer(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Authorization") == "" && !rt.Public(r.URL.Path) {
+	auth, ok := forwardAuth(r, rt.Public(r.URL.Path))
+	if !ok {
 		// What the agent's certificate may do is read; a change is the
 		// cluster admin's, whichever node it is asked of.
 		api.WriteError(w, 403, "forbidden", "this node is an agent: changes go to a server of the cluster and need the cluster's admin token "+
 			"(--token or ZLAYER_TOKEN; a server's DATA-DIR/token); reading needs none here")
 		return
+	}
+	if auth != "" && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", auth)
+		// The session is this node's: the server needs only its token.
+		dropCookie(r, console.CookieName)
 	}
 	body, ok := replayable(w, r)
 	if !ok {
@@ -192,6 +201,37 @@ func (rt *Runtime) forwardToServer(w http.ResponseWriter, r *http.Request) {
 		msg += ": " + lastErr.Error()
 	}
 	api.WriteError(w, 503, "no_server", msg)
+}
+
+// forwardAuth is the Authorization an agent forwards r with: the user's
+// own, else for a change asked by a console session (its CSRF token and
+// origin checked on the way in) "Bearer " and the session's token, else
+// none. ok is false for a change with neither to a path that is not
+// public: the agent's certificate only reads.
+func forwardAuth(r *http.Request, public bool) (auth string, ok bool) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		return a, true
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || public {
+		// Reads keep going on the agent's certificate: a session's token
+		// is the agent's, which the servers may not share.
+		return "", true
+	}
+	if tok, ok := console.TokenFrom(r.Context()); ok {
+		return "Bearer " + tok, true
+	}
+	return "", false
+}
+
+// dropCookie removes the cookie named name from r.
+func dropCookie(r *http.Request, name string) {
+	cs := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cs {
+		if c.Name != name {
+			r.AddCookie(c)
+		}
+	}
 }
 
 // replayable reads a small body so that it can be sent again to another

@@ -8,6 +8,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -141,12 +142,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "bad_request", "invalid login body: "+err.Error()+` (want {"token": "..."})`)
 		return
 	}
-	sc := c.Check(strings.TrimSpace(req.Token))
+	token := strings.TrimSpace(req.Token)
+	sc := c.Check(token)
 	if sc == ScopeNone {
 		writeErr(w, 401, "unauthorized", "that token is neither the node's admin token nor its read token (DATA-DIR/token, DATA-DIR/token.read)")
 		return
 	}
-	ss := c.Sessions.Open(sc)
+	ss := c.Sessions.Open(sc, token)
 	setCookie(w, ss.ID, int(c.Sessions.TTL/time.Second))
 	apitypes.WriteJSON(w, 200, SessionInfo{Scope: ss.Scope, CSRF: ss.CSRF, Expires: ss.Expires})
 }
@@ -181,4 +183,19 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	c.Sessions.Close(ss.ID)
 	setCookie(w, "", -1)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+type tokenKey struct{}
+
+// WithToken is ctx carrying the token of a request's console session, for
+// a handler that passes the request on to another node (an agent to a
+// server). Only a session whose write passed CheckWrite should be given.
+func WithToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, tokenKey{}, token)
+}
+
+// TokenFrom is the console session's token WithToken put in ctx.
+func TokenFrom(ctx context.Context) (string, bool) {
+	t, ok := ctx.Value(tokenKey{}).(string)
+	return t, ok && t != ""
 }

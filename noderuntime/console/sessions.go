@@ -24,7 +24,14 @@ type Session struct {
 	CSRF    string // sent back by the page in CSRFHeader on every write
 	Scope   Scope
 	Expires time.Time
+	// token opened the session. An agent forwards the session's changes
+	// to a server with it, as it forwards a bearer token; it stays in
+	// this process's memory, never sent to the browser.
+	token string
 }
+
+// Token is the token the session was opened with.
+func (s Session) Token() string { return s.token }
 
 // Sessions is the server-side session table. It lives in memory only: a
 // restarted node logs every browser out, which is the safe side. Its size
@@ -65,8 +72,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Open starts a session of scope and returns it.
-func (s *Sessions) Open(sc Scope) Session {
+// Open starts a session of scope, opened with token, and returns it.
+func (s *Sessions) Open(sc Scope, token string) Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -80,7 +87,7 @@ func (s *Sessions) Open(sc Scope) Session {
 		}
 		delete(s.m, oldest.ID)
 	}
-	ss := &Session{ID: randomHex(32), CSRF: randomHex(32), Scope: sc, Expires: now.Add(s.TTL)}
+	ss := &Session{ID: randomHex(32), CSRF: randomHex(32), Scope: sc, Expires: now.Add(s.TTL), token: token}
 	s.m[ss.ID] = ss
 	return *ss
 }

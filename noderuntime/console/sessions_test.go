@@ -9,17 +9,17 @@ func TestSessionsExpireAndCap(t *testing.T) {
 	s := NewSessions(time.Hour, 2)
 	now := time.Unix(1_000_000, 0)
 	s.now = func() time.Time { return now }
-	a := s.Open(ScopeAdmin)
+	a := s.Open(ScopeAdmin, "admin-token")
 	if a.ID == "" || a.CSRF == "" || a.ID == a.CSRF {
 		t.Fatalf("session %+v", a)
 	}
-	if got, ok := s.Get(a.ID); !ok || got.Scope != ScopeAdmin {
+	if got, ok := s.Get(a.ID); !ok || got.Scope != ScopeAdmin || got.Token() != "admin-token" {
 		t.Fatalf("get: %+v %v", got, ok)
 	}
 	now = now.Add(time.Minute)
-	b := s.Open(ScopeRead)
+	b := s.Open(ScopeRead, "read-token")
 	now = now.Add(time.Minute)
-	c := s.Open(ScopeRead)
+	c := s.Open(ScopeRead, "read-token")
 	if _, ok := s.Get(a.ID); ok {
 		t.Error("the oldest session outlived the cap")
 	}

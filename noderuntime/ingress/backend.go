@@ -77,6 +77,8 @@ type route struct {
 	// next is shared by the route's versions across updates, so frequent
 	// updates do not restart the rotation at the first replica.
 	next *atomic.Uint64
+	// reqs counts the route's http requests; shared like next.
+	reqs *requestCounts
 }
 
 // pick returns the next backend round-robin, skipping draining ones, ones in

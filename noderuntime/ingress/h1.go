@@ -202,6 +202,8 @@ type clientConn struct {
 	body  []byte
 	rhead []byte // response head as read
 	rout  []byte // response head as sent
+	// status is the final status of the response exchange last copied.
+	status int
 
 	deadline time.Time // the read deadline last set
 }
@@ -314,6 +316,7 @@ func (cc *clientConn) forward(head []byte) bool {
 	try := attempts{rt: rt, replayable: rq.replayable()}
 	b := try.first()
 	if b == nil {
+		rt.reqs.failed()
 		return cc.writeError(http.StatusServiceUnavailable, "503 no ready replica for this route", keep)
 	}
 	isHead := string(rq.method) == "HEAD"
@@ -330,6 +333,7 @@ func (cc *clientConn) forward(head []byte) bool {
 		keepUp, wrote, err := cc.exchange(u, isHead, &keep)
 		b.release()
 		if err == nil {
+			rt.reqs.status(cc.status)
 			b.succeeded()
 			if keepUp {
 				b.putIdle(u)
@@ -340,11 +344,13 @@ func (cc *clientConn) forward(head []byte) bool {
 		}
 		u.close()
 		if errors.Is(err, errClientGone) {
+			rt.reqs.failed()
 			cc.f.g.o.Log.Debug("ingress client left before the replica answered", "replica", b.ID)
 			return false
 		}
 		if wrote {
 			// The client has part of a response: only closing tells it.
+			rt.reqs.failed()
 			cc.f.g.o.Log.Debug("ingress response cut short", "replica", b.ID, "err", err)
 			return false
 		}
@@ -358,6 +364,7 @@ func (cc *clientConn) forward(head []byte) bool {
 		}
 		b = try.failed(cc.f.g, true, err)
 	}
+	rt.reqs.failed()
 	return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
 }
 
@@ -388,6 +395,7 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 			return false, wrote, errBadResponse // never asked for
 		}
 		if h.status >= 200 {
+			cc.status = h.status
 			break
 		}
 		// Interim responses (103 Early Hints) pass through as they come.

@@ -72,7 +72,7 @@ func trunc(b []byte) string {
 	return string(b)
 }
 
-func oneRoute(t *testing.T, g *Ingress, proto string, b ...Backend) int {
+func oneRoute(t testing.TB, g *Ingress, proto string, b ...Backend) int {
 	t.Helper()
 	port := freePort(t)
 	if err := g.Update([]Route{{Deployment: "d", Service: "s", Endpoint: "e", Protocol: proto, Port: port, Backends: b}}); err != nil {
@@ -83,7 +83,7 @@ func oneRoute(t *testing.T, g *Ingress, proto string, b ...Backend) int {
 
 // rawServer serves each connection with handle (then closes it), for
 // replicas that misbehave in ways net/http would not.
-func rawServer(t *testing.T, handle func(net.Conn)) string {
+func rawServer(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

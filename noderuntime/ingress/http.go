@@ -39,9 +39,10 @@ func newProxy(g *Ingress) *proxy {
 		DisableCompression: true,
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      p.rewrite,
-		Transport:    (*pickTransport)(p),
-		ErrorHandler: p.errorHandler,
+		Rewrite:        p.rewrite,
+		ModifyResponse: countResponse,
+		Transport:      (*pickTransport)(p),
+		ErrorHandler:   p.errorHandler,
 		// Without a pool every response allocates a fresh 32 KiB buffer.
 		BufferPool: &bufferPool{},
 	}
@@ -91,7 +92,19 @@ func (b *bufferPool) Get() []byte {
 
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
+// countResponse counts a replica's answer on its route: ReverseProxy
+// calls it once per request that got one (an upgrade's 101 too).
+func countResponse(resp *http.Response) error {
+	if rt, _ := resp.Request.Context().Value(ctxKey{}).(*route); rt != nil {
+		rt.reqs.status(resp.StatusCode)
+	}
+	return nil
+}
+
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	if rt, _ := r.Context().Value(ctxKey{}).(*route); rt != nil {
+		rt.reqs.failed()
+	}
 	if errors.Is(err, errNoBackend) {
 		http.Error(w, "503 no ready replica for this route", http.StatusServiceUnavailable)
 		return

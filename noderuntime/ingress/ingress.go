@@ -56,6 +56,7 @@ type Ingress struct {
 	listeners map[int]*listener
 	backends  map[string]*backend // by id + "|" + addr
 	cursors   map[string]*atomic.Uint64
+	reqCounts map[string]*requestCounts // by route key, like cursors
 	closed    bool
 
 	// handoffs counts connections the HTTP/1.1 fast path gave to net/http.
@@ -107,7 +108,7 @@ func New(o Options) (*Ingress, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}, cursors: map[string]*atomic.Uint64{}}
+	g := &Ingress{o: o, certs: cs, listeners: map[int]*listener{}, backends: map[string]*backend{}, cursors: map[string]*atomic.Uint64{}, reqCounts: map[string]*requestCounts{}}
 	g.trusted = trustedSet(o.TrustedProxies)
 	g.proxy = newProxy(g)
 	g.stopReaper = make(chan struct{})
@@ -153,6 +154,7 @@ func (g *Ingress) Update(routes []Route) error {
 	proto := map[int]string{}
 	used := map[string]*backend{}
 	cursors := map[string]*atomic.Uint64{}
+	reqCounts := map[string]*requestCounts{}
 	sorted := append([]Route(nil), routes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].key() < sorted[j].key() })
 	for _, r := range sorted {
@@ -174,7 +176,12 @@ func (g *Ingress) Update(routes []Route) error {
 			cur = new(atomic.Uint64)
 		}
 		cursors[r.key()] = cur
-		rt := &route{Route: r, next: cur}
+		reqs := g.reqCounts[r.key()]
+		if reqs == nil {
+			reqs = new(requestCounts)
+		}
+		reqCounts[r.key()] = reqs
+		rt := &route{Route: r, next: cur, reqs: reqs}
 		for _, b := range r.Backends {
 			k := b.ID + "|" + b.Addr
 			be := g.backends[k]
@@ -196,6 +203,7 @@ func (g *Ingress) Update(routes []Route) error {
 	}
 	g.backends = used
 	g.cursors = cursors
+	g.reqCounts = reqCounts
 
 	for port, l := range g.listeners {
 		if rs, ok := byPort[port]; !ok || l.proto != proto[port] {

@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +29,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func newIngress(t *testing.T, o Options) *Ingress {
+func newIngress(t testing.TB, o Options) *Ingress {
 	t.Helper()
 	o.ListenHost = "127.0.0.1"
 	g, err := New(o)

@@ -19,7 +19,7 @@ type Registry struct {
 	mu       sync.Mutex
 	counters map[string]*series
 	hists    map[string]*hist
-	gauges   []func() []Sample
+	sampled  []sampler
 	help     map[string]string
 }
 
@@ -28,6 +28,13 @@ type Sample struct {
 	Name   string
 	Labels map[string]string
 	Value  float64
+}
+
+// sampler is a function read at every scrape and the type its samples
+// are written as.
+type sampler struct {
+	typ string
+	f   func() []Sample
 }
 
 type series struct {
@@ -104,9 +111,16 @@ func (r *Registry) Observe(name string, d time.Duration) {
 }
 
 // Gauge registers a function sampled at every scrape.
-func (r *Registry) Gauge(f func() []Sample) {
+func (r *Registry) Gauge(f func() []Sample) { r.sample("gauge", f) }
+
+// CounterFunc registers a function sampled at every scrape whose samples
+// are counters kept elsewhere (the ingress counts its requests itself, on
+// its hot path, without the registry's lock).
+func (r *Registry) CounterFunc(f func() []Sample) { r.sample("counter", f) }
+
+func (r *Registry) sample(typ string, f func() []Sample) {
 	r.mu.Lock()
-	r.gauges = append(r.gauges, f)
+	r.sampled = append(r.sampled, sampler{typ: typ, f: f})
 	r.mu.Unlock()
 }
 
@@ -120,11 +134,17 @@ func num(v float64) string {
 // Write prints every metric in the text format.
 func (r *Registry) Write(w io.Writer) {
 	r.mu.Lock()
-	gauges := append([]func() []Sample(nil), r.gauges...)
+	sampled := append([]sampler(nil), r.sampled...)
 	r.mu.Unlock()
-	var samples []Sample
-	for _, g := range gauges {
-		samples = append(samples, g()...)
+	type typedSample struct {
+		Sample
+		typ string
+	}
+	var samples []typedSample
+	for _, sm := range sampled {
+		for _, s := range sm.f() {
+			samples = append(samples, typedSample{s, sm.typ})
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -139,9 +159,10 @@ func (r *Registry) Write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "# TYPE %s %s\n", name, typ)
 	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i].Name < samples[j].Name })
+	// Stable: a sampler's series of one name keep their order.
+	sort.SliceStable(samples, func(i, j int) bool { return samples[i].Name < samples[j].Name })
 	for _, s := range samples {
-		header(s.Name, "gauge")
+		header(s.Name, s.typ)
 		fmt.Fprintf(w, "%s%s %s\n", s.Name, braces(s.Labels), num(s.Value))
 	}
 	keys := slices.Sorted(maps.Keys(r.counters))

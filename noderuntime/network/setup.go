@@ -160,6 +160,8 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 				{Name: "zlayer_ingress_open_udp_sessions", Value: float64(st.UDPSessions)},
 			}
 		})
+		m.Help("zlayer_ingress_requests_total", "HTTP requests through the ingress by endpoint and outcome: the replica's status class (1xx-5xx), or error when no replica answered whole (the ingress's 502/503, a response cut short).")
+		m.CounterFunc(func() []metrics.Sample { return requestSamples(g.Requests()) })
 	}
 	if n.DNS != nil {
 		dnsMetrics(ctrl.Metrics(), n.DNS)
@@ -194,6 +196,16 @@ func (n *Node) Extension(ctx context.Context, ctrl *reconcile.Controller, st *st
 		return last
 	})
 	return nil
+}
+
+// requestSamples are the ingress's request counts as metric samples.
+func requestSamples(rs []ingress.RouteRequests) []metrics.Sample {
+	out := make([]metrics.Sample, len(rs))
+	for i, r := range rs {
+		out[i] = metrics.Sample{Name: "zlayer_ingress_requests_total", Value: float64(r.Count), Labels: map[string]string{
+			"deployment": r.Deployment, "service": r.Service, "endpoint": r.Endpoint, "code": r.Class}}
+	}
+	return out
 }
 
 // BeforeStop drains a replica from the ingress before the reconciler stops

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zlayer/zlayer/noderuntime/changes"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
+	"github.com/zlayer/zlayer/noderuntime/metrics"
 	"github.com/zlayer/zlayer/noderuntime/reconcile"
 	"github.com/zlayer/zlayer/noderuntime/spec"
 	"github.com/zlayer/zlayer/noderuntime/store"
@@ -181,5 +182,23 @@ func TestClusterChangesMerge(t *testing.T) {
 	var none *ClusterNet
 	if none.changes(t.Context(), &local) != changes.Source(&local) || none.remote() != nil {
 		t.Fatal("outside a cluster the reconciler's changes are the source, with no remote replicas")
+	}
+}
+
+func TestRequestSamples(t *testing.T) {
+	m := metrics.New()
+	m.CounterFunc(func() []metrics.Sample {
+		return requestSamples([]ingress.RouteRequests{
+			{Deployment: "shop", Service: "web", Endpoint: "http", Class: ingress.Class2xx, Count: 5},
+			{Deployment: "shop", Service: "web", Endpoint: "http", Class: ingress.ClassError, Count: 1},
+		})
+	})
+	var b strings.Builder
+	m.Write(&b)
+	want := "# TYPE zlayer_ingress_requests_total counter\n" +
+		`zlayer_ingress_requests_total{code="2xx",deployment="shop",endpoint="http",service="web"} 5` + "\n" +
+		`zlayer_ingress_requests_total{code="error",deployment="shop",endpoint="http",service="web"} 1` + "\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("metrics:\n%s\nwant\n%s", b.String(), want)
 	}
 }

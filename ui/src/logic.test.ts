@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
-  LineSplitter, LogBuffer, Series, counterBy, duration, errorsByLine, exitText, href, joinPartial, lineCount, matcher,
-  offsetOf, parseMetrics, parseRoute, polyline, rates, shortDigest, summarize, totals,
+  LineSplitter, LogBuffer, Series, counterBy, duration, endpointRequests, errorsByLine, exitText, href, joinPartial,
+  lineCount, matcher, offsetOf, parseMetrics, parseRoute, polyline, rates, shortDigest, summarize, totals,
 } from './logic'
 import type { Route } from './logic'
 import type { LogEntry, Service } from './types'
@@ -50,6 +50,15 @@ garbage line
     const ms = parseMetrics(text)
     expect(counterBy(ms, 'zlayer_replica_restarts_total', (l) => l.deployment)).toEqual(new Map([['app', 4]]))
     expect(counterBy(ms, 'zlayer_api_requests_total', 'route').get('GET /v1/deployments')).toBe(10)
+  })
+  it('sums the ingress requests of an endpoint over their outcomes', () => {
+    const ms = parseMetrics(`zlayer_ingress_requests_total{code="2xx",deployment="shop",endpoint="http",service="web"} 7
+zlayer_ingress_requests_total{code="error",deployment="shop",endpoint="http",service="web"} 1
+zlayer_ingress_requests_total{code="4xx",deployment="shop",endpoint="http",service="api"} 2
+zlayer_api_requests_total{route="GET /v1/deployments"} 10
+`)
+    expect(endpointRequests(ms)).toEqual(new Map([['shop/web/http', 8], ['shop/api/http', 2]]))
+    expect(endpointRequests(parseMetrics(text)).size).toBe(0)
   })
   it('turns two readings into rates, a reset counting from zero', () => {
     const r = rates(new Map([['a', 10], ['b', 50]]), new Map([['a', 16], ['b', 4], ['c', 3]]), 2)

@@ -85,6 +85,13 @@ export function counterBy(ms: Metric[], name: string, label: string | ((l: Recor
   return out
 }
 
+// endpointRequests is the ingress's request counters by endpoint
+// (deployment/service/endpoint), every outcome (code) summed: what the
+// rate chart plots.
+export function endpointRequests(ms: Metric[]): Map<string, number> {
+  return counterBy(ms, 'zlayer_ingress_requests_total', (l) => `${l.deployment ?? ''}/${l.service ?? ''}/${l.endpoint ?? ''}`)
+}
+
 // rates is per-second rates between two readings of counters taken dt
 // seconds apart; a counter that went down (the node restarted) counts
 // from zero.

@@ -4,7 +4,7 @@ import type { ComponentChildren } from 'preact'
 import * as api from './api'
 import { ApiError, paths } from './api'
 import {
-  LineSplitter, LogBuffer, Series, bytes, counterBy, errorsByLine, exitText, health, href, joinPartial, lineCount,
+  LineSplitter, LogBuffer, Series, bytes, counterBy, endpointRequests, errorsByLine, exitText, health, href, joinPartial, lineCount,
   matcher, offsetOf, parseMetrics, parseRoute, polyline, rates, shortDigest, summarize, totals, uptime,
 } from './logic'
 import type { Route } from './logic'
@@ -495,8 +495,7 @@ function Metrics() {
       try {
         const ms = parseMetrics(await api.text(paths.metrics))
         const at = Date.now()
-        const reqs = counterBy(ms, 'zlayer_api_requests_total', 'route')
-        for (const [k, v] of counterBy(ms, 'zlayer_ingress_requests_total', (l) => `endpoint ${l.endpoint ?? ''}`)) reqs.set(k, v)
+        const reqs = endpointRequests(ms)
         if (prev.current) series.current.add(rates(prev.current.reqs, reqs, (at - prev.current.at) / 1000))
         prev.current = { at, reqs }
         setRestarts(counterBy(ms, 'zlayer_replica_restarts_total', (l) => `${l.deployment}/${l.service}`))
@@ -534,6 +533,7 @@ function Metrics() {
         ))}
       </div>
       <h2>Requests per second, by endpoint</h2>
+      {prev.current && prev.current.reqs.size === 0 && <p class="muted">No request has come through the ingress to a public endpoint.</p>}
       <svg viewBox="0 0 300 100" class="chart" role="img" aria-label={`Request rates, top ${top.length} endpoints, peak ${max.toFixed(2)}/s`} id="rate-chart">
         <line x1="0" y1="100" x2="300" y2="100" class="axis" />
         {top.map(([, v], i) => <polyline points={polyline(v, max, 300, 100)} fill="none" stroke={colors[i]} stroke-width="1.5" />)}
