@@ -332,6 +332,17 @@ func TestWireGuardCarriesReplicaTraffic(t *testing.T) {
 			t.Fatalf("bulk read: %d bytes: %v", got, err)
 		}
 		fmt.Printf("bulk: %d MB in %s: %.1f MB/s\n", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+		// Packets over the path's MTU would be fragmented here or
+		// reassembled there (the namespace's own counters).
+		snmp, _ := os.ReadFile("/proc/net/snmp")
+		if w.dev.user != nil {
+			fmt.Printf("wireguard-go batch size %d (128: TUN offloads on)\n", w.dev.user.BatchSize())
+		}
+		for _, l := range strings.Split(string(snmp), "\n") {
+			if strings.HasPrefix(l, "Ip:") {
+				fmt.Println(l)
+			}
+		}
 	}
 	c.Close()
 	cl, err := wgctrl.New()
