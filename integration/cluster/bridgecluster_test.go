@@ -1,14 +1,25 @@
 package cluster
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/zlayer/zlayer/integration/netns"
 	"github.com/zlayer/zlayer/integration/stack"
 )
 
-// member is a node of bridgeCluster: its name and its --node-label k=v.
+// member is a node of bridgeCluster: its name and its node labels, k=v
+// separated by spaces.
 type member struct{ name, label string }
+
+// labelFlags are the member's labels as --node-label flags.
+func (m member) labelFlags() []string {
+	var f []string
+	for _, l := range strings.Fields(m.label) {
+		f = append(f, "--node-label", l)
+	}
+	return f
+}
 
 // bridgeCluster starts a cluster of nodes with bridge networking, each in
 // its own namespace on a new test bridge (bridge names it): the first node

@@ -54,60 +54,88 @@ var lookupAddr = regexp.MustCompile(`(?m)^Address: ([0-9.]+)\s*$`)
 // replica's address leaves the answers within the lease and a little.
 func TestClusterDNS(t *testing.T) {
 	fx := bridgeCluster(t, "dn", member{"s1", "tier=front"}, member{"a1", "tier=back"}, member{"a2", "tier=back"})
-	s1 := fx.nodes["s1"]
+	d := deployDNS(t, fx.nodes["s1"])
+	d.check(t)
+	killed := time.Now()
+	fx.nodes["a2"].Kill9()
+	d.waitGone(t, "a2", killed)
+}
 
+// dnsCheck is the DNS checks' deployment: back's replicas on the two
+// tier=back nodes (a1 and a2), the probe on s1 (tier=front) asking.
+type dnsCheck struct {
+	s1     *Node
+	addrOn map[string]string // node -> its back replica's address
+	both   []string          // back's two addresses, sorted
+	last   string            // the last lookup's output
+}
+
+// deployDNS deploys back and the probe through s1 and waits until back is
+// ready on a1 and a2 and the probe runs on s1.
+func deployDNS(t *testing.T, s1 *Node) *dnsCheck {
+	t.Helper()
 	s1.MustCLI("deploy", s1.WriteSpec("back.yaml", backSpec))
 	s1.MustCLI("deploy", s1.WriteSpec("front.yaml", probeSpec))
-	addrOn := map[string]string{} // node -> its back replica's address
+	d := &dnsCheck{s1: s1, addrOn: map[string]string{}}
 	waitFor(t, "back ready on a1 and a2, the probe running on s1", 2*time.Minute, func() bool {
 		rows, _ := listJSON[addrRow](s1, "ps")
-		clear(addrOn)
+		clear(d.addrOn)
 		probe := false
 		for _, r := range rows {
 			switch {
 			case r.Deployment == "back" && r.State == "ready" && r.Address != "":
-				addrOn[r.Node] = r.Address
+				d.addrOn[r.Node] = r.Address
 			case r.Deployment == "front" && up(psRow{State: r.State}) && r.Node == "s1":
 				probe = true
 			}
 		}
-		return probe && addrOn["a1"] != "" && addrOn["a2"] != ""
+		return probe && d.addrOn["a1"] != "" && d.addrOn["a2"] != ""
 	})
-	both := []string{addrOn["a1"], addrOn["a2"]}
-	sort.Strings(both)
-
-	inProbe := func(args ...string) string {
-		out, errOut, _ := s1.CLI(append([]string{"exec", "front/probe", "--"}, args...)...)
-		return out + errOut
-	}
-	lookup := func(name string) ([]string, string) {
-		out := inProbe("nslookup", name)
-		var ips []string
-		for _, m := range lookupAddr.FindAllStringSubmatch(out, -1) {
-			if !slices.Contains(ips, m[1]) {
-				ips = append(ips, m[1])
-			}
+	d.both = []string{d.addrOn["a1"], d.addrOn["a2"]}
+	sort.Strings(d.both)
+	t.Cleanup(func() {
+		if t.Failed() && d.last != "" {
+			t.Logf("last lookup:\n%s", d.last)
 		}
-		sort.Strings(ips)
-		return ips, out
+	})
+	return d
+}
+
+func (d *dnsCheck) inProbe(args ...string) string {
+	out, errOut, _ := d.s1.CLI(append([]string{"exec", "front/probe", "--"}, args...)...)
+	return out + errOut
+}
+
+// lookup is the probe's nslookup of name: the addresses answered, sorted,
+// and the whole output.
+func (d *dnsCheck) lookup(name string) ([]string, string) {
+	out := d.inProbe("nslookup", name)
+	var ips []string
+	for _, m := range lookupAddr.FindAllStringSubmatch(out, -1) {
+		if !slices.Contains(ips, m[1]) {
+			ips = append(ips, m[1])
+		}
 	}
+	sort.Strings(ips)
+	d.last = out
+	return ips, out
+}
+
+// check asks s1's DNS from the probe: the full and the short name answer
+// both replicas, SRV both targets on the endpoint's port, and fetches by
+// the name reach both replicas.
+func (d *dnsCheck) check(t *testing.T) {
+	t.Helper()
 	// The remote replicas reach s1's views within a second of being
 	// ready; a poll absorbs the exec's own time.
-	var last string
-	defer func() {
-		if t.Failed() {
-			t.Logf("last lookup:\n%s", last)
-		}
-	}()
 	waitFor(t, "s1's DNS answering back's replicas on a1 and a2", 10*time.Second, func() bool {
-		var ips []string
-		ips, last = lookup("httpd.back.zlayer.internal")
-		return slices.Equal(ips, both)
+		ips, _ := d.lookup("httpd.back.zlayer.internal")
+		return slices.Equal(ips, d.both)
 	})
-	if ips, out := lookup("httpd.back"); !slices.Equal(ips, both) {
-		t.Errorf("httpd.back: %v, want %v\n%s", ips, both, out)
+	if ips, out := d.lookup("httpd.back"); !slices.Equal(ips, d.both) {
+		t.Errorf("httpd.back: %v, want %v\n%s", ips, d.both, out)
 	}
-	srv := inProbe("nslookup", "-type=srv", "_http._tcp.httpd.back.zlayer.internal")
+	srv := d.inProbe("nslookup", "-type=srv", "_http._tcp.httpd.back.zlayer.internal")
 	if strings.Count(srv, "0 10 8080 back-httpd-") != 2 {
 		t.Errorf("SRV of back's endpoint, want two targets on 8080:\n%s", srv)
 	}
@@ -115,7 +143,7 @@ func TestClusterDNS(t *testing.T) {
 	// fetches over both nodes' replicas.
 	who := map[string]bool{}
 	for range 8 {
-		out := strings.TrimSpace(inProbe("wget", "-q", "-O-", "http://httpd.back.zlayer.internal:8080/cgi-bin/who"))
+		out := strings.TrimSpace(d.inProbe("wget", "-q", "-O-", "http://httpd.back.zlayer.internal:8080/cgi-bin/who"))
 		if !strings.HasPrefix(out, "back-httpd-") {
 			t.Fatalf("fetch by name: %q", out)
 		}
@@ -124,14 +152,19 @@ func TestClusterDNS(t *testing.T) {
 	if len(who) != 2 {
 		t.Errorf("fetches by name reached %v, want both replicas", who)
 	}
+}
 
-	a2 := fx.nodes["a2"]
-	killed := time.Now()
-	a2.Kill9()
-	waitFor(t, "a2's replica out of s1's answers", lease+10*time.Second, func() bool {
-		var ips []string
-		ips, last = lookup("httpd.back.zlayer.internal")
-		return !slices.Contains(ips, addrOn["a2"]) && slices.Contains(ips, addrOn["a1"])
+// waitGone waits until the replica on node, killed at killed, is out of
+// s1's answers and the other one still in.
+func (d *dnsCheck) waitGone(t *testing.T, node string, killed time.Time) {
+	t.Helper()
+	other := d.both[0]
+	if other == d.addrOn[node] {
+		other = d.both[1]
+	}
+	waitFor(t, node+"'s replica out of s1's answers", lease+10*time.Second, func() bool {
+		ips, _ := d.lookup("httpd.back.zlayer.internal")
+		return !slices.Contains(ips, d.addrOn[node]) && slices.Contains(ips, other)
 	})
-	t.Logf("a2's replica left the answers %s after a2 was killed (lease %s): %s", time.Since(killed).Round(100*time.Millisecond), lease, strings.TrimSpace(last))
+	t.Logf("%s's replica left the answers %s after %s was killed (lease %s): %s", node, time.Since(killed).Round(100*time.Millisecond), node, lease, strings.TrimSpace(d.last))
 }

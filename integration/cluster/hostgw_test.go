@@ -158,7 +158,7 @@ func TestHostGW(t *testing.T) {
 	}
 
 	t.Run("a replica reaches another node's replica by its address, which sees the client's own", func(t *testing.T) {
-		server, client := fetchAcross(t, s1, subnets["s1"], "a1")
+		server, client := fetchAcross(t, s1, subnets["s1"], "a1", false)
 		t.Logf("a1's replica %s fetched from s1's replica %s", client.Address, server.Address)
 	})
 
@@ -183,7 +183,8 @@ func TestHostGW(t *testing.T) {
 // (on the zone=b node, clientNode) through via, and waits until the
 // client's log shows a fetch the server saw from the client's own
 // address: replica to replica across nodes, no NAT inside the cluster.
-func fetchAcross(t *testing.T, via *Node, serverSubnet, clientNode string) (server, client addrRow) {
+// The client asks the server's address, or with byName its DNS name.
+func fetchAcross(t *testing.T, via *Node, serverSubnet, clientNode string, byName bool) (server, client addrRow) {
 	t.Helper()
 	via.MustCLI("deploy", via.WriteSpec("echo.yaml", echoSpec))
 	waitFor(t, "echo ready with an address", 90*time.Second, func() bool {
@@ -199,7 +200,11 @@ func fetchAcross(t *testing.T, via *Node, serverSubnet, clientNode string) (serv
 	if !netip.MustParsePrefix(serverSubnet).Contains(netip.MustParseAddr(server.Address)) {
 		t.Fatalf("echo runs on %s at %s, want it in %s", server.Node, server.Address, serverSubnet)
 	}
-	via.MustCLI("deploy", via.WriteSpec("fetch.yaml", fetchSpec("http://"+server.Address+":8080/cgi-bin/from")))
+	host := server.Address
+	if byName {
+		host = "httpd.echo.zlayer.internal"
+	}
+	via.MustCLI("deploy", via.WriteSpec("fetch.yaml", fetchSpec("http://"+host+":8080/cgi-bin/from")))
 	waitFor(t, "fetch running with an address", 90*time.Second, func() bool {
 		rows, _ := listJSON[addrRow](via, "ps")
 		for _, r := range rows {

@@ -218,92 +218,104 @@ func TestIngress(t *testing.T) {
 		if n3Who == "" {
 			t.Skip("web's replica on n3 was not reached")
 		}
-		var mu sync.Mutex
-		var samples []sample
-		var killed time.Time
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		// The load: sequential requests as fast as they come, each on a
-		// new connection.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				who, err := Who(c, IngressURL(n1, 18080))
-				mu.Lock()
-				if !killed.IsZero() {
-					samples = append(samples, sample{at: start.Sub(killed), took: time.Since(start), who: who, err: err})
-				}
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
-		time.Sleep(time.Second)
-		mu.Lock()
-		killed = time.Now()
-		mu.Unlock()
-		n3 := nodes["n3"]
-		n3.Kill9()
-		n3.NS.LinkDown()
-		defer n3.NS.LinkUp()
-
-		// Routed to n3 until n1 drops it: a request that picks the dead
-		// replica waits for its dial to time out (then goes elsewhere). A
-		// quiet stretch of 3s without one, after the lease, is the route
-		// gone.
-		var gone time.Duration
-		waitFor(t, "n1's ingress without n3's replica", lease+30*time.Second, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			if len(samples) == 0 {
-				return false
-			}
-			now := samples[len(samples)-1].at
-			lastSlow := time.Duration(0)
-			for _, s := range samples {
-				if s.took > time.Second {
-					lastSlow = s.at + s.took
-				}
-			}
-			if now < lease || now-lastSlow < 3*time.Second {
-				return false
-			}
-			gone = lastSlow
-			return true
-		})
-		close(stop)
-		wg.Wait()
-
-		var early, late []sample
-		n3Answers := 0
-		for _, s := range samples {
-			if s.err != nil {
-				if s.at < 3*time.Second {
-					early = append(early, s)
-				} else {
-					late = append(late, s)
-				}
-			}
-			if s.who == n3Who && s.at > time.Second {
-				n3Answers++
-			}
-		}
-		t.Logf("after kill -9 of n3: %d requests, %d failed in the first 3s, %d later; last slow request ended %s after the kill (lease %s)",
-			len(samples), len(early), len(late), gone.Round(time.Millisecond), lease)
-		for _, s := range late {
-			t.Errorf("request at +%s failed: %v", s.at.Round(time.Millisecond), s.err)
-		}
-		if n3Answers > 0 {
-			t.Errorf("%d answers from n3's replica (%s) after it was cut off", n3Answers, n3Who)
-		}
-		if gone > lease+10*time.Second {
-			t.Errorf("n1 routed to n3's replica until %s after the kill, over lease + 10s", gone.Round(time.Millisecond))
-		}
+		ingressFailover(t, n1, 18080, nodes["n3"], n3Who)
 	})
+}
+
+// ingressFailover kills victim (kill -9 and cut off, as a machine that
+// dies) under a load of requests through via's ingress on port, whose
+// replica on victim answers victimWho: via stops routing to it within
+// seconds of its lease, and the requests keep succeeding meanwhile (the
+// ingress retries a replica it cannot reach on another). It returns when
+// the victim was killed.
+func ingressFailover(t *testing.T, via *Node, port int, victim *Node, victimWho string) time.Time {
+	t.Helper()
+	c := IngressClient(5 * time.Second)
+	var mu sync.Mutex
+	var samples []sample
+	var killed time.Time
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// The load: sequential requests as fast as they come, each on a
+	// new connection.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			who, err := Who(c, IngressURL(via, port))
+			mu.Lock()
+			if !killed.IsZero() {
+				samples = append(samples, sample{at: start.Sub(killed), took: time.Since(start), who: who, err: err})
+			}
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
+	mu.Lock()
+	killed = time.Now()
+	mu.Unlock()
+	victim.Kill9()
+	victim.NS.LinkDown()
+	defer victim.NS.LinkUp()
+
+	// Routed to the victim until via drops it: a request that picks the dead
+	// replica waits for its dial to time out (then goes elsewhere). A
+	// quiet stretch of 3s without one, after the lease, is the route
+	// gone.
+	var gone time.Duration
+	waitFor(t, via.Name+"'s ingress without "+victim.Name+"'s replica", lease+30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(samples) == 0 {
+			return false
+		}
+		now := samples[len(samples)-1].at
+		lastSlow := time.Duration(0)
+		for _, s := range samples {
+			if s.took > time.Second {
+				lastSlow = s.at + s.took
+			}
+		}
+		if now < lease || now-lastSlow < 3*time.Second {
+			return false
+		}
+		gone = lastSlow
+		return true
+	})
+	close(stop)
+	wg.Wait()
+
+	var early, late []sample
+	victimAnswers := 0
+	for _, s := range samples {
+		if s.err != nil {
+			if s.at < 3*time.Second {
+				early = append(early, s)
+			} else {
+				late = append(late, s)
+			}
+		}
+		if s.who == victimWho && s.at > time.Second {
+			victimAnswers++
+		}
+	}
+	t.Logf("after kill -9 of %s: %d requests through %s, %d failed in the first 3s, %d later; last slow request ended %s after the kill (lease %s)",
+		victim.Name, len(samples), via.Name, len(early), len(late), gone.Round(time.Millisecond), lease)
+	for _, s := range late {
+		t.Errorf("request at +%s failed: %v", s.at.Round(time.Millisecond), s.err)
+	}
+	if victimAnswers > 0 {
+		t.Errorf("%d answers from %s's replica (%s) after it was cut off", victimAnswers, victim.Name, victimWho)
+	}
+	if gone > lease+10*time.Second {
+		t.Errorf("%s routed to %s's replica until %s after the kill, over lease + 10s", via.Name, victim.Name, gone.Round(time.Millisecond))
+	}
+	return killed
 }

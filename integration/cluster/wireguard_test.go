@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +57,7 @@ func wgEndpoints(ns *netns.NS) string {
 	for _, p := range d.Peers {
 		eps = append(eps, fmt.Sprint(p.Endpoint))
 	}
+	sort.Strings(eps)
 	return strings.Join(eps, " ")
 }
 
@@ -181,8 +185,8 @@ func leakCycles(t *testing.T, fx *clusterFx, b *netns.Net, config func(*netns.NS
 func initServer(t *testing.T, fx *clusterFx, m member, config string) *Node {
 	t.Helper()
 	ns := fx.ns[m.name]
-	s1 := StartClusterNodeConfig(t, fx.s, ns, config,
-		"serve", "--cluster-init", "--node-name", m.name, "--advertise-address", ns.IP.String(), "--node-label", m.label)
+	s1 := StartClusterNodeConfig(t, fx.s, ns, config, append([]string{
+		"serve", "--cluster-init", "--node-name", m.name, "--advertise-address", ns.IP.String()}, m.labelFlags()...)...)
 	fx.nodes[m.name] = s1
 	waitReady(t, fx, m.name)
 	return s1
@@ -197,8 +201,8 @@ func joinAgent(t *testing.T, fx *clusterFx, m member, config string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := StartClusterNodeConfig(t, fx.s, ns, config, "join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
-		"--node-name", m.name, "--advertise-address", ns.IP.String(), "--node-label", m.label)
+	n := StartClusterNodeConfig(t, fx.s, ns, config, append([]string{"join", "--api", s1.URL(), "--token", token(t, fx, "agent"),
+		"--node-name", m.name, "--advertise-address", ns.IP.String()}, m.labelFlags()...)...)
 	if n.API, err = apiclient.New(n.Socket, strings.TrimSpace(string(admin))); err != nil {
 		t.Fatal(err)
 	}
@@ -207,48 +211,98 @@ func joinAgent(t *testing.T, fx *clusterFx, m member, config string) *Node {
 	return n
 }
 
-// TestWireGuard is issue #15's wireguard mode: two nodes on different
-// bridges joined by a router namespace, so that no node subnet has an
-// on-link next hop (host-gw cannot route) but UDP goes through. Each node
-// makes a WireGuard interface whose peer is the other; a replica on a1
-// fetches from a replica on s1 by its address and is seen with its own
-// (no NAT inside the cluster), through the tunnel (its counters move).
-// Then the join/leave leak check of an agent in wireguard mode.
+// routedNet is a bridge per node joined by a router namespace: each node
+// reaches the others' bridges through the router, never on-link, so that
+// host-gw cannot route between them but UDP goes through.
+type routedNet struct {
+	bridges []*netns.Net
+	router  *netns.NS
+	via     []netip.Addr // the router's address on each bridge
+}
+
+// routedBridges makes the bridges (one per name) and the router.
+func routedBridges(t *testing.T, names ...string) *routedNet {
+	t.Helper()
+	r := &routedNet{}
+	for _, n := range names {
+		r.bridges = append(r.bridges, netns.Bridge(t, n, ""))
+	}
+	r.router = netns.Namespace(t, r.bridges[0], "r")
+	r.via = append(r.via, r.router.IP)
+	for i, b := range r.bridges[1:] {
+		r.via = append(r.via, r.router.Attach(t, b, fmt.Sprintf("eth%d", i+1)))
+	}
+	nsRun(t, r.router, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
+	return r
+}
+
+// route sends what ns (on bridge i) has for the other bridges through the
+// router; the host, its default route, does not forward between them.
+func (r *routedNet) route(t *testing.T, ns *netns.NS, i int) {
+	t.Helper()
+	for j, b := range r.bridges {
+		if j == i {
+			continue
+		}
+		if err := ns.IPCmd("route", "add", b.Prefix.String(), "via", r.via[i].String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestWireGuard is issue #15's wireguard mode, with the checks of host-gw's
+// tests: three nodes each on its own bridge, joined by a router namespace,
+// so that no node subnet has an on-link next hop (host-gw cannot route)
+// but UDP goes through. Each node's WireGuard interface has the two others
+// as peers; a replica on a1 fetches from a replica on s1 by its DNS name
+// through the tunnel and is seen with its own address (no NAT inside the
+// cluster); s1's DNS answers A and SRV of replicas on a1 and a2; s1's
+// ingress reaches replicas on a1 and a2; a2 killed: the others' peers, s1's
+// DNS and s1's ingress drop it within seconds of its lease. Then the
+// join/leave leak check of an agent in wireguard mode, and a node that
+// stops leaves nothing.
 func TestWireGuard(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
-	bA := netns.Bridge(t, "wga", "")
-	bB := netns.Bridge(t, "wgb", "")
-	router := netns.Namespace(t, bA, "r")
-	routerB := router.Attach(t, bB, "eth1")
-	nsRun(t, router, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
-	// Nodes on A reach B through the router and back; the host (their
-	// default route) does not forward.
-	onA := func(ns *netns.NS) {
-		if err := ns.IPCmd("route", "add", bB.Prefix.String(), "via", router.IP.String()); err != nil {
-			t.Fatal(err)
+	rn := routedBridges(t, "wga", "wgb", "wgc")
+	members := []member{{"s1", "zone=a tier=front"}, {"a1", "zone=b tier=back"}, {"a2", "zone=c tier=back"}}
+	nss := map[string]*netns.NS{}
+	for i, m := range members {
+		nss[m.name] = netns.Namespace(t, rn.bridges[i], m.name)
+		rn.route(t, nss[m.name], i)
+	}
+	fx := &clusterFx{t: t, s: s, b: rn.bridges[0], ns: nss, nodes: map[string]*Node{}}
+
+	s1 := initServer(t, fx, members[0], wireguardConfig(s, nss["s1"]))
+	a1 := joinAgent(t, fx, members[1], wireguardConfig(s, nss["a1"]))
+	a2 := joinAgent(t, fx, members[2], wireguardConfig(s, nss["a2"]))
+
+	subnets := map[string]string{"s1": subnetOf(t, s1), "a1": subnetOf(t, a1), "a2": subnetOf(t, a2)}
+	// Host-gw could not route here: the other nodes are no on-link next hop.
+	for self, i := range map[string]int{"s1": 0, "a1": 1, "a2": 2} {
+		for other := range nss {
+			if other == self {
+				continue
+			}
+			if out := nsRun(t, nss[self], "ip", "route", "get", nss[other].IP.String()); !strings.Contains(out, "via "+rn.via[i].String()) {
+				t.Fatalf("%s reaches %s %q, want via the router", self, other, out)
+			}
 		}
 	}
-	onB := func(ns *netns.NS) {
-		if err := ns.IPCmd("route", "add", bA.Prefix.String(), "via", routerB.String()); err != nil {
-			t.Fatal(err)
+	// peersOf are the endpoints self's WireGuard should have: the others'
+	// but those in without.
+	peersOf := func(self string, without ...string) string {
+		var eps []string
+		for name, ns := range nss {
+			if name != self && !slices.Contains(without, name) {
+				eps = append(eps, fmt.Sprintf("%s:51871", ns.IP))
+			}
 		}
+		sort.Strings(eps)
+		return strings.Join(eps, " ")
 	}
-	nss := map[string]*netns.NS{"s1": netns.Namespace(t, bA, "s1"), "a1": netns.Namespace(t, bB, "a1")}
-	onA(nss["s1"])
-	onB(nss["a1"])
-	fx := &clusterFx{t: t, s: s, b: bA, ns: nss, nodes: map[string]*Node{}}
-
-	s1 := initServer(t, fx, member{"s1", "zone=a"}, wireguardConfig(s, nss["s1"]))
-	a1 := joinAgent(t, fx, member{"a1", "zone=b"}, wireguardConfig(s, nss["a1"]))
-
-	subnets := map[string]string{"s1": subnetOf(t, s1), "a1": subnetOf(t, a1)}
-	// Host-gw could not route here: the other node is no on-link next hop.
-	if out := nsRun(t, nss["s1"], "ip", "route", "get", nss["a1"].IP.String()); !strings.Contains(out, "via "+router.IP.String()) {
-		t.Fatalf("s1 reaches a1 %q, want via the router", out)
-	}
-	for self, other := range map[string]string{"s1": "a1", "a1": "s1"} {
-		want := fmt.Sprintf("%s:51871", nss[other].IP)
-		waitFor(t, self+"'s WireGuard peer "+other, 30*time.Second, func() bool { return wgEndpoints(nss[self]) == want })
+	for self := range nss {
+		want := peersOf(self)
+		waitFor(t, self+"'s WireGuard peers", 30*time.Second, func() bool { return wgEndpoints(nss[self]) == want })
 		routes := nsRun(t, nss[self], "ip", "-4", "route", "show", "proto", "211")
 		if !strings.Contains(routes, "10.244.0.0/16 dev "+wgLink) || strings.Contains(routes, " via ") {
 			t.Errorf("%s's cluster routes %q: want 10.244.0.0/16 dev %s and no host-gw route", self, routes, wgLink)
@@ -261,35 +315,81 @@ func TestWireGuard(t *testing.T) {
 		}
 	}
 
-	t.Run("a replica reaches another node's replica through the tunnel, which sees the client's own address", func(t *testing.T) {
+	t.Run("a replica reaches another node's replica by DNS name through the tunnel, which sees the client's own address", func(t *testing.T) {
 		rx0, tx0 := linkBytes(t, nss["a1"], wgLink)
-		server, client := fetchAcross(t, s1, subnets["s1"], "a1")
+		server, client := fetchAcross(t, s1, subnets["s1"], "a1", true)
 		rx1, tx1 := linkBytes(t, nss["a1"], wgLink)
 		if rx1 <= rx0 || tx1 <= tx0 {
 			t.Errorf("a1's %s counters did not move: rx %d→%d, tx %d→%d", wgLink, rx0, rx1, tx0, tx1)
 		}
 		d, err := wgDevice(nss["a1"])
-		if err != nil || len(d.Peers) != 1 || d.Peers[0].ReceiveBytes == 0 || d.Peers[0].LastHandshakeTime.IsZero() {
-			t.Errorf("a1's WireGuard peer after the fetch: %+v %v", d, err)
+		if err != nil || len(d.Peers) != 2 {
+			t.Fatalf("a1's WireGuard peers after the fetch: %+v %v", d, err)
 		}
-		t.Logf("a1's replica %s fetched from s1's replica %s through %s (rx %d, tx %d bytes)", client.Address, server.Address, wgLink, rx1-rx0, tx1-tx0)
+		for _, p := range d.Peers {
+			if p.Endpoint.IP.Equal(nss["s1"].IP.AsSlice()) && (p.ReceiveBytes == 0 || p.LastHandshakeTime.IsZero()) {
+				t.Errorf("a1's peer s1 after the fetch: %+v", p)
+			}
+		}
+		t.Logf("a1's replica %s fetched from s1's replica %s by name through %s (rx %d, tx %d bytes)", client.Address, server.Address, wgLink, rx1-rx0, tx1-tx0)
+	})
+
+	dns := deployDNS(t, s1)
+	t.Run("s1's DNS answers the replicas on a1 and a2 (A, SRV) and fetches by name reach both", func(t *testing.T) {
+		dns.check(t)
+	})
+
+	var a2Who string
+	t.Run("s1's ingress reaches the replicas on a1 and a2", func(t *testing.T) {
+		c := IngressClient(5 * time.Second)
+		s1.MustCLI("deploy", s1.WriteSpec("web.yaml", WhoSpec("web", 18080, 2, "{tier: back}")))
+		rows := readyOn(t, s1, "web", 2)
+		seen := map[string]bool{}
+		waitFor(t, "answers of both replicas through s1", 30*time.Second, func() bool {
+			who, err := Who(c, IngressURL(s1, 18080))
+			if err == nil {
+				seen[whoNode(rows, who)] = true
+				if whoNode(rows, who) == "a2" {
+					a2Who = who
+				}
+			}
+			return seen["a1"] && seen["a2"]
+		})
+		if seen["s1"] || seen[""] {
+			t.Fatalf("answers from %v, want a1 and a2 only", seen)
+		}
+	})
+
+	t.Run("kill -9 a2: peers, DNS and ingress drop it within seconds", func(t *testing.T) {
+		if a2Who == "" {
+			t.Skip("web's replica on a2 was not reached")
+		}
+		killed := ingressFailover(t, s1, 18080, a2, a2Who)
+		dns.waitGone(t, "a2", killed)
+		for _, self := range []string{"s1", "a1"} {
+			want := peersOf(self, "a2")
+			waitFor(t, self+" drops its peer a2", lease+10*time.Second, func() bool { return wgEndpoints(nss[self]) == want })
+		}
+		t.Logf("s1 and a1 dropped their peer a2 %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 	})
 
 	t.Run("join/leave cycles of a wireguard agent leave nothing", func(t *testing.T) {
-		leakCycles(t, fx, bB, func(ns *netns.NS) string { return wireguardConfig(s, ns) }, onB, func(agent *netns.NS) bool {
+		leakCycles(t, fx, rn.bridges[1], func(ns *netns.NS) string { return wireguardConfig(s, ns) }, func(ns *netns.NS) { rn.route(t, ns, 1) }, func(agent *netns.NS) bool {
 			return strings.Contains(wgEndpoints(nss["s1"]), agent.IP.String()+":51871")
 		})
 		// The agents are gone: s1's peers go back to a1 once their leases
 		// end.
 		waitFor(t, "s1's peers back to a1 alone", lease+20*time.Second, func() bool {
-			return wgEndpoints(nss["s1"]) == fmt.Sprintf("%s:51871", nss["a1"].IP)
+			return wgEndpoints(nss["s1"]) == peersOf("s1", "a2")
 		})
 	})
 
 	t.Run("a node that stops leaves nothing of the cluster network", func(t *testing.T) {
-		// Its replica first: replicas outlive a stopped node by design, and
-		// the node's cleanup could not remove them.
-		s1.MustCLI("down", "fetch")
+		// Its replicas first: replicas outlive a stopped node by design,
+		// and the node's cleanup could not remove them.
+		for _, dep := range []string{"fetch", "back", "web"} {
+			s1.MustCLI("down", dep)
+		}
 		waitFor(t, "a1 runs no container", 60*time.Second, func() bool { return containersOf(t, a1) == 0 })
 		a1.Stop()
 		if left := clusterLeftovers(t, nss["a1"], false); len(left) > 0 {

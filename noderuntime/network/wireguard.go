@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -27,6 +29,15 @@ const WireGuardLink = "zlwg0"
 // wgMTU leaves room for WireGuard's 60 bytes of IPv4 overhead (80 with
 // IPv6) under a 1500-byte path, as wg-quick does.
 const wgMTU = 1420
+
+// wgHeadroom is what a node running wireguard-go adds to the process's
+// soft memory limit (serve's is 32 MiB, 128 MiB on servers). wireguard-go
+// queues up to 1024 packets of 64 KiB (GSO/GRO batches) each way, and a
+// bulk transfer keeps ~120 MiB of them live: under the node's own limit the
+// collector ran back to back and the tunnel carried 26 MB/s instead of
+// ~140 (a 256 MiB bulk read through two namespaces' devices; see
+// docs/cluster.md).
+const wgHeadroom = 256 << 20
 
 // wgKeepalive keeps the NAT mappings between nodes open, and lets a node
 // that restarted learn a peer's changed endpoint without waiting for
@@ -62,6 +73,8 @@ type wgDevice struct {
 	user *device.Device
 	uapi net.Listener
 	done chan struct{}
+	// headroom is what this device added to the soft memory limit.
+	headroom int64
 }
 
 func (w *WireGuard) link() string {
@@ -290,15 +303,18 @@ func openUserspace(link string, log *slog.Logger) (*wgDevice, error) {
 	}
 	dev := device.NewDevice(t, conn.NewDefaultBind(), logger)
 	d := &wgDevice{link: link, ctl: uapiName(link), user: dev, done: make(chan struct{})}
+	d.raiseMemoryLimit()
 	f, err := ipc.UAPIOpen(d.ctl)
 	if err != nil {
 		dev.Close()
+		d.restoreMemoryLimit()
 		return nil, fmt.Errorf("wireguard: UAPI socket %s: %w", d.ctl, err)
 	}
 	d.uapi, err = ipc.UAPIListen(d.ctl, f)
 	f.Close()
 	if err != nil {
 		dev.Close()
+		d.restoreMemoryLimit()
 		_ = os.Remove(uapiPath(d.ctl))
 		return nil, fmt.Errorf("wireguard: UAPI socket %s: %w", d.ctl, err)
 	}
@@ -323,6 +339,7 @@ func (d *wgDevice) close() error {
 		errs = append(errs, d.uapi.Close())
 		<-d.done
 		d.user.Close()
+		d.restoreMemoryLimit()
 	} else if l, err := netlink.LinkByName(d.link); err == nil {
 		if err := netlink.LinkDel(l); err != nil {
 			errs = append(errs, fmt.Errorf("wireguard: remove %s: %w", d.link, err))
@@ -332,6 +349,23 @@ func (d *wgDevice) close() error {
 		errs = append(errs, d.client.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// raiseMemoryLimit adds wgHeadroom to a soft memory limit that is set (no
+// limit, math.MaxInt64, stays none).
+func (d *wgDevice) raiseMemoryLimit() {
+	if cur := debug.SetMemoryLimit(-1); cur < math.MaxInt64-wgHeadroom {
+		debug.SetMemoryLimit(cur + wgHeadroom)
+		d.headroom = wgHeadroom
+	}
+}
+
+// restoreMemoryLimit takes back what raiseMemoryLimit added.
+func (d *wgDevice) restoreMemoryLimit() {
+	if cur := debug.SetMemoryLimit(-1); d.headroom > 0 && cur > d.headroom {
+		debug.SetMemoryLimit(cur - d.headroom)
+	}
+	d.headroom = 0
 }
 
 // uapiName is the UAPI socket's name for link. The socket folder is one

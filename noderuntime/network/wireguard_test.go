@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,6 +133,9 @@ func TestWireGuardPeersFollowSync(t *testing.T) {
 	uplink(t, "192.0.2.1")
 	k2, k3 := newKey(t), newKey(t)
 	w := &WireGuard{CIDR: mustPrefix("10.244.0.0/16"), Subnet: mustPrefix("10.244.1.0/24"), Key: newKey(t), Port: 51990}
+	// As serve sets it.
+	limit := int64(32 << 20)
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	peers := []Peer{
 		{Node: "n2", Subnet: mustPrefix("10.244.2.0/24"), Via: mustAddr("192.0.2.2"), PublicKey: k2.PublicKey().String(), Port: 51991},
 		{Node: "n3", Subnet: mustPrefix("10.244.3.0/24"), Via: mustAddr("192.0.2.3"), PublicKey: k3.PublicKey().String()},
@@ -152,6 +157,15 @@ func TestWireGuardPeersFollowSync(t *testing.T) {
 	}
 	if dev.ListenPort != 51990 || dev.PublicKey != w.Key.PublicKey() {
 		t.Errorf("device port %d key %s, want 51990 and the node's", dev.ListenPort, dev.PublicKey)
+	}
+	// wireguard-go's queues get room above the node's limit (the kernel's
+	// WireGuard needs none).
+	wantLimit := limit
+	if w.dev.user != nil {
+		wantLimit += wgHeadroom
+	}
+	if got := debug.SetMemoryLimit(-1); got != wantLimit {
+		t.Errorf("memory limit with the device up: %d MiB, want %d", got>>20, wantLimit>>20)
 	}
 	got := map[string]string{}
 	for _, p := range dev.Peers {
@@ -201,6 +215,9 @@ func TestWireGuardPeersFollowSync(t *testing.T) {
 	}
 	if l := leftovers(t); len(l) > 0 {
 		t.Errorf("left after Remove: %v", l)
+	}
+	if got := debug.SetMemoryLimit(-1); got != limit {
+		t.Errorf("memory limit after Remove: %d MiB, want %d back", got>>20, limit>>20)
 	}
 }
 
@@ -277,6 +294,14 @@ func TestWireGuardCarriesReplicaTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(c, "from %s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+		if n := bulkMB(); n > 0 {
+			buf := make([]byte, 1<<20)
+			for range n {
+				if _, err := c.Write(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		// Until the client has read it: the tunnel goes with this process.
 		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		_, _ = io.Copy(io.Discard, c)
@@ -293,11 +318,33 @@ func TestWireGuardCarriesReplicaTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatalf("through the tunnel: %v", err)
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	c.Close()
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
 	if err != nil || line != "from 10.244.1.1\n" {
+		c.Close()
 		t.Fatalf("the server saw %q (%v), want from 10.244.1.1", line, err)
 	}
+	if n := bulkMB(); n > 0 {
+		start := time.Now()
+		got, err := io.CopyN(io.Discard, br, int64(n)<<20)
+		if err != nil {
+			c.Close()
+			t.Fatalf("bulk read: %d bytes: %v", got, err)
+		}
+		fmt.Printf("bulk: %d MB in %s: %.1f MB/s\n", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+		// Packets over the path's MTU would be fragmented here or
+		// reassembled there (the namespace's own counters).
+		snmp, _ := os.ReadFile("/proc/net/snmp")
+		if w.dev.user != nil {
+			fmt.Printf("wireguard-go batch size %d (128: TUN offloads on)\n", w.dev.user.BatchSize())
+		}
+		for _, l := range strings.Split(string(snmp), "\n") {
+			if strings.HasPrefix(l, "Ip:") {
+				fmt.Println(l)
+			}
+		}
+	}
+	c.Close()
 	cl, err := wgctrl.New()
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +354,13 @@ func TestWireGuardCarriesReplicaTraffic(t *testing.T) {
 	if err != nil || len(dev.Peers) != 1 || dev.Peers[0].ReceiveBytes == 0 || dev.Peers[0].TransmitBytes == 0 || dev.Peers[0].LastHandshakeTime.IsZero() {
 		t.Fatalf("device after the exchange: %+v %v", dev, err)
 	}
+}
+
+// bulkMB is how many MiB the server sends after its line
+// (ZLAYER_WG_BULK_MB, default none): a throughput run of the tunnel.
+func bulkMB() int {
+	n, _ := strconv.Atoi(os.Getenv("ZLAYER_WG_BULK_MB"))
+	return n
 }
 
 // twoNodes is the parent of TestWireGuardCarriesReplicaTraffic: two
@@ -395,6 +449,9 @@ func twoNodes(t *testing.T) {
 	serr := server.Wait()
 	if cerr != nil || serr != nil || !strings.Contains(string(out), "--- PASS") || !strings.Contains(serverLog.String(), "--- PASS") {
 		t.Fatalf("client: %v\n%s\nserver: %v\n%s", cerr, out, serr, serverLog.String())
+	}
+	if bulkMB() > 0 {
+		t.Logf("client:\n%s", out)
 	}
 }
 
