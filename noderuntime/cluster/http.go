@@ -253,8 +253,13 @@ func (rt *Runtime) preferServer(srv string) {
 }
 
 // routeReplica is a server sending logs and exec of replicas on other
-// nodes to those nodes; everything else it answers itself.
+// nodes to those nodes, and the runs of a job or cron service to the node
+// that runs them; everything else it answers itself.
 func (rt *Runtime) routeReplica(w http.ResponseWriter, r *http.Request, local http.Handler) {
+	if dep, svc, ok := runsPath(r.URL.Path); ok {
+		rt.routeRuns(w, r, local, dep, svc)
+		return
+	}
 	dep, svc, what, ok := replicaPath(r.URL.Path)
 	if !ok || (what == "logs" && r.Method != http.MethodGet) || (what == "exec" && r.Method != http.MethodPost) {
 		local.ServeHTTP(w, r)
