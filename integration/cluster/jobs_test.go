@@ -175,7 +175,9 @@ func testJobRunForwarded(t *testing.T, fx *clusterFx) {
 	if len(l.Runs) != 2 || l.Runs[1].Trigger != apitypes.RunTriggerDeploy || l.Runs[0].Trigger != apitypes.RunTriggerManual {
 		t.Errorf("job runs through %s: %+v", other.Name, l.Runs)
 	}
-	if out := other.MustCLI("job", "run", "batch/once"); !strings.Contains(out, "started run 3") {
+	// A change asked of an agent needs the cluster's admin token.
+	adminFile := filepath.Join(s1.Dir, "token")
+	if out := other.MustCLI("job", "run", "--token-file", adminFile, "batch/once"); !strings.Contains(out, "started run 3") {
 		t.Errorf("job run through %s: %s", other.Name, out)
 	}
 	waitFor(t, "run 3 of the job succeeded", 60*time.Second, func() bool {
