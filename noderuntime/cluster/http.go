@@ -220,6 +220,12 @@ func (rt *Runtime) proxy(target *url.URL, local bool, onErr func(error)) *httput
 			pr.Out.Host = target.Host
 			if local {
 				pr.Out.Header.Set(apitypes.LocalHeader, "1")
+				// The server checked the user's token or session before
+				// routing; the node it asks knows only the server's
+				// certificate (an agent has no cluster admin token), and
+				// a bearer token would be checked instead of it.
+				pr.Out.Header.Del("Authorization")
+				pr.Out.Header.Del("Cookie")
 			} else {
 				pr.Out.Header.Del(apitypes.LocalHeader)
 			}
