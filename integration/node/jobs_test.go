@@ -81,6 +81,7 @@ var jobsSteps = []scenario.Step[*jobsDay]{
 	nodeStep("job run starts another run", testJobRunNow),
 	nodeStep("a cron service ticks, keeps its last runs, forbid skips", testCronTicks),
 	nodeStep("concurrency replace stops the running run", testCronReplace),
+	nodeStep("upstream's cron example (seconds-first schedules) deploys", testUpstreamCronExample),
 	nodeStep("down removes the runs", testJobsDown),
 }
 
@@ -273,6 +274,27 @@ func runNumbered(l apitypes.RunList, n int) *apitypes.Run {
 		}
 	}
 	return nil
+}
+
+// testUpstreamCronExample deploys the compat test data's cron example,
+// written in upstream's seven-field schedule: its job runs, its cron
+// services wait for the ticks upstream's fields mean (03:00:00 daily,
+// weekdays at noon) in the node's time zone.
+func testUpstreamCronExample(t *testing.T, d *jobsDay) {
+	n := d.n
+	n.MustCLI("deploy", filepath.Join("..", "..", "cmd", "zlayer", "testdata", "upstream", "cron.yaml"), "--timeout", "60s")
+	if l := runsOf(t, n, "chores/prepare"); len(l.Runs) != 1 || l.Runs[0].State != apitypes.RunSucceeded {
+		t.Errorf("prepare: %+v", l.Runs)
+	}
+	cleanup := runsOf(t, n, "chores/cleanup")
+	if nx := cleanup.Next.Local(); cleanup.Schedule != "0 0 3 * * * *" || nx.Hour() != 3 || nx.Minute() != 0 || nx.Second() != 0 {
+		t.Errorf("cleanup: schedule %q, next %s", cleanup.Schedule, cleanup.Next)
+	}
+	report := runsOf(t, n, "chores/weekday-report")
+	if nx := report.Next.Local(); nx.Hour() != 12 || nx.Weekday() == time.Saturday || nx.Weekday() == time.Sunday {
+		t.Errorf("weekday-report: next %s (%s)", report.Next, nx.Weekday())
+	}
+	n.MustCLI("down", "chores")
 }
 
 func testJobsDown(t *testing.T, d *jobsDay) {

@@ -44,6 +44,9 @@ type Cluster interface {
 	// an agent sends every cluster-wide request to a server, a server
 	// sends logs and exec of a replica to the node running it.
 	Wrap(local http.Handler) http.Handler
+	// Runs is a job or cron service's runs as the node that runs them
+	// keeps them; nil (no error) when that is this node, or none is.
+	Runs(ctx context.Context, dep, svc string) (*apitypes.RunList, error)
 	// Secrets is the cluster's secret store on a server holding the
 	// cluster's secrets key; nil on an agent (which forwards every secret
 	// request to a server) and on a server without the key.
@@ -93,9 +96,51 @@ func (s *Server) statuses(r *http.Request, recs []*store.Record) []apitypes.Depl
 	}
 	reps := s.replicas(r)
 	for _, rec := range recs {
-		out = append(out, wireDeployment(reconcile.Summarize(rec, reps, msg)))
+		ds := reconcile.Summarize(rec, reps, msg)
+		s.clusterRuns(r, rec, &ds)
+		out = append(out, wireDeployment(ds))
 	}
 	return out
+}
+
+// clusterRuns adds to ds the last run and next tick of its job and cron
+// services, from the node that runs each (this one's controller when it
+// is this node). A node that does not answer leaves them out.
+func (s *Server) clusterRuns(r *http.Request, rec *store.Record, ds *reconcile.DeploymentStatus) {
+	for i := range ds.Services {
+		ss := &ds.Services[i]
+		svc := rec.Spec.Services[ss.Name]
+		if svc == nil || !svc.RunsToCompletion() {
+			continue
+		}
+		list, err := s.Cluster.Runs(r.Context(), rec.Name, ss.Name)
+		if err == nil && list == nil {
+			var l apitypes.RunList
+			if l, err = s.Controller.Runs(rec, ss.Name); err == nil {
+				list = &l
+			}
+		}
+		if err != nil {
+			s.Log.Debug("runs for a status", "deployment", rec.Name, "service", ss.Name, "err", err)
+			continue
+		}
+		ss.Runs = lastRun(svc, list)
+	}
+}
+
+// lastRun is what a status says of list, the runs of svc (newest first):
+// the newest that is not a skip, on the current spec for a job.
+func lastRun(svc *spec.Service, list *apitypes.RunList) *apitypes.ServiceRuns {
+	sr := &apitypes.ServiceRuns{Rtype: list.Rtype, Schedule: list.Schedule, Next: list.Next}
+	hash := svc.Hash()
+	for i := range list.Runs {
+		run := list.Runs[i]
+		if run.State != apitypes.RunSkipped && (svc.Rtype == spec.RtypeCron || run.SpecHash == hash) {
+			sr.Last = &run
+			break
+		}
+	}
+	return sr
 }
 
 // WriteError answers an apitypes.Error as the API does.

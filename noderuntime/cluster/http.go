@@ -260,6 +260,12 @@ func (rt *Runtime) proxy(target *url.URL, local bool, onErr func(error)) *httput
 			pr.Out.Host = target.Host
 			if local {
 				pr.Out.Header.Set(apitypes.LocalHeader, "1")
+				// The server checked the user's token or session before
+				// routing; the node it asks knows only the server's
+				// certificate (an agent has no cluster admin token), and
+				// a bearer token would be checked instead of it.
+				pr.Out.Header.Del("Authorization")
+				pr.Out.Header.Del("Cookie")
 			} else {
 				pr.Out.Header.Del(apitypes.LocalHeader)
 			}
@@ -293,8 +299,13 @@ func (rt *Runtime) preferServer(srv string) {
 }
 
 // routeReplica is a server sending logs and exec of replicas on other
-// nodes to those nodes; everything else it answers itself.
+// nodes to those nodes, and the runs of a job or cron service to the node
+// that runs them; everything else it answers itself.
 func (rt *Runtime) routeReplica(w http.ResponseWriter, r *http.Request, local http.Handler) {
+	if dep, svc, ok := runsPath(r.URL.Path); ok {
+		rt.routeRuns(w, r, local, dep, svc)
+		return
+	}
 	dep, svc, what, ok := replicaPath(r.URL.Path)
 	if !ok || (what == "logs" && r.Method != http.MethodGet) || (what == "exec" && r.Method != http.MethodPost) {
 		local.ServeHTTP(w, r)

@@ -311,6 +311,20 @@ func (rt *Runtime) fetchWork(ctx context.Context, rev int64) (*apitypes.Work, er
 	return rt.work(ctx, rt.name)
 }
 
+// countRun counts r, a run of a job or cron service on another node, for
+// the services that depend on it (reconcile.RunDoneKey): every run
+// reported started, one that exited 0 succeeded; on its spec hash and on
+// any.
+func countRun(ready map[string]int, r apitypes.ReplicaStatus) {
+	keys := []string{reconcile.RunDoneKey(true, r.SpecHash), reconcile.RunDoneKey(true, "")}
+	if r.State == apitypes.ReplicaExited && r.LastExit != nil && r.LastExit.Code == 0 {
+		keys = append(keys, reconcile.RunDoneKey(false, r.SpecHash), reconcile.RunDoneKey(false, ""))
+	}
+	for _, k := range keys {
+		ready[readyKey(r.Deployment, r.Service, k)]++
+	}
+}
+
 // work is what node is to run, read from etcd (servers only).
 func (rt *Runtime) work(ctx context.Context, node string) (*apitypes.Work, error) {
 	rev, err := rt.state.Revision(ctx)
@@ -345,11 +359,23 @@ func (rt *Runtime) work(ctx context.Context, node string) (*apitypes.Work, error
 		w.Assignments = append(w.Assignments, apitypes.Assignment{
 			ReplicaRef: apitypes.ReplicaRef{Deployment: k.Deployment, Service: k.Service, Index: k.Index}, Node: a.Node, From: a.From})
 	}
+	runSvcs := map[[2]string]bool{}
+	for _, rec := range recs {
+		for name, s := range rec.Spec.Services {
+			if s.RunsToCompletion() {
+				runSvcs[[2]string{rec.Name, name}] = true
+			}
+		}
+	}
 	for n, rs := range sts {
 		if n == node {
 			continue
 		}
 		for _, r := range rs {
+			if runSvcs[[2]string{r.Deployment, r.Service}] {
+				countRun(w.ReadyElsewhere, r)
+				continue
+			}
 			if r.State == apitypes.ReplicaReady {
 				w.ReadyElsewhere[readyKey(r.Deployment, r.Service, r.SpecHash)]++
 			}

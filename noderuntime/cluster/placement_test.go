@@ -105,3 +105,42 @@ func TestNodesRunning(t *testing.T) {
 		t.Errorf("no such service: %v", got)
 	}
 }
+
+func TestRunsPath(t *testing.T) {
+	for path, want := range map[string][2]string{
+		"/v1/deployments/shop/services/report/runs": {"shop", "report"},
+		"/v1/deployments/shop/services/report/logs": {},
+		"/v1/deployments/shop/runs":                 {},
+	} {
+		dep, svc, ok := runsPath(path)
+		if ok != (want[0] != "") || dep != want[0] || svc != want[1] {
+			t.Errorf("%s: %q %q %v, want %v", path, dep, svc, ok, want)
+		}
+	}
+}
+
+// TestCountRun: a run on another node counts as started in every state
+// and as succeeded once it exited 0, on its hash and on any; a failed
+// run is no success.
+func TestCountRun(t *testing.T) {
+	ready := map[string]int{}
+	countRun(ready, apitypes.ReplicaStatus{Deployment: "shop", Service: "migrate", SpecHash: "h1", State: apitypes.ReplicaRunning})
+	countRun(ready, apitypes.ReplicaStatus{Deployment: "shop", Service: "migrate", SpecHash: "h1", State: apitypes.ReplicaExited, LastExit: &apitypes.ExitInfo{Code: 0}})
+	countRun(ready, apitypes.ReplicaStatus{Deployment: "shop", Service: "migrate", SpecHash: "h0", State: apitypes.ReplicaExited, LastExit: &apitypes.ExitInfo{Code: 1}})
+	p := newPlacement(filepath.Join(t.TempDir(), "assigned.json"), "a1")
+	if _, err := p.update(nil, ready); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		started bool
+		hash    string
+		want    int
+	}{{true, "h1", 2}, {true, "", 3}, {false, "h1", 1}, {false, "", 1}, {false, "h0", 0}, {true, "h0", 1}} {
+		if got := p.ReadyElsewhere("shop", "migrate", reconcile.RunDoneKey(c.started, c.hash)); got != c.want {
+			t.Errorf("started %v hash %q: %d, want %d", c.started, c.hash, got, c.want)
+		}
+	}
+	if got := p.ReadyElsewhere("shop", "migrate", "h1"); got != 0 {
+		t.Errorf("runs counted as ready replicas: %d", got)
+	}
+}

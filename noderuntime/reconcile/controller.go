@@ -110,7 +110,8 @@ type Placement interface {
 	// Owner says where replica index of dep/svc runs.
 	Owner(dep, svc string, index int) Owner
 	// ReadyElsewhere counts the replicas of dep/svc on the spec hash that
-	// are ready on other nodes.
+	// are ready on other nodes; for a job or cron service run elsewhere,
+	// hash is RunDoneKey's and the count that of its runs.
 	ReadyElsewhere(dep, svc, hash string) int
 }
 

@@ -339,6 +339,9 @@ func (c *Controller) runDone(depName string, dep spec.Depend, t *spec.Service) (
 	if c.o.Runs == nil {
 		return false, fmt.Sprintf("waiting for %s: this node keeps no runs", dep.Service)
 	}
+	if p := c.o.Placement; p != nil && c.runOwner(depName, dep.Service) == OwnerElsewhere {
+		return runDoneElsewhere(p, depName, dep, t)
+	}
 	h, err := c.o.Runs.Read(depName, dep.Service)
 	if err != nil {
 		return false, fmt.Sprintf("waiting for %s: %v", dep.Service, err)
@@ -360,6 +363,35 @@ func (c *Controller) runDone(depName string, dep spec.Depend, t *spec.Service) (
 	default:
 		return false, fmt.Sprintf("waiting for %s to complete: run %d %s (%s)", dep.Service, last.N, last.State, last.Message)
 	}
+}
+
+// RunDoneKey is the hash under which a cluster's servers count, in
+// Placement.ReadyElsewhere, the runs of a job or cron service on other
+// nodes: those that started (started) or succeeded on spec hash (any
+// spec when hash is empty). It cannot be a spec hash, so the counts of
+// services' ready replicas stay apart.
+func RunDoneKey(started bool, hash string) string {
+	if started {
+		return "run-started:" + hash
+	}
+	return "run-succeeded:" + hash
+}
+
+// runDoneElsewhere is runDone for a job or cron service that another node
+// of the cluster runs: what the servers say of its runs' containers there.
+func runDoneElsewhere(p Placement, depName string, dep spec.Depend, t *spec.Service) (bool, string) {
+	hash := t.Hash()
+	if t.Rtype == spec.RtypeCron {
+		hash = ""
+	}
+	started := dep.Condition == spec.DependsStarted
+	if p.ReadyElsewhere(depName, dep.Service, RunDoneKey(started, hash)) > 0 {
+		return true, ""
+	}
+	if started {
+		return false, fmt.Sprintf("waiting for %s to run (on another node)", dep.Service)
+	}
+	return false, fmt.Sprintf("waiting for %s to complete (on another node)", dep.Service)
 }
 
 // runnable is service svc of rec when this node runs its runs.

@@ -244,3 +244,38 @@ func TestSummarizeRuns(t *testing.T) {
 		})
 	}
 }
+
+// jobElsewhere places the job on another node, with the servers' count
+// of its runs there.
+type jobElsewhere map[string]int
+
+func (jobElsewhere) Owner(string, string, int) Owner { return OwnerElsewhere }
+func (j jobElsewhere) ReadyElsewhere(dep, svc, hash string) int {
+	return j[dep+"/"+svc+"/"+hash]
+}
+
+// TestJobDependencyElsewhere: a service waits for a job another node of
+// the cluster runs by the servers' count of its runs there: started for
+// started, succeeded on the job's current spec for completed.
+func TestJobDependencyElsewhere(t *testing.T) {
+	c, _, _ := runsFixture(t, "")
+	d := parseRuns(t, "version: v1\ndeployment: d\nservices:\n  migrate:\n    rtype: job\n    image: busybox\n  web:\n    image: busybox\n    depends: [{service: migrate, condition: completed}]\n  early:\n    image: busybox\n    depends: [{service: migrate, condition: started}]\n")
+	hash := d.Services["migrate"].Hash()
+	p := jobElsewhere{}
+	c.o.Placement = p
+	if ok, why := c.depsSatisfied(d, d.Services["web"]); ok || why != "waiting for migrate to complete (on another node)" {
+		t.Fatalf("before any run: %v %q", ok, why)
+	}
+	p["d/migrate/"+RunDoneKey(true, hash)] = 1
+	p["d/migrate/"+RunDoneKey(false, "old")] = 1
+	if ok, _ := c.depsSatisfied(d, d.Services["early"]); !ok {
+		t.Error("started: not met by a run started elsewhere")
+	}
+	if ok, _ := c.depsSatisfied(d, d.Services["web"]); ok {
+		t.Error("completed: met by a success of another spec")
+	}
+	p["d/migrate/"+RunDoneKey(false, hash)] = 1
+	if ok, why := c.depsSatisfied(d, d.Services["web"]); !ok {
+		t.Errorf("completed after a success elsewhere: %q", why)
+	}
+}

@@ -7,9 +7,7 @@ package spec
 
 import (
 	"fmt"
-	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -71,32 +69,6 @@ func (s *Service) KeptRuns() int {
 		return DefaultHistory
 	}
 	return s.History
-}
-
-// ParseSchedule reads a cron schedule: the standard five fields (minute,
-// hour, day of month, month, day of week) or a descriptor such as @hourly,
-// @daily or @every 10m, as github.com/robfig/cron/v3 reads them.
-func ParseSchedule(s string) (cron.Schedule, error) {
-	sch, err := cron.ParseStandard(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a cron schedule (five fields: minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or a descriptor such as @hourly): %w", s, err)
-	}
-	return sch, nil
-}
-
-// checkSchedule is the rule of schedule; ticks closer than a minute
-// (@every 1s) are refused: a run is a container made and removed, and a
-// busier schedule is a service.
-func checkSchedule(s string) error {
-	sch, err := ParseSchedule(s)
-	if err != nil {
-		return err
-	}
-	t := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	if a := sch.Next(t); !a.IsZero() && sch.Next(a).Sub(a) < time.Minute {
-		return fmt.Errorf("%q ticks more often than once a minute", s)
-	}
-	return nil
 }
 
 var scheduleRule = &rule{check: checkSchedule}

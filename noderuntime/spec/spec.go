@@ -70,7 +70,7 @@ type Service struct {
 	// service (jobs.go). Rtype and Schedule are in Hash; Concurrency and
 	// History are the node's business and roll nothing.
 	Rtype       Rtype       `json:"rtype,omitempty" yaml:"rtype" enum:"service,job,cron" doc:"service runs for ever; job runs to completion once per version of its spec; cron runs to completion on every tick of its schedule (default service)."`
-	Schedule    string      `json:"schedule,omitempty" yaml:"schedule" doc:"rtype cron: when runs start, in cron syntax (minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or @hourly, @daily, @every 10m), in the node's time zone; at most once a minute."`
+	Schedule    string      `json:"schedule,omitempty" yaml:"schedule" doc:"rtype cron: when runs start, in cron syntax (minute hour day-of-month month day-of-week, such as \"*/5 * * * *\", or @hourly, @daily, @every 10m; or upstream ZLayer's form, seconds first and an optional year last, such as \"0 0 3 * * * *\", with one second and any year), in the node's time zone; at most once a minute."`
 	Concurrency Concurrency `json:"concurrency,omitempty" yaml:"concurrency" enum:"forbid,allow,replace" doc:"rtype cron: what a tick does while a run still runs: forbid skips it (recorded as skipped), replace stops the running run, allow runs beside it up to history runs at once (default forbid)."`
 	History     int         `json:"history,omitempty" yaml:"history" minimum:"1" maximum:"100" doc:"rtype job or cron: how many runs are kept (start, end, exit code and logs), the oldest finished ones going first (default 5)."`
 	// ContainerOptions are upstream ZLayer's container settings (upstream.go).
