@@ -194,7 +194,15 @@ func testNodeContainerRestart(t *testing.T, c *nodeContainer) {
 	if out := docker("exec", "zlayer", "ctr", "-n", "zlayer", "containers", "ls"); firstReplica(out, "web-httpd-") == "" {
 		t.Fatalf("after docker restart ctr lists no replica:\n%s", out)
 	}
-	if out := docker("exec", "zlayer", "zlayer-runtime", "status"); !strings.Contains(out, "1/1") {
+	// The API answers before the reconciler has reported the adopted
+	// replica once: ask again for a while before calling it wrong.
+	var out string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		if out = docker("exec", "zlayer", "zlayer-runtime", "status"); strings.Contains(out, "1/1") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(out, "1/1") {
 		t.Errorf("after docker restart status is not 1/1:\n%s", out)
 	}
 	// The CA lives on the volume: the remembered fingerprint still holds.
