@@ -17,11 +17,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/bench/loadrun"
 	icluster "github.com/zlayer/zlayer/integration/cluster"
 	"github.com/zlayer/zlayer/integration/netns"
 	"github.com/zlayer/zlayer/integration/stack"
@@ -106,8 +106,7 @@ func measure(b *testing.B, path, addr string) result {
 		}
 		lat = append(lat, time.Since(start))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	r.p50, r.p99 = loadrun.Percentiles(lat)
 	return r
 }
 

@@ -16,11 +16,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zlayer/zlayer/bench/loadrun"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 )
 
@@ -47,70 +47,40 @@ func loadAt(url string, conc int, rate float64, d time.Duration) result {
 func loadWith(tr *http.Transport, url string, conc int, rate float64, d time.Duration) result {
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	start := time.Now()
-	deadline := start.Add(d)
-	var wg sync.WaitGroup
-	for w := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mine := make([]time.Duration, 0, 1<<14)
-			bad := 0
-			var interval time.Duration
-			next := start
+	m := loadrun.Run(conc, d, func(w int, start, deadline time.Time) ([]time.Duration, int) {
+		mine := make([]time.Duration, 0, 1<<14)
+		bad := 0
+		var interval time.Duration
+		next := start
+		if rate > 0 {
+			interval = time.Duration(float64(conc) / rate * float64(time.Second))
+			next = start.Add(time.Duration(w) * interval / time.Duration(conc))
+		}
+		for time.Now().Before(deadline) {
+			t0 := time.Now()
 			if rate > 0 {
-				interval = time.Duration(float64(conc) / rate * float64(time.Second))
-				next = start.Add(time.Duration(w) * interval / time.Duration(conc))
+				if next.After(deadline) {
+					break
+				}
+				time.Sleep(time.Until(next))
+				t0, next = next, next.Add(interval)
 			}
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				if rate > 0 {
-					if next.After(deadline) {
-						break
-					}
-					time.Sleep(time.Until(next))
-					t0, next = next, next.Add(interval)
-				}
-				resp, err := c.Get(url)
-				if err != nil {
-					bad++
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t0))
+			resp, err := c.Get(url)
+			if err != nil {
+				bad++
+				continue
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	r := result{reqs: len(lat), dur: el, errs: errs}
-	if len(lat) > 0 {
-		r.p50 = lat[len(lat)/2]
-		r.p99 = lat[len(lat)*99/100]
-	}
-	return r
-}
-
-func median(rs []result, f func(result) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	sort.Float64s(v)
-	return v[len(v)/2]
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				bad++
+				continue
+			}
+			mine = append(mine, time.Since(t0))
+		}
+		return mine, bad
+	})
+	return result{reqs: m.OK, dur: m.Dur, p50: m.P50, p99: m.P99, errs: m.Errs}
 }
 
 type report struct {
@@ -223,8 +193,8 @@ func (b *bench) measure(rounds int, dur time.Duration, conc int, rate float64) r
 	rps := func(r result) float64 { return r.rps() }
 	p99 := func(r result) float64 { return float64(r.p99) }
 	return report{
-		directRPS: median(res[0], rps), ingressRPS: median(res[1], rps), relayRPS: median(res[2], rps),
-		directP99: time.Duration(median(res[0], p99)), ingressP99: time.Duration(median(res[1], p99)), relayP99: time.Duration(median(res[2], p99)),
+		directRPS: loadrun.Median(res[0], rps), ingressRPS: loadrun.Median(res[1], rps), relayRPS: loadrun.Median(res[2], rps),
+		directP99: time.Duration(loadrun.Median(res[0], p99)), ingressP99: time.Duration(loadrun.Median(res[1], p99)), relayP99: time.Duration(loadrun.Median(res[2], p99)),
 		errs: errs,
 	}
 }

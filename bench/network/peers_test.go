@@ -41,6 +41,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/zlayer/zlayer/bench/loadrun"
 	inode "github.com/zlayer/zlayer/integration/node"
 	"github.com/zlayer/zlayer/noderuntime/ingress"
 	"github.com/zlayer/zlayer/noderuntime/pki"
@@ -426,8 +427,8 @@ func medians(ss []sample) peerStats {
 	}
 	sort.Float64s(cpu)
 	return peerStats{
-		rps: median(rs, func(r result) float64 { return r.rps() }),
-		p99: median(rs, func(r result) float64 { return float64(r.p99) }),
+		rps: loadrun.Median(rs, func(r result) float64 { return r.rps() }),
+		p99: loadrun.Median(rs, func(r result) float64 { return float64(r.p99) }),
 		cpu: cpu[len(cpu)/2],
 	}
 }

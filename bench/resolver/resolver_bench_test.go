@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zlayer/zlayer/bench/loadrun"
 	"github.com/zlayer/zlayer/noderuntime/nameserver"
 )
 
@@ -49,58 +49,36 @@ func (r result) qps() float64 { return float64(r.answers) / r.dur.Seconds() }
 // load runs conc clients, each on its own UDP socket, asking random names
 // of names (type A) at addr for d.
 func load(addr string, names []string, conc int, d time.Duration) result {
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("udp", addr)
-			if err != nil {
-				mu.Lock()
-				errs++
-				mu.Unlock()
-				return
+	m := loadrun.Run(conc, d, func(w int, _, deadline time.Time) ([]time.Duration, int) {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return nil, 1
+		}
+		defer c.Close()
+		co := &dns.Conn{Conn: c}
+		rng := rand.New(rand.NewPCG(uint64(w), 7))
+		mine := make([]time.Duration, 0, 1<<15)
+		bad := 0
+		m := new(dns.Msg)
+		for time.Now().Before(deadline) {
+			m.SetQuestion(names[rng.IntN(len(names))], dns.TypeA)
+			m.Id = uint16(rng.Uint32())
+			t0 := time.Now()
+			_ = c.SetDeadline(t0.Add(time.Second))
+			if err := co.WriteMsg(m); err != nil {
+				bad++
+				continue
 			}
-			defer c.Close()
-			co := &dns.Conn{Conn: c}
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			mine := make([]time.Duration, 0, 1<<15)
-			bad := 0
-			m := new(dns.Msg)
-			for time.Now().Before(deadline) {
-				m.SetQuestion(names[rng.IntN(len(names))], dns.TypeA)
-				m.Id = uint16(rng.Uint32())
-				t0 := time.Now()
-				_ = c.SetDeadline(t0.Add(time.Second))
-				if err := co.WriteMsg(m); err != nil {
-					bad++
-					continue
-				}
-				r, err := co.ReadMsg()
-				if err != nil || r.Id != m.Id || r.Rcode != dns.RcodeSuccess || len(r.Answer) != replicas {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t0))
+			r, err := co.ReadMsg()
+			if err != nil || r.Id != m.Id || r.Rcode != dns.RcodeSuccess || len(r.Answer) != replicas {
+				bad++
+				continue
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	r := result{answers: len(lat), dur: time.Since(start), errs: errs}
-	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
-	return r
+			mine = append(mine, time.Since(t0))
+		}
+		return mine, bad
+	})
+	return result{answers: m.OK, dur: m.Dur, p50: m.P50, p99: m.P99, errs: m.Errs}
 }
 
 // zone is the services both servers answer and the names asked.
@@ -268,15 +246,6 @@ func startNode(t *testing.T) (string, func() string) {
 	return addr, stop
 }
 
-func median(rs []result, f func(result) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	sort.Float64s(v)
-	return v[len(v)/2]
-}
-
 // TestBenchDNS runs with ZLAYER_BENCH=1; it asserts that both servers
 // answer every query right, nothing about time.
 func TestBenchDNS(t *testing.T) {
@@ -300,13 +269,13 @@ func TestBenchDNS(t *testing.T) {
 			t.Errorf("round %d: wrong or missing answers", i+1)
 		}
 	}
-	oq, tq := median(ours, result.qps), median(theirs, result.qps)
+	oq, tq := loadrun.Median(ours, result.qps), loadrun.Median(theirs, result.qps)
 	p := func(r result) float64 { return float64(r.p99) }
 	p50 := func(r result) float64 { return float64(r.p50) }
-	op, tp := median(ours, p), median(theirs, p)
+	op, tp := loadrun.Median(ours, p), loadrun.Median(theirs, p)
 	t.Logf("%d names (%d A records each), %d clients, median of %d rounds of %s", len(names), replicas, conc, rounds, dur)
-	t.Logf("node DNS: %.0f answers/s, p50 %s, p99 %s", oq, time.Duration(median(ours, p50)), time.Duration(op))
-	t.Logf("unbound:  %.0f answers/s, p50 %s, p99 %s", tq, time.Duration(median(theirs, p50)), time.Duration(tp))
+	t.Logf("node DNS: %.0f answers/s, p50 %s, p99 %s", oq, time.Duration(loadrun.Median(ours, p50)), time.Duration(op))
+	t.Logf("unbound:  %.0f answers/s, p50 %s, p99 %s", tq, time.Duration(loadrun.Median(theirs, p50)), time.Duration(tp))
 	t.Logf("ratio node/unbound: answers/s %.2fx, p99 %.2fx", oq/tq, op/tp)
 	if st := stopNode(); !strings.Contains(st, "refused=0") || strings.Contains(st, "answered=0 ") {
 		t.Errorf("node DNS stats: %q", st)
