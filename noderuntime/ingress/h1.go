@@ -58,7 +58,7 @@ func (g *Ingress) serveHTTP(l *listener, addr string) error {
 	// request on a new connection. The fast path bounds quiet clients with
 	// its idle and write timeouts; connections that may sit quiet for long
 	// get the probes when they do (probeIdle).
-	ln, err := l.listenTCP(addr, -1)
+	ln, err := l.listenTCP(addr, -1, true)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -80,8 +81,31 @@ type listener struct {
 // listenTCP listens for l on addr and records the address it got (a port
 // of 0 picks one). keepAlive is net.ListenConfig's for the connections it
 // accepts: 0 the kernel's probes at Go's defaults, negative none.
-func (l *listener) listenTCP(addr string, keepAlive time.Duration) (net.Listener, error) {
-	ln, err := (&net.ListenConfig{KeepAlive: keepAlive}).Listen(context.Background(), "tcp", addr)
+// setDeferAccept has the kernel hold a new connection until its first
+// bytes arrive (HTTP and TLS clients speak first), so accept hands over a
+// connection whose request is already readable: no read that finds
+// nothing, no park and wake of its goroutine before the first request. A
+// connection that sends nothing is passed on after a second, when the
+// header timeout starts; until then it costs the node no goroutine.
+func setDeferAccept(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("TCP_DEFER_ACCEPT: %w", serr)
+	}
+	return nil
+}
+
+func (l *listener) listenTCP(addr string, keepAlive time.Duration, deferAccept bool) (net.Listener, error) {
+	lc := &net.ListenConfig{KeepAlive: keepAlive}
+	if deferAccept {
+		lc.Control = setDeferAccept
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

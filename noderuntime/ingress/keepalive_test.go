@@ -32,7 +32,7 @@ func soKeepAlive(t *testing.T, c *net.TCPConn) bool {
 func acceptOne(t *testing.T, keepAlive time.Duration) *net.TCPConn {
 	t.Helper()
 	l := &listener{}
-	ln, err := l.listenTCP("127.0.0.1:0", keepAlive)
+	ln, err := l.listenTCP("127.0.0.1:0", keepAlive, false)
 	if err != nil {
 		t.Fatal(err)
 	}

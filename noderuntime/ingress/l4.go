@@ -62,7 +62,7 @@ func readPooled(rc syscall.RawConn, stream bool, use func([]byte) error) error {
 // serveTCP forwards each accepted connection to a replica, trying the
 // others when one refuses.
 func (g *Ingress) serveTCP(l *listener, addr string) error {
-	ln, err := l.listenTCP(addr, 0)
+	ln, err := l.listenTCP(addr, 0, false)
 	if err != nil {
 		return err
 	}

@@ -348,3 +348,20 @@ func TestUDPSessionsShareBuffers(t *testing.T) {
 		t.Fatalf("heap grew %d KiB for %d quiet sessions: buffers are held per session", grew>>10, n)
 	}
 }
+
+// A client that connects and says nothing is held by the kernel, not by a
+// goroutine of the ingress: it is not admitted (counted, given a header
+// timeout) until its first bytes arrive, and then served as any other.
+func TestHTTPSilentConnectionsHeldByKernel(t *testing.T) {
+	g := newIngress(t, Options{})
+	port := oneRoute(t, g, HTTP, seeBackend(t, "b"))
+	c, br := dialFrom(t, "127.0.0.1", port)
+	time.Sleep(300 * time.Millisecond) // well inside the kernel's one second
+	if n := g.Stats().Conns; n != 0 {
+		t.Fatalf("%d connections admitted before any byte was sent, want 0", n)
+	}
+	askOK(t, c, br, "/")
+	if n := g.Stats().Conns; n != 1 {
+		t.Fatalf("%d connections admitted after a request, want 1", n)
+	}
+}
