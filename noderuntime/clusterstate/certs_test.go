@@ -38,15 +38,12 @@ func TestCerts(t *testing.T) {
 	if got := order(); got != "AB" {
 		t.Fatalf("certs %q, want s1's then s2's", got)
 	}
-	rev, err := s.Revision(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev, keys := lastWrite(t, ctx, s)
 	if err := s.PutCerts(ctx, "s1", a); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := s.Revision(ctx); again != rev {
-		t.Fatalf("the same certificates again moved the revision %d → %d", rev, again)
+	if again, keysAgain := lastWrite(t, ctx, s); again != rev || keysAgain != keys {
+		t.Fatalf("the same certificates again wrote: newest change %d → %d, keys %d → %d", rev, again, keys, keysAgain)
 	}
 	time.Sleep(10 * time.Millisecond)
 	a[0].Cert = "A2"

@@ -165,3 +165,18 @@ func count(t *testing.T, ctx context.Context, s *State, prefix string) int64 {
 	}
 	return resp.Count
 }
+
+// lastWrite is the newest modification among the test's own keys: the
+// member's revision is shared with the tests running beside this one, so
+// "nothing was written" is asked of the keys, not of the revision.
+func lastWrite(t *testing.T, ctx context.Context, s *State) (rev, keys int64) {
+	t.Helper()
+	resp, err := s.Client().Get(ctx, Prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		rev = max(rev, kv.ModRevision)
+	}
+	return rev, resp.Count
+}
