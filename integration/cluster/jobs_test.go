@@ -224,16 +224,16 @@ func testCronOneNode(t *testing.T, fx *clusterFx) {
 	}
 	// A tick every two seconds: the last run may be one just started, so
 	// the table is asked again until it shows one that ended.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(250 * time.Millisecond) {
-		st := s1.MustCLI("status", "batch")
-		if lineWith(st, "tick", "cron", "succeeded") {
-			break
+	var st string
+	defer func() {
+		if t.Failed() {
+			t.Logf("status through s1:\n%s", st)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("status through s1 never showed the cron's last run succeeded:\n%s", st)
-			break
-		}
-	}
+	}()
+	waitFor(t, "status through s1 to show the cron's last run succeeded", 20*time.Second, func() bool {
+		st = s1.MustCLI("status", "batch")
+		return lineWith(st, "tick", "cron", "succeeded")
+	})
 }
 
 // lineWith says whether a line of out has every one of words.

@@ -78,9 +78,6 @@ type listener struct {
 	addr   net.Addr
 }
 
-// listenTCP listens for l on addr and records the address it got (a port
-// of 0 picks one). keepAlive is net.ListenConfig's for the connections it
-// accepts: 0 the kernel's probes at Go's defaults, negative none.
 // setDeferAccept has the kernel hold a new connection until its first
 // bytes arrive (HTTP and TLS clients speak first), so accept hands over a
 // connection whose request is already readable: no read that finds
@@ -100,6 +97,10 @@ func setDeferAccept(_, _ string, rc syscall.RawConn) error {
 	return nil
 }
 
+// listenTCP listens for l on addr and records the address it got (a port
+// of 0 picks one). keepAlive is net.ListenConfig's for the connections it
+// accepts: 0 the kernel's probes at Go's defaults, negative none.
+// deferAccept is for protocols whose clients speak first (setDeferAccept).
 func (l *listener) listenTCP(addr string, keepAlive time.Duration, deferAccept bool) (net.Listener, error) {
 	lc := &net.ListenConfig{KeepAlive: keepAlive}
 	if deferAccept {
