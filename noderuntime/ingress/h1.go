@@ -45,6 +45,7 @@ type front struct {
 	adm     *admission
 	slow    *http.Server
 	handoff *connQueue
+	loops   *evLoops // plain http on the fast path: the event loops accept
 
 	mu      sync.Mutex
 	conns   map[*clientConn]struct{}
@@ -81,8 +82,15 @@ func (g *Ingress) serveHTTP(l *listener, addr string) error {
 		f.slow.TLSConfig = f.tlsConf
 	}
 	go func() { _ = f.slow.Serve(f.handoff) }()
-	f.wg.Add(1)
-	go f.accept()
+	if l.proto == HTTP && !g.o.NoFastPath && !g.o.NoEventLoop {
+		if f.loops, err = startLoops(f); err != nil {
+			g.o.Log.Warn("ingress event loop unavailable, serving connections on goroutines", "port", l.port, "err", err)
+		}
+	}
+	if f.loops == nil {
+		f.wg.Add(1)
+		go f.accept()
+	}
 	l.close = f.shutdown
 	return nil
 }
@@ -139,8 +147,21 @@ func (f *front) serveConn(raw net.Conn) {
 		cc.ip = host
 		cc.trusted = f.g.trusted.trusts(host)
 	}
+	f.track(cc)
+}
+
+// serveClient serves a connection an event loop handed over.
+func (f *front) serveClient(cc *clientConn) {
+	defer f.wg.Done()
+	f.track(cc)
+}
+
+// track serves cc on this goroutine, known to shutdown meanwhile.
+func (f *front) track(cc *clientConn) {
+	c := cc.c
 	f.mu.Lock()
-	if f.closing.Load() {
+	// A response an event loop started is finished even while closing.
+	if f.closing.Load() && cc.resume == nil {
 		f.mu.Unlock()
 		_ = c.Close()
 		return
@@ -158,6 +179,9 @@ func (f *front) serveConn(raw net.Conn) {
 func (f *front) shutdown(ctx context.Context) error {
 	f.closing.Store(true)
 	err := f.ln.Close()
+	if f.loops != nil {
+		f.loops.nudge()
+	}
 	f.mu.Lock()
 	for cc := range f.conns {
 		if cc.state.CompareAndSwap(stateIdle, stateClosed) {
@@ -172,6 +196,10 @@ func (f *front) shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		if f.loops != nil {
+			f.loops.abort.Store(true)
+			f.loops.nudge()
+		}
 		f.mu.Lock()
 		for cc := range f.conns {
 			_ = cc.c.Close()
@@ -206,6 +234,10 @@ type clientConn struct {
 	status int
 
 	deadline time.Time // the read deadline last set
+	// resume, when set, finishes the exchange an event loop started before
+	// the connection's next request is read; it returns whether the
+	// connection stays open.
+	resume func() bool
 }
 
 var (
@@ -233,6 +265,16 @@ func (cc *clientConn) serve() {
 			_ = cc.c.Close()
 		}
 	}()
+	if cc.resume != nil {
+		ok := cc.resume()
+		cc.resume = nil
+		if !ok {
+			return
+		}
+		first = false
+		cc.deadline = time.Now().Add(lim.IdleTimeout)
+		_ = cc.c.SetReadDeadline(cc.deadline)
+	}
 	for {
 		// Idle first, then the check: shutdown sets closing before it closes
 		// idle connections, so one of the two always sees the other.
@@ -368,6 +410,31 @@ func (cc *clientConn) forward(head []byte) bool {
 	return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
 }
 
+// finishExchange answers the request an event loop sent to b on u and
+// handed over with the response (its head read so far in u's reader). It
+// returns whether the client connection stays open.
+func (cc *clientConn) finishExchange(rt *route, b *backend, u *upConn, isHead, keep bool) bool {
+	keepUp, wrote, err := cc.respond(u, isHead, &keep)
+	b.release()
+	if err == nil {
+		rt.reqs.status(cc.status)
+		b.succeeded()
+		if keepUp {
+			b.putIdle(u)
+		} else {
+			u.close()
+		}
+		return keep
+	}
+	u.close()
+	rt.reqs.failed()
+	cc.f.g.o.Log.Debug("ingress response from the event loop failed", "replica", b.ID, "err", err)
+	if wrote {
+		return false
+	}
+	return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
+}
+
 // exchange writes the request to u and copies the response to the client.
 // wrote says whether any of the response reached the client (then a
 // failure cannot be retried or answered with an error).
@@ -378,6 +445,11 @@ func (cc *clientConn) exchange(u *upConn, isHead bool, keep *bool) (keepUp, wrot
 	if err := cc.awaitReplica(u); err != nil {
 		return false, false, err
 	}
+	return cc.respond(u, isHead, keep)
+}
+
+// respond copies the response u starts with to the client.
+func (cc *clientConn) respond(u *upConn, isHead bool, keep *bool) (keepUp, wrote bool, err error) {
 	var h respHead
 	for {
 		cc.rhead, err = readResponseHead(u.br, cc.rhead)
@@ -836,6 +908,8 @@ func probeIdle(c net.Conn) {
 		case *guardConn:
 			c = v.Conn
 		case *bufferedConn:
+			c = v.Conn
+		case *prefixConn:
 			c = v.Conn
 		case *tls.Conn:
 			c = v.NetConn()

@@ -38,6 +38,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// NoFastPath sends every HTTP connection through net/http.
 	NoFastPath bool
+	// NoEventLoop serves plain http connections on the fast path's
+	// goroutines instead of the event loops.
+	NoEventLoop bool
 	// PreferLocal sends a route's requests to the replicas on this node
 	// while at least one of them is healthy, to the other nodes' only when
 	// none is (in a cluster; a single node has no remote backends).
@@ -62,6 +65,9 @@ type Ingress struct {
 
 	// handoffs counts connections the HTTP/1.1 fast path gave to net/http.
 	handoffs atomic.Int64
+	// loopHandovers counts connections the event loops gave to the
+	// goroutine fast path.
+	loopHandovers atomic.Int64
 	// The counters Stats reports.
 	refusedConns, droppedUDP, openConns, openUDP atomic.Int64
 

@@ -225,6 +225,9 @@ func (c *guardConn) Close() error {
 // holds for a client that stopped reading (megabytes per socket, kept for
 // minutes otherwise), as nginx's reset_timedout_connection does.
 func discardUnsent(c net.Conn) {
+	if pc, ok := c.(*prefixConn); ok {
+		c = pc.Conn
+	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
