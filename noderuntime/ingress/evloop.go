@@ -32,7 +32,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,14 +63,11 @@ type evLoops struct {
 }
 
 type evLoop struct {
-	f     *front
-	ls    *evLoops
-	ep    int
-	lfd   int // this loop's duplicate of the listener, -1 once closed
-	wake  int // eventfd: shutdown's nudge
-	epf   *os.File
-	rc    syscall.RawConn
-	armed time.Time
+	f    *front
+	ls   *evLoops
+	ep   int
+	lfd  int // this loop's duplicate of the listener, -1 once closed
+	wake int // eventfd: shutdown's nudge
 
 	conns  []*evConn // by fd
 	ups    []*evUp   // by fd
@@ -261,7 +257,7 @@ func (l *evLoop) waitMillis() int {
 	if l.next.IsZero() {
 		return -1
 	}
-	ms := l.next.Sub(time.Now()).Milliseconds() + 1
+	ms := time.Until(l.next).Milliseconds() + 1
 	return int(min(max(ms, 1), 60_000))
 }
 
@@ -700,6 +696,7 @@ func (l *evLoop) writeClient(c *evConn, p []byte) bool {
 		return true
 	}
 	c.out = append(c.out[:0], p[n:]...)
+	l.f.g.loopPartialWrites.Add(1)
 	c.writeSince = l.now
 	l.arm(c.writeSince.Add(l.f.g.o.Limits.WriteTimeout))
 	_ = l.watch(c.fd, &c.events, c.events|unix.EPOLLOUT, false)

@@ -1,10 +1,15 @@
 package ingress
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Plain requests stay in the event loop; the first one it does not
@@ -18,7 +23,7 @@ func TestEventLoopKeepsPlainRequests(t *testing.T) {
 		io.WriteString(c, "GET /p HTTP/1.1\r\nHost: h\r\n\r\nHEAD /h HTTP/1.1\r\nHost: h\r\n\r\nGET /empty HTTP/1.1\r\nHost: h\r\n\r\n")
 		for _, m := range []string{"GET", "HEAD", "GET"} {
 			resp, body := readResp(t, br, m)
-			if resp.StatusCode/100 != 2 || (m == "GET" && resp.StatusCode == 200 && body != "GET /p len=0 body= xff=127.0.0.1") {
+			if resp.StatusCode/100 != 2 || (m == "GET" && resp.StatusCode == http.StatusOK && body != "GET /p len=0 body= xff=127.0.0.1") {
 				t.Fatalf("request %d %s: %d %q", i, m, resp.StatusCode, body)
 			}
 		}
@@ -28,10 +33,10 @@ func TestEventLoopKeepsPlainRequests(t *testing.T) {
 	}
 	// A chunked response: the loop hands it over with the head it read.
 	io.WriteString(c, "GET /chunked HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n")
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || body != "part0;part1;part2;" || resp.Trailer.Get("X-Sum") != "3" {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || body != "part0;part1;part2;" || resp.Trailer.Get("X-Sum") != "3" {
 		t.Fatalf("chunked: %d %q %v", resp.StatusCode, body, resp.Trailer)
 	}
-	if resp, body := readResp(t, br, "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /after") {
+	if resp, body := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "GET /after") {
 		t.Fatalf("pipelined after the hand-over: %d %q", resp.StatusCode, body)
 	}
 	if n := g.loopHandovers.Load(); n != 1 {
@@ -48,5 +53,61 @@ func TestEventLoopKeepsPlainRequests(t *testing.T) {
 	}
 	if n := g.loopHandovers.Load(); n != 2 {
 		t.Fatalf("%d hand-overs, want 2", n)
+	}
+}
+
+// A client that half-closes after its request still gets the answer, and
+// one that does not read a response the kernel cannot hold at once gets
+// all of it when it does (the loop keeps the rest and holds the replica).
+func TestEventLoopHalfCloseAndSlowReader(t *testing.T) {
+	g := newIngress(t, Options{})
+	body := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB: stays in the loop
+	addr := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/big":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+				c.Write(body)
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	port := oneRoute(t, g, HTTP, Backend{ID: "raw", Addr: addr})
+
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET /small HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	if resp, got := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK || got != "ok" {
+		t.Fatalf("after a half-close: %d %q", resp.StatusCode, got)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("connection not closed after answering a half-closed client: %v", err)
+	}
+
+	c2, br2 := dialPort(t, port)
+	// More than the sockets between the loop and the client hold.
+	const n = 96
+	var reqs strings.Builder
+	for range n {
+		reqs.WriteString("GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+	}
+	io.WriteString(c2, reqs.String())
+	time.Sleep(200 * time.Millisecond) // the loop fills the socket and waits
+	for i := range n {
+		if resp, got := readResp(t, br2, "GET"); resp.StatusCode != http.StatusOK || got != string(body) {
+			t.Fatalf("response %d to a slow reader: %d, %d bytes", i, resp.StatusCode, len(got))
+		}
+	}
+	if n := g.loopHandovers.Load(); n != 0 {
+		t.Fatalf("%d hand-overs, want none", n)
+	}
+	if g.loopPartialWrites.Load() == 0 {
+		t.Fatal("the client's socket never filled: the test did not test waiting for a slow reader")
 	}
 }

@@ -68,6 +68,9 @@ type Ingress struct {
 	// loopHandovers counts connections the event loops gave to the
 	// goroutine fast path.
 	loopHandovers atomic.Int64
+	// loopPartialWrites counts client writes the loops had to finish later
+	// (the client's socket was full).
+	loopPartialWrites atomic.Int64
 	// The counters Stats reports.
 	refusedConns, droppedUDP, openConns, openUDP atomic.Int64
 
