@@ -23,6 +23,7 @@ package ingress
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -60,6 +61,10 @@ type evLoops struct {
 	// mu keeps a loop's eventfd open while nudge writes to it: a loop that
 	// ends closes its own.
 	mu sync.Mutex
+	// listening counts the loops still holding the listening socket open:
+	// shutdown waits for them, so the port is free when it returns (a
+	// listener on it again, or another process's, can bind it).
+	listening sync.WaitGroup
 }
 
 type evLoop struct {
@@ -170,8 +175,10 @@ func startLoops(f *front) (*evLoops, error) {
 			return fail(err)
 		}
 		if derr != nil {
+			l.lfd = -1
 			return fail(derr)
 		}
+		ls.listening.Add(1)
 		if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 			return fail(err)
 		}
@@ -211,14 +218,35 @@ func (ls *evLoops) nudge() {
 }
 
 func (l *evLoop) closeFDs() {
+	l.unlisten()
 	l.ls.mu.Lock()
 	defer l.ls.mu.Unlock()
-	for _, fd := range []int{l.lfd, l.wake, l.ep} {
+	for _, fd := range []int{l.wake, l.ep} {
 		if fd >= 0 {
 			_ = unix.Close(fd)
 		}
 	}
-	l.lfd, l.wake, l.ep = -1, -1, -1
+	l.wake, l.ep = -1, -1
+}
+
+// unlisten closes the loop's descriptor of the listening socket.
+func (l *evLoop) unlisten() {
+	if l.lfd < 0 {
+		return
+	}
+	_ = unix.Close(l.lfd)
+	l.lfd = -1
+	l.ls.listening.Done()
+}
+
+// unlistened waits until no loop holds the listening socket, or ctx ends.
+func (ls *evLoops) unlistened(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { ls.listening.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 func (l *evLoop) run() {
@@ -933,10 +961,7 @@ func (l *evLoop) sweep() {
 // drain runs while the front shuts down: no more accepts, idle connections
 // closed, the rest once answered. true: the loop is done.
 func (l *evLoop) drain() bool {
-	if l.lfd >= 0 {
-		_ = unix.Close(l.lfd)
-		l.lfd = -1
-	}
+	l.unlisten()
 	if l.ls.abort.Load() {
 		l.closeAll()
 		return true

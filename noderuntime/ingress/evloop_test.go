@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -109,5 +110,29 @@ func TestEventLoopHalfCloseAndSlowReader(t *testing.T) {
 	}
 	if g.loopPartialWrites.Load() == 0 {
 		t.Fatal("the client's socket never filled: the test did not test waiting for a slow reader")
+	}
+}
+
+// Closing the ingress frees its ports at once: the loops' descriptors of
+// the listening socket are closed before Close returns.
+func TestEventLoopCloseFreesPort(t *testing.T) {
+	g := newIngress(t, Options{})
+	_, b := echoBackend(t)
+	port := oneRoute(t, g, HTTP, b)
+	c, br := dialPort(t, port)
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, _ := readResp(t, br, "GET"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before close: %d", resp.StatusCode)
+	}
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("port still held after Close: %v", err)
+	}
+	ln.Close()
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("idle keep-alive connection still open after Close")
 	}
 }

@@ -181,6 +181,7 @@ func (f *front) shutdown(ctx context.Context) error {
 	err := f.ln.Close()
 	if f.loops != nil {
 		f.loops.nudge()
+		f.loops.unlistened(ctx)
 	}
 	f.mu.Lock()
 	for cc := range f.conns {
