@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -323,7 +324,9 @@ func (l *evLoop) event(fd int, ev uint32) {
 
 func (l *evLoop) accept() {
 	for range evAcceptBatch {
-		nfd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		// syscall's, not x/sys/unix's: that one asks the socket's protocol
+		// (a getsockopt) on every accept to tell L2TP addresses apart.
+		nfd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
 				return
@@ -361,11 +364,11 @@ func (l *evLoop) accept() {
 	}
 }
 
-func sockaddrAddr(sa unix.Sockaddr) netip.Addr {
+func sockaddrAddr(sa syscall.Sockaddr) netip.Addr {
 	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		return netip.AddrFrom16(a.Addr).Unmap()
 	}
 	return netip.Addr{}
