@@ -47,12 +47,6 @@ const (
 	// evHeadCap is what the loop holds of a response head before it hands
 	// the response over.
 	evHeadCap = 16 << 10
-	// evAcceptBatch is the connections one wake accepts. One, as nginx
-	// without multi_accept: the listener is level-triggered, so a backlog
-	// is reported again on the next wait beside the requests already in,
-	// and accepting until EAGAIN would cost a call that finds nothing on
-	// every wake.
-	evAcceptBatch = 1
 )
 
 // evLoops is a front's loops and what stops them.
@@ -322,46 +316,48 @@ func (l *evLoop) event(fd int, ev uint32) {
 	}
 }
 
+// accept takes one connection per wake, as nginx without multi_accept:
+// the listener is level-triggered, so a backlog is reported again on the
+// next wait beside the requests already in, and accepting until EAGAIN
+// would cost a call that finds nothing on every wake.
 func (l *evLoop) accept() {
-	for range evAcceptBatch {
-		// syscall's, not x/sys/unix's: that one asks the socket's protocol
-		// (a getsockopt) on every accept to tell L2TP addresses apart.
-		nfd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
-				return
-			}
-			// Out of descriptors and the like: stop watching the listener
-			// for a moment and keep serving (EPOLLEXCLUSIVE cannot be
-			// modified, only removed and added again).
-			_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
-			l.acceptPaused = l.now.Add(10 * time.Millisecond)
-			l.arm(l.acceptPaused)
+	// syscall's, not x/sys/unix's: that one asks the socket's protocol
+	// (a getsockopt) on every accept to tell L2TP addresses apart.
+	nfd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
 			return
 		}
-		src := sockaddrAddr(sa)
-		if l.f.closing.Load() || !l.f.adm.admit(src) {
-			_ = unix.Close(nfd)
-			continue
-		}
-		c := l.newConn()
-		c.fd, c.src, c.ip = nfd, src, src.String()
-		c.trusted = l.f.g.trusted.trusts(c.ip)
-		if err := l.watch(nfd, &c.events, unix.EPOLLIN, true); err != nil {
-			_ = unix.Close(nfd)
-			l.f.adm.leave(src)
-			continue
-		}
-		for nfd >= len(l.conns) {
-			l.conns = append(l.conns, make([]*evConn, len(l.conns)+64)...)
-		}
-		l.conns[nfd] = c
-		l.nconns++
-		// Until its first request a connection has the head's allowance.
-		l.setDeadline(c, l.f.g.o.Limits.HeaderTimeout, true)
-		// The listener defers accept until the first bytes: they are here.
-		l.readClient(c)
+		// Out of descriptors and the like: stop watching the listener
+		// for a moment and keep serving (EPOLLEXCLUSIVE cannot be
+		// modified, only removed and added again).
+		_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+		l.acceptPaused = l.now.Add(10 * time.Millisecond)
+		l.arm(l.acceptPaused)
+		return
 	}
+	src := sockaddrAddr(sa)
+	if l.f.closing.Load() || !l.f.adm.admit(src) {
+		_ = unix.Close(nfd)
+		return
+	}
+	c := l.newConn()
+	c.fd, c.src, c.ip = nfd, src, src.String()
+	c.trusted = l.f.g.trusted.trusts(c.ip)
+	if err := l.watch(nfd, &c.events, unix.EPOLLIN, true); err != nil {
+		_ = unix.Close(nfd)
+		l.f.adm.leave(src)
+		return
+	}
+	for nfd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*evConn, len(l.conns)+64)...)
+	}
+	l.conns[nfd] = c
+	l.nconns++
+	// Until its first request a connection has the head's allowance.
+	l.setDeadline(c, l.f.g.o.Limits.HeaderTimeout, true)
+	// The listener defers accept until the first bytes: they are here.
+	l.readClient(c)
 }
 
 func sockaddrAddr(sa syscall.Sockaddr) netip.Addr {
@@ -663,7 +659,7 @@ func (l *evLoop) readResponse(u *evUp) {
 	}
 	rout, err := parseResponseHead(c.rout[:0], head, &h)
 	c.rout = rout
-	noBody := c.isHead || h.status == http.StatusNoContent || h.status == http.StatusNotModified
+	noBody := h.noBody(c.isHead)
 	// Large bodies too: copied on their own goroutine through bodyCopy's
 	// big buffer, they use both cores, where the loops would copy them
 	// beside every other connection's requests.

@@ -376,13 +376,7 @@ func (cc *clientConn) forward(head []byte) bool {
 		keepUp, wrote, err := cc.exchange(u, isHead, &keep)
 		b.release()
 		if err == nil {
-			rt.reqs.status(cc.status)
-			b.succeeded()
-			if keepUp {
-				b.putIdle(u)
-			} else {
-				u.close()
-			}
+			cc.answered(rt, b, u, keepUp)
 			return keep
 		}
 		u.close()
@@ -411,6 +405,18 @@ func (cc *clientConn) forward(head []byte) bool {
 	return cc.writeError(http.StatusBadGateway, "502 bad gateway", keep)
 }
 
+// answered records a response b gave in full and keeps u for the next
+// request if the replica does.
+func (cc *clientConn) answered(rt *route, b *backend, u *upConn, keepUp bool) {
+	rt.reqs.status(cc.status)
+	b.succeeded()
+	if keepUp {
+		b.putIdle(u)
+	} else {
+		u.close()
+	}
+}
+
 // finishExchange answers the request an event loop sent to b on u and
 // handed over with the response (its head read so far in u's reader). It
 // returns whether the client connection stays open.
@@ -418,13 +424,7 @@ func (cc *clientConn) finishExchange(rt *route, b *backend, u *upConn, isHead, k
 	keepUp, wrote, err := cc.respond(u, isHead, &keep)
 	b.release()
 	if err == nil {
-		rt.reqs.status(cc.status)
-		b.succeeded()
-		if keepUp {
-			b.putIdle(u)
-		} else {
-			u.close()
-		}
+		cc.answered(rt, b, u, keepUp)
 		return keep
 	}
 	u.close()
@@ -481,7 +481,7 @@ func (cc *clientConn) respond(u *upConn, isHead bool, keep *bool) (keepUp, wrote
 			return false, wrote, err
 		}
 	}
-	noBody := isHead || h.status == http.StatusNoContent || h.status == http.StatusNotModified
+	noBody := h.noBody(isHead)
 	closeDelimited := !noBody && !h.chunked && h.length < 0
 	if closeDelimited {
 		*keep = false

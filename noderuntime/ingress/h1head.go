@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net/http"
 	"strconv"
 )
 
@@ -206,6 +207,11 @@ type respHead struct {
 	length  int64 // -1 when not given
 	chunked bool
 	close   bool // the replica will close the connection after this response
+}
+
+// noBody is whether the response ends with its head: to HEAD, or 204/304.
+func (h *respHead) noBody(isHead bool) bool {
+	return isHead || h.status == http.StatusNoContent || h.status == http.StatusNotModified
 }
 
 // maxRespHead bounds a replica's response head (net/http's transport
