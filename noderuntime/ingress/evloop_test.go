@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -63,21 +62,14 @@ func TestEventLoopKeepsPlainRequests(t *testing.T) {
 func TestEventLoopHalfCloseAndSlowReader(t *testing.T) {
 	g := newIngress(t, Options{})
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB: stays in the loop
-	addr := rawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			switch req.URL.Path {
-			case "/big":
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
-				c.Write(body)
-			default:
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}
+	addr := answerServer(t, func(w io.Writer, req *http.Request) error {
+		if req.URL.Path == "/big" {
+			fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+			_, err := w.Write(body)
+			return err
 		}
+		_, err := io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err
 	})
 	port := oneRoute(t, g, HTTP, Backend{ID: "raw", Addr: addr})
 

@@ -105,6 +105,21 @@ func rawServer(t testing.TB, handle func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
+// answerServer is a replica of raw bytes: answer writes the response to
+// each request a connection brings, in turn, until it fails.
+func answerServer(t testing.TB, answer func(w io.Writer, req *http.Request) error) string {
+	t.Helper()
+	return rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil || answer(c, req) != nil {
+				return
+			}
+		}
+	})
+}
+
 func dialPort(t *testing.T, port int) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))

@@ -14,19 +14,11 @@ import (
 // (/404 -> 404), for counting responses by class.
 func statusBackend(t *testing.T) Backend {
 	t.Helper()
-	addr := rawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			code := 200
-			_, _ = fmt.Sscanf(req.URL.Path, "/%d", &code)
-			if _, err := fmt.Fprintf(c, "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok", code); err != nil {
-				return
-			}
-		}
+	addr := answerServer(t, func(w io.Writer, req *http.Request) error {
+		code := 200
+		_, _ = fmt.Sscanf(req.URL.Path, "/%d", &code)
+		_, err := fmt.Fprintf(w, "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok", code)
+		return err
 	})
 	return Backend{ID: "status", Addr: addr}
 }
