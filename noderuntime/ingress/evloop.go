@@ -602,7 +602,7 @@ func (l *evLoop) upFailed(u *evUp) {
 		return
 	}
 	c.up = nil
-	if reused && !got && c.stale < 2 {
+	if reused && !got && c.stale < staleRetries {
 		// Most likely the replica closed an idle pooled connection: again
 		// on a new one (the goroutine path does the same).
 		c.stale++

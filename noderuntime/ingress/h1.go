@@ -34,6 +34,9 @@ const (
 	freshFor = time.Second
 	// maxIdlePerBackend bounds the pool of one replica.
 	maxIdlePerBackend = 256
+	// staleRetries is how many pooled connections a request may find
+	// closed by the replica before that counts as the replica failing.
+	staleRetries = 2
 )
 
 // front serves one http(s) port.
@@ -391,7 +394,7 @@ func (cc *clientConn) forward(head []byte) bool {
 			cc.f.g.o.Log.Debug("ingress response cut short", "replica", b.ID, "err", err)
 			return false
 		}
-		if reused && stale < 2 && try.replayable {
+		if reused && stale < staleRetries && try.replayable {
 			// Most likely the replica closed an idle pooled connection:
 			// try it again on a new one before calling it failed (the
 			// net/http Transport does the same on its own).
